@@ -1,0 +1,213 @@
+"""The `trailsentry` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from monitor import __version__
+from monitor.config import Config, ConfigError, load_config
+from monitor.engine import Engine, RegistryError, builtin_detectors, configure
+from monitor.model import Detector
+from monitor.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
+from monitor.samples import run_samples
+from monitor.scan import Scanner, UnreadablePath, expand_paths
+
+EXIT_OK = 0
+EXIT_WARNINGS = 1
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(f"config error: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except RegistryError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trailsentry", description="CloudTrail monitor and scanner.")
+    parser.add_argument("--version", action="version", version=f"trailsentry {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    scan = commands.add_parser("scan", help="run the detectors over CloudTrail log files")
+    scan.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (recursive); '-' for stdin")
+    scan.add_argument("--format", choices=("table", "jsonl"), default=None,
+                      help="alert output (default: table on a terminal, jsonl otherwise)")
+    scan.add_argument("--config", type=Path, help="config file with detector settings")
+    scan.add_argument("--strict", action="store_true", help="exit 1 when any input warning was reported")
+    scan.add_argument("--detector", action="append", default=[], metavar="ID",
+                      help="run only this detector (repeatable)")
+    scan.add_argument("--max-decompressed-bytes", type=int, default=None, metavar="N",
+                      help="refuse gzip input that expands beyond N bytes")
+    scan.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    scan.set_defaults(handler=cmd_scan)
+
+    detectors = commands.add_parser("detectors", help="list or test the detectors")
+    detector_commands = detectors.add_subparsers(metavar="ACTION", required=True)
+    listing = detector_commands.add_parser("list", help="print the detector catalog")
+    listing.add_argument("--format", choices=("table", "json"), default="table")
+    listing.add_argument("--config", type=Path)
+    listing.set_defaults(handler=cmd_detectors_list)
+    testing = detector_commands.add_parser("test", help="run every detector's sample events")
+    testing.add_argument("--detector", action="append", default=[], metavar="ID")
+    testing.set_defaults(handler=cmd_detectors_test)
+
+    config = commands.add_parser("config", help="validate or print a config file")
+    config_commands = config.add_subparsers(metavar="ACTION", required=True)
+    validate = config_commands.add_parser("validate", help="check a config file and report every error")
+    validate.add_argument("file", type=Path)
+    validate.set_defaults(handler=cmd_config_validate)
+    example = config_commands.add_parser("example", help="print an example config")
+    example.set_defaults(handler=cmd_config_example)
+
+    demo = commands.add_parser("demo", help="generate an example corpus and scan it (no AWS account needed)")
+    demo.add_argument("--format", choices=("table", "jsonl"), default=None)
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def _load(config_path: Path | None) -> Config:
+    return load_config(config_path) if config_path is not None else Config()
+
+
+def _detectors(config: Config, only: Sequence[str] = ()) -> list[Detector]:
+    detectors = configure(builtin_detectors(), config.engine.detectors)
+    if only:
+        known = {d.id for d in detectors}
+        missing = sorted(set(only) - known)
+        if missing:
+            raise RegistryError(f"unknown or disabled detector(s): {', '.join(missing)}")
+        detectors = [d for d in detectors if d.id in set(only)]
+    return detectors
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    try:
+        paths = expand_paths(args.paths)
+    except UnreadablePath as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    engine = Engine(_detectors(config, args.detector), config.engine)
+    max_bytes = args.max_decompressed_bytes or config.max_decompressed_bytes
+    printer = IssuePrinter(sys.stderr)
+    scanner = Scanner(engine, max_decompressed_bytes=max_bytes, on_issue=printer)
+    progress = Progress(len(paths), sys.stderr, enabled=sys.stderr.isatty() and not args.no_progress)
+    started = time.perf_counter()
+    for done, path in enumerate(paths, start=1):
+        scanner.scan_file(path)
+        progress.update(done, scanner.totals.events)
+    result = scanner.finish()
+    elapsed = time.perf_counter() - started
+    progress.clear()
+    _print_alerts(result.alerts, args.format)
+    sys.stderr.write(format_summary(result.totals, result.alerts, elapsed, engine.stats.detector_errors))
+    if args.strict and result.totals.issues:
+        return EXIT_WARNINGS
+    return EXIT_OK
+
+
+def _print_alerts(alerts: list, output_format: str | None) -> None:  # type: ignore[type-arg]
+    chosen = output_format or ("table" if sys.stdout.isatty() else "jsonl")
+    if chosen == "jsonl":
+        write_jsonl(alerts, sys.stdout.buffer)
+    else:
+        sys.stdout.write(format_table(alerts))
+        sys.stdout.flush()
+
+
+def cmd_detectors_list(args: argparse.Namespace) -> int:
+    detectors = _detectors(_load(args.config))
+    if args.format == "json":
+        catalog = [
+            {
+                "id": d.id,
+                "title": d.title,
+                "severity": d.severity.label,
+                "mitre": list(d.mitre),
+                "runbook": d.runbook,
+                "events": sorted(f"{s}:{n}" for s, n in d.events),
+                "all_events": d.all_events,
+                "threshold": {"count": d.threshold.count, "window_seconds": d.threshold.window_seconds}
+                if d.threshold else None,
+                "distinct": {"count": d.distinct.count, "window_seconds": d.distinct.window_seconds,
+                             "of": d.distinct.label} if d.distinct else None,
+                "episode_seconds": d.episode_seconds if d.group_by else None,
+                "params": dict(d.params),
+            }
+            for d in detectors
+        ]
+        sys.stdout.buffer.write(orjson.dumps(catalog, option=orjson.OPT_INDENT_2) + b"\n")
+        return EXIT_OK
+    for d in detectors:
+        scope = "all events" if d.all_events else f"{len(d.events)} event(s)"
+        print(f"{d.id:<32} {d.severity.label:<9} {','.join(d.mitre):<12} {scope:<12} {d.title}")
+    return EXIT_OK
+
+
+def cmd_detectors_test(args: argparse.Namespace) -> int:
+    detectors = _detectors(Config(), args.detector)
+    failures = 0
+    total = 0
+    for detector in detectors:
+        for result in run_samples(detector):
+            total += 1
+            if not result.passed:
+                failures += 1
+                print(f"FAIL {detector.id}: {result.name}: {'; '.join(result.problems)}")
+    print(f"{total - failures} passed, {failures} failed")
+    return EXIT_WARNINGS if failures else EXIT_OK
+
+
+def cmd_config_validate(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    _detectors(config)
+    print(f"{args.file}: valid")
+    return EXIT_OK
+
+
+def cmd_config_example(args: argparse.Namespace) -> int:
+    from monitor.config_example import EXAMPLE_CONFIG
+
+    sys.stdout.write(EXAMPLE_CONFIG)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from monitor.examples import write_example_corpus
+
+    with tempfile.TemporaryDirectory(prefix="trailsentry-demo-") as tmp:
+        write_example_corpus(Path(tmp))
+        print(f"scanning the example corpus written to {tmp}", file=sys.stderr)
+        namespace = argparse.Namespace(paths=[tmp], format=args.format, config=None, strict=False,
+                                       detector=[], max_decompressed_bytes=None, no_progress=False)
+        return cmd_scan(namespace)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""The trailsentry config file: YAML, validated at start, every error reported with its path.
+
+Secrets are never written in this file: sinks name an environment variable or
+a file that holds them (see the alerting section of the README).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitor.configreader import ConfigError, Section
+from monitor.decode import DEFAULT_MAX_DECOMPRESSED_BYTES
+from monitor.engine.settings import (
+    DEFAULT_DEDUPE_CAPACITY,
+    DEFAULT_LATENESS_SECONDS,
+    DetectorSettings,
+    EngineSettings,
+)
+from monitor.model.severity import Severity
+
+__all__ = ["Config", "ConfigError", "load_config", "parse_config"]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+    return parse_config(data)
+
+
+def parse_config(data: Any) -> Config:
+    errors: list[str] = []
+    top = Section(data, "", errors)
+    engine_section = top.section("engine")
+    lateness = engine_section.integer("lateness_seconds", DEFAULT_LATENESS_SECONDS, minimum=0)
+    dedupe = engine_section.integer("dedupe_capacity", DEFAULT_DEDUPE_CAPACITY, minimum=1)
+    engine_section.reject_unknown()
+    decode_section = top.section("decode")
+    max_bytes = decode_section.integer("max_decompressed_bytes", DEFAULT_MAX_DECOMPRESSED_BYTES, minimum=1024)
+    decode_section.reject_unknown()
+    aliases = _account_aliases(top.section("accounts"))
+    detectors = _detector_settings(top.section("detectors"))
+    _accept_later_sections(top)
+    top.reject_unknown()
+    if errors:
+        raise ConfigError(errors)
+    engine = EngineSettings(lateness_seconds=lateness, dedupe_capacity=dedupe,
+                            account_aliases=aliases, detectors=detectors)
+    return Config(engine=engine, max_decompressed_bytes=max_bytes, raw=top.data)
+
+
+def _account_aliases(section: Section) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    for account, alias in section.data.items():
+        key = str(account)
+        if not (key.isdigit() and len(key) == 12):
+            section.error(key, "account ids are 12 digits (quote them in YAML)")
+        elif not isinstance(alias, str):
+            section.error(key, "alias must be a string")
+        else:
+            aliases[key] = alias
+    return aliases
+
+
+def _detector_settings(section: Section) -> dict[str, DetectorSettings]:
+    settings: dict[str, DetectorSettings] = {}
+    for detector_id in section.data:
+        entry = section.section(str(detector_id))
+        settings[str(detector_id)] = DetectorSettings(
+            enabled=entry.boolean("enabled", True),
+            severity=entry.parsed("severity", Severity.parse, None),
+            threshold=entry.optional_integer("threshold"),
+            window_seconds=entry.optional_integer("window_seconds"),
+            episode_seconds=entry.optional_integer("episode_seconds"),
+            params=entry.mapping("params"),
+            extra_events=frozenset(_event_pairs(entry)),
+        )
+        entry.reject_unknown()
+    return settings
+
+
+def _event_pairs(entry: Section) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for text in entry.strings("extra_events"):
+        source, _, name = text.partition(":")
+        if not source.endswith(".amazonaws.com") or not name:
+            entry.error("extra_events", f"{text!r}: write 'eventSource:eventName', e.g. iam.amazonaws.com:CreateRole")
+            continue
+        pairs.append((source, name))
+    return pairs
+
+
+def _accept_later_sections(top: Section) -> None:
+    """Sections read by the live service; validated by their own modules."""
+    for key in ("sources", "checkpoint", "sinks", "routes", "metrics", "service"):
+        top.section(key)

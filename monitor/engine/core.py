@@ -1,0 +1,298 @@
+"""The detection engine: validate, de-duplicate, dispatch by event name, group into alerts.
+
+`Engine.process` takes one batch (one file or object) of events and returns
+the alerts it produced plus the input issues it found. It is synchronous and
+does no I/O, so `scan` and the live service produce identical alerts for the
+same events. Per-event work is kept to a few dict lookups: detectors are
+indexed by eventName, and counters are plain integers summed per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.decode.formats import InputIssue
+from monitor.engine.clock import EventTimeParser
+from monitor.engine.dedupe import EventDeduper
+from monitor.engine.episodes import Episode, EpisodeBook, snapshot
+from monitor.engine.settings import EngineSettings
+from monitor.engine.windows import CountWindows, DistinctWindows, Fired
+from monitor.model import event as ev_fields
+from monitor.model.alert import MAX_EVENT_IDS, Alert, clip, fingerprint
+from monitor.model.detector import Detector, Hit
+from monitor.model.event import Event
+
+log = logging.getLogger("trailsentry.engine")
+
+_DEFAULT_HIT = Hit()
+
+
+@dataclass(slots=True)
+class EngineStats:
+    events_in: int = 0
+    events_processed: int = 0
+    duplicates: int = 0
+    matches: Counter[str] = field(default_factory=Counter)
+    detector_errors: Counter[str] = field(default_factory=Counter)
+    alerts: Counter[str] = field(default_factory=Counter)
+    newest_event_time: float = 0.0
+
+
+@dataclass(slots=True)
+class BatchResult:
+    alerts: list[Alert]
+    issues: list[InputIssue]
+    events: int = 0
+    duplicates: int = 0
+
+
+class _Runtime:
+    """A detector plus the engine-owned state it declared."""
+
+    __slots__ = ("counter", "detector", "distinct", "failed_once", "id", "match", "params")
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+        self.id = detector.id
+        self.match = detector.match
+        self.params: Mapping[str, Any] = detector.params
+        self.counter: CountWindows | None = None
+        self.distinct: DistinctWindows | None = None
+        if detector.threshold is not None:
+            self.counter = CountWindows(detector.threshold.count, detector.threshold.window_seconds)
+        if detector.distinct is not None:
+            self.distinct = DistinctWindows(detector.distinct.count, detector.distinct.window_seconds)
+        self.failed_once = False
+
+
+class Engine:
+    def __init__(self, detectors: Iterable[Detector], settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self.stats = EngineStats()
+        self._runtimes = [_Runtime(d) for d in detectors]
+        self._index: dict[str, list[tuple[str, _Runtime]]] = {}
+        self._catch_all: list[_Runtime] = []
+        for runtime in self._runtimes:
+            if runtime.detector.all_events:
+                self._catch_all.append(runtime)
+            for source, name in sorted(runtime.detector.events):
+                self._index.setdefault(name, []).append((source, runtime))
+        self._times = EventTimeParser()
+        self._dedupe = EventDeduper(self.settings.dedupe_capacity)
+        self._episodes = EpisodeBook()
+        self._lateness = float(self.settings.lateness_seconds)
+        self._watermark = 0.0
+
+    @property
+    def detectors(self) -> list[Detector]:
+        return [r.detector for r in self._runtimes]
+
+    @property
+    def deduper(self) -> EventDeduper:
+        return self._dedupe
+
+    @property
+    def watermark(self) -> float:
+        """The newest event time seen so far (epoch seconds)."""
+        return self._watermark
+
+    def process(self, events: list[Any], origin: str, lines: list[int] | None = None) -> BatchResult:
+        alerts: list[Alert] = []
+        issues: list[InputIssue] = []
+        index_get = self._index.get
+        catch_all = self._catch_all
+        seen_before = self._dedupe.seen_before
+        parse_time = self._times.parse
+        watermark = self._watermark
+        duplicates = 0
+        processed = 0
+        for position, event in enumerate(events):
+            if type(event) is not dict:
+                issues.append(_issue(origin, lines, position, "not_an_object",
+                                     f"record is a {type(event).__name__}, not an object"))
+                continue
+            event_id = event.get("eventID")
+            if type(event_id) is str:
+                if seen_before(event_id):
+                    duplicates += 1
+                    continue
+            elif event_id is not None:
+                issues.append(_issue(origin, lines, position, "wrong_type", "eventID is not a string"))
+            raw_time = event.get("eventTime")
+            ts = parse_time(raw_time) if type(raw_time) is str else None
+            if ts is None:
+                issues.append(_issue(origin, lines, position, "bad_event_time",
+                                     f"eventTime {_preview(raw_time)} is missing or not a timestamp"))
+                # Keep the event: its detections are placed at the newest time seen.
+                ts = watermark
+            elif ts > watermark:
+                watermark = ts
+            name = event.get("eventName")
+            source = event.get("eventSource")
+            if type(name) is not str or type(source) is not str:
+                issues.append(_issue(origin, lines, position, "wrong_type",
+                                     "eventName/eventSource missing or not strings"))
+                name = source = ""
+            elif "userIdentity" in event and type(event["userIdentity"]) is not dict:
+                issues.append(_issue(origin, lines, position, "wrong_type", "userIdentity is not an object"))
+            processed += 1
+            wanted = index_get(name)
+            if wanted is not None:
+                for wanted_source, runtime in wanted:
+                    if wanted_source == source:
+                        self._evaluate(runtime, event, ts, origin, alerts)
+            for runtime in catch_all:
+                self._evaluate(runtime, event, ts, origin, alerts)
+        self._watermark = watermark
+        stats = self.stats
+        stats.events_in += len(events)
+        stats.events_processed += processed
+        stats.duplicates += duplicates
+        stats.newest_event_time = watermark
+        alerts.extend(self._advance(watermark))
+        for alert in alerts:
+            stats.alerts[alert.detector] += 1
+        return BatchResult(alerts, issues, processed, duplicates)
+
+    def flush(self) -> list[Alert]:
+        """Close every open episode (end of a scan, or shutdown)."""
+        updates = self._episodes.close_all()
+        for alert in updates:
+            self.stats.alerts[alert.detector] += 1
+        return updates
+
+    def _advance(self, watermark: float) -> list[Alert]:
+        horizon = watermark - self._lateness
+        for runtime in self._runtimes:
+            if runtime.counter is not None:
+                runtime.counter.prune(horizon - runtime.counter.window)
+            if runtime.distinct is not None:
+                runtime.distinct.prune(horizon - runtime.distinct.window)
+        return self._episodes.close_until(horizon)
+
+    def _evaluate(self, runtime: _Runtime, event: Event, ts: float, origin: str, out: list[Alert]) -> None:
+        try:
+            hit = runtime.match(event, runtime.params)
+        except Exception as exc:  # a bug in one detector must not stop the others
+            self._detector_failed(runtime, exc, origin)
+            return
+        if hit is None:
+            return
+        self.stats.matches[runtime.id] += 1
+        try:
+            self._on_hit(runtime, event, ts, hit, out)
+        except Exception as exc:  # e.g. a group_by or distinct value function that raised
+            self._detector_failed(runtime, exc, origin)
+
+    def _detector_failed(self, runtime: _Runtime, exc: Exception, origin: str) -> None:
+        self.stats.detector_errors[runtime.id] += 1
+        if not runtime.failed_once:
+            runtime.failed_once = True
+            log.error("detector %s failed on an event from %s: %s: %s (further errors are only counted)",
+                      runtime.id, origin, type(exc).__name__, clip(str(exc), 200))
+
+    def _on_hit(self, runtime: _Runtime, event: Event, ts: float, hit: Hit, out: list[Alert]) -> None:
+        detector = runtime.detector
+        event_id = ev_fields.text(event, "eventID")
+        severity = hit.severity if hit.severity is not None else detector.severity
+        if detector.group_by is None:
+            alert_id = fingerprint(detector.id, event_id or _event_identity(event))
+            out.append(self._new_alert(detector, event, ts, hit, alert_id, [event_id]))
+            return
+        key = detector.group_by(event)
+        if key is None:
+            if detector.stateful:
+                return  # nothing to count against
+            alert_id = fingerprint(detector.id, event_id or _event_identity(event))
+            out.append(self._new_alert(detector, event, ts, hit, alert_id, [event_id]))
+            return
+        book_key = (detector.id, key)
+        episode = self._episodes.get(book_key)
+        length = detector.episode_seconds
+        if episode is not None:
+            if episode.covers(ts, length):
+                episode.add(ts, event_id)
+                if episode.escalate(severity):
+                    out.append(episode.emit())
+                return
+            update = self._episodes.close(book_key)
+            if update is not None:
+                out.append(update)
+        fired: Fired | None
+        if runtime.counter is not None:
+            fired = runtime.counter.add(key, ts, event_id)
+        elif runtime.distinct is not None and detector.distinct is not None:
+            value = detector.distinct.value(event)
+            if value is None:
+                return
+            fired = runtime.distinct.add(key, ts, event_id, value)
+        else:
+            fired = Fired(start=ts, count=1, event_ids=[event_id] if event_id else [])
+        if fired is None:
+            return
+        alert = self._new_alert(detector, event, fired.start, hit,
+                                fingerprint(detector.id, key, str(int(fired.start))), fired.event_ids)
+        alert.count = fired.count
+        alert.last_event_time = max(ts, fired.start)
+        if detector.threshold is not None:
+            alert.context = {**alert.context, "threshold": detector.threshold.count,
+                             "window_seconds": detector.threshold.window_seconds}
+        if detector.distinct is not None:
+            alert.context = {**alert.context, "distinct_count": len(fired.values),
+                             detector.distinct.label: fired.values[:MAX_EVENT_IDS],
+                             "window_seconds": detector.distinct.window_seconds}
+        episode = Episode(alert=alert, start=fired.start, end=fired.start + length,
+                          emitted_count=0, emitted_severity=alert.severity)
+        self._episodes.open(book_key, episode)
+        out.append(episode.emit())
+
+    def _new_alert(self, detector: Detector, event: Event, ts: float, hit: Hit, alert_id: str,
+                   event_ids: list[str]) -> Alert:
+        account = ev_fields.account(event)
+        return Alert(
+            id=alert_id,
+            detector=detector.id,
+            title=clip(hit.title or detector.title, 200),
+            severity=hit.severity if hit.severity is not None else detector.severity,
+            account=clip(account, 64),
+            account_alias=self.settings.account_aliases.get(account, ""),
+            region=clip(ev_fields.text(event, "awsRegion"), 64),
+            principal=clip(ev_fields.principal(event)),
+            source_ip=clip(ev_fields.text(event, "sourceIPAddress"), 256),
+            user_agent=clip(ev_fields.text(event, "userAgent")),
+            event_source=clip(ev_fields.text(event, "eventSource"), 128),
+            event_name=clip(ev_fields.text(event, "eventName"), 128),
+            event_time=ts,
+            last_event_time=ts,
+            event_ids=[clip(e, 128) for e in event_ids if e][:MAX_EVENT_IDS],
+            count=1,
+            mitre=detector.mitre,
+            runbook=detector.runbook,
+            context=dict(hit.context),
+        )
+
+
+def _event_identity(event: Event) -> str:
+    """A stand-in for a missing eventID: what makes this event this event."""
+    return "\x1f".join((ev_fields.text(event, "eventTime"), ev_fields.principal(event),
+                        ev_fields.text(event, "eventSource"), ev_fields.text(event, "eventName"),
+                        ev_fields.text(event, "sourceIPAddress")))
+
+
+def _issue(origin: str, lines: list[int] | None, position: int, reason: str, detail: str) -> InputIssue:
+    if lines is not None and position < len(lines):
+        return InputIssue(origin, reason, detail, line=lines[position])
+    return InputIssue(origin, reason, detail, record=position)
+
+
+def _preview(value: object) -> str:
+    if value is None:
+        return "(absent)"
+    return clip(repr(value), 40)
+
+
+__all__ = ["BatchResult", "Engine", "EngineStats", "snapshot"]

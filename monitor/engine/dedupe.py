@@ -1,0 +1,43 @@
+"""Bounded memory of recently seen eventIDs.
+
+Two generations of sets: lookups check both, inserts go to the newer one, and
+when it fills up the older generation is dropped. Memory stays below
+2 x capacity ids, and an id is remembered for at least `capacity` later events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class EventDeduper:
+    __slots__ = ("_capacity", "_current", "_previous")
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("dedupe capacity must be positive")
+        self._capacity = capacity
+        self._current: set[str] = set()
+        self._previous: set[str] = set()
+
+    def seen_before(self, event_id: str) -> bool:
+        """True if the id was already recorded; otherwise records it and returns False."""
+        if event_id in self._current or event_id in self._previous:
+            return True
+        current = self._current
+        current.add(event_id)
+        if len(current) >= self._capacity:
+            self._previous = current
+            self._current = set()
+        return False
+
+    def __len__(self) -> int:
+        return len(self._current) + len(self._previous)
+
+    def snapshot(self) -> list[str]:
+        """Oldest first, for persisting across restarts."""
+        return [*self._previous, *self._current]
+
+    def restore(self, event_ids: Iterable[str]) -> None:
+        for event_id in event_ids:
+            self.seen_before(event_id)

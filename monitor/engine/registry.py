@@ -1,0 +1,81 @@
+"""Find the built-in detectors and apply per-detector settings to them."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from collections.abc import Iterable, Mapping
+
+import detectors as builtin_package
+from monitor.engine.settings import DetectorSettings
+from monitor.model.detector import Detector, DistinctCount, Threshold
+
+
+class RegistryError(ValueError):
+    pass
+
+
+def builtin_detectors() -> list[Detector]:
+    """Every module under `detectors/` that defines `DETECTOR`, sorted by id."""
+    found: dict[str, Detector] = {}
+    for info in pkgutil.iter_modules(builtin_package.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{builtin_package.__name__}.{info.name}")
+        detector = getattr(module, "DETECTOR", None)
+        if not isinstance(detector, Detector):
+            raise RegistryError(f"detectors/{info.name}.py does not define DETECTOR")
+        if detector.id in found:
+            raise RegistryError(f"duplicate detector id {detector.id!r} in detectors/{info.name}.py")
+        found[detector.id] = detector
+    return [found[key] for key in sorted(found)]
+
+
+def configure(detectors: Iterable[Detector], settings: Mapping[str, DetectorSettings]) -> list[Detector]:
+    """Apply settings; disabled detectors are left out. Unknown ids are an error."""
+    by_id = {d.id: d for d in detectors}
+    unknown = sorted(set(settings) - set(by_id))
+    if unknown:
+        raise RegistryError(f"settings name unknown detectors: {', '.join(unknown)}")
+    result: list[Detector] = []
+    for detector in by_id.values():
+        setting = settings.get(detector.id)
+        if setting is None:
+            result.append(detector)
+        elif setting.enabled:
+            result.append(apply_settings(detector, setting))
+    return result
+
+
+def apply_settings(detector: Detector, setting: DetectorSettings) -> Detector:
+    unknown_params = sorted(set(setting.params) - set(detector.params))
+    if unknown_params:
+        raise RegistryError(f"{detector.id}: unknown params {', '.join(unknown_params)}")
+    changes: dict[str, object] = {}
+    if setting.severity is not None:
+        changes["severity"] = setting.severity
+    if setting.params:
+        changes["params"] = {**detector.params, **setting.params}
+    if setting.extra_events:
+        if detector.all_events:
+            raise RegistryError(f"{detector.id}: sees every event already; extra_events does not apply")
+        changes["events"] = detector.events | setting.extra_events
+    if setting.episode_seconds is not None:
+        changes["episode_seconds"] = setting.episode_seconds
+    if setting.threshold is not None or setting.window_seconds is not None:
+        if detector.threshold is not None:
+            changes["threshold"] = Threshold(
+                count=setting.threshold or detector.threshold.count,
+                window_seconds=setting.window_seconds or detector.threshold.window_seconds,
+            )
+        elif detector.distinct is not None:
+            changes["distinct"] = DistinctCount(
+                value=detector.distinct.value,
+                count=setting.threshold or detector.distinct.count,
+                window_seconds=setting.window_seconds or detector.distinct.window_seconds,
+                label=detector.distinct.label,
+            )
+        else:
+            raise RegistryError(f"{detector.id}: has no threshold or window to configure")
+    return dataclasses.replace(detector, **changes) if changes else detector  # type: ignore[arg-type]

@@ -1,0 +1,17 @@
+"""Leaf types shared by every stage: events, severities, detectors, alerts."""
+
+from monitor.model.alert import ALERT_SCHEMA_VERSION, Alert
+from monitor.model.detector import Detector, DistinctCount, Hit, Threshold
+from monitor.model.event import Event
+from monitor.model.severity import Severity
+
+__all__ = [
+    "ALERT_SCHEMA_VERSION",
+    "Alert",
+    "Detector",
+    "DistinctCount",
+    "Event",
+    "Hit",
+    "Severity",
+    "Threshold",
+]

@@ -1,0 +1,1 @@
+"""Sources: where CloudTrail bytes come from. One module per kind, one interface (`base.Source`)."""

@@ -1,0 +1,55 @@
+"""The contract every source meets.
+
+A source finds CloudTrail data (an S3 object, a file, a page of CloudWatch
+log events) and hands it on as one `Batch` of raw bytes; decoding and
+detection happen downstream, identically for every source. A batch carries
+its own acknowledgement: the pipeline calls `ack()` only once the alerts the
+batch produced are safely recorded, and `release()` when the batch could not
+be processed (the source then leaves it for redelivery: SQS visibility
+timeout, cursor not advanced). Exactly one of the two is called per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+async def _nothing() -> None:
+    return None
+
+
+@dataclass(slots=True)
+class Batch:
+    source: str  # the configured source name
+    origin: str  # where the bytes came from: s3://bucket/key, file path, log group/stream
+    data: bytes
+    ack: Callable[[], Awaitable[None]] = _nothing
+    release: Callable[[str], Awaitable[None]] = field(default=lambda reason: _nothing())
+    # When the data landed (S3 LastModified, log ingestion time), epoch seconds; for delivery lag.
+    landed_at: float | None = None
+
+
+Emit = Callable[[Batch], Awaitable[None]]
+
+
+class Source(Protocol):
+    name: str
+    kind: str
+
+    async def run(self, emit: Emit) -> None:
+        """Find data and `await emit(batch)` for each piece until cancelled.
+
+        `emit` blocks while downstream is busy (backpressure). The source must
+        not swallow `asyncio.CancelledError`.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release clients and commit cursors. Called once, after `run` ended."""
+        ...
+
+    def ready(self) -> bool:
+        """True once the source has reached its upstream at least once and is not failing."""
+        ...
