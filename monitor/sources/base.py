@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from monitor.checkpoint import CheckpointStore
+    from monitor.sources.aws import AwsClients
 
 
 async def _nothing() -> None:
@@ -37,6 +41,7 @@ Emit = Callable[[Batch], Awaitable[None]]
 class Source(Protocol):
     name: str
     kind: str
+    stats: SourceStats
 
     async def run(self, emit: Emit) -> None:
         """Find data and `await emit(batch)` for each piece until cancelled.
@@ -53,3 +58,31 @@ class Source(Protocol):
     def ready(self) -> bool:
         """True once the source has reached its upstream at least once and is not failing."""
         ...
+
+
+@dataclass(slots=True)
+class SourceContext:
+    """What a source gets from the composition root (monitor/app.py)."""
+
+    clients: AwsClients
+    checkpoints: CheckpointStore
+
+
+class SourceStats:
+    """Plain integer counters a source bumps (per batch or per API call, never per event).
+
+    The metrics module reads them at scrape time, so counting costs nothing on
+    the hot path. Keys are fixed names such as "messages_received",
+    "messages_deleted", "messages_failed", "objects_read", "bytes_read",
+    "skipped_digest", "skipped_test_event", "skipped_not_cloudtrail",
+    "api_throttles", "api_errors", "log_events_read".
+    """
+
+    __slots__ = ("counts", "last_success")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.last_success: float = 0.0  # wall-clock time of the last successful upstream call
+
+    def add(self, key: str, amount: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + amount
