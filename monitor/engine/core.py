@@ -165,6 +165,17 @@ class Engine:
             self.stats.alerts[alert.detector] += 1
         return updates
 
+    def close_expired(self, now: float) -> list[Alert]:
+        """Live mode: close episodes by wall-clock time when no newer events arrive.
+
+        Detection itself runs on event time; this only lets a quiet stream
+        still deliver the final count of an episode.
+        """
+        updates = self._advance(max(self._watermark, now))
+        for alert in updates:
+            self.stats.alerts[alert.detector] += 1
+        return updates
+
     def _advance(self, watermark: float) -> list[Alert]:
         horizon = watermark - self._lateness
         for runtime in self._runtimes:

@@ -1,0 +1,1 @@
+"""Alert delivery: durable outbox, routing, formatting, one module per sink."""
