@@ -47,7 +47,7 @@ class Backoff:
     def ceiling(self) -> float:
         """The upper bound of the next delay."""
         # min() before the power would overflow on long outages.
-        return min(self.cap, self.base * (2 ** min(self._attempt, 62)))
+        return min(self.cap, self.base * 2.0 ** min(self._attempt, 62))
 
     def next_delay(self) -> float:
         delay = self._rng.uniform(0.0, self.ceiling())
