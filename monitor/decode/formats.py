@@ -104,6 +104,8 @@ def _decode_text(data: bytes, result: Decoded) -> None:
                 result.issue("invalid_json", f"invalid JSON: {exc}")
             return
         _take_document(document, result)
+        if type(document) is dict and result.events and "Records" not in document:
+            result.lines = [data.count(b"\n", 0, start) + 1]  # a lone event: say which line it is on
         return
     _decode_lines(data, result)
 
@@ -175,7 +177,7 @@ def _decode_lines(data: bytes, result: Decoded, *, partial: bool = False) -> Non
         line = raw.strip()
         if not line:
             continue
-        if line[0] != 0x7B:  # "{": a CloudWatch export prefixes a timestamp
+        if line[0] not in b"{[":  # a CloudWatch export prefixes a timestamp
             brace = line.find(b"{")
             if brace < 0:
                 result.issue("invalid_json", "line is not a JSON object", line=number)
