@@ -60,7 +60,8 @@ def mixed_corpus(tmp_path: Path) -> Path:
     write(base / "broken/truncated.json.gz", good[: len(good) // 2])
     write(base / "broken/invalid.json", b'{"Records": [{"eventName": ')
     write(base / "broken/bomb.json.gz", gzip.compress(b"[" + b" " * 3_000_000 + b"]"))
-    write(base / "broken/not-objects.json", orjson.dumps({"Records": [1, cloudtrail_event("ListUsers", "iam.amazonaws.com", 3)]}))
+    listing = cloudtrail_event("ListUsers", "iam.amazonaws.com", 3)
+    write(base / "broken/not-objects.json", orjson.dumps({"Records": [1, listing]}))
     write(base / "broken/bad-time.jsonl", orjson.dumps(cloudtrail_event("ListUsers", "iam.amazonaws.com",
                                                                      eventTime="...")) + b"\n")
     return base
