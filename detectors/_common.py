@@ -1,0 +1,71 @@
+"""Helpers shared by several detectors.
+
+Not a detector: the registry skips modules whose name starts with `_`. Like
+the detectors, these are pure functions of one event built on the tolerant
+accessors of `monitor.model.event`.
+"""
+
+from __future__ import annotations
+
+from monitor.model import event as f
+from monitor.model.alert import clip
+from monitor.model.event import Event
+
+SIGNIN = ("signin.amazonaws.com", "ConsoleLogin")
+
+# What `signin_user` and the group keys call a sign-in whose user name CloudTrail hid.
+UNKNOWN_USER = "(unknown user)"
+ROOT_USER = "root"
+
+# errorMessage values of a failed ConsoleLogin, for records whose responseElements is null.
+_FAILED_SIGNIN_MESSAGES = frozenset({"Failed authentication", "No username found in supplied account"})
+
+# Identity types of people signing in or calling with their own credentials (not roles, not federation).
+PERSON_TYPES = frozenset({"IAMUser", "Root"})
+
+
+def aws_made(event: Event) -> bool:
+    """AWS itself made the call: `is_aws_service_activity`, plus "AWS Internal/<n>" source addresses.
+
+    CloudTrail documents the source of AWS-originated events as "AWS Internal/#",
+    with a number after the slash; the model accessor only knows the bare form.
+    """
+    return f.is_aws_service_activity(event) or f.text(event, "sourceIPAddress").startswith("AWS Internal")
+
+
+def console_login_outcome(event: Event) -> str:
+    """responseElements.ConsoleLogin ("Success", "Failure"), or "" when absent."""
+    return f.nested_text(f.section(event, "responseElements"), "ConsoleLogin")
+
+
+def console_login_failed(event: Event) -> bool:
+    outcome = console_login_outcome(event)
+    if outcome:
+        return outcome == "Failure"
+    return f.text(event, "errorMessage") in _FAILED_SIGNIN_MESSAGES
+
+
+def signin_user(event: Event) -> str | None:
+    """Who a console sign-in was for: ROOT_USER, the IAM user name, or None when unknown.
+
+    CloudTrail replaces a user name that does not exist in the account with
+    HIDDEN_DUE_TO_SECURITY_REASONS, so such attempts cannot be told apart.
+    """
+    ident = f.identity(event)
+    if f.nested_text(ident, "type") == "Root":
+        return ROOT_USER
+    name = f.nested_text(ident, "userName")
+    if name in f.HIDDEN_USER_NAMES:
+        return None
+    return clip(name or f.nested_text(ident, "arn"), 256) or None
+
+
+def actor_key(event: Event) -> str:
+    """One actor in one place: account, principal and source IP (an episode of repeated activity)."""
+    return f"{f.account(event)}|{f.principal(event)}|{f.text(event, 'sourceIPAddress')}"
+
+
+def call_name(event: Event) -> str:
+    """"iam:CreateUser" style label of the call, for alert context."""
+    source = f.text(event, "eventSource").removesuffix(".amazonaws.com")
+    return clip(f"{source}:{f.text(event, 'eventName')}", 160)

@@ -1,0 +1,61 @@
+"""Many AccessDenied / UnauthorizedOperation errors by one principal: probing its permissions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from detectors._common import aws_made, call_name
+from monitor.model import Detector, Event, Hit, Severity, Threshold
+from monitor.model import event as f
+from monitor.model.alert import clip
+
+
+def is_denied(code: str) -> bool:
+    """AccessDenied, AccessDeniedException, Client.UnauthorizedOperation, UnauthorizedOperation, ..."""
+    return code.startswith("AccessDenied") or code.endswith("UnauthorizedOperation")
+
+
+def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
+    # Runs on every event: almost all have no errorCode and leave here.
+    code = event.get("errorCode")
+    if type(code) is not str or not is_denied(code):
+        return None
+    ident = event.get("userIdentity")
+    if type(ident) is not dict or not ident:
+        return None  # no identity, nobody to attribute the errors to
+    if aws_made(event):
+        return None  # log delivery, service-linked roles, AWS Internal: never a person probing
+    return Hit(context={
+        "error_code": clip(code, 128),
+        "call": call_name(event),
+        "error_message": clip(f.text(event, "errorMessage"), 300),
+    })
+
+
+def group(event: Event) -> str | None:
+    who = f.principal(event)
+    if who == "unknown":
+        return None
+    return f"{f.account(event)}|{who}"
+
+
+DETECTOR = Detector(
+    id="access-denied-burst",
+    title="Burst of access-denied errors",
+    severity=Severity.MEDIUM,
+    mitre=("T1580", "T1526"),
+    runbook=(
+        "A principal hit many permission errors in a few minutes: a misconfigured deployment, or stolen "
+        "credentials being used to find out what they can do. Look at which calls were denied (event ids, "
+        "context) and where from: enumeration tools try many services in a row, a broken job repeats one "
+        "call. If the source IP or user agent is not where this principal normally runs, treat the "
+        "credentials as compromised: deactivate the access key or revoke the role's sessions, and look for "
+        "the calls that succeeded from the same address."
+    ),
+    match=match,
+    all_events=True,
+    group_by=group,
+    threshold=Threshold(count=20, window_seconds=600),
+    episode_seconds=3600,
+)
