@@ -21,6 +21,7 @@ from monitor.engine.settings import (
     EngineSettings,
 )
 from monitor.model.severity import Severity
+from monitor.service_config import LiveConfig, parse_live_sections
 
 __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 
@@ -29,6 +30,7 @@ __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 class Config:
     engine: EngineSettings = field(default_factory=EngineSettings)
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
+    live: LiveConfig = field(default_factory=LiveConfig)  # sources, checkpoint, service (monitor/service_config.py)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -56,13 +58,14 @@ def parse_config(data: Any) -> Config:
     decode_section.reject_unknown()
     aliases = _account_aliases(top.section("accounts"))
     detectors = _detector_settings(top.section("detectors"))
+    live = parse_live_sections(top)
     _accept_later_sections(top)
     top.reject_unknown()
     if errors:
         raise ConfigError(errors)
     engine = EngineSettings(lateness_seconds=lateness, dedupe_capacity=dedupe,
                             account_aliases=aliases, detectors=detectors)
-    return Config(engine=engine, max_decompressed_bytes=max_bytes, raw=top.data)
+    return Config(engine=engine, max_decompressed_bytes=max_bytes, live=live, raw=top.data)
 
 
 def _account_aliases(section: Section) -> dict[str, str]:
@@ -108,5 +111,5 @@ def _event_pairs(entry: Section) -> list[tuple[str, str]]:
 
 def _accept_later_sections(top: Section) -> None:
     """Sections read by the live service; validated by their own modules."""
-    for key in ("sources", "checkpoint", "sinks", "routes", "metrics", "service"):
+    for key in ("sinks", "routes", "metrics"):
         top.section(key)
