@@ -1,0 +1,340 @@
+"""The pipeline with real bytes, the real decoder and engine, and an upstream stand-in source.
+
+`ScriptedSource` implements the Source protocol the way a real source does
+(emit batches of bytes, act on ack/release); it is the upstream, not a mock of
+trailsentry's code. Recorders are small real implementations of the
+AlertRecorder contract that can block or fail on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from monitor.checkpoint import CheckpointStore
+from monitor.engine import Engine, EngineSettings, builtin_detectors
+from monitor.examples import console_login_failure_burst, encode_records, root_console_login
+from monitor.model import Alert
+from monitor.pipeline import Pipeline
+from monitor.sources.base import Batch, Emit, SourceStats
+
+ACCOUNT = "111122223333"
+NOW = 1_780_000_000.0
+WAIT = 30.0  # generous: a failing test reports instead of hanging
+
+
+class ScriptedSource:
+    """Emits the given payloads once, then waits to be cancelled; remembers every ack and release."""
+
+    kind = "scripted"
+
+    def __init__(self, name: str, payloads: list[tuple[str, bytes]]) -> None:
+        self.name = name
+        self.stats = SourceStats()
+        self.payloads = payloads
+        self.acked: list[str] = []
+        self.released: list[tuple[str, str]] = []
+        self.attempted = 0  # emit calls started
+        self.emitted = 0  # emit calls returned
+        self.settled = asyncio.Condition()
+        self.about_to_emit = asyncio.Event()
+        self.on_ack: Callable[[str], None] = lambda origin: None
+
+    async def run(self, emit: Emit) -> None:
+        for origin, data in self.payloads:
+            self.attempted += 1
+            self.about_to_emit.set()
+            await emit(Batch(source=self.name, origin=origin, data=data, ack=self._acker(origin),
+                             release=self._releaser(origin), landed_at=NOW - 5))
+            self.emitted += 1
+        await asyncio.Event().wait()  # a live source runs until cancelled
+
+    def _acker(self, origin: str) -> Callable[[], asyncio.Future[None]]:
+        async def ack() -> None:
+            self.on_ack(origin)
+            self.acked.append(origin)
+            async with self.settled:
+                self.settled.notify_all()
+        return ack  # type: ignore[return-value]
+
+    def _releaser(self, origin: str) -> Callable[[str], asyncio.Future[None]]:
+        async def release(reason: str) -> None:
+            self.released.append((origin, reason))
+            async with self.settled:
+                self.settled.notify_all()
+        return release  # type: ignore[return-value]
+
+    async def wait_settled(self, count: int) -> None:
+        async with self.settled:
+            await asyncio.wait_for(self.settled.wait_for(lambda: len(self.acked) + len(self.released) >= count), WAIT)
+
+    async def close(self) -> None:
+        return None
+
+    def ready(self) -> bool:
+        return True
+
+
+class ListRecorder:
+    """Keeps what it records; can be told to fail the next calls or to block until released."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[Alert]] = []
+        self.fail_next = 0
+        self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+        self.log: list[str] = []
+
+    async def record(self, alerts: list[Alert]) -> None:
+        self.entered.set()
+        self.log.append("record-start")
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail_next:
+            self.fail_next -= 1
+            self.log.append("record-failed")
+            raise OSError("outbox disk full")
+        self.calls.append(list(alerts))
+        self.log.append("record-done")
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return [alert for call in self.calls for alert in call]
+
+    def detectors(self) -> list[str]:
+        return [alert.detector for alert in self.alerts]
+
+
+def engine() -> Engine:
+    return Engine(builtin_detectors(), EngineSettings())
+
+
+def root_login_bytes(seed: int = 1) -> bytes:
+    return encode_records(root_console_login(random.Random(seed), NOW - 60, ACCOUNT))
+
+
+def make_pipeline(recorder: ListRecorder, store: CheckpointStore | None = None, *, queue_batches: int = 16,
+                  clock: Callable[[], float] = lambda: NOW) -> Pipeline:
+    return Pipeline(engine(), recorder, store or CheckpointStore(":memory:"), queue_batches=queue_batches,
+                    clock=clock)
+
+
+class Running:
+    """The pipeline's consumer and a source's run task, cancelled and closed at the end."""
+
+    def __init__(self, pipeline: Pipeline, source: ScriptedSource) -> None:
+        self.pipeline = pipeline
+        self.source = source
+
+    async def __aenter__(self) -> Running:
+        self.consumer = asyncio.create_task(self.pipeline.run())
+        self.producer = asyncio.create_task(self.source.run(self.pipeline.emit))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in (self.producer, self.consumer):
+            task.cancel()
+        await asyncio.gather(self.producer, self.consumer, return_exceptions=True)
+        self.pipeline.close()
+
+
+async def test_ack_happens_only_after_the_alerts_are_recorded() -> None:
+    recorder = ListRecorder()
+    recorder.gate = asyncio.Event()
+    source = ScriptedSource("s", [("s3://trail/root.json.gz", root_login_bytes())])
+    source.on_ack = lambda origin: recorder.log.append("ack")
+    pipeline = make_pipeline(recorder)
+    async with Running(pipeline, source):
+        await asyncio.wait_for(recorder.entered.wait(), WAIT)
+        for _ in range(50):  # give a premature ack every chance to happen
+            await asyncio.sleep(0)
+        assert source.acked == []
+        recorder.gate.set()
+        await source.wait_settled(1)
+    assert recorder.log == ["record-start", "record-done", "ack"]
+    assert source.acked == ["s3://trail/root.json.gz"] and source.released == []
+    assert "root-console-login" in recorder.detectors()
+    counters = pipeline.stats.source("s")
+    assert (counters.batches, counters.events, counters.batches_failed) == (1, 1, 0)
+    assert counters.bytes == len(root_login_bytes())
+    assert counters.newest_event_time == NOW - 60
+
+
+async def test_a_failing_recorder_releases_the_batch_and_the_next_batch_still_flows() -> None:
+    recorder = ListRecorder()
+    recorder.fail_next = 1
+    first, second = root_login_bytes(1), root_login_bytes(2)
+    source = ScriptedSource("s", [("s3://trail/a.json.gz", first), ("s3://trail/b.json.gz", second),
+                                  ("s3://trail/a.json.gz", first)])  # the redelivery of the released batch
+    pipeline = make_pipeline(recorder)
+    async with Running(pipeline, source):
+        await source.wait_settled(3)
+    assert source.released == [("s3://trail/a.json.gz", "processing failed: OSError")]
+    assert source.acked == ["s3://trail/b.json.gz", "s3://trail/a.json.gz"]
+    counters = pipeline.stats.source("s")
+    assert counters.batches_failed == 1 and counters.batches == 2
+    assert pipeline.stats.record_failures == 1
+    # The failed batch's alert was kept and recorded with the next batch; the redelivery is a duplicate.
+    alerts = [a for a in recorder.alerts if a.detector == "root-console-login"]
+    assert len(alerts) == 2 and len({a.id for a in alerts}) == 2
+    assert {a.event_ids[0] for a in alerts} == {
+        e["eventID"] for data in (first, second) for e in _records(data)}
+    assert counters.duplicates == 1
+    assert pipeline.pending_alerts == 0
+
+
+async def test_input_problems_are_logged_counted_and_acknowledged(caplog: pytest.LogCaptureFixture) -> None:
+    events = root_console_login(random.Random(3), NOW - 60, ACCOUNT)
+    broken = dict(events[0], eventID="broken-time", eventTime="redacted")
+    many_bad = b"\n".join([b"{not json"] * 12)
+    source = ScriptedSource("s", [("s3://trail/garbage.json", b"{not json at all"),
+                                  ("s3://trail/lines.jsonl", many_bad),
+                                  ("s3://trail/mixed.json.gz", encode_records([broken, *events]))])
+    recorder = ListRecorder()
+    pipeline = make_pipeline(recorder)
+    with caplog.at_level(logging.WARNING, logger="trailsentry.pipeline"):
+        async with Running(pipeline, source):
+            await source.wait_settled(3)
+    assert source.released == []
+    assert len(source.acked) == 3
+    counters = pipeline.stats.source("s")
+    assert counters.issues["invalid_json"] == 13
+    assert counters.issues["bad_event_time"] == 1
+    assert counters.batches_failed == 0
+    assert "root-console-login" in recorder.detectors()  # the good event of the mixed file still counts
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("s3://trail/garbage.json" in m for m in messages)
+    assert any("s3://trail/mixed.json.gz record 0" in m and "redacted" in m for m in messages)
+    # A batch with many problems gets a few lines and a count, not one line each.
+    lines_file = [m for m in messages if "s3://trail/lines.jsonl" in m]
+    assert len(lines_file) == 6 and "7 more problems" in lines_file[-1]
+
+
+async def test_a_fast_source_is_held_back_by_a_blocked_recorder() -> None:
+    bound = 2
+    payloads = [(f"s3://trail/{i}.json.gz", root_login_bytes(i)) for i in range(40)]
+    source = ScriptedSource("fast", payloads)
+    recorder = ListRecorder()
+    recorder.gate = asyncio.Event()
+    pipeline = make_pipeline(recorder, queue_batches=bound)
+    deepest = 0
+
+    async with Running(pipeline, source):
+        await asyncio.wait_for(recorder.entered.wait(), WAIT)  # the consumer holds batch 0 in record()
+        # The source gets through `bound` more emits, then blocks in the next one.
+        for _ in range(200):
+            await asyncio.sleep(0)
+            deepest = max(deepest, pipeline.stats.queue_depth)
+        assert source.emitted == 1 + bound
+        assert source.attempted == source.emitted + 1  # blocked inside emit()
+        assert pipeline.stats.queue_depth == bound
+        assert pipeline.stats.source("fast").queued == bound
+        assert source.acked == []
+        recorder.gate.set()
+        while len(source.acked) < len(payloads):
+            deepest = max(deepest, pipeline.stats.queue_depth)
+            await source.wait_settled(len(source.acked) + 1)
+    assert deepest <= bound
+    assert source.emitted == len(payloads)
+    assert pipeline.stats.source("fast").batches == len(payloads)
+    assert pipeline.stats.queue_depth == 0
+
+
+async def test_the_same_event_in_two_batches_alerts_once() -> None:
+    data = root_login_bytes(5)
+    source = ScriptedSource("s", [("s3://trail/one.json.gz", data), ("logs://group/stream", data)])
+    recorder = ListRecorder()
+    pipeline = make_pipeline(recorder)
+    async with Running(pipeline, source):
+        await source.wait_settled(2)
+    assert recorder.detectors().count("root-console-login") == 1
+    assert pipeline.stats.source("s").duplicates == 1
+    assert source.acked == ["s3://trail/one.json.gz", "logs://group/stream"]
+
+
+async def test_a_restart_restores_the_event_memory_and_does_not_alert_again(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    data = root_login_bytes(6)
+    first_recorder = ListRecorder()
+    store = CheckpointStore(path)
+    pipeline = make_pipeline(first_recorder, store)
+    source = ScriptedSource("s", [("s3://trail/x.json.gz", data)])
+    async with Running(pipeline, source):
+        await source.wait_settled(1)
+        await pipeline.checkpoint(final=True)
+    store.close()
+    assert "root-console-login" in first_recorder.detectors()
+
+    second_recorder = ListRecorder()
+    reopened = CheckpointStore(path)
+    restarted = make_pipeline(second_recorder, reopened)
+    assert restarted.restore_seen_events() >= 1
+    redelivered = ScriptedSource("s", [("s3://trail/x.json.gz", data)])
+    async with Running(restarted, redelivered):
+        await redelivered.wait_settled(1)
+    assert redelivered.acked == ["s3://trail/x.json.gz"]
+    assert second_recorder.alerts == []
+    assert restarted.stats.source("s").duplicates == 1
+    reopened.close()
+
+
+async def test_event_memory_is_not_persisted_while_alerts_behind_it_are_unrecorded(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    data = root_login_bytes(7)
+    recorder = ListRecorder()
+    recorder.fail_next = 10  # the recorder stays down until shutdown
+    store = CheckpointStore(path)
+    pipeline = make_pipeline(recorder, store)
+    source = ScriptedSource("s", [("s3://trail/y.json.gz", data)])
+    async with Running(pipeline, source):
+        await source.wait_settled(1)
+        assert source.released and pipeline.pending_alerts >= 1
+        with pytest.raises(OSError):
+            await pipeline.checkpoint(final=True)
+    assert store.load_seen_events() == []
+    store.close()
+
+    # After the restart the redelivered batch is processed again and its alert is recorded.
+    recorder = ListRecorder()
+    reopened = CheckpointStore(path)
+    restarted = make_pipeline(recorder, reopened)
+    assert restarted.restore_seen_events() == 0
+    redelivered = ScriptedSource("s", [("s3://trail/y.json.gz", data)])
+    async with Running(restarted, redelivered):
+        await redelivered.wait_settled(1)
+    assert "root-console-login" in recorder.detectors()
+    reopened.close()
+
+
+async def test_a_quiet_stream_still_closes_its_episodes() -> None:
+    # Five failures open the burst episode; two more join it; nothing else arrives.
+    events = console_login_failure_burst(random.Random(8), NOW - 900, ACCOUNT, failures=7)
+    now = [NOW]
+    recorder = ListRecorder()
+    pipeline = make_pipeline(recorder, clock=lambda: now[0])
+    source = ScriptedSource("s", [("s3://trail/burst.json.gz", encode_records(events))])
+    async with Running(pipeline, source):
+        await source.wait_settled(1)
+        opened = [a for a in recorder.alerts if a.detector == "console-login-failure-burst"]
+        assert len(opened) == 1
+        await pipeline.checkpoint()  # nothing is due yet
+        assert len(recorder.alerts) == len([a for a in recorder.alerts if a.id != opened[0].id]) + 1
+        now[0] = NOW + 6 * 3600  # hours of silence: the episode ends by wall clock
+        await pipeline.checkpoint()
+    updates = [a for a in recorder.alerts if a.id == opened[0].id]
+    assert len(updates) == 2
+    assert updates[-1].count == 7 > updates[0].count
+
+
+def _records(data: bytes) -> list[dict[str, str]]:
+    import gzip
+
+    import orjson
+
+    records: list[dict[str, str]] = orjson.loads(gzip.decompress(data))["Records"]
+    return records
