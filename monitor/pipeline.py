@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import gc
-import importlib
 import logging
 import time
 from collections import Counter
@@ -39,6 +38,7 @@ from monitor.checkpoint import CheckpointStore
 from monitor.decode import DEFAULT_MAX_DECOMPRESSED_BYTES, InputIssue, decode_bytes
 from monitor.engine import Engine
 from monitor.engine.clock import EventTimeParser
+from monitor.metrics import observe_batch
 from monitor.model import Alert
 from monitor.model.alert import clip
 from monitor.sources.base import Batch
@@ -125,7 +125,6 @@ class Pipeline:
         self._abandoned = False
         self._saved_events_in = -1
         self._times = EventTimeParser()
-        self._observe: Callable[..., Any] | None = _batch_observer()
 
     # -- the source side -------------------------------------------------------------------------
 
@@ -216,10 +215,9 @@ class Pipeline:
             counters.issues[issue.reason] += 1
         if detected.newest_event_time > counters.newest_event_time:
             counters.newest_event_time = detected.newest_event_time
-        if self._observe is not None:
-            ingest = now - detected.newest_event_time if detected.newest_event_time else None
-            delivery = now - batch.landed_at if batch.landed_at is not None else None
-            self._observe(batch.source, ingest_lag=ingest, delivery_lag=delivery)
+        ingest = now - detected.newest_event_time if detected.newest_event_time else None
+        delivery = now - batch.landed_at if batch.landed_at is not None else None
+        observe_batch(batch.source, ingest_lag=ingest, delivery_lag=delivery)
 
     def _log_issues(self, batch: Batch, issues: list[InputIssue]) -> None:
         # Input problems are not failures: logged (capped), counted, and the batch is acknowledged.
@@ -345,12 +343,3 @@ def printable(text: str, limit: int = 400) -> str:
     # Origins and details carry attacker-controlled text: no terminal escapes in the logs.
     return clip("".join(ch if ch.isprintable() else "?" for ch in text), limit)
 
-
-def _batch_observer() -> Callable[..., Any] | None:
-    """`monitor.metrics.observe_batch(source, ingest_lag=, delivery_lag=)` when the metrics module is present."""
-    try:
-        metrics = importlib.import_module("monitor.metrics")
-    except ImportError:
-        return None
-    observe: Callable[..., Any] | None = getattr(metrics, "observe_batch", None)
-    return observe

@@ -19,6 +19,7 @@ import pytest
 from monitor.checkpoint import CheckpointStore
 from monitor.engine import Engine, EngineSettings, builtin_detectors
 from monitor.examples import console_login_failure_burst, encode_records, root_console_login
+from monitor.metrics import Telemetry
 from monitor.model import Alert
 from monitor.pipeline import Pipeline
 from monitor.sources.base import Batch, Emit, SourceStats
@@ -329,6 +330,23 @@ async def test_a_quiet_stream_still_closes_its_episodes() -> None:
     updates = [a for a in recorder.alerts if a.id == opened[0].id]
     assert len(updates) == 2
     assert updates[-1].count == 7 > updates[0].count
+
+
+async def test_each_batch_feeds_the_lag_histograms() -> None:
+    telemetry = Telemetry(process_metrics=False)
+    try:
+        source = ScriptedSource("lagged", [("s3://trail/lag.json.gz", root_login_bytes(9))])
+        pipeline = make_pipeline(ListRecorder())
+        async with Running(pipeline, source):
+            await source.wait_settled(1)
+        text = telemetry.exposition().decode()
+    finally:
+        telemetry.deactivate()
+    # landed 5 s before "now", newest event 60 s before: one observation each, in the right bucket.
+    assert 'trailsentry_delivery_lag_seconds_bucket{le="5.0",source="lagged"} 1.0' in text
+    assert 'trailsentry_delivery_lag_seconds_bucket{le="1.0",source="lagged"} 0.0' in text
+    assert 'trailsentry_ingest_lag_seconds_bucket{le="60.0",source="lagged"} 1.0' in text
+    assert 'trailsentry_ingest_lag_seconds_bucket{le="30.0",source="lagged"} 0.0' in text
 
 
 def _records(data: bytes) -> list[dict[str, str]]:
