@@ -1,0 +1,289 @@
+"""Watch a local folder for CloudTrail files: the embedded default source, needing no AWS account.
+
+Polls (no inotify dependency) every `interval_seconds`. A file is emitted once
+its size and mtime were unchanged across two looks at least `settle_seconds`
+apart, so a file still being written is left alone. Each file is one batch
+(any format the decoder reads, gzip included). Processed files are remembered
+by (relative path, size, mtime) in the checkpoint store, so a restart does not
+emit them again; the memory holds only files that still exist, and a file that
+changes is emitted again (the engine's eventID memory drops repeated events).
+Hidden files and folders (".name", the usual temporary files of copy tools)
+are ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitor.configreader import Section
+from monitor.sources.base import Batch, Emit, Source, SourceContext, SourceStats
+
+KIND = "directory"
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
+_READ_CHUNK = 1024 * 1024
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    path: Path
+    pattern: str = "*"
+    interval_seconds: float = 2.0
+    settle_seconds: float = 1.0
+    delete_after: bool = False
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+
+
+def parse_settings(section: Section) -> Settings:
+    path = section.string("path", required=True)
+    pattern = section.string("pattern", "*") or "*"
+    if pattern.startswith("/") or ".." in Path(pattern).parts:
+        section.error("pattern", "must be relative to path and stay inside it")
+        pattern = "*"
+    settings = Settings(
+        path=Path(path).expanduser() if path else Path("."),
+        pattern=pattern,
+        interval_seconds=section.number("interval_seconds", 2.0, minimum=0.05),
+        settle_seconds=section.number("settle_seconds", 1.0, minimum=0.0),
+        delete_after=section.boolean("delete_after", False),
+        max_file_bytes=section.integer("max_file_bytes", DEFAULT_MAX_FILE_BYTES, minimum=1),
+    )
+    section.reject_unknown()
+    return settings
+
+
+def create(name: str, settings: Settings, context: SourceContext) -> Source:
+    return DirectorySource(name, settings, context)
+
+
+Signature = tuple[int, int]  # (size, mtime_ns)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    signature: Signature
+    first_seen: float  # clock() when this signature was first looked at
+
+
+class UnreadableFile(Exception):
+    """A file that cannot be read as a batch (permissions, I/O error, not a regular file, too large)."""
+
+
+class DirectorySource:
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        context: SourceContext,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.name = name
+        self.kind = KIND
+        self.stats = SourceStats()
+        self._settings = settings
+        self._context = context
+        self._clock = clock
+        self._sleep = sleep
+        self._root = settings.path
+        self._processed: dict[str, Signature] = {}
+        for key, value in context.checkpoints.items(name).items():
+            signature = _parse_signature(value)
+            if signature is not None:
+                self._processed[key] = signature
+        self._candidates: dict[str, _Candidate] = {}
+        self._in_flight: dict[str, Signature] = {}
+        self._failed: dict[str, Signature] = {}  # unreadable as they are now: not retried until they change
+        self._healthy = False
+        self._missing_logged = False
+
+    def ready(self) -> bool:
+        return self._healthy
+
+    async def close(self) -> None:
+        self._context.checkpoints.commit()
+
+    async def run(self, emit: Emit) -> None:
+        while True:
+            await self.scan_once(emit)
+            await self._sleep(self._settings.interval_seconds)
+
+    async def scan_once(self, emit: Emit) -> None:
+        """Look at the folder once: emit settled new files, forget files that are gone."""
+        try:
+            listing = await asyncio.to_thread(_list_files, self._root, self._settings.pattern)
+        except OSError as exc:
+            self._healthy = False
+            self.stats.add("scan_errors")
+            if not self._missing_logged:
+                log.warning("source %s: cannot list %s: %s", self.name, self._root, exc.strerror or exc)
+                self._missing_logged = True
+            return
+        self._healthy = True
+        self._missing_logged = False
+        self.stats.last_success = time.time()
+        self.stats.add("scans")
+        self._forget_missing(listing)
+        now = self._clock()
+        for relative, signature in sorted(listing.items()):
+            if self._processed.get(relative) == signature or self._in_flight.get(relative) == signature:
+                continue
+            if self._failed.get(relative) == signature:
+                continue
+            candidate = self._candidates.get(relative)
+            if candidate is None or candidate.signature != signature:
+                self._candidates[relative] = _Candidate(signature, now)
+                continue
+            if now - candidate.first_seen < self._settings.settle_seconds:
+                continue
+            del self._candidates[relative]
+            await self._emit_file(relative, signature, emit)
+
+    def _forget_missing(self, listing: dict[str, Signature]) -> None:
+        for memory in (self._candidates, self._failed):
+            for relative in [r for r in memory if r not in listing]:
+                del memory[relative]
+        gone = [r for r in self._processed if r not in listing and r not in self._in_flight]
+        for relative in gone:
+            del self._processed[relative]
+            self._context.checkpoints.delete(self.name, relative)
+        if gone:
+            self._context.checkpoints.commit()
+
+    async def _emit_file(self, relative: str, signature: Signature, emit: Emit) -> None:
+        path = self._root / relative
+        try:
+            data = await asyncio.to_thread(_read_file, path, signature, self._settings.max_file_bytes)
+        except UnreadableFile as exc:
+            self._failed[relative] = signature
+            self.stats.add("files_failed")
+            log.warning("source %s: skipping %s: %s", self.name, path, exc)
+            return
+        if data is None:
+            # Changed between the look and the read: look again next time.
+            return
+        self.stats.add("files_read")
+        self.stats.add("bytes_read", len(data))
+        if not data:
+            self.stats.add("files_empty")
+            self._remember(relative, signature)
+            return
+        self._in_flight[relative] = signature
+        resolved = False
+
+        async def ack() -> None:
+            nonlocal resolved
+            if resolved:
+                return
+            resolved = True
+            self._in_flight.pop(relative, None)
+            if self._settings.delete_after:
+                await self._delete(path)
+            self._remember(relative, signature)
+
+        async def release(reason: str) -> None:
+            nonlocal resolved
+            if resolved:
+                return
+            resolved = True
+            # Not remembered: the next scan offers the file again if it is unchanged (it had settled).
+            self._in_flight.pop(relative, None)
+            self._candidates[relative] = _Candidate(signature, float("-inf"))
+            self.stats.add("batches_released")
+            log.info("source %s: %s released (%s); it will be read again", self.name, path, reason)
+
+        batch = Batch(source=self.name, origin=str(path), data=data, ack=ack, release=release,
+                      landed_at=signature[1] / 1e9)
+        self.stats.add("batches_emitted")
+        try:
+            await emit(batch)
+        except BaseException:
+            await release("not emitted")
+            raise
+
+    def _remember(self, relative: str, signature: Signature) -> None:
+        self._processed[relative] = signature
+        checkpoints = self._context.checkpoints
+        checkpoints.put(self.name, relative, f"{signature[0]}:{signature[1]}")
+        checkpoints.commit()
+
+    async def _delete(self, path: Path) -> None:
+        try:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+            self.stats.add("files_deleted")
+        except OSError as exc:
+            self.stats.add("delete_errors")
+            log.warning("source %s: could not delete %s: %s", self.name, path, exc.strerror or exc)
+
+
+def _list_files(root: Path, pattern: str) -> dict[str, Signature]:
+    """Regular files under `root` matching `pattern`, by path relative to root (a blocking call)."""
+    if not root.is_dir():
+        raise NotADirectoryError(20, "not a directory", str(root))
+    matches = root.glob(pattern) if "/" in pattern else root.rglob(pattern)
+    listing: dict[str, Signature] = {}
+    for path in matches:
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        try:
+            info = path.stat()
+        except OSError:
+            continue  # vanished, or a dangling link: nothing to read
+        if stat.S_ISREG(info.st_mode):
+            listing[relative.as_posix()] = (info.st_size, info.st_mtime_ns)
+    return listing
+
+
+def _read_file(path: Path, signature: Signature, limit: int) -> bytes | None:
+    """The file's bytes, None if it changed since it was listed; UnreadableFile for anything unreadable."""
+    try:
+        # O_NONBLOCK: a FIFO swapped in after the listing must not block the reader thread.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UnreadableFile(exc.strerror or str(exc)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile("not a regular file")
+        if (info.st_size, info.st_mtime_ns) != signature:
+            return None
+        if info.st_size > limit:
+            raise UnreadableFile(f"{info.st_size} bytes is more than max_file_bytes ({limit})")
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            try:
+                chunk = os.read(fd, _READ_CHUNK)
+            except OSError as exc:
+                raise UnreadableFile(exc.strerror or str(exc)) from None
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                raise UnreadableFile(f"grew past max_file_bytes ({limit}) while read")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _parse_signature(value: str) -> Signature | None:
+    size, _, mtime = value.partition(":")
+    if not size.isdigit() or not mtime.isdigit():
+        return None
+    return int(size), int(mtime)
