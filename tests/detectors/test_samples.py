@@ -1,0 +1,24 @@
+"""Every built-in detector's samples pass, including detectors added after this file."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.engine import builtin_detectors
+from monitor.model import Detector
+from monitor.samples import run_samples
+from tests.detectors.events import MISSION
+
+DETECTORS = builtin_detectors()
+
+
+@pytest.mark.parametrize("detector", DETECTORS, ids=[d.id for d in DETECTORS])
+def test_samples_pass(detector: Detector) -> None:
+    results = run_samples(detector)
+    failures = [f"{r.name}: {'; '.join(r.problems)}" for r in results if not r.passed]
+    assert results
+    assert not failures, "\n".join(failures)
+
+
+def test_every_mission_detector_is_built_in() -> None:
+    assert {d.id for d in DETECTORS} >= MISSION
