@@ -83,7 +83,12 @@ class Alert:
 
     def to_json(self) -> bytes:
         # OPT_NON_STR_KEYS / default=str keep hostile context values serialisable.
-        return orjson.dumps(self.to_dict(), option=orjson.OPT_NON_STR_KEYS, default=str)
+        data = self.to_dict()
+        try:
+            return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS, default=str)
+        except TypeError:
+            # A lone surrogate (possible from decoders other than orjson) is not valid UTF-8.
+            return orjson.dumps(_scrub(data), option=orjson.OPT_NON_STR_KEYS, default=str)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Alert:
@@ -108,6 +113,16 @@ class Alert:
             runbook=str(data.get("runbook", "")),
             context=dict(data.get("context") or {}),
         )
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
 
 
 def _parse_time(value: str) -> float:

@@ -122,7 +122,8 @@ def is_aws_service_activity(event: Event) -> bool:
 
 
 def is_service_source_ip(source_ip: str) -> bool:
-    return source_ip == "AWS Internal" or source_ip.endswith(".amazonaws.com")
+    # CloudTrail documents the value as "AWS Internal/#" (with a number).
+    return source_ip.startswith("AWS Internal") or source_ip.endswith(".amazonaws.com")
 
 
 def is_success(event: Event) -> bool:

@@ -293,3 +293,14 @@ def test_detector_declarations_are_validated(change: dict[str, Any], problem: st
     detector_id = change.pop("detector_id", "test-detector")
     with pytest.raises(ValueError, match=problem):
         make(detector_id, **change)
+
+
+def test_alert_json_survives_lone_surrogates() -> None:
+    engine = Engine([make()])
+    [alert] = engine.process([create_user(0, userAgent="bad \ud800 agent")], "a").alerts
+    assert b"bad ? agent" in alert.to_json()
+
+
+def test_aws_internal_with_a_number_is_aws_itself() -> None:
+    event = create_user(0, sourceIPAddress="AWS Internal/3")
+    assert f.is_aws_service_activity(event)
