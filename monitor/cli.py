@@ -83,8 +83,24 @@ def _parser() -> argparse.ArgumentParser:
     example = config_commands.add_parser("example", help="print an example config")
     example.set_defaults(handler=cmd_config_example)
 
-    demo = commands.add_parser("demo", help="generate an example corpus and scan it (no AWS account needed)")
-    demo.add_argument("--format", choices=("table", "jsonl"), default=None)
+    run = commands.add_parser("run", help="run the live service: follow the configured sources, alert as events arrive")
+    run.add_argument("--config", type=Path, required=True, help="the service config (see `config example`)")
+    run.add_argument("--format", choices=("text", "jsonl"), default=None,
+                     help="alerts printed on stdout: readable lines or JSON Lines (default: text on a terminal, "
+                          "jsonl otherwise)")
+    run.set_defaults(handler=cmd_run)
+
+    demo = commands.add_parser("demo", help="the live service against an embedded AWS emulator with generated "
+                                            "CloudTrail traffic (no AWS account needed; Ctrl-C stops it)")
+    demo.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                      help="stop by itself after this long (default: run until Ctrl-C)")
+    demo.add_argument("--speed", type=float, default=1.0, metavar="FACTOR",
+                      help="play the traffic schedule this many times faster (default 1: every scenario within "
+                           "the first minute)")
+    demo.add_argument("--format", choices=("text", "jsonl"), default=None,
+                      help="alert output (default: text on a terminal, jsonl otherwise)")
+    demo.add_argument("--offline", action="store_true",
+                      help="no emulator: generate an example corpus and `scan` it instead")
     demo.set_defaults(handler=cmd_demo)
     return parser
 
@@ -196,7 +212,42 @@ def cmd_config_example(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _alert_format(requested: str | None) -> str:
+    return requested or ("text" if sys.stdout.isatty() else "jsonl")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from monitor.app import App, ConsoleRecorder
+    from monitor.service_config import run_errors
+
+    config = load_config(args.config)
+    _detectors(config)
+    errors = run_errors(config.live)
+    if errors:
+        raise ConfigError(errors)
+    logging.getLogger("trailsentry.app").setLevel(logging.INFO)
+    recorder = ConsoleRecorder(sys.stdout.buffer, text=_alert_format(args.format) == "text")
+    return asyncio.run(App(config, recorder=recorder).run())
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.offline:
+        return _scan_example_corpus(args)
+    from monitor.demo import DemoUnavailable, run_demo
+
+    if args.speed <= 0 or (args.duration is not None and args.duration <= 0):
+        print("error: --speed and --duration must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return run_demo(duration=args.duration, speed=args.speed, text=_alert_format(args.format) == "text")
+    except DemoUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _scan_example_corpus(args: argparse.Namespace) -> int:
     import tempfile
 
     from monitor.examples import write_example_corpus
@@ -204,7 +255,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="trailsentry-demo-") as tmp:
         write_example_corpus(Path(tmp))
         print(f"scanning the example corpus written to {tmp}", file=sys.stderr)
-        namespace = argparse.Namespace(paths=[tmp], format=args.format, config=None, strict=False,
+        output = {"text": "table", "jsonl": "jsonl", None: None}[args.format]
+        namespace = argparse.Namespace(paths=[tmp], format=output, config=None, strict=False,
                                        detector=[], max_decompressed_bytes=None, no_progress=False)
         return cmd_scan(namespace)
 

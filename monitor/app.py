@@ -1,0 +1,341 @@
+"""The composition root of `trailsentry run` (and `demo`): builds the stages, owns lifecycles and signals.
+
+Start: checkpoint store, engine (eventID memory restored), recorder, pipeline,
+AWS clients, sources (each in a supervised task that restarts it with backoff
+when it crashes), periodic checkpoints, optional services (the metrics server).
+
+Shutdown (SIGTERM, SIGINT, `request_stop()`), shielded from cancellation:
+  1. stop receiving: cancel the source tasks (a source blocked in `emit`
+     releases the batch it held);
+  2. drain: the detect stage finishes what is queued, up to
+     `service.drain_seconds` (default 20 s, inside Kubernetes' 30 s grace);
+  3. stop the detect stage; release every batch still queued or in flight
+     (redelivered after restart: SQS visibility timeout, cursor not advanced);
+  4. final checkpoint: close every open episode, record those alerts, save the
+     eventID memory, commit cursors;
+  5. close sources, optional services, the recorder, AWS clients, the store.
+A second signal skips the rest of the drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from monitor.alerts.contract import AlertRecorder
+from monitor.checkpoint import CheckpointStore
+from monitor.config import Config
+from monitor.engine import Engine, builtin_detectors, configure
+from monitor.model import Alert
+from monitor.model.alert import rfc3339
+from monitor.model.detector import Detector
+from monitor.pipeline import Pipeline, printable, run_to_completion
+from monitor.sources.aws import AwsClients
+from monitor.sources.backoff import Backoff
+from monitor.sources.base import Source, SourceContext
+from monitor.sources.registry import create_source
+
+log = logging.getLogger("trailsentry.app")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+# A source that ran at least this long before crashing starts its backoff afresh.
+_HEALTHY_RUN_SECONDS = 60.0
+# Recording the final alerts at shutdown gets this long (a stuck recorder must not outlast the grace period).
+FINAL_CHECKPOINT_SECONDS = 5.0
+_SEEN_IDS_LIMIT = 100_000
+
+
+class Service(Protocol):
+    """Something that runs beside the pipeline for the app's lifetime (the metrics HTTP server)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class ConsoleRecorder:
+    """Alerts to a stream: JSON Lines (the alert schema), or one readable line each on a terminal.
+
+    The stand-in recorder until the durable outbox is configured; also what the demo prints.
+    """
+
+    def __init__(self, out: IO[bytes], *, text: bool = False) -> None:
+        self.out = out
+        self.text = text
+        self.alerts = 0  # emissions written, updates included
+        self._seen: set[str] = set()  # alert ids written, to mark updates (bounded)
+
+    @property
+    def distinct(self) -> int:
+        return len(self._seen)
+
+    async def record(self, alerts: list[Alert]) -> None:
+        if not alerts:
+            return
+        self.alerts += len(alerts)
+        if len(self._seen) > _SEEN_IDS_LIMIT:
+            self._seen.clear()
+        if self.text:
+            lines = [self._line(alert).encode("utf-8", "replace") + b"\n" for alert in alerts]
+        else:
+            lines = [alert.to_json() + b"\n" for alert in alerts]
+        self.out.write(b"".join(lines))
+        self.out.flush()
+        self._seen.update(alert.id for alert in alerts)
+
+    def _line(self, alert: Alert) -> str:
+        update = alert.id in self._seen
+        account = f"{alert.account} ({alert.account_alias})" if alert.account_alias else alert.account
+        who = f"{alert.principal} from {alert.source_ip}" if alert.source_ip else alert.principal
+        parts = [
+            f"{rfc3339(alert.event_time)[:19]}Z",
+            f"{alert.severity.label.upper():<8}",
+            f"{alert.detector:<28}",
+            alert.title,
+            f"| account {account or '-'} {alert.region}".rstrip(),
+            f"| {who or '-'}",
+        ]
+        if alert.count > 1:
+            parts.append(f"| {alert.count} events")
+        if update:
+            parts.append("(update)")
+        return printable(" ".join(parts))
+
+
+class App:
+    def __init__(self, config: Config, *, recorder: AlertRecorder | None = None,
+                 alert_stream: IO[bytes] | None = None, clients: AwsClients | None = None,
+                 services: list[Service] | None = None, sources: list[Source] | None = None,
+                 checkpoint_path: Path | None = None) -> None:
+        self.config = config
+        self.live = config.live
+        stream = alert_stream if alert_stream is not None else sys.stdout.buffer
+        self.recorder: AlertRecorder = recorder if recorder is not None else ConsoleRecorder(stream)
+        self.clients = clients if clients is not None else AwsClients()
+        self.services: list[Service] = list(services or [])
+        self.checkpoints: CheckpointStore | None = None
+        self.pipeline: Pipeline | None = None
+        # Sources built by the caller (tests, embedding) instead of from the config's `sources`.
+        self._given_sources = list(sources) if sources is not None else None
+        self._checkpoint_path = checkpoint_path
+        self.sources: list[Source] = []
+        self.started_at = 0.0
+        self._stop = asyncio.Event()
+        self._drain_now = asyncio.Event()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._consumer: asyncio.Task[None] | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._signals: list[signal.Signals] = []
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        live = self.live
+        path = self._checkpoint_path or live.checkpoint.resolve()
+        self.checkpoints = CheckpointStore(path)
+        engine = Engine(self._detectors(), self.config.engine)
+        self.pipeline = Pipeline(engine, self.recorder, self.checkpoints, queue_batches=live.service.queue_batches,
+                                 max_decompressed_bytes=self.config.max_decompressed_bytes)
+        restored = self.pipeline.restore_seen_events()
+        context = SourceContext(clients=self.clients, checkpoints=self.checkpoints)
+        if self._given_sources is not None:
+            self.sources = self._given_sources
+        else:
+            self.sources = [create_source(spec, context) for spec in live.sources]
+        for service in self.services:
+            await service.start()
+        self.started_at = time.time()
+        self._consumer = asyncio.create_task(self.pipeline.run(), name="trailsentry-detect")
+        self._checkpointer = asyncio.create_task(self.pipeline.run_checkpoints(live.service.checkpoint_seconds),
+                                                 name="trailsentry-checkpoint")
+        for source in self.sources:
+            self._tasks[source.name] = asyncio.create_task(self._supervise(source), name=f"source-{source.name}")
+        log.info("trailsentry running: %d detector(s), source(s) %s, checkpoint %s (%d eventIDs restored)",
+                 len(engine.detectors), ", ".join(f"{s.name} ({s.kind})" for s in self.sources), path, restored)
+
+    async def run(self, *, handle_signals: bool = True) -> int:
+        """Start, serve until a stop is requested (or the detect stage fails), shut down. The exit code."""
+        failed = False
+        try:
+            await self.start()
+            if handle_signals:
+                self.install_signal_handlers()
+            assert self._consumer is not None
+            waiter = asyncio.create_task(self._stop.wait())
+            try:
+                await asyncio.wait({waiter, self._consumer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+            failed = self._consumer.done() and not self._stop.is_set()
+            if failed:
+                error = self._consumer.exception()
+                log.critical("the detect stage stopped: %r; shutting down", error)
+        finally:
+            await run_to_completion(self.shutdown())
+            self.remove_signal_handlers()
+        return EXIT_FAILED if failed else EXIT_OK
+
+    async def wait_stop_requested(self) -> None:
+        await self._stop.wait()
+
+    def request_stop(self, reason: str = "requested") -> None:
+        if self._stop.is_set():
+            log.warning("second stop request (%s): skipping the rest of the drain", reason)
+            self._drain_now.set()
+            return
+        log.info("stopping (%s): draining for up to %.0fs", reason, self.live.service.drain_seconds)
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+            self._signals.append(sig)
+
+    def remove_signal_handlers(self) -> None:
+        with contextlib.suppress(RuntimeError):  # no running loop any more: nothing to remove
+            loop = asyncio.get_running_loop()
+            for sig in self._signals:
+                loop.remove_signal_handler(sig)
+        self._signals.clear()
+
+    def ready(self) -> bool:
+        """Every source has reached its upstream and the detect stage is running (for /readyz)."""
+        running = self._consumer is not None and not self._consumer.done()
+        return running and all(source.ready() for source in self.sources)
+
+    async def shutdown(self) -> None:
+        """Stop receiving, drain to the deadline, release the rest, checkpoint, close. Idempotent."""
+        pipeline = self.pipeline
+        # 1. Stop receiving.
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        await _cancel_all(tasks)
+        if pipeline is not None and self._consumer is not None:
+            # 2. Drain what is queued, up to the deadline (a second signal cuts it short).
+            drained = not self._consumer.done() and await self._drain(pipeline)
+            if not drained:
+                log.warning("drain deadline reached with %d batch(es) queued; releasing them",
+                            pipeline.stats.queue_depth)
+            # 3. Stop the detect stage; release what it did not reach.
+            await _cancel_all([t for t in (self._consumer, self._checkpointer) if t is not None])
+            self._consumer = self._checkpointer = None
+            released = await pipeline.release_queued("shutdown")
+            if released:
+                log.info("released %d unprocessed batch(es) for redelivery", released)
+            # 4. Final checkpoint: flush episodes, record them, persist the eventID memory and cursors.
+            try:
+                await asyncio.wait_for(pipeline.checkpoint(final=True), FINAL_CHECKPOINT_SECONDS)
+            except Exception as exc:
+                log.error("final checkpoint failed: %s: %s (unrecorded alerts are produced again after restart)",
+                          type(exc).__name__, printable(str(exc)))
+            if pipeline.pending_alerts:
+                log.error("%d alert(s) could not be recorded; their events will be processed again after restart",
+                          pipeline.pending_alerts)
+            pipeline.close()
+        # 5. Close everything, each step on its own so one failure does not skip the rest.
+        for source in self.sources:
+            await _quietly(f"closing source {source.name}", source.close)
+        self.sources = []
+        for service in self.services:
+            await _quietly("stopping a service", service.stop)
+        await _quietly("closing the recorder", _closer(self.recorder))
+        await _quietly("closing AWS clients", self.clients.close)
+        if self.checkpoints is not None:
+            checkpoints, self.checkpoints = self.checkpoints, None
+            await _quietly("committing checkpoints", _sync(checkpoints.close))
+        self.pipeline = None
+        log.info("trailsentry stopped")
+
+    async def _drain(self, pipeline: Pipeline) -> bool:
+        drain = asyncio.create_task(_within(pipeline.join(), self.live.service.drain_seconds))
+        cut = asyncio.create_task(self._drain_now.wait())
+        try:
+            await asyncio.wait({drain, cut}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            cut.cancel()
+            drain.cancel()
+        return drain.done() and not drain.cancelled() and drain.result()
+
+    async def _supervise(self, source: Source) -> None:
+        """Run a source; when it crashes (or returns, which it must not), log, count and restart it with backoff."""
+        assert self.pipeline is not None
+        counters = self.pipeline.stats.source(source.name)
+        backoff = Backoff(base=1.0, cap=self.live.service.restart_seconds)
+        while True:
+            started = time.monotonic()
+            try:
+                await source.run(self.pipeline.emit)
+                problem = "returned unexpectedly"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                problem = f"crashed: {type(exc).__name__}: {printable(str(exc))}"
+                log.debug("source %s traceback", source.name, exc_info=True)
+            counters.restarts += 1
+            if time.monotonic() - started >= _HEALTHY_RUN_SECONDS:
+                backoff.reset()
+            delay = max(backoff.next_delay(), backoff.base)
+            log.error("source %s (%s) %s; restarting in %.1fs", source.name, source.kind, problem, delay)
+            await asyncio.sleep(delay)
+
+    def _detectors(self) -> list[Detector]:
+        return configure(builtin_detectors(), self.config.engine.detectors)
+
+
+async def _within(waiting: Awaitable[None], seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(waiting, seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for task, result in zip(tasks, results, strict=True):
+        if isinstance(result, Exception):
+            log.error("task %s ended with %s: %s", task.get_name(), type(result).__name__, printable(str(result)))
+
+
+async def _quietly(what: str, close: Callable[[], Awaitable[Any]]) -> None:
+    try:
+        await close()
+    except Exception as exc:
+        log.error("%s failed: %s: %s", what, type(exc).__name__, printable(str(exc)))
+
+
+def _closer(thing: object) -> Callable[[], Awaitable[Any]]:
+    close = getattr(thing, "close", None)
+    if close is None:
+        return _nothing
+
+    async def call() -> None:
+        result = close()
+        if asyncio.iscoroutine(result):
+            await result
+
+    return call
+
+
+def _sync(function: Callable[[], Any]) -> Callable[[], Awaitable[None]]:
+    async def call() -> None:
+        function()
+
+    return call
+
+
+async def _nothing() -> None:
+    return None
+
