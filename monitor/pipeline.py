@@ -129,15 +129,14 @@ class Pipeline:
     # -- the source side -------------------------------------------------------------------------
 
     async def emit(self, batch: Batch) -> None:
-        """Queue a batch; blocks while the queue is full. Given to every source's `run`."""
-        counters = self.stats.source(batch.source)
-        try:
-            await self._queue.put(batch)
-        except asyncio.CancelledError:
-            # Shutdown while waiting for room: the batch was never taken, leave it for redelivery.
-            await run_to_completion(self._release(batch, "shutdown before processing"))
-            raise
-        counters.queued += 1
+        """Queue a batch; blocks while the queue is full. Given to every source's `run`.
+
+        Once `emit` returned, the pipeline owns the batch and calls exactly one of ack/release. If
+        `emit` raises (the source is cancelled while waiting for room), the batch was not taken and
+        the source still owns it.
+        """
+        await self._queue.put(batch)
+        self.stats.source(batch.source).queued += 1
 
     # -- the detect stage --------------------------------------------------------------------------
 

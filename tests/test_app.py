@@ -1,0 +1,340 @@
+"""`trailsentry run` as a real process, and the App's lifecycle (restarts, drain, release) in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import sqlite3
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from monitor.app import App
+from monitor.config import parse_config
+from monitor.examples import encode_records, root_console_login
+from monitor.model import Alert
+from monitor.sources.base import Batch, Emit, SourceStats
+from tests.aws_emulator import Emulator
+
+REPO = Path(__file__).resolve().parent.parent
+WAIT = 60.0
+NOW = 1_780_000_000.0
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "TRAILSENTRY_CHECKPOINT_PATH"}
+    env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    env["AWS_CONFIG_FILE"] = os.devnull
+    return env
+
+
+async def _run(config: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monitor", "run", "--config", str(config), cwd=REPO, env=_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def _next_alert(process: asyncio.subprocess.Process, detector: str) -> dict[str, Any]:
+    assert process.stdout is not None
+    while True:
+        line = await asyncio.wait_for(process.stdout.readline(), WAIT)
+        assert line, "the service stopped before alerting"
+        alert: dict[str, Any] = orjson.loads(line)
+        if alert["detector"] == detector:
+            return alert
+
+
+async def _stop(process: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), WAIT)
+    return stdout, stderr
+
+
+def _write_config(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _root_login(seed: int) -> list[dict[str, Any]]:
+    return root_console_login(random.Random(seed), NOW, "111122223333")
+
+
+async def test_run_alerts_stops_on_sigterm_and_resumes_without_repeating(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    state = tmp_path / "state" / "trailsentry.sqlite"
+    config = _write_config(tmp_path / "trailsentry.yaml", {
+        "sources": [{"kind": "directory", "name": "inbox", "path": str(inbox), "interval_seconds": 0.05,
+                     "settle_seconds": 0}],
+        "checkpoint": {"path": str(state)},
+        "service": {"checkpoint_seconds": 3600},  # only the shutdown checkpoint persists the eventIDs
+    })
+    first = _root_login(1)
+    (inbox / "first.json.gz").write_bytes(encode_records(first))
+    process = await _run(config)
+    alert = await _next_alert(process, "root-console-login")
+    assert alert["event_ids"] == [first[0]["eventID"]]
+    stdout, stderr = await _stop(process)
+    assert process.returncode == 0, stderr.decode()
+    assert b"Traceback" not in stderr
+    with sqlite3.connect(state) as db:
+        cursors = db.execute("SELECT source, key FROM cursors").fetchall()
+        seen = {row[0] for row in db.execute("SELECT event_id FROM seen_events")}
+    assert cursors == [("inbox", "first.json.gz")]
+    assert first[0]["eventID"] in seen
+
+    # Restarted: the old event arrives again (another copy, another file) beside a new one.
+    second = _root_login(2)
+    second[0]["sourceIPAddress"] = "203.0.113.250"  # another episode, so another alert id
+    (inbox / "redelivered.json.gz").write_bytes(encode_records([*first, *second]))
+    process = await _run(config)
+    alert = await _next_alert(process, "root-console-login")
+    assert alert["event_ids"] == [second[0]["eventID"]]
+    stdout, stderr = await _stop(process)
+    assert process.returncode == 0, stderr.decode()
+    later = [orjson.loads(line) for line in stdout.splitlines() if line.strip()]
+    assert not any(first[0]["eventID"] in a["event_ids"] for a in later)
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[tuple[str, socket.socket]]:
+    """A listening socket standing in for AWS: the test checks that nobody connected."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", listener
+    finally:
+        listener.close()
+
+
+async def test_config_errors_exit_2_with_every_path_before_any_aws_call(
+        tmp_path: Path, silent_endpoint: tuple[str, socket.socket]) -> None:
+    endpoint, listener = silent_endpoint
+    aws = {"region": "us-east-1", "endpoint_url": endpoint}
+    config = _write_config(tmp_path / "bad.yaml", {
+        "sources": [
+            {"kind": "s3-sqs", "queue_url": f"{endpoint}/123456789012/trail", "aws": aws},
+            {"kind": "s3-sqs", "name": "second", "aws": aws},
+            {"kind": "carrier-pigeon"},
+        ],
+        "service": {"queue_batches": 0, "drain_secs": 5},
+        "checkpoint": {"path": str(tmp_path / "state.sqlite")},
+    })
+    process = await _run(config)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), WAIT)
+    assert process.returncode == 2
+    text = stderr.decode()
+    for expected in ("sources[1].queue_url: required", "sources[2].kind: unknown source kind 'carrier-pigeon'",
+                     "service.queue_batches: must be >= 1", "service.drain_secs: unknown key"):
+        assert expected in text, text
+    assert stdout == b""
+    with pytest.raises(BlockingIOError):
+        listener.accept()  # nothing connected to the "AWS" endpoint
+    assert not (tmp_path / "state.sqlite").exists()
+
+
+async def test_run_needs_at_least_one_source(tmp_path: Path) -> None:
+    config = _write_config(tmp_path / "scan-only.yaml", {"engine": {"lateness_seconds": 60}})
+    process = await _run(config)
+    _, stderr = await asyncio.wait_for(process.communicate(), WAIT)
+    assert process.returncode == 2
+    assert b"sources: at least one source is required" in stderr
+
+
+# -- in-process: the lifecycle with upstream stand-ins --------------------------------------------
+
+
+class FlakySource:
+    """Crashes on its first run (an upstream bug), emits one batch on the next, then runs until cancelled."""
+
+    kind = "flaky"
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name = name
+        self.stats = SourceStats()
+        self.data = data
+        self.runs = 0
+        self.acked = asyncio.Event()
+        self.closed = False
+
+    async def run(self, emit: Emit) -> None:
+        self.runs += 1
+        if self.runs == 1:
+            raise ConnectionResetError("upstream went away")
+        await emit(Batch(source=self.name, origin="flaky://one", data=self.data, ack=self._ack))
+        await asyncio.Event().wait()
+
+    async def _ack(self) -> None:
+        self.acked.set()
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def ready(self) -> bool:
+        return self.runs > 1
+
+
+class BurstSource:
+    """Emits `count` batches as fast as the pipeline takes them; remembers acks and releases."""
+
+    kind = "burst"
+
+    def __init__(self, name: str, payloads: list[bytes]) -> None:
+        self.name = name
+        self.stats = SourceStats()
+        self.payloads = payloads
+        self.acked: list[str] = []
+        self.released: list[tuple[str, str]] = []
+
+    async def run(self, emit: Emit) -> None:
+        for index, data in enumerate(self.payloads):
+            origin = f"burst://{index}"
+
+            async def ack(origin: str = origin) -> None:
+                self.acked.append(origin)
+
+            async def release(reason: str, origin: str = origin) -> None:
+                self.released.append((origin, reason))
+
+            await emit(Batch(source=self.name, origin=origin, data=data, ack=ack, release=release))
+        await asyncio.Event().wait()
+
+    async def close(self) -> None:
+        return None
+
+    def ready(self) -> bool:
+        return True
+
+
+class FirstCallBlocks:
+    """A recorder whose first call never returns (a stuck outbox); later calls record."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.entered = asyncio.Event()
+        self.recorded: list[Alert] = []
+
+    async def record(self, alerts: list[Alert]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            self.entered.set()
+            await asyncio.Event().wait()
+        self.recorded.extend(alerts)
+
+
+class Keep:
+    def __init__(self) -> None:
+        self.recorded: list[Alert] = []
+        self.changed = asyncio.Condition()
+
+    async def record(self, alerts: list[Alert]) -> None:
+        self.recorded.extend(alerts)
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait_for(self, detector: str) -> None:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(
+                lambda: any(a.detector == detector for a in self.recorded)), WAIT)
+
+
+def _config(**service: Any) -> Any:
+    return parse_config({"service": {"checkpoint_seconds": 3600, **service}})
+
+
+async def test_a_crashed_source_is_restarted_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    source = FlakySource("flaky", encode_records(_root_login(3)))
+    recorder = Keep()
+    app = App(_config(restart_seconds=1), recorder=recorder, sources=[source],
+              checkpoint_path=tmp_path / "state.sqlite")
+    running = asyncio.create_task(app.run(handle_signals=False))
+    await asyncio.wait_for(source.acked.wait(), WAIT)
+    assert app.pipeline is not None
+    assert app.pipeline.stats.source("flaky").restarts == 1
+    assert app.ready()
+    app.request_stop("test")
+    assert await asyncio.wait_for(running, WAIT) == 0
+    assert source.runs == 2 and source.closed
+    assert "root-console-login" in {a.detector for a in recorder.recorded}
+    assert any("source flaky (flaky) crashed: ConnectionResetError" in r.getMessage() for r in caplog.records)
+
+
+async def test_shutdown_past_the_drain_deadline_releases_the_rest_and_records_what_was_detected(
+        tmp_path: Path) -> None:
+    payloads = [encode_records(_root_login(10 + i)) for i in range(4)]
+    source = BurstSource("burst", payloads)
+    recorder = FirstCallBlocks()
+    app = App(_config(queue_batches=2, drain_seconds=0), recorder=recorder, sources=[source],
+              checkpoint_path=tmp_path / "state.sqlite")
+    running = asyncio.create_task(app.run(handle_signals=False))
+    await asyncio.wait_for(recorder.entered.wait(), WAIT)  # batch 0 is stuck in record()
+    app.request_stop("test")
+    assert await asyncio.wait_for(running, WAIT) == 0
+    assert source.acked == []
+    released = dict(source.released)
+    assert released["burst://0"] == "shutdown during processing"
+    assert released["burst://1"] == released["burst://2"] == "shutdown"
+    # batch 3 was never taken (the source was blocked in emit): not the pipeline's to release.
+    assert "burst://3" not in released
+    # Batch 0's alerts were detected before the stop: the final checkpoint recorded them.
+    assert any(a.detector == "root-console-login" for a in recorder.recorded)
+    # Once they were recorded its eventIDs were persisted; those of the released batches were not.
+    with sqlite3.connect(tmp_path / "state.sqlite") as db:
+        seen = {row[0] for row in db.execute("SELECT event_id FROM seen_events")}
+    assert seen == {_root_login(10)[0]["eventID"]}
+
+
+async def test_a_second_stop_request_cuts_the_drain_short(tmp_path: Path) -> None:
+    source = BurstSource("burst", [encode_records(_root_login(20 + i)) for i in range(3)])
+    recorder = FirstCallBlocks()
+    app = App(_config(drain_seconds=3600), recorder=recorder, sources=[source],
+              checkpoint_path=tmp_path / "state.sqlite")
+    running = asyncio.create_task(app.run(handle_signals=False))
+    await asyncio.wait_for(recorder.entered.wait(), WAIT)
+    app.request_stop("first")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not running.done()  # draining: it would wait up to an hour for the stuck recorder
+    app.request_stop("second")
+    assert await asyncio.wait_for(running, WAIT) == 0
+    assert ("burst://0", "shutdown during processing") in source.released
+
+
+async def test_run_with_an_s3_sqs_source_against_the_emulator(aws: Emulator, tmp_path: Path) -> None:
+    from aiobotocore.session import get_session
+
+    from monitor.demo.emulator import wire_trail
+    from monitor.examples import cloudtrail_object_key
+
+    session = get_session()
+    trail = await wire_trail(session, aws.endpoint_url, bucket="org-trail-bucket")
+    config = parse_config({"sources": [{"kind": "s3-sqs", "name": "org", "queue_url": trail.queue_url,
+                                        "wait_seconds": 1,
+                                        "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}],
+                           "service": {"checkpoint_seconds": 3600}})
+    recorder = Keep()
+    app = App(config, recorder=recorder, checkpoint_path=tmp_path / "state.sqlite")
+    running = asyncio.create_task(app.run(handle_signals=False))
+    events = _root_login(30)
+    key = cloudtrail_object_key("111122223333", "us-east-1", NOW, random.Random(1), "o-a1b2c3d4e5")
+    async with session.create_client("s3", region_name=aws.region, endpoint_url=aws.endpoint_url) as s3:
+        await s3.put_object(Bucket=trail.bucket, Key=key, Body=encode_records(events))
+    await recorder.wait_for("root-console-login")
+    app.request_stop("test")
+    assert await asyncio.wait_for(running, WAIT) == 0
+    alert = next(a for a in recorder.recorded if a.detector == "root-console-login")
+    assert alert.event_ids == [events[0]["eventID"]]
+    async with session.create_client("sqs", region_name=aws.region, endpoint_url=aws.endpoint_url) as sqs:
+        attributes = (await sqs.get_queue_attributes(QueueUrl=trail.queue_url, AttributeNames=["All"]))["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"  # deleted after the alert was recorded
