@@ -1,0 +1,560 @@
+"""Follow CloudTrail's CloudWatch Logs delivery with StartLiveTail, back-filling what the stream missed.
+
+Live Tail pushes events about a second after ingestion, but a session lasts at
+most three hours, may sample when the volume is high, and can drop. So:
+
+- `TailSession` reads one response stream (any async iterator of stream events,
+  which is what tests drive) until the session limit, the end of the stream or
+  an error, and reports what it saw.
+- `LiveTailSource` reconnects (at once after the limit, with backoff after
+  errors or a stream that ended early) and keeps a record of the spans the
+  stream did not cover: the time between sessions, sampled updates, released
+  batches, and before the first session the span since the checkpoint. A
+  back-fill task reads those spans with FilterLogEvents once they have settled,
+  minus an overlap for late ingestion, and while no session is up it keeps
+  polling like the `cloudwatch-logs` source, so an outage loses nothing.
+
+Live Tail results carry no eventId, so both paths de-duplicate by a digest of
+(log group, stream, timestamp, message). The checkpoint is a low-water mark:
+the earliest time that is not yet both emitted and acknowledged. A restart
+back-fills from it (minus the overlap); the engine's eventID memory absorbs the
+events read twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiobotocore.config import AioConfig
+
+from monitor.configreader import Section
+from monitor.sources.aws import AwsSettings
+from monitor.sources.backoff import Backoff, error_code
+from monitor.sources.base import Batch, Emit, Source, SourceContext, SourceStats
+from monitor.sources.cloudwatch_common import (
+    FetchSettings,
+    RecentKeys,
+    Sleep,
+    content_key,
+    count_error,
+    describe_error,
+    filter_pages,
+    group_name,
+    landed_at,
+    now_ms,
+    page_bytes,
+    parse_fetch_settings,
+    timestamps,
+)
+
+KIND = "cloudwatch-live-tail"
+
+log = logging.getLogger(__name__)
+
+# StartLiveTail accepts at most 10 log groups per session.
+MAX_LOG_GROUPS = 10
+# CloudWatch ends a session after 3 hours; reconnecting earlier keeps the handover under our control.
+DEFAULT_SESSION_SECONDS = 10_500.0
+# A session that ends by itself sooner than this is treated like an error (backoff), so a
+# server that closes streams at once is not reconnected in a hot loop.
+HEALTHY_SESSION_SECONDS = 60.0
+# Back-fill reads at most this much per request window, so a long outage is caught up in steps.
+MAX_BACKFILL_SECONDS = 3600.0
+
+StreamEvent = Mapping[str, Any]
+OpenStream = Callable[[Sequence[str]], AsyncIterator[StreamEvent]]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    log_groups: tuple[str, ...]  # names or ARNs
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    session_seconds: float = DEFAULT_SESSION_SECONDS
+    interval_seconds: float = 10.0  # the least time between two back-fill reads
+
+
+def parse_settings(section: Section) -> Settings:
+    groups = section.strings("log_groups")
+    if not groups:
+        section.error("log_groups", "required: one to ten log group names or ARNs")
+    elif len(groups) > MAX_LOG_GROUPS:
+        section.error("log_groups", f"at most {MAX_LOG_GROUPS} log groups per Live Tail session")
+    for i, group in enumerate(groups):
+        if not group or group.endswith("*"):
+            section.error(f"log_groups[{i}]", "must be a log group name or ARN without a trailing *")
+    if len({group_name(g) for g in groups}) != len(groups):
+        section.error("log_groups", "lists a log group twice")
+    fetch = parse_fetch_settings(section)
+    if fetch.log_stream_prefix and len(groups) > 1:
+        section.error("log_stream_prefix", "Live Tail accepts a stream prefix only with a single log group")
+    settings = Settings(
+        log_groups=tuple(groups),
+        aws=AwsSettings.parse(section.section("aws")),
+        fetch=fetch,
+        session_seconds=section.number("session_seconds", DEFAULT_SESSION_SECONDS, minimum=60.0),
+        interval_seconds=section.number("interval_seconds", 10.0, minimum=0.1),
+    )
+    if settings.session_seconds > 3 * 3600:
+        section.error("session_seconds", "must be <= 10800 (CloudWatch ends sessions after 3 hours)")
+    section.reject_unknown()
+    return settings
+
+
+def create(name: str, settings: Settings, context: SourceContext) -> Source:
+    return LiveTailSource(name, settings, context)
+
+
+# --- one session -------------------------------------------------------------------------------------------
+
+EndReason = Literal["limit", "timeout", "closed", "error"]
+
+
+@dataclass(slots=True)
+class SessionEnd:
+    reason: EndReason  # limit: ours; timeout: CloudWatch's; closed: the stream ended; error: it failed
+    started: bool  # a sessionStart arrived
+    last_message_ms: int | None  # when the stream last said something (its coverage reaches there)
+    error: BaseException | None = None
+
+
+class TailSession:
+    """Reads one Live Tail response stream, handing each update on, until it ends.
+
+    `on_start(session_id, received_ms)` and `on_update(results, sampled, received_ms)`
+    are awaited in stream order; the stream is not read while they run.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_seconds: float,
+        clock: Callable[[], float],
+        on_start: Callable[[str, int], Awaitable[None]],
+        on_update: Callable[[list[dict[str, Any]], bool, int], Awaitable[None]],
+    ) -> None:
+        self._session_seconds = session_seconds
+        self._clock = clock
+        self._on_start = on_start
+        self._on_update = on_update
+
+    async def follow(self, stream: AsyncIterator[StreamEvent]) -> SessionEnd:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._session_seconds
+        started = False
+        last: int | None = None
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return SessionEnd("limit", started, last)
+            try:
+                async with asyncio.timeout(remaining):
+                    event = await anext(stream)
+            except TimeoutError:
+                return SessionEnd("limit", started, last)
+            except StopAsyncIteration:
+                return SessionEnd("closed", started, last)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                reason: EndReason = "timeout" if error_code(exc) == "SessionTimeoutException" else "error"
+                return SessionEnd(reason, started, last, exc)
+            received = now_ms(self._clock)
+            if not isinstance(event, Mapping):
+                continue
+            if "SessionTimeoutException" in event:
+                return SessionEnd("timeout", started, last)
+            if "SessionStreamingException" in event:
+                return SessionEnd("error", started, last, _StreamError(str(event["SessionStreamingException"])))
+            start = event.get("sessionStart")
+            if isinstance(start, Mapping):
+                started = True
+                last = received
+                await self._on_start(str(start.get("sessionId", "")), received)
+                continue
+            update = event.get("sessionUpdate")
+            if isinstance(update, Mapping):
+                metadata = update.get("sessionMetadata")
+                sampled = isinstance(metadata, Mapping) and metadata.get("sampled") is True
+                results = [r for r in update.get("sessionResults") or () if isinstance(r, dict)]
+                if not started:
+                    # Updates before sessionStart break the protocol; treat them as covering from now.
+                    started = True
+                    await self._on_start("", received)
+                await self._on_update(results, sampled, received)
+                last = received
+
+
+class _StreamError(Exception):
+    """A stream error that arrived as an event rather than as a raised exception."""
+
+
+# --- the source --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Outstanding:
+    """An emitted batch waiting for ack/release."""
+
+    earliest_ms: int
+    latest_ms: int
+    keys: list[bytes]
+
+
+class LiveTailSource:
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        context: SourceContext,
+        *,
+        open_stream: OpenStream | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Sleep = asyncio.sleep,
+        backoff: Backoff | None = None,
+        healthy_session_seconds: float = HEALTHY_SESSION_SECONDS,
+    ) -> None:
+        self.name = name
+        self.kind = KIND
+        self.stats = SourceStats()
+        self._settings = settings
+        self._context = context
+        self._open_stream = open_stream or self._start_live_tail
+        self._clock = clock
+        self._sleep = sleep
+        self.backoff = backoff or Backoff(1.0, 60.0)
+        self._fill_backoff = Backoff(0.5, 30.0)
+        self._healthy_session_seconds = healthy_session_seconds
+        self._seen = RecentKeys(settings.fetch.recent_event_ids)
+        self._names = {g: group_name(g) for g in settings.log_groups}
+        self._arns: dict[str, str] = {}  # log group name -> ARN, as Live Tail wants them
+        self._emit: Emit | None = None
+        self._tokens = itertools.count(1)
+        self._outstanding: dict[int, _Outstanding] = {}
+        # Spans the stream did not cover, as FilterLogEvents read windows [start_ms, end_ms] (overlap included).
+        self._gaps: list[tuple[int, int]] = []
+        self._filling: tuple[int, int] | None = None
+        # Start of the time no session has covered (None while a session is live).
+        self._uncovered_since: int | None = None
+        self._live_mark: int | None = None  # the last time a live session said something
+        self._gap_added = asyncio.Event()
+        self._session_live = False
+        self._session_id = ""
+        self._filter_client: Any = None
+        self._tail_client: Any = None
+        self.sessions = 0  # sessions opened (for tests and logs)
+
+    # -- Source protocol --
+
+    def ready(self) -> bool:
+        return self._session_live or (self.stats.last_success > 0 and self._uncovered_since is None)
+
+    async def close(self) -> None:
+        self._save_checkpoint()
+
+    async def run(self, emit: Emit) -> None:
+        self._emit = emit
+        fetch = self._settings.fetch
+        overlap = int(fetch.overlap_seconds * 1000)
+        stored = self._context.checkpoints.get(self.name, "watermark")
+        now = now_ms(self._clock)
+        if stored is not None and stored.isdigit():
+            self._uncovered_since = int(stored) - overlap
+        elif fetch.start_at is not None:
+            self._uncovered_since = int(fetch.start_at * 1000)
+        else:
+            self._uncovered_since = now - overlap
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._backfill_loop(), name=f"{self.name}-backfill")
+            tasks.create_task(self._session_loop(), name=f"{self.name}-sessions")
+
+    # -- sessions --
+
+    async def _session_loop(self) -> None:
+        session = TailSession(session_seconds=self._settings.session_seconds, clock=self._clock,
+                              on_start=self._session_started, on_update=self._session_update)
+        loop = asyncio.get_running_loop()
+        while True:
+            self.sessions += 1
+            self.stats.add("live_tail_sessions")
+            opened = loop.time()
+            stream: AsyncIterator[StreamEvent] | None = None
+            try:
+                stream = self._open_stream(await self._group_arns())
+                end = await session.follow(stream)
+            except asyncio.CancelledError:
+                self._session_closed(None)
+                raise
+            except Exception as exc:  # resolving the ARNs failed
+                end = SessionEnd("error", False, None, exc)
+            finally:
+                if stream is not None:
+                    await _close_stream(stream)
+            self._session_closed(end.last_message_ms if end.started else None)
+            lasted = loop.time() - opened
+            await self._after_session(end, lasted)
+
+    async def _after_session(self, end: SessionEnd, lasted: float) -> None:
+        if end.reason in ("limit", "timeout"):
+            self.backoff.reset()
+            self.stats.add("live_tail_reconnects")
+            return
+        if lasted >= self._healthy_session_seconds:
+            self.backoff.reset()
+        if end.reason == "error" and end.error is not None:
+            count_error(self.stats, self.name, "StartLiveTail", ",".join(self._settings.log_groups), end.error)
+        else:
+            self.stats.add("live_tail_closed")
+            log.info("source %s: Live Tail stream ended after %.0f s; reconnecting", self.name, lasted)
+        self.stats.add("live_tail_reconnects")
+        await self._sleep(self.backoff.next_delay())
+
+    async def _session_started(self, session_id: str, received_ms: int) -> None:
+        self.stats.last_success = time.time()
+        self._session_live = True
+        self._session_id = session_id[:64] or "session"
+        self._live_mark = received_ms
+        if self._uncovered_since is not None:
+            self._add_gap(self._uncovered_since, received_ms)
+            self._uncovered_since = None
+        log.info("source %s: Live Tail session %s started", self.name, self._session_id)
+        self._save_checkpoint()
+
+    def _session_closed(self, last_message_ms: int | None) -> None:
+        if not self._session_live:
+            return
+        self._session_live = False
+        # Everything after the last word from the stream is uncovered; the overlap catches late ingestion.
+        covered = last_message_ms if last_message_ms is not None else now_ms(self._clock)
+        self._uncovered_since = covered - int(self._settings.fetch.overlap_seconds * 1000)
+        self._gap_added.set()
+
+    async def _session_update(self, results: list[dict[str, Any]], sampled: bool, received_ms: int) -> None:
+        self.stats.last_success = time.time()
+        previous = self._live_mark if self._live_mark is not None else received_ms
+        self._live_mark = received_ms
+        if sampled:
+            self.stats.add("live_tail_sampled")
+            earliest = min([previous, *timestamps(results)])
+            self._add_gap(earliest - int(self._settings.fetch.overlap_seconds * 1000), received_ms)
+        if not results:
+            return
+        self.stats.add("log_events_read", len(results))
+        fresh: list[dict[str, Any]] = []
+        keys: list[bytes] = []
+        for result in results:
+            identifier = result.get("logGroupIdentifier")
+            key = content_key(group_name(identifier) if isinstance(identifier, str) else "", result)
+            if self._seen.add(key):
+                fresh.append(result)
+                keys.append(key)
+        self.stats.add("log_events_duplicate", len(results) - len(fresh))
+        if fresh:
+            await self._emit_batch(fresh, keys, f"cloudwatch-live-tail:{self._session_id}@{received_ms}")
+
+    # -- back-fill --
+
+    async def _backfill_loop(self) -> None:
+        settle = int(self._settings.fetch.settle_seconds * 1000)
+        while True:
+            now = now_ms(self._clock)
+            horizon = now - settle
+            ready = [g for g in self._gaps if g[1] <= horizon]
+            if self._uncovered_since is not None and self._uncovered_since < horizon:
+                # No session up: poll the uncovered time so an outage does not delay events indefinitely.
+                ready.append((self._uncovered_since, horizon))
+            if ready:
+                for gap in ready:
+                    if gap in self._gaps:
+                        self._gaps.remove(gap)
+                await self._backfill(_merge(ready), horizon)
+                # Pacing, not backoff: under sustained sampling this is a poller with the same cost.
+                await asyncio.sleep(self._settings.interval_seconds)
+                continue
+            self._gap_added.clear()
+            wait = self._settings.interval_seconds
+            if self._gaps:
+                wait = min(wait, max(0.0, (min(g[1] for g in self._gaps) - horizon) / 1000))
+            try:
+                async with asyncio.timeout(wait):
+                    await self._gap_added.wait()
+            except TimeoutError:
+                pass
+
+    async def _backfill(self, spans: list[tuple[int, int]], horizon: int) -> None:
+        for start, end in spans:
+            self._filling = (start, end)
+            try:
+                ok = await self._backfill_span(start, end)
+            finally:
+                self._filling = None
+            if not ok:
+                self._add_gap(start, end)  # read it again at the next turn
+            elif self._uncovered_since is not None and end == horizon and start <= self._uncovered_since:
+                # Polled through the outage so far; the next poll re-reads only the overlap.
+                self._uncovered_since = max(self._uncovered_since,
+                                            end - int(self._settings.fetch.overlap_seconds * 1000))
+            self._save_checkpoint()
+
+    async def _backfill_span(self, start: int, end: int) -> bool:
+        if self._filter_client is None:
+            self._filter_client = await self._context.clients.client("logs", self._settings.aws)
+        step = int(MAX_BACKFILL_SECONDS * 1000)
+        ok = True
+        self.stats.add("backfills")
+        for name in self._names.values():
+            window_start = start
+            while window_start <= end:
+                window_end = min(end, window_start + step)
+                try:
+                    async for events in filter_pages(self._filter_client, name, window_start, window_end,
+                                                     self._settings.fetch, source=self.name, stats=self.stats,
+                                                     backoff=self._fill_backoff, sleep=self._sleep):
+                        fresh: list[dict[str, Any]] = []
+                        keys: list[bytes] = []
+                        for event in events:
+                            key = content_key(name, event)
+                            if self._seen.add(key):
+                                fresh.append(event)
+                                keys.append(key)
+                        self.stats.add("log_events_duplicate", len(events) - len(fresh))
+                        if fresh:
+                            self.stats.add("log_events_backfilled", len(fresh))
+                            await self._emit_batch(fresh, keys, f"cloudwatch-logs:{name}@{window_end}")
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    count_error(self.stats, self.name, "FilterLogEvents", name, exc)
+                    ok = False
+                    break
+                window_start = window_end + 1
+        return ok
+
+    def _add_gap(self, start: int, end: int) -> None:
+        if end < start:
+            return
+        self._gaps.append((start, end))
+        self._gap_added.set()
+
+    # -- batches and the checkpoint --
+
+    async def _emit_batch(self, events: list[dict[str, Any]], keys: list[bytes], origin: str) -> None:
+        assert self._emit is not None, "run() sets emit"
+        stamps = timestamps(events) or [now_ms(self._clock)]
+        token = next(self._tokens)
+        self._outstanding[token] = _Outstanding(min(stamps), max(stamps), keys)
+
+        async def ack() -> None:
+            if self._outstanding.pop(token, None) is not None:
+                self._save_checkpoint()
+
+        async def release(reason: str) -> None:
+            entry = self._outstanding.pop(token, None)
+            if entry is None:
+                return
+            for key in entry.keys:
+                self._seen.discard(key)
+            self.stats.add("batches_released")
+            log.info("source %s: batch %s released (%s); its span will be back-filled", self.name, origin, reason)
+            self._add_gap(entry.earliest_ms, entry.latest_ms)
+
+        data = page_bytes(events)
+        batch = Batch(source=self.name, origin=f"{origin}#{token}", data=data, ack=ack, release=release,
+                      landed_at=landed_at(events))
+        self.stats.add("batches_emitted")
+        self.stats.add("bytes_read", len(data))
+        try:
+            await self._emit(batch)
+        except BaseException:
+            await release("not emitted")
+            raise
+
+    def watermark(self) -> int:
+        """The earliest time not yet both emitted and acknowledged, epoch milliseconds."""
+        marks = [entry.earliest_ms for entry in self._outstanding.values()]
+        marks.extend(start for start, _ in self._gaps)
+        if self._filling is not None:
+            marks.append(self._filling[0])
+        if self._uncovered_since is not None:
+            marks.append(self._uncovered_since)
+        if self._live_mark is not None and self._session_live:
+            marks.append(self._live_mark)
+        return min(marks) if marks else now_ms(self._clock)
+
+    def _save_checkpoint(self) -> None:
+        checkpoints = self._context.checkpoints
+        checkpoints.put(self.name, "watermark", str(max(0, self.watermark())))
+        checkpoints.commit()
+
+    # -- AWS --
+
+    async def _group_arns(self) -> list[str]:
+        """Live Tail wants ARNs; names are resolved once with DescribeLogGroups."""
+        missing = [g for g in self._settings.log_groups if not g.startswith("arn:") and g not in self._arns]
+        if missing:
+            client = await self._logs_client()
+            for name in missing:
+                response = await client.describe_log_groups(logGroupNamePrefix=name)
+                self.stats.add("api_calls")
+                for group in response.get("logGroups") or ():
+                    if group.get("logGroupName") == name and isinstance(group.get("logGroupArn"), str):
+                        self._arns[name] = group["logGroupArn"]
+                if name not in self._arns:
+                    raise LookupError(f"log group {name} not found")
+        return [g if g.startswith("arn:") else self._arns[g] for g in self._settings.log_groups]
+
+    async def _logs_client(self) -> Any:
+        if self._filter_client is None:
+            self._filter_client = await self._context.clients.client("logs", self._settings.aws)
+        return self._filter_client
+
+    async def _start_live_tail(self, arns: Sequence[str]) -> AsyncIterator[StreamEvent]:
+        if self._tail_client is None:
+            # Live Tail's endpoint carries a host prefix ("streaming-"), which an IP endpoint cannot take.
+            config = AioConfig(inject_host_prefix=False) if self._settings.aws.endpoint_url else None
+            self._tail_client = await self._context.clients.client("logs", self._settings.aws, config=config,
+                                                                   variant="livetail")
+        arguments: dict[str, Any] = {"logGroupIdentifiers": list(arns)}
+        if self._settings.fetch.log_stream_prefix:
+            arguments["logStreamNamePrefixes"] = [self._settings.fetch.log_stream_prefix]
+        if self._settings.fetch.filter_pattern:
+            arguments["logEventFilterPattern"] = self._settings.fetch.filter_pattern
+        response = await self._tail_client.start_live_tail(**arguments)
+        stream = response["responseStream"]
+        try:
+            async for event in stream:
+                yield event
+        finally:
+            stream.close()
+
+
+async def _close_stream(stream: AsyncIterator[StreamEvent]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.debug("closing a Live Tail stream failed: %s", describe_error(exc))
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching spans as one, in order."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+__all__ = ["KIND", "LiveTailSource", "SessionEnd", "Settings", "TailSession", "create", "parse_settings"]
