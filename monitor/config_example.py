@@ -22,4 +22,32 @@ detectors:
       - ec2.amazonaws.com:DeleteVpc
   access-denied-burst:
     severity: medium
+
+# Where CloudTrail comes from (`trailsentry run`). Several sources may run at once; an event
+# delivered by two of them alerts once. AWS credentials come from the standard chain only
+# (environment, IRSA, instance profile); `aws.role_arn` assumes a role in another account.
+sources:
+  - kind: s3-sqs                # recommended: S3 object notifications on an SQS queue
+    name: org-trail             # optional, defaults to the kind; labels metrics, keys checkpoints
+    queue_url: https://sqs.us-east-1.amazonaws.com/111122223333/cloudtrail-events
+    aws:
+      region: us-east-1
+      # role_arn: arn:aws:iam::111122223333:role/trailsentry-reader
+    download_concurrency: 4     # objects downloaded at once
+  # - kind: cloudwatch-logs     # CloudTrail's CloudWatch Logs delivery
+  #   log_groups: [aws-cloudtrail-logs-111122223333]
+  #   aws: {region: us-east-1}
+  # - kind: directory           # a local folder of CloudTrail files (no AWS account needed)
+  #   path: ./cloudtrail-inbox
+
+checkpoint:
+  # Cursors and the recent-eventID memory. The environment variable TRAILSENTRY_CHECKPOINT_PATH
+  # overrides this (e.g. a volume in a container); the default is ./var/trailsentry.sqlite.
+  path: ./var/trailsentry.sqlite
+
+service:
+  queue_batches: 16             # batches (objects, files, log pages) waiting for the detectors
+  drain_seconds: 20             # on SIGTERM: finish queued work for up to this long (< Kubernetes' 30 s)
+  checkpoint_seconds: 15        # close quiet episodes, save the eventID memory, commit cursors
+  restart_seconds: 60           # longest backoff before a crashed source is restarted
 """
