@@ -76,25 +76,33 @@ class _AlertingReady(Protocol):
     def ready(self) -> bool: ...
 
 
-def readiness_check(sources: Iterable[_Ready], alerting: _AlertingReady | None) -> ReadinessProbe:
-    """Ready when every source's `ready()` and the alerting service's `ready()` are true."""
+def readiness_check(sources: Iterable[_Ready], alerting: _AlertingReady | None, *,
+                    running: Callable[[], bool] | None = None) -> ReadinessProbe:
+    """Ready when the detect stage runs (`running()`, if given), every source's `ready()` and the
+    alerting service's `ready()` (False when its outbox is stuck) are true."""
     fixed_sources = tuple(sources)
 
     def probe() -> Readiness:
+        if running is not None and not _safe_call(running):
+            return Readiness(False, "detect stage not running")
         waiting = [s.name for s in fixed_sources if not _safe_ready(s)]
         if waiting:
             shown = ", ".join(waiting[:5]) + (f" and {len(waiting) - 5} more" if len(waiting) > 5 else "")
             return Readiness(False, f"source not connected: {shown}")
         if alerting is not None and not _safe_ready(alerting):
-            return Readiness(False, "alert delivery not ready")
+            return Readiness(False, "alert delivery not ready (outbox stuck)")
         return Readiness(True)
 
     return probe
 
 
 def _safe_ready(component: _AlertingReady) -> bool:
+    return _safe_call(component.ready)
+
+
+def _safe_call(check: Callable[[], bool]) -> bool:
     try:
-        return bool(component.ready())
+        return bool(check())
     except Exception:  # a failing check means not ready, not a failed probe
         return False
 

@@ -48,6 +48,7 @@ from prometheus_client.registry import Collector
 from monitor import __version__
 
 if TYPE_CHECKING:
+    from monitor.alerts.stats import AlertingStats
     from monitor.engine import Engine
     from monitor.pipeline import PipelineStats
     from monitor.sources.base import Source
@@ -126,13 +127,22 @@ CATALOGUE: tuple[MetricDef, ...] = (
     # -- delivery ------------------------------------------------------------------------------------
     _m("alerts_created", "counter", "Alerts recorded in the outbox (new episodes and updates).",
        "detector", "severity"),
+    _m("alerts_duplicate_records", "counter", "Re-recordings of an unchanged alert, ignored by the outbox."),
+    _m("alerts_unrouted", "counter", "Alerts no route sent to any sink (stored and logged)."),
     _m("alerts_sent", "counter", "Alerts delivered to a sink.", "sink"),
     _m("alerts_failed", "counter", "Delivery attempts to a sink that failed.", "sink"),
     _m("alerts_retried", "counter", "Delivery attempts to a sink that were retries.", "sink"),
+    _m("alerts_rate_limited", "counter", "Delivery attempts a sink answered with rate limiting.", "sink"),
     _m("alerts_dead_lettered", "counter", "Alerts given up on for a sink after the last retry.", "sink"),
-    _m("outbox_depth", "gauge", "Alert deliveries waiting in the outbox."),
-    _m("outbox_oldest_pending_age_seconds", "gauge", "Age of the oldest delivery waiting in the outbox."),
-    _m("alerting_up", "gauge", "1 when alert delivery is ready (outbox open and not stuck)."),
+    _m("alerts_coalesced", "counter", "Alert records not sent as a message of their own, by reason "
+       "(suppressed into a follow-up, merged into a pending message, skipped as already covered).", "sink", "reason"),
+    _m("outbox_depth", "gauge", "Alert deliveries waiting in the outbox, per sink.", "sink"),
+    _m("outbox_oldest_pending_age_seconds", "gauge", "Age of the oldest delivery waiting in the outbox, per sink.",
+       "sink"),
+    _m("sink_failing", "gauge", "1 while a sink is considered failing (consecutive failures or old pending).",
+       "sink", "kind"),
+    _m("sink_consecutive_failures", "gauge", "Delivery attempts that failed in a row, per sink.", "sink"),
+    _m("alerting_up", "gauge", "1 when alert delivery is ready (the outbox is not stuck)."),
     # -- histograms, observed once per batch by observe_batch ----------------------------------------
     _m("ingest_lag_seconds", "histogram", "Wall clock minus the newest event time of a batch, when processed.",
        "source"),
@@ -150,19 +160,10 @@ def label_token(value: str) -> str:
     return value if _TOKEN.match(value) else "other"
 
 
-class AlertingStats(Protocol):
-    """What the metrics read from the alerting service's `stats()`."""
-
-    outbox_depth: int
-    oldest_pending_age: float
-    sinks: Mapping[str, Any]  # per sink: sent, failed, retried, dead_lettered (ints)
-    recorded: Mapping[tuple[str, str], int]  # (detector, severity) -> alerts recorded
-
-
 class Alerting(Protocol):
-    def stats(self) -> Any: ...
+    """What the metrics read from the alert delivery stage (monitor.alerts.service.Alerting)."""
 
-    def ready(self) -> bool: ...
+    def stats(self) -> AlertingStats: ...
 
 
 class LagHistogram:
@@ -364,20 +365,24 @@ def _read_source(families: _Families, source: Source) -> None:
 
 
 def _read_alerting(families: _Families, alerting: Alerting) -> None:
-    try:
-        up = 1 if alerting.ready() else 0
-    except Exception:
-        up = 0
-    families.add("trailsentry_alerting_up", up)
     stats = alerting.stats()
-    families.add("trailsentry_outbox_depth", stats.outbox_depth)
-    families.add("trailsentry_outbox_oldest_pending_age_seconds", max(float(stats.oldest_pending_age), 0.0))
-    for sink, counts in sorted(_copy(stats.sinks).items()):
-        families.add("trailsentry_alerts_sent", counts.sent, sink)
-        families.add("trailsentry_alerts_failed", counts.failed, sink)
-        families.add("trailsentry_alerts_retried", counts.retried, sink)
-        families.add("trailsentry_alerts_dead_lettered", counts.dead_lettered, sink)
-    for (detector, severity), count in sorted(_copy(stats.recorded).items()):
+    families.add("trailsentry_alerting_up", 1 if stats.ready else 0)
+    families.add("trailsentry_alerts_duplicate_records", stats.duplicates)
+    families.add("trailsentry_alerts_unrouted", stats.unrouted)
+    for sink, s in sorted(stats.sinks.items()):
+        families.add("trailsentry_alerts_sent", s.sent, sink)
+        families.add("trailsentry_alerts_failed", s.failed, sink)
+        families.add("trailsentry_alerts_retried", s.retried, sink)
+        families.add("trailsentry_alerts_rate_limited", s.rate_limited, sink)
+        families.add("trailsentry_alerts_dead_lettered", s.dead_lettered, sink)
+        families.add("trailsentry_alerts_coalesced", s.suppressed, sink, "suppressed")
+        families.add("trailsentry_alerts_coalesced", s.merged, sink, "merged")
+        families.add("trailsentry_alerts_coalesced", s.skipped, sink, "skipped")
+        families.add("trailsentry_outbox_depth", s.pending, sink)
+        families.add("trailsentry_outbox_oldest_pending_age_seconds", max(s.oldest_pending_seconds, 0.0), sink)
+        families.add("trailsentry_sink_failing", 1 if s.failing else 0, sink, label_token(s.kind))
+        families.add("trailsentry_sink_consecutive_failures", s.consecutive_failures, sink)
+    for (detector, severity), count in sorted(stats.recorded.items()):
         families.add("trailsentry_alerts_created", count, label_token(detector), label_token(severity))
 
 
