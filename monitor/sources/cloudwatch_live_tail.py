@@ -237,9 +237,10 @@ class LiveTailSource:
         self._emit: Emit | None = None
         self._tokens = itertools.count(1)
         self._outstanding: dict[int, _Outstanding] = {}
-        # Spans the stream did not cover, as FilterLogEvents read windows [start_ms, end_ms] (overlap included).
-        self._gaps: list[tuple[int, int]] = []
-        self._filling: tuple[int, int] | None = None
+        # Spans the stream did not cover, per log group name, as FilterLogEvents read windows
+        # (group, start_ms, end_ms), overlap included. Per group, so one failing group is retried alone.
+        self._gaps: list[tuple[str, int, int]] = []
+        self._filling: int | None = None  # start of the span being read
         # Start of the time no session has covered (None while a session is live).
         self._uncovered_since: int | None = None
         self._live_mark: int | None = None  # the last time a live session said something
@@ -365,82 +366,83 @@ class LiveTailSource:
         while True:
             now = now_ms(self._clock)
             horizon = now - settle
-            ready = [g for g in self._gaps if g[1] <= horizon]
-            if self._uncovered_since is not None and self._uncovered_since < horizon:
+            ready = [g for g in self._gaps if g[2] <= horizon]
+            polling = self._uncovered_since is not None and self._uncovered_since < horizon
+            if polling and self._uncovered_since is not None:
                 # No session up: poll the uncovered time so an outage does not delay events indefinitely.
-                ready.append((self._uncovered_since, horizon))
+                ready.extend((name, self._uncovered_since, horizon) for name in self._group_names())
             if ready:
-                for gap in ready:
-                    if gap in self._gaps:
-                        self._gaps.remove(gap)
-                await self._backfill(_merge(ready), horizon)
+                self._gaps = [g for g in self._gaps if g[2] > horizon]
+                await self._backfill(ready, horizon, polling)
                 # Pacing, not backoff: under sustained sampling this is a poller with the same cost.
                 await asyncio.sleep(self._settings.interval_seconds)
                 continue
             self._gap_added.clear()
             wait = self._settings.interval_seconds
             if self._gaps:
-                wait = min(wait, max(0.0, (min(g[1] for g in self._gaps) - horizon) / 1000))
+                wait = min(wait, max(0.0, (min(g[2] for g in self._gaps) - horizon) / 1000))
             try:
                 async with asyncio.timeout(wait):
                     await self._gap_added.wait()
             except TimeoutError:
                 pass
 
-    async def _backfill(self, spans: list[tuple[int, int]], horizon: int) -> None:
-        for start, end in spans:
-            self._filling = (start, end)
+    async def _backfill(self, spans: list[tuple[str, int, int]], horizon: int, polling: bool) -> None:
+        self.stats.add("backfills")
+        for name, start, end in _merge(spans):
+            self._filling = start
             try:
-                ok = await self._backfill_span(start, end)
+                ok = await self._backfill_span(name, start, end)
             finally:
                 self._filling = None
             if not ok:
-                self._add_gap(start, end)  # read it again at the next turn
-            elif self._uncovered_since is not None and end == horizon and start <= self._uncovered_since:
-                # Polled through the outage so far; the next poll re-reads only the overlap.
-                self._uncovered_since = max(self._uncovered_since,
-                                            end - int(self._settings.fetch.overlap_seconds * 1000))
-            self._save_checkpoint()
+                self._add_gap(start, end, name)  # this group alone is read again at the next turn
+        if polling and self._uncovered_since is not None:
+            # Polled through the outage so far (failed groups kept their own gap): re-read only the overlap next.
+            overlap = int(self._settings.fetch.overlap_seconds * 1000)
+            self._uncovered_since = max(self._uncovered_since, horizon - overlap)
+        self._save_checkpoint()
 
-    async def _backfill_span(self, start: int, end: int) -> bool:
+    async def _backfill_span(self, name: str, start: int, end: int) -> bool:
         if self._filter_client is None:
             self._filter_client = await self._context.clients.client("logs", self._settings.aws)
         step = int(MAX_BACKFILL_SECONDS * 1000)
-        ok = True
-        self.stats.add("backfills")
-        for name in self._names.values():
-            window_start = start
-            while window_start <= end:
-                window_end = min(end, window_start + step)
-                try:
-                    async for events in filter_pages(self._filter_client, name, window_start, window_end,
-                                                     self._settings.fetch, source=self.name, stats=self.stats,
-                                                     backoff=self._fill_backoff, sleep=self._sleep):
-                        fresh: list[dict[str, Any]] = []
-                        keys: list[bytes] = []
-                        for event in events:
-                            key = content_key(name, event)
-                            if self._seen.add(key):
-                                fresh.append(event)
-                                keys.append(key)
-                        self.stats.add("log_events_duplicate", len(events) - len(fresh))
-                        if fresh:
-                            self.stats.add("log_events_backfilled", len(fresh))
-                            await self._emit_batch(fresh, keys, f"cloudwatch-logs:{name}@{window_end}")
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    count_error(self.stats, self.name, "FilterLogEvents", name, exc)
-                    ok = False
-                    break
-                window_start = window_end + 1
-        return ok
+        window_start = start
+        while window_start <= end:
+            window_end = min(end, window_start + step)
+            try:
+                async for events in filter_pages(self._filter_client, name, window_start, window_end,
+                                                 self._settings.fetch, source=self.name, stats=self.stats,
+                                                 backoff=self._fill_backoff, sleep=self._sleep):
+                    fresh: list[dict[str, Any]] = []
+                    keys: list[bytes] = []
+                    for event in events:
+                        key = content_key(name, event)
+                        if self._seen.add(key):
+                            fresh.append(event)
+                            keys.append(key)
+                    self.stats.add("log_events_duplicate", len(events) - len(fresh))
+                    if fresh:
+                        self.stats.add("log_events_backfilled", len(fresh))
+                        await self._emit_batch(fresh, keys, f"cloudwatch-logs:{name}@{window_end}")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                count_error(self.stats, self.name, "FilterLogEvents", name, exc)
+                return False
+            window_start = window_end + 1
+        return True
 
-    def _add_gap(self, start: int, end: int) -> None:
+    def _add_gap(self, start: int, end: int, group: str | None = None) -> None:
+        """Mark [start, end] for back-fill, in one log group or in all of them."""
         if end < start:
             return
-        self._gaps.append((start, end))
+        for name in (group,) if group is not None else self._group_names():
+            self._gaps.append((name, start, end))
         self._gap_added.set()
+
+    def _group_names(self) -> list[str]:
+        return list(dict.fromkeys(self._names.values()))
 
     # -- batches and the checkpoint --
 
@@ -478,9 +480,9 @@ class LiveTailSource:
     def watermark(self) -> int:
         """The earliest time not yet both emitted and acknowledged, epoch milliseconds."""
         marks = [entry.earliest_ms for entry in self._outstanding.values()]
-        marks.extend(start for start, _ in self._gaps)
+        marks.extend(start for _, start, _ in self._gaps)
         if self._filling is not None:
-            marks.append(self._filling[0])
+            marks.append(self._filling)
         if self._uncovered_since is not None:
             marks.append(self._uncovered_since)
         if self._live_mark is not None and self._session_live:
@@ -546,14 +548,14 @@ async def _close_stream(stream: AsyncIterator[StreamEvent]) -> None:
         log.debug("closing a Live Tail stream failed: %s", describe_error(exc))
 
 
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Overlapping or touching spans as one, in order."""
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+def _merge(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Overlapping or touching spans of the same log group as one, in order."""
+    merged: list[tuple[str, int, int]] = []
+    for name, start, end in sorted(spans):
+        if merged and merged[-1][0] == name and start <= merged[-1][2] + 1:
+            merged[-1] = (name, merged[-1][1], max(merged[-1][2], end))
         else:
-            merged.append((start, end))
+            merged.append((name, start, end))
     return merged
 
 

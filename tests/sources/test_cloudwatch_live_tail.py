@@ -324,6 +324,44 @@ async def test_restart_backfills_from_the_checkpoint(aws: Emulator, clients: Aws
     assert resumed.ids() == ["while-down"]
 
 
+async def test_without_a_session_the_backfill_polls_and_a_missing_group_does_not_stop_the_other(
+        aws: Emulator, clients: AwsClients, checkpoints: CheckpointStore, caplog: pytest.LogCaptureFixture) -> None:
+    logs, _ = await log_group(aws, clients)
+    await put(logs, "e1", int(time.time() * 1000) - 30_000)
+    opened: list[Sequence[str]] = []
+
+    async def local_stream(arns: Sequence[str]) -> AsyncIterator[dict[str, Any]]:
+        opened.append(arns)
+        yield start("never")
+
+    settings = Settings(log_groups=(GROUP, "missing-group"),
+                        aws=AwsSettings(region=aws.region, endpoint_url=aws.endpoint_url),
+                        fetch=FetchSettings(settle_seconds=0.0, overlap_seconds=0.0, start_at=time.time() - 60),
+                        interval_seconds=0.02)
+    delays: list[float] = []
+
+    async def record_sleep(delay: float) -> None:
+        delays.append(delay)
+        await asyncio.sleep(0)
+
+    source = LiveTailSource("tail", settings, SourceContext(clients, checkpoints), open_stream=local_stream,
+                            sleep=record_sleep, backoff=Backoff(0.01, 0.05))
+    collect = Collector()
+    task = asyncio.create_task(source.run(collect))
+    try:
+        # Live Tail cannot start while a log group is missing; FilterLogEvents keeps the other one flowing.
+        await wait_until(lambda: "e1" in collect.ids() and len(delays) >= 2)
+    finally:
+        await stop(task)
+    assert collect.ids() == ["e1"]
+    assert opened == []
+    assert source.stats.counts["api_errors"] >= 2
+    assert not source.ready()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("missing-group" in m and "ResourceNotFoundException" in m for m in messages)
+    assert any("StartLiveTail" in m and "missing-group not found" in m for m in messages)
+
+
 async def test_tail_session_reports_how_it_ended() -> None:
     seen: list[tuple[str, Any]] = []
 
