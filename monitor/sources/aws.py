@@ -8,6 +8,7 @@ before they expire (the cross-account pattern).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,8 @@ class AwsClients:
         self._stack = contextlib.AsyncExitStack()
         self._clients: dict[tuple[str, AwsSettings, str], Any] = {}
         self._role_sessions: dict[AwsSettings, AioSession] = {}
+        # Sources start together; without the lock two could create (and assume a role for) the same client.
+        self._lock = asyncio.Lock()
 
     async def client(self, service: str, settings: AwsSettings, *, config: AioConfig | None = None,
                      variant: str = "") -> Any:
@@ -61,6 +64,14 @@ class AwsClients:
         existing = self._clients.get(key)
         if existing is not None:
             return existing
+        async with self._lock:
+            return await self._create(key, config)
+
+    async def _create(self, key: tuple[str, AwsSettings, str], config: AioConfig | None) -> Any:
+        existing = self._clients.get(key)
+        if existing is not None:
+            return existing
+        service, settings, _ = key
         session = await self._session_for(settings)
         created = await self._stack.enter_async_context(
             session.create_client(service, region_name=settings.region, endpoint_url=settings.endpoint_url,
@@ -76,7 +87,7 @@ class AwsClients:
         if cached is not None:
             return cached
         base = AwsSettings(region=settings.region, endpoint_url=settings.endpoint_url)
-        sts = await self.client("sts", base)
+        sts = await self._create(("sts", base, ""), None)  # the lock is held
 
         async def refresh() -> dict[str, str]:
             arguments: dict[str, Any] = {"RoleArn": settings.role_arn, "RoleSessionName": SESSION_NAME}
