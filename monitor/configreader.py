@@ -47,6 +47,10 @@ class Section:
             return None
         return self.data[key]
 
+    def value(self, key: str) -> Any:
+        """The raw value (None when absent), for keys with more than one accepted type."""
+        return self._get(key, False)
+
     def string(self, key: str, default: str = "", *, required: bool = False,
                choices: tuple[str, ...] = ()) -> str:
         value = self._get(key, required)

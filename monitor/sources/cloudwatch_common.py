@@ -65,7 +65,7 @@ def parse_fetch_settings(section: Section) -> FetchSettings:
 def parse_start_at(section: Section, key: str) -> float | None:
     """An RFC 3339 time (YAML may already have turned an unquoted one into a datetime)."""
     # Section has no public "raw value" reader; _get marks the key as read like the typed readers do.
-    raw = section._get(key, False)
+    raw = section.value(key)
     if raw is None:
         return None
     if isinstance(raw, datetime):
