@@ -58,13 +58,14 @@ class ParsedMessage:
 def parse_message(body: str | bytes) -> ParsedMessage:
     document = _json(body, "body")
     wrapped = False
-    if document.get("Type") == "Notification" and "Message" in document:
+    kind = document.get("Type")
+    if kind == "Notification" and "Message" in document:
         inner = document["Message"]
         if not isinstance(inner, str):
             raise MessageError("bad_sns", "SNS Message is not a string")
         document = _json(inner, "SNS Message")
         wrapped = True
-    elif document.get("Type") in SNS_CONTROL_TYPES:
+    elif isinstance(kind, str) and kind in SNS_CONTROL_TYPES:
         return ParsedMessage(shape="sns-control", sns_wrapped=True, skipped="sns_control")
     parsed = _parse_inner(document)
     if wrapped:
