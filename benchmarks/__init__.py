@@ -1,0 +1,1 @@
+"""Benchmarks: corpus builder and throughput measurements (run with `make bench`)."""

@@ -1,0 +1,210 @@
+"""Throughput of `trailsentry scan` against a bare gunzip + orjson loop, as whole processes.
+
+    python -m benchmarks.throughput            # builds or reuses the corpora, prints the table
+    python -m benchmarks.throughput --profile  # the scan in-process under cProfile, top functions
+
+Each variant runs as its own process (wall clock, best of `--repeat`), on the
+full corpus and on one a quarter of its size, so the peak RSS (ru_maxrss of
+the child) shows whether memory grows with the corpus:
+
+- bare:           read each file, gunzip, orjson.loads; nothing else
+- bare, GC paused: the same with the cyclic collector disabled around each parse
+- scan:           `trailsentry scan --format jsonl --no-progress DIR > /dev/null`, every detector on
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import os
+import platform
+import pstats
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.corpus import DEFAULT_DIR, DEFAULT_OBJECT_BYTES, Manifest, build_corpus
+
+# The bare loop, kept as small as possible: what any CloudTrail reader must at least do.
+BARE_LOOP = """
+import gc, os, sys, zlib
+import orjson
+root, pause = sys.argv[1], sys.argv[2] == "1"
+paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".json.gz"))
+events = 0
+for path in paths:
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if pause:
+        gc.disable()
+    records = orjson.loads(zlib.decompress(data, 16 + zlib.MAX_WBITS))["Records"]
+    if pause:
+        gc.enable()
+    events += len(records)
+print(events)
+"""
+
+_SCANNED = re.compile(r"scanned (\d+) file\(s\), [\d,]+ bytes, ([\d,]+) events")
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    seconds: float
+    cpu_seconds: float  # user + system time of the child: steadier than wall time on a shared machine
+    max_rss_bytes: int
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    variant: str
+    size: str
+    best: Run
+    runs: tuple[Run, ...]
+
+    def rate(self) -> float:
+        return self.best.events / self.best.seconds
+
+    def cpu_rate(self) -> float:
+        best_cpu = min(run.cpu_seconds for run in self.runs)
+        return self.best.events / best_cpu
+
+
+VARIANTS = ("bare", "bare-gc-paused", "scan")
+LABELS = {
+    "bare": "bare loop (gunzip + orjson.loads)",
+    "bare-gc-paused": "bare loop, GC paused around each parse",
+    "scan": "trailsentry scan, every detector",
+}
+
+
+def _trailsentry() -> list[str]:
+    script = Path(sys.executable).parent / "trailsentry"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor"]
+
+
+def command(variant: str, directory: Path) -> list[str]:
+    if variant == "bare":
+        return [sys.executable, "-c", BARE_LOOP, str(directory), "0"]
+    if variant == "bare-gc-paused":
+        return [sys.executable, "-c", BARE_LOOP, str(directory), "1"]
+    return [*_trailsentry(), "scan", "--format", "jsonl", "--no-progress", str(directory)]
+
+
+def _scan_events(stderr: str) -> int:
+    match = _SCANNED.search(stderr)
+    if match is None:
+        raise RuntimeError(f"scan printed no summary: {stderr[-2000:]}")
+    return int(match.group(2).replace(",", ""))
+
+
+def measure(variant: str, directory: Path) -> Run:
+    """Run with os.wait4 so the child's own rusage (not the sum over all children) is read."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command(variant, directory),
+                             stdout=subprocess.DEVNULL if variant == "scan" else subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    # Drain the pipes before reaping: a full pipe would block the child.
+    out = child.stdout.read() if child.stdout is not None else b""
+    err = child.stderr.read() if child.stderr is not None else b""
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"{variant} failed ({child.returncode}): {err.decode(errors='replace')[-2000:]}")
+    events = int(out) if variant != "scan" else _scan_events(err.decode())
+    return Run(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, events)
+
+
+def bench(directory: Path, size: str, repeat: int) -> list[Result]:
+    runs: dict[str, list[Run]] = {v: [] for v in VARIANTS}
+    for round_number in range(repeat):
+        for variant in VARIANTS:  # interleaved, so drift on a shared machine hits every variant alike
+            run = measure(variant, directory)
+            runs[variant].append(run)
+            print(f"  {size} round {round_number + 1}: {variant:<15} {run.seconds:6.2f}s cpu {run.cpu_seconds:6.2f}s "
+                  f"{run.events / run.seconds:>10,.0f} events/s  rss {run.max_rss_bytes / 2**20:,.0f} MiB",
+                  file=sys.stderr)
+    return [Result(v, size, min(runs[v], key=lambda r: r.seconds), tuple(runs[v])) for v in VARIANTS]
+
+
+def report(results: Sequence[Result], manifests: dict[str, Manifest]) -> str:
+    lines = [f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+             f"Python {platform.python_version()}, {platform.system()} {platform.release()}"]
+    for size, manifest in manifests.items():
+        lines.append(f"{size} corpus: {manifest.events:,} events, {manifest.objects} objects, "
+                     f"{manifest.bytes_uncompressed / 1e6:,.0f} MB uncompressed "
+                     f"({manifest.bytes_compressed / 1e6:,.0f} MB gzipped)")
+    lines.append("")
+    lines.append(f"{'corpus':<8} {'variant':<42} {'wall s':>7} {'events/s':>10} {'CPU events/s':>13} "
+                 f"{'peak RSS':>10}")
+    for result in results:
+        lines.append(f"{result.size:<8} {LABELS[result.variant]:<42} {result.best.seconds:7.2f} "
+                     f"{result.rate():10,.0f} {result.cpu_rate():13,.0f} "
+                     f"{max(r.max_rss_bytes for r in result.runs) / 2**20:>6,.0f} MiB")
+    lines.append("")
+    by_key = {(r.size, r.variant): r for r in results}
+    for size in manifests:
+        bare, paused, scan = (by_key[(size, v)] for v in VARIANTS)
+        lines.append(f"{size}: scan / bare = {scan.rate() / bare.rate():.2f}x wall "
+                     f"({scan.cpu_rate() / bare.cpu_rate():.2f}x CPU); scan / bare with GC paused = "
+                     f"{scan.rate() / paused.rate():.2f}x wall ({scan.cpu_rate() / paused.cpu_rate():.2f}x CPU)")
+    return "\n".join(lines) + "\n"
+
+
+def profile(directory: Path, top: int) -> None:
+    """Run the scan in-process under cProfile (slower than real: the profiler taxes every call)."""
+    from monitor import cli
+
+    profiler = cProfile.Profile()
+    sink = io.TextIOWrapper(open(os.devnull, "wb"))  # noqa: SIM115 - closed below
+    try:
+        with contextlib.redirect_stdout(sink):
+            profiler.runcall(cli.main, ["scan", "--format", "jsonl", "--no-progress", str(directory)])
+    finally:
+        sink.close()
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats("tottime").print_stats(top)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events in the full corpus")
+    parser.add_argument("--corpus-dir", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--object-bytes", type=int, default=DEFAULT_OBJECT_BYTES)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per variant; the best counts")
+    parser.add_argument("--only-full", action="store_true", help="skip the quarter-size corpus")
+    parser.add_argument("--profile", action="store_true", help="profile the scan in-process instead")
+    parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
+    args = parser.parse_args(argv)
+
+    sizes = {"full": args.events} if args.only_full or args.profile else {"full": args.events,
+                                                                           "quarter": args.events // 4}
+    manifests: dict[str, Manifest] = {}
+    directories: dict[str, Path] = {}
+    for size, events in sizes.items():
+        directories[size] = args.corpus_dir / f"events-{events}"
+        manifests[size] = build_corpus(directories[size], events, object_bytes=args.object_bytes)
+    if args.profile:
+        profile(directories["full"], args.top)
+        return 0
+    results: list[Result] = []
+    for size in sizes:
+        print(f"timing {size} corpus ({directories[size]})", file=sys.stderr)
+        results.extend(bench(directories[size], size, args.repeat))
+    for result in results:
+        expected = manifests[result.size].events
+        if result.best.events != expected:
+            raise RuntimeError(f"{result.variant} saw {result.best.events} events, the corpus has {expected}")
+    sys.stdout.write(report(results, manifests))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
