@@ -338,15 +338,15 @@ def _read_source(families: _Families, source: Source) -> None:
     if stats.last_success:
         families.add("trailsentry_source_last_success_timestamp_seconds", stats.last_success, name)
     counts = _copy(stats.counts)
-    for metric in _SOURCE_KEYS.values():
-        families.add(metric, 0, name)  # present from the start, so rate() works from the first scrape
+    # Every family present from the start (0), so rate() has a baseline from the first scrape.
+    known: dict[str, int] = dict.fromkeys(_SOURCE_KEYS.values(), 0)
     per_api: dict[tuple[str, str], int] = {}
     skipped: dict[str, int] = {}
     other: dict[str, int] = {}
     for key, value in counts.items():
         base, _, api = str(key).partition(":")
-        if base in _SOURCE_KEYS:
-            families.add(_SOURCE_KEYS[base], value, name)
+        if base in _SOURCE_KEYS and not api:
+            known[_SOURCE_KEYS[base]] += value
         elif base in _API_KEYS:
             bucket = (_API_KEYS[base], label_token(api) if api else "unknown")
             per_api[bucket] = per_api.get(bucket, 0) + value
@@ -356,6 +356,8 @@ def _read_source(families: _Families, source: Source) -> None:
         else:
             operation = label_token(str(key))
             other[operation] = other.get(operation, 0) + value
+    for metric, value in known.items():
+        families.add(metric, value, name)
     for (metric, api), value in sorted(per_api.items()):
         families.add(metric, value, name, api)
     for reason, value in sorted(skipped.items()):

@@ -140,6 +140,7 @@ def test_dashboard_structure() -> None:
             assert 'instance=~"$instance"' in target["expr"], f"{panel['title']}: honours the instance variable"
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24, panel["title"]
-        area = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+        area = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
+                for y in range(grid["y"], grid["y"] + grid["h"])}
         assert not area & cells, f"{panel['title']} overlaps another panel"
         cells |= area
