@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("trailsentry.health")
 
+# Every trailsentry name is a classic metric name, so the body is the 0.0.4 text format every Prometheus reads.
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_HOST = "0.0.0.0"
 DEFAULT_PORT = 9108
 
@@ -160,10 +162,9 @@ class MetricsServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         from aiohttp import web
-        from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
         body = self.telemetry.exposition()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=body, headers={"Content-Type": TEXT_FORMAT})
 
     async def _healthz(self, request: web.Request) -> web.Response:
         from aiohttp import web
