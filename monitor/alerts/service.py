@@ -263,13 +263,14 @@ class Alerting:
         self._progress.set()
         self._progress = asyncio.Event()
 
-    async def wait_for(self, predicate: Callable[[AlertingStats], bool], timeout: float = 30.0) -> AlertingStats:
+    async def wait_for(self, predicate: Callable[[AlertingStats], bool],
+                       timeout_seconds: float = 30.0) -> AlertingStats:
         """Wait until `predicate(stats())` holds (checked after every record and delivery attempt).
 
-        For drain tooling and tests; raises TimeoutError with the last stats after `timeout` seconds.
+        For drain tooling and tests; raises TimeoutError with the last stats after `timeout_seconds`.
         """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + timeout_seconds
         while True:
             current = self.stats()
             if predicate(current):

@@ -187,7 +187,7 @@ class DeliveryWorker:
         else:
             delay = error.retry_after if error.retry_after is not None else self._backoff.next_delay()
             self._paused_until = now + delay
-            log.warning("sink %s: sending alert %s failed (%s%s); retrying in %.1fs",
+            log.warning("sink %s: sending alert %s failed (%s%s); retrying in %.2fs",
                         self.name, due.alert_id, error, ", may have arrived" if error.ambiguous else "", delay)
         self._check_health(now)
 
