@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS outbox_deliveries (
 );
 CREATE INDEX IF NOT EXISTS outbox_deliveries_due ON outbox_deliveries (sink, state, due);
 CREATE INDEX IF NOT EXISTS outbox_deliveries_alert ON outbox_deliveries (sink, alert_id, state);
+CREATE INDEX IF NOT EXISTS outbox_deliveries_pending ON outbox_deliveries (state, sink, due);
 CREATE TABLE IF NOT EXISTS outbox_windows (
     sink TEXT NOT NULL,
     group_key TEXT NOT NULL,
@@ -411,6 +412,14 @@ class Outbox:
             " WHERE state = 'pending' GROUP BY sink", (now,)).fetchall()
         return {str(sink): (int(count), max(0.0, now - float(oldest)) if oldest is not None else 0.0)
                 for sink, count, oldest in rows}
+
+    def pending_of(self, sink: str, now: float) -> tuple[int, float]:
+        """(pending rows, age in seconds of the longest-due one) for one sink."""
+        row = self._db.execute(
+            "SELECT COUNT(*), MIN(CASE WHEN due <= ? THEN due END) FROM outbox_deliveries"
+            " WHERE state = 'pending' AND sink = ?", (now, sink)).fetchone()
+        count, oldest = row
+        return int(count), max(0.0, now - float(oldest)) if oldest is not None else 0.0
 
     def deliveries(self, sink: str | None = None) -> list[dict[str, object]]:
         """Every delivery row (for tests and `trailsentry` inspection tools)."""

@@ -192,7 +192,7 @@ class DeliveryWorker:
         self._check_health(now)
 
     def _check_health(self, now: float) -> None:
-        pending, oldest = self._outbox.pending_by_sink(now).get(self.name, (0, 0.0))
+        pending, oldest = self._outbox.pending_of(self.name, now)
         stuck = pending > 0 and oldest >= self._health.pending_seconds
         failing = self.consecutive_failures >= self._health.consecutive_failures or stuck
         if failing == self.failing:

@@ -275,3 +275,36 @@ async def test_record_is_durable_before_start_and_after_a_crash(tmp_path: Path, 
     finally:
         await fresh.stop(0)
         crashed.outbox.close()
+
+
+async def test_backlog_age_marks_a_sink_failing_and_not_ready(tmp_path: Path, receiver: Receiver, running,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    monkeypatch.setenv("SLACK_URL", receiver.url())
+    monkeypatch.setenv("HOOK_URL", receiver.url("/hook"))
+    receiver.script = [Reply(429, {"Retry-After": "3600"})]
+    settings = settings_from({
+        "sinks": [http_sink("slack", "SLACK_URL"), http_sink("webhook", "HOOK_URL")],
+        "routes": [{"detectors": ["root-*"], "sinks": ["slack"]}],
+        "alerting": {"sink_failing": {"consecutive_failures": 100, "pending_seconds": 300},
+                     "ready_max_pending_seconds": 600},
+    })
+    alerting = running(settings, tmp_path / "o.sqlite", clock=clock)
+    await alerting.start()
+    await alerting.record([make_alert("a1")])
+    await alerting.wait_for(lambda s: s.sinks["slack"].rate_limited == 1)
+    assert alerting.ready()
+    clock.advance(301)
+    alerting.wake()
+    await receiver.wait_requests(2)
+    notice = receiver.requests[1].json()
+    assert notice["detector"] == SINK_FAILING_DETECTOR
+    assert notice["context"]["reason"] == "rate_limited"
+    assert notice["context"]["oldest_pending_seconds"] >= 300
+    assert alerting.stats().sinks["slack"].failing
+    clock.advance(300)
+    assert not alerting.ready()
+    clock.advance(3000)  # past Retry-After: the retry succeeds and the backlog clears
+    alerting.wake()
+    await alerting.wait_for(lambda s: s.sinks["slack"].sent == 1 and not s.sinks["slack"].failing)
+    assert alerting.ready()
