@@ -251,7 +251,9 @@ class _StatsCollector(Collector):
         for source in t.sources:
             _read_source(families, source)
         if t.alerting is not None:
-            _read_alerting(families, t.alerting)
+            # Every detector's default severity starts at 0, so increase() sees a detector's first alert.
+            seeds = [(d.id, d.severity.label) for d in t.engine.detectors] if t.engine is not None else []
+            _read_alerting(families, t.alerting, seeds)
         yield from families
         yield t.ingest_lag.family("trailsentry_ingest_lag_seconds")
         yield t.delivery_lag.family("trailsentry_delivery_lag_seconds")
@@ -366,7 +368,7 @@ def _read_source(families: _Families, source: Source) -> None:
         families.add("trailsentry_source_operations", value, name, operation)
 
 
-def _read_alerting(families: _Families, alerting: Alerting) -> None:
+def _read_alerting(families: _Families, alerting: Alerting, seeds: Iterable[tuple[str, str]]) -> None:
     stats = alerting.stats()
     families.add("trailsentry_alerting_up", 1 if stats.ready else 0)
     families.add("trailsentry_alerts_duplicate_records", stats.duplicates)
@@ -384,8 +386,12 @@ def _read_alerting(families: _Families, alerting: Alerting) -> None:
         families.add("trailsentry_outbox_oldest_pending_age_seconds", max(s.oldest_pending_seconds, 0.0), sink)
         families.add("trailsentry_sink_failing", 1 if s.failing else 0, sink, label_token(s.kind))
         families.add("trailsentry_sink_consecutive_failures", s.consecutive_failures, sink)
-    for (detector, severity), count in sorted(stats.recorded.items()):
-        families.add("trailsentry_alerts_created", count, label_token(detector), label_token(severity))
+    created: dict[tuple[str, str], int] = dict.fromkeys(seeds, 0)
+    for (detector, severity), count in stats.recorded.items():
+        key = (label_token(detector), label_token(severity))
+        created[key] = created.get(key, 0) + count
+    for (detector, severity), count in sorted(created.items()):
+        families.add("trailsentry_alerts_created", count, detector, severity)
 
 
 class Telemetry:
