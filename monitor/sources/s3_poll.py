@@ -5,7 +5,9 @@ listings: `<prefix>` → `o-xxxx/` organization folders and/or 12-digit accounts
 → regions. Each (account, region) is a *stream* with its own cursor.
 
 Cursor: the newest key K such that it and every earlier key of the stream (from the stream's start,
-`floor`) has been acked. Each pass lists the stream's day folders `YYYY/MM/DD/` from the look-back start
+`floor`) has been acked. When a pass finds nothing above K and nothing is in flight, K moves up to a
+synthetic key at `pass time - lookback_seconds` (a quiet region then costs two listings per pass, not
+one per day since its last file). Each pass lists the stream's day folders `YYYY/MM/DD/` from the look-back start
 through today (and tomorrow when within a few minutes of midnight, for clock skew), so crossing midnight and
 catching up after downtime are the same code path. Keys above K are tracked in key order: acked,
 in flight, or released; the cursor only moves over the contiguous acked run at the front (acks complete
@@ -352,6 +354,14 @@ class PollSource:
                 return  # the next pass starts again from the cursor
             start_after = None
             day += dt.timedelta(days=1)
+        if not stream.pending:
+            # Everything listed is acked and nothing newer exists: a quiet stream. Move the cursor up to
+            # the look-back horizon so later passes list two day folders, not every day since its last file.
+            horizon = stream.start_key(started - lookback)
+            if horizon > stream.cursor:
+                stream.cursor = horizon
+                self._prune(stream)
+                self._persist(stream)
 
     async def _list_day(self, s3: Any, stream: _Stream, day_prefix: str, start_after: str | None,
                         window: float) -> None:
@@ -489,15 +499,19 @@ class PollSource:
             del stream.status[key]
             stream.cursor = key
             moved = True
-        if not moved:
-            return
+        if moved:
+            self._prune(stream)
+            self._persist(stream)
+
+    def _prune(self, stream: _Stream) -> None:
+        """Forget acked keys that fell out of the look-back window behind the cursor."""
         cursor_time = name_time(stream.cursor)
-        if cursor_time is not None:
-            horizon = cursor_time - self._settings.lookback_seconds
-            for key in [k for k in stream.done if (name_time(k) or 0.0) < horizon]:
-                stream.done.discard(key)
-                self._recent.pop(key, None)
-        self._persist(stream)
+        if cursor_time is None:
+            return
+        horizon = cursor_time - self._settings.lookback_seconds
+        for key in [k for k in stream.done if (name_time(k) or 0.0) < horizon]:
+            stream.done.discard(key)
+            self._recent.pop(key, None)
 
     def _remember(self, stream: _Stream, key: str) -> None:
         stream.done.add(key)
