@@ -294,6 +294,31 @@ async def test_failing_messages_back_off_and_are_left_for_redrive_at_max_receive
     assert source.stats.counts["objects_missing"] == 3
 
 
+async def test_poison_message_ends_in_the_dead_letter_queue(env: Env) -> None:
+    sqs = await env.sqs()
+    dlq_url = (await sqs.create_queue(QueueName="cloudtrail-events-dlq"))["QueueUrl"]
+    dlq_arn = (await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
+    await sqs.set_queue_attributes(QueueUrl=env.queue_url, Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})})
+    message_id = await env.send(s3_event(KEY.replace("AbCdEfGh", "Missing0")))
+    # Short timeouts so the redelivery happens within the test: fail, back off 1 s, fail, left alone for 2 s.
+    source = env.source(visibility_timeout=2, max_receives=2, retry_base_seconds=1, retry_max_seconds=1)
+    async with running(source, Collector(auto_ack=True)):
+        await wait_until(lambda: source.stats.counts.get("messages_poison", 0) == 1, what="poison")
+
+        async def in_dead_letter_queue() -> bool:
+            names = ["ApproximateNumberOfMessages"]
+            attributes = await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=names)
+            return bool(attributes["Attributes"]["ApproximateNumberOfMessages"] == "1")
+
+        await wait_until(in_dead_letter_queue, what="redrive to the dead-letter queue")
+    assert source.stats.counts["messages_failed"] == 1
+    assert source.stats.counts["objects_missing"] == 2
+    assert await env.empty()
+    moved = await sqs.receive_message(QueueUrl=dlq_url)
+    assert [m["MessageId"] for m in moved["Messages"]] == [message_id]
+
+
 async def test_backoff_grows_with_the_receive_count(env: Env) -> None:
     sqs = await env.sqs()
     missing = KEY.replace("AbCdEfGh", "Missing0")
