@@ -197,6 +197,7 @@ class PollSource:
     async def run(self, emit: Emit) -> None:
         s3 = await self._connect()
         self._load()
+        self._restart_in_flight()
         async with asyncio.TaskGroup() as group:
             for _ in range(self._settings.download_concurrency):
                 group.create_task(self._worker(s3, emit))
@@ -210,6 +211,15 @@ class PollSource:
     def cursors(self) -> dict[str, str]:
         """Stream prefix → cursor key (for tests and diagnostics)."""
         return {prefix: stream.cursor for prefix, stream in self._streams.items()}
+
+    def _restart_in_flight(self) -> None:
+        """After a crashed run (the app calls run() again), what was queued died with it: list it again."""
+        self._jobs = asyncio.Queue(maxsize=self._settings.download_concurrency)
+        for stream in self._streams.values():
+            stream.late.clear()
+            for key, state in stream.status.items():
+                if state == INFLIGHT:
+                    stream.status[key] = RELEASED
 
     async def _connect(self) -> Any:
         backoff = Backoff(1.0, 60.0, rng=self._rng)

@@ -144,6 +144,11 @@ class SqsSource:
 
     async def run(self, emit: Emit) -> None:
         sqs, s3 = await self._connect()
+        # The app restarts a crashed source by calling run() again: start from clean queues, and hand back
+        # messages left over from the previous run (their queued objects died with it).
+        self._jobs = asyncio.Queue()
+        self._slots = asyncio.Semaphore(self._settings.download_concurrency)
+        await self._hand_back(sqs)
         async with asyncio.TaskGroup() as group:
             for _ in range(self._settings.download_concurrency):
                 group.create_task(self._worker(s3, emit))
@@ -156,12 +161,15 @@ class SqsSource:
             return
         with contextlib.suppress(Exception):
             await self._flush(self._sqs)
+        await self._hand_back(self._sqs)
+
+    async def _hand_back(self, sqs: Any) -> None:
         # Unfinished messages become visible now (another replica takes them); failed ones keep their backoff.
         unfinished = [(m, self.retry_delay(m.receive_count) if m.failed else 0) for m in self._inflight]
         self._inflight.clear()
         for start in range(0, len(unfinished), SQS_BATCH):
             with contextlib.suppress(Exception):
-                await self._change_visibility(self._sqs, unfinished[start:start + SQS_BATCH], "release")
+                await self._change_visibility(sqs, unfinished[start:start + SQS_BATCH], "release")
 
     # -- receiving ------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -374,3 +375,23 @@ async def test_quiet_stream_costs_two_listings_per_pass(env: Env) -> None:
     assert per_pass <= 3  # the look-back start's day folder, today's (and tomorrow's near midnight)
     cursor = env.stored(stream_of(old))["cursor"]
     assert cursor > old and s3_poll.name_time(cursor) is not None
+
+
+async def test_run_again_after_a_crash_lists_unfinished_keys_again(env: Env) -> None:
+    now = utcnow()
+    keys = [await env.put(ct_key(A1, "us-east-1", now - dt.timedelta(minutes=8 - 2 * i), f"k{i}")) for i in range(2)]
+    source = env.source()
+    collector = Collector()
+    crashed = asyncio.create_task(source.run(collector))
+    held = await take(collector, 2)
+    await held[0].ack()
+    crashed.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await crashed
+    async with running(source, collector):  # the app restarts the same source object
+        again = await collector.next()
+        assert again.origin == held[1].origin
+        await again.ack()
+        await wait_until(lambda: source.cursors()[stream_of(keys[0])] == max(keys), what="cursor at the end")
+        await passes(source, 2)
+    assert sorted(collector.origins()) == sorted([f"s3://{BUCKET}/{k}" for k in keys] + [held[1].origin])

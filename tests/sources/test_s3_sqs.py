@@ -441,3 +441,22 @@ async def test_queue_errors_are_counted_and_the_source_keeps_running(env: Env) -
         assert not source.ready()
     with contextlib.suppress(Exception):
         await source.close()
+
+
+async def test_run_again_after_a_crash_hands_back_unfinished_messages(env: Env) -> None:
+    await env.put(KEY, log_object(event()))
+    await env.send(sns({"s3Bucket": BUCKET, "s3ObjectKey": [KEY]}))
+    source = env.source(visibility_timeout=600)
+    collector = Collector()
+    crashed = asyncio.create_task(source.run(collector))
+    held = await collector.next()  # in the pipeline when the run dies
+    crashed.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await crashed
+    async with running(source, collector):  # the app restarts the same source object
+        again = await collector.next()  # handed back at once, not after the 600 s visibility timeout
+        assert again.origin == held.origin
+        await again.ack()
+        await held.ack()
+        await wait_until(env.empty, what="message deleted")
+    assert source.stats.counts["messages_received"] == 2
