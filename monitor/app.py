@@ -1,8 +1,10 @@
 """The composition root of `trailsentry run` (and `demo`): builds the stages, owns lifecycles and signals.
 
-Start: checkpoint store, engine (eventID memory restored), recorder, pipeline,
-AWS clients, sources (each in a supervised task that restarts it with backoff
-when it crashes), periodic checkpoints, optional services (the metrics server).
+Start: checkpoint store, alert delivery (the durable outbox and its sinks,
+`monitor.alerts.Alerting`), engine (eventID memory restored), pipeline, AWS
+clients, sources (each in a supervised task that restarts it with backoff when
+it crashes), periodic checkpoints, the metrics server (/metrics, /healthz,
+/readyz) when asked, and any extra `Service`.
 
 Shutdown (SIGTERM, SIGINT, `request_stop()`), shielded from cancellation:
   1. stop receiving: cancel the source tasks (a source blocked in `emit`
@@ -13,7 +15,9 @@ Shutdown (SIGTERM, SIGINT, `request_stop()`), shielded from cancellation:
      (redelivered after restart: SQS visibility timeout, cursor not advanced);
   4. final checkpoint: close every open episode, record those alerts, save the
      eventID memory, commit cursors;
-  5. close sources, optional services, the recorder, AWS clients, the store.
+  5. stop extra services and the metrics server, let alert delivery send what
+     is due for a moment (the outbox keeps the rest for the next start), close
+     sources, AWS clients and the checkpoint store.
 A second signal skips the rest of the drain.
 """
 
@@ -23,18 +27,20 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
+from monitor.alerts import Alerting, parse_alerting
+from monitor.alerts.base import Sink
 from monitor.alerts.contract import AlertRecorder
 from monitor.checkpoint import CheckpointStore
-from monitor.config import Config
+from monitor.config import Config, ConfigError
+from monitor.configreader import Section
 from monitor.engine import Engine, builtin_detectors, configure
-from monitor.model import Alert
-from monitor.model.alert import rfc3339
+from monitor.health import MetricsServer, parse_metrics, readiness_check
+from monitor.metrics import Telemetry
 from monitor.model.detector import Detector
 from monitor.pipeline import Pipeline, printable, run_to_completion
 from monitor.sources.aws import AwsClients
@@ -51,75 +57,43 @@ EXIT_FAILED = 1
 _HEALTHY_RUN_SECONDS = 60.0
 # Recording the final alerts at shutdown gets this long (a stuck recorder must not outlast the grace period).
 FINAL_CHECKPOINT_SECONDS = 5.0
-_SEEN_IDS_LIMIT = 100_000
+# At shutdown, alert delivery gets this long to send what is due (the outbox keeps the rest).
+ALERT_DELIVERY_STOP_SECONDS = 5.0
 
 
 class Service(Protocol):
-    """Something that runs beside the pipeline for the app's lifetime (the metrics HTTP server)."""
+    """Something that runs beside the pipeline for the app's lifetime; started after the sources are built."""
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
 
-class ConsoleRecorder:
-    """Alerts to a stream: JSON Lines (the alert schema), or one readable line each on a terminal.
-
-    The stand-in recorder until the durable outbox is configured; also what the demo prints.
-    """
-
-    def __init__(self, out: IO[bytes], *, text: bool = False) -> None:
-        self.out = out
-        self.text = text
-        self.alerts = 0  # emissions written, updates included
-        self._seen: set[str] = set()  # alert ids written, to mark updates (bounded)
-
-    @property
-    def distinct(self) -> int:
-        return len(self._seen)
-
-    async def record(self, alerts: list[Alert]) -> None:
-        if not alerts:
-            return
-        self.alerts += len(alerts)
-        if len(self._seen) > _SEEN_IDS_LIMIT:
-            self._seen.clear()
-        if self.text:
-            lines = [self._line(alert).encode("utf-8", "replace") + b"\n" for alert in alerts]
-        else:
-            lines = [alert.to_json() + b"\n" for alert in alerts]
-        self.out.write(b"".join(lines))
-        self.out.flush()
-        self._seen.update(alert.id for alert in alerts)
-
-    def _line(self, alert: Alert) -> str:
-        update = alert.id in self._seen
-        account = f"{alert.account} ({alert.account_alias})" if alert.account_alias else alert.account
-        who = f"{alert.principal} from {alert.source_ip}" if alert.source_ip else alert.principal
-        parts = [
-            f"{rfc3339(alert.event_time)[:19]}Z",
-            f"{alert.severity.label.upper():<8}",
-            f"{alert.detector:<28}",
-            alert.title,
-            f"| account {account or '-'} {alert.region}".rstrip(),
-            f"| {who or '-'}",
-        ]
-        if alert.count > 1:
-            parts.append(f"| {alert.count} events")
-        if update:
-            parts.append("(update)")
-        return printable(" ".join(parts))
-
-
 class App:
     def __init__(self, config: Config, *, recorder: AlertRecorder | None = None,
-                 alert_stream: IO[bytes] | None = None, clients: AwsClients | None = None,
-                 services: list[Service] | None = None, sources: list[Source] | None = None,
-                 checkpoint_path: Path | None = None) -> None:
+                 alert_sinks: Sequence[Sink] | None = None, serve_metrics: bool = False,
+                 clients: AwsClients | None = None, services: list[Service] | None = None,
+                 sources: list[Source] | None = None, checkpoint_path: Path | None = None) -> None:
+        """Raises ConfigError (every error with its path) before anything is opened or contacted.
+
+        Without `recorder`, alerts go to the durable outbox and the sinks of the config (`Alerting`);
+        `alert_sinks` replaces those sinks (same names). `serve_metrics` starts /metrics, /healthz and
+        /readyz as the config's `metrics` section says (`run` and `demo` do; tests and embedders
+        usually do not). `sources` replaces the config's sources.
+        """
         self.config = config
         self.live = config.live
-        stream = alert_stream if alert_stream is not None else sys.stdout.buffer
-        self.recorder: AlertRecorder = recorder if recorder is not None else ConsoleRecorder(stream)
+        errors: list[str] = []
+        top = Section(config.raw, "", errors)
+        self._alerting_settings = parse_alerting(top) if recorder is None else None
+        self._metrics_settings = parse_metrics(top) if serve_metrics else None
+        if errors:
+            raise ConfigError(errors)
+        self._alert_sinks = list(alert_sinks) if alert_sinks is not None else None
+        self.recorder: AlertRecorder | None = recorder
+        self.alerting: Alerting | None = None
+        self.telemetry: Telemetry | None = None
+        self.metrics_server: MetricsServer | None = None
         self.clients = clients if clients is not None else AwsClients()
         self.services: list[Service] = list(services or [])
         self.checkpoints: CheckpointStore | None = None
@@ -128,7 +102,7 @@ class App:
         self._given_sources = list(sources) if sources is not None else None
         self._checkpoint_path = checkpoint_path
         self.sources: list[Source] = []
-        self.started_at = 0.0
+        self.started = asyncio.Event()
         self._stop = asyncio.Event()
         self._drain_now = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -142,6 +116,12 @@ class App:
         live = self.live
         path = self._checkpoint_path or live.checkpoint.resolve()
         self.checkpoints = CheckpointStore(path)
+        if self.recorder is None:
+            assert self._alerting_settings is not None
+            # Resolves secret references (ConfigError naming the path if one is missing); no network I/O.
+            self.alerting = Alerting(self._alerting_settings, db_path=outbox_path(path), aws=self.clients,
+                                     sinks=self._alert_sinks)
+            self.recorder = self.alerting
         engine = Engine(self._detectors(), self.config.engine)
         self.pipeline = Pipeline(engine, self.recorder, self.checkpoints, queue_batches=live.service.queue_batches,
                                  max_decompressed_bytes=self.config.max_decompressed_bytes)
@@ -151,16 +131,30 @@ class App:
             self.sources = self._given_sources
         else:
             self.sources = [create_source(spec, context) for spec in live.sources]
+        if self.alerting is not None:
+            await self.alerting.start()
+        settings = self._metrics_settings
+        if settings is not None and settings.enabled:
+            self.telemetry = Telemetry()
+            self.telemetry.register_engine(engine)
+            self.telemetry.register_pipeline(self.pipeline.stats)
+            self.telemetry.register_sources(self.sources)
+            if self.alerting is not None:
+                self.telemetry.register_alerting(self.alerting)
+            self.metrics_server = MetricsServer(
+                self.telemetry, settings, readiness=readiness_check(self.sources, self.alerting, running=self._running))
+            await self.metrics_server.start()
         for service in self.services:
             await service.start()
-        self.started_at = time.time()
         self._consumer = asyncio.create_task(self.pipeline.run(), name="trailsentry-detect")
         self._checkpointer = asyncio.create_task(self.pipeline.run_checkpoints(live.service.checkpoint_seconds),
                                                  name="trailsentry-checkpoint")
         for source in self.sources:
             self._tasks[source.name] = asyncio.create_task(self._supervise(source), name=f"source-{source.name}")
-        log.info("trailsentry running: %d detector(s), source(s) %s, checkpoint %s (%d eventIDs restored)",
-                 len(engine.detectors), ", ".join(f"{s.name} ({s.kind})" for s in self.sources), path, restored)
+        log.info("trailsentry running: %d detector(s), source(s) %s, checkpoint %s (%d eventIDs restored)%s",
+                 len(engine.detectors), ", ".join(f"{s.name} ({s.kind})" for s in self.sources), path, restored,
+                 f", metrics on {self.metrics_server.url}" if self.metrics_server is not None else "")
+        self.started.set()
 
     async def run(self, *, handle_signals: bool = True) -> int:
         """Start, serve until a stop is requested (or the detect stage fails), shut down. The exit code."""
@@ -209,9 +203,11 @@ class App:
         self._signals.clear()
 
     def ready(self) -> bool:
-        """Every source has reached its upstream and the detect stage is running (for /readyz)."""
-        running = self._consumer is not None and not self._consumer.done()
-        return running and all(source.ready() for source in self.sources)
+        """Every source has reached its upstream and the detect stage is running."""
+        return self._running() and all(source.ready() for source in self.sources)
+
+    def _running(self) -> bool:
+        return self._consumer is not None and not self._consumer.done() and not self._stop.is_set()
 
     async def shutdown(self) -> None:
         """Stop receiving, drain to the deadline, release the rest, checkpoint, close. Idempotent."""
@@ -243,12 +239,20 @@ class App:
                           pipeline.pending_alerts)
             pipeline.close()
         # 5. Close everything, each step on its own so one failure does not skip the rest.
+        for service in self.services:
+            await _quietly("stopping a service", service.stop)
+        if self.metrics_server is not None:
+            await _quietly("stopping the metrics server", self.metrics_server.stop)
+        if self.telemetry is not None:
+            self.telemetry.deactivate()
+        if self.alerting is not None:
+            # Deliver what is due for a moment; the rest stays in the outbox for the next start.
+            await _quietly("stopping alert delivery", lambda: _stop_alerting(self.alerting))
+        else:
+            await _quietly("closing the recorder", _closer(self.recorder))
         for source in self.sources:
             await _quietly(f"closing source {source.name}", source.close)
         self.sources = []
-        for service in self.services:
-            await _quietly("stopping a service", service.stop)
-        await _quietly("closing the recorder", _closer(self.recorder))
         await _quietly("closing AWS clients", self.clients.close)
         if self.checkpoints is not None:
             checkpoints, self.checkpoints = self.checkpoints, None
@@ -298,6 +302,16 @@ async def _within(waiting: Awaitable[None], seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def outbox_path(checkpoint_path: Path) -> Path:
+    """The alert outbox lives beside the checkpoint file: trailsentry.sqlite -> trailsentry.outbox.sqlite."""
+    return checkpoint_path.with_name(f"{checkpoint_path.stem}.outbox{checkpoint_path.suffix or '.sqlite'}")
+
+
+async def _stop_alerting(alerting: Alerting | None) -> None:
+    if alerting is not None:
+        await alerting.stop(deadline_seconds=ALERT_DELIVERY_STOP_SECONDS)
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

@@ -85,9 +85,6 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the live service: follow the configured sources, alert as events arrive")
     run.add_argument("--config", type=Path, required=True, help="the service config (see `config example`)")
-    run.add_argument("--format", choices=("text", "jsonl"), default=None,
-                     help="alerts printed on stdout: readable lines or JSON Lines (default: text on a terminal, "
-                          "jsonl otherwise)")
     run.set_defaults(handler=cmd_run)
 
     demo = commands.add_parser("demo", help="the live service against an embedded AWS emulator with generated "
@@ -99,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
                            "the first minute)")
     demo.add_argument("--format", choices=("text", "jsonl"), default=None,
                       help="alert output (default: text on a terminal, jsonl otherwise)")
+    demo.add_argument("--metrics-port", type=int, default=9108, metavar="PORT",
+                      help="serve /metrics, /healthz and /readyz on 127.0.0.1:PORT (0: any free port)")
     demo.add_argument("--offline", action="store_true",
                       help="no emulator: generate an example corpus and `scan` it instead")
     demo.set_defaults(handler=cmd_demo)
@@ -219,7 +218,7 @@ def _alert_format(requested: str | None) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from monitor.app import App, ConsoleRecorder
+    from monitor.app import App
     from monitor.service_config import run_errors
 
     config = load_config(args.config)
@@ -227,9 +226,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     errors = run_errors(config.live)
     if errors:
         raise ConfigError(errors)
-    logging.getLogger("trailsentry.app").setLevel(logging.INFO)
-    recorder = ConsoleRecorder(sys.stdout.buffer, text=_alert_format(args.format) == "text")
-    return asyncio.run(App(config, recorder=recorder).run())
+    app = App(config, serve_metrics=True)  # ConfigError (sinks, metrics) before anything is opened
+    for name in ("trailsentry.app", "trailsentry.health"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    return asyncio.run(app.run())
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -240,8 +240,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.speed <= 0 or (args.duration is not None and args.duration <= 0):
         print("error: --speed and --duration must be positive", file=sys.stderr)
         return EXIT_USAGE
+    if not 0 <= args.metrics_port <= 65535:
+        print("error: --metrics-port must be 0-65535", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        return run_demo(duration=args.duration, speed=args.speed, text=_alert_format(args.format) == "text")
+        return run_demo(duration=args.duration, speed=args.speed, text=_alert_format(args.format) == "text",
+                        metrics_port=args.metrics_port)
     except DemoUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

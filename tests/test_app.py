@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 import yaml
@@ -52,6 +53,17 @@ async def _next_alert(process: asyncio.subprocess.Process, detector: str) -> dic
             return alert
 
 
+async def _metrics_url(process: asyncio.subprocess.Process) -> str:
+    """The metrics server's address, from its start-up log line (port 0 in the config: any free port)."""
+    assert process.stderr is not None
+    while True:
+        line = (await asyncio.wait_for(process.stderr.readline(), WAIT)).decode()
+        assert line, "the service stopped before serving metrics"
+        if "metrics and health endpoints on " in line:
+            address = line.rsplit("metrics and health endpoints on ", 1)[1].strip()
+            return "http://" + address
+
+
 async def _stop(process: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
     process.send_signal(signal.SIGTERM)
     stdout, stderr = await asyncio.wait_for(process.communicate(), WAIT)
@@ -63,8 +75,8 @@ def _write_config(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def _root_login(seed: int) -> list[dict[str, Any]]:
-    return root_console_login(random.Random(seed), NOW, "111122223333")
+def _root_login(seed: int, account: str = "111122223333") -> list[dict[str, Any]]:
+    return root_console_login(random.Random(seed), NOW, account)
 
 
 async def test_run_alerts_stops_on_sigterm_and_resumes_without_repeating(tmp_path: Path) -> None:
@@ -76,12 +88,20 @@ async def test_run_alerts_stops_on_sigterm_and_resumes_without_repeating(tmp_pat
                      "settle_seconds": 0}],
         "checkpoint": {"path": str(state)},
         "service": {"checkpoint_seconds": 3600},  # only the shutdown checkpoint persists the eventIDs
+        "metrics": {"host": "127.0.0.1", "port": 0},
     })
     first = _root_login(1)
     (inbox / "first.json.gz").write_bytes(encode_records(first))
     process = await _run(config)
     alert = await _next_alert(process, "root-console-login")
     assert alert["event_ids"] == [first[0]["eventID"]]
+    metrics_url = await _metrics_url(process)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(metrics_url + "/healthz") as response:
+            assert response.status == 200
+        async with http.get(metrics_url + "/metrics") as response:
+            body = await response.text()
+    assert 'trailsentry_batches_processed_total{source="inbox"} 1.0' in body
     stdout, stderr = await _stop(process)
     assert process.returncode == 0, stderr.decode()
     assert b"Traceback" not in stderr
@@ -90,10 +110,10 @@ async def test_run_alerts_stops_on_sigterm_and_resumes_without_repeating(tmp_pat
         seen = {row[0] for row in db.execute("SELECT event_id FROM seen_events")}
     assert cursors == [("inbox", "first.json.gz")]
     assert first[0]["eventID"] in seen
+    assert (state.parent / "trailsentry.outbox.sqlite").exists()  # the durable outbox, beside the checkpoints
 
     # Restarted: the old event arrives again (another copy, another file) beside a new one.
-    second = _root_login(2)
-    second[0]["sourceIPAddress"] = "203.0.113.250"  # another episode, so another alert id
+    second = _root_login(2, "444455556666")  # another account: its own alert, not a repeat of the first
     (inbox / "redelivered.json.gz").write_bytes(encode_records([*first, *second]))
     process = await _run(config)
     alert = await _next_alert(process, "root-console-login")

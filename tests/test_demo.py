@@ -27,7 +27,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 async def _start(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor", "demo", *args, cwd=REPO, env=env or _env(),
+        sys.executable, "-m", "monitor", "demo", "--metrics-port", "0", *args, cwd=REPO, env=env or _env(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 

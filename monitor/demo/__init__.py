@@ -1,24 +1,28 @@
 """`trailsentry demo`: the real service against an embedded AWS emulator, with CloudTrail traffic written live.
 
-    moto on 127.0.0.1 ── bucket ──► SNS topic ──► SQS queue ──► s3-sqs source ──► pipeline ──► alerts on stdout
+    moto on 127.0.0.1 ── bucket ──► SNS topic ──► SQS queue ──► s3-sqs source ──► pipeline ──► outbox ──► stdout
                            ▲
     TrafficGenerator ──────┘ (background every few seconds, every mission scenario in the first minute)
 
 The service part is exactly what `trailsentry run` builds (`monitor.app.App`)
-from a config that names the emulator's queue; only the alert recorder is the
-console one. `--duration` stops by itself once what was written has been
-processed; Ctrl-C (SIGINT) or SIGTERM stop it cleanly, exit 0.
+from a config that names the emulator's queue, metrics server included
+(/metrics, /healthz, /readyz on 127.0.0.1:9108 by default); only the console
+sink prints readable lines on a terminal. `--duration` stops by itself once
+what was written has been processed; Ctrl-C (SIGINT) or SIGTERM stop it
+cleanly, exit 0.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any
 
+from monitor.demo.console import TerminalSink
 from monitor.demo.emulator import REGION, DemoUnavailable, Emulator, Trail, use_dummy_credentials, wire_trail
 from monitor.demo.traffic import BACKGROUND_EVERY_SECONDS, TrafficGenerator
 
@@ -28,11 +32,13 @@ SOURCE_NAME = "org-trail"
 BUCKET = "org-cloudtrail-logs-111122223333"
 # After --duration: how long to wait for the objects already written to be processed.
 CATCH_UP_SECONDS = 20.0
+DEFAULT_METRICS_PORT = 9108
 
 
-def demo_config(trail: Trail, endpoint_url: str) -> dict[str, Any]:
+def demo_config(trail: Trail, endpoint_url: str, *, metrics_port: int = 0) -> dict[str, Any]:
     """The config `run` would read for this emulator (validated by the same parser)."""
     return {
+        "metrics": {"host": "127.0.0.1", "port": metrics_port},
         "accounts": {"111122223333": "prod", "444455556666": "staging"},
         "sources": [{
             "kind": "s3-sqs",
@@ -47,21 +53,35 @@ def demo_config(trail: Trail, endpoint_url: str) -> dict[str, Any]:
     }
 
 
-def run_demo(*, duration: float | None, speed: float, text: bool, out: IO[bytes] | None = None,
-             err: IO[str] | None = None) -> int:
+def run_demo(*, duration: float | None, speed: float, text: bool, metrics_port: int = DEFAULT_METRICS_PORT,
+             out: IO[bytes] | None = None, err: IO[str] | None = None) -> int:
     """Run the demo until Ctrl-C or `duration`; the exit code. Raises DemoUnavailable without moto."""
     emulator = Emulator()
     use_dummy_credentials()
     stream = out if out is not None else sys.stdout.buffer
     messages = err if err is not None else sys.stderr
-    return asyncio.run(_demo(emulator, duration=duration, speed=speed, text=text, out=stream, err=messages))
+    if metrics_port and not _port_free(metrics_port):
+        print(f"trailsentry demo: port {metrics_port} is busy; serving metrics on a free port instead",
+              file=messages)
+        metrics_port = 0
+    return asyncio.run(_demo(emulator, duration=duration, speed=speed, text=text, metrics_port=metrics_port,
+                             out=stream, err=messages))
 
 
-async def _demo(emulator: Emulator, *, duration: float | None, speed: float, text: bool, out: IO[bytes],
-                err: IO[str]) -> int:
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+async def _demo(emulator: Emulator, *, duration: float | None, speed: float, text: bool, metrics_port: int,
+                out: IO[bytes], err: IO[str]) -> int:
     from aiobotocore.session import get_session
 
-    from monitor.app import App, ConsoleRecorder
+    from monitor.app import App
     from monitor.config import parse_config
 
     emulator.start()
@@ -69,28 +89,37 @@ async def _demo(emulator: Emulator, *, duration: float | None, speed: float, tex
         with tempfile.TemporaryDirectory(prefix="trailsentry-demo-") as state:
             session = get_session()
             trail = await wire_trail(session, emulator.endpoint_url, bucket=BUCKET)
-            config = parse_config(demo_config(trail, emulator.endpoint_url))
-            recorder = ConsoleRecorder(out, text=text)
-            app = App(config, recorder=recorder, checkpoint_path=Path(state) / "demo.sqlite")
+            config = parse_config(demo_config(trail, emulator.endpoint_url, metrics_port=metrics_port))
+            sink = TerminalSink(out, text=text)
+            app = App(config, alert_sinks=[sink], serve_metrics=True, checkpoint_path=Path(state) / "demo.sqlite")
             async with session.create_client("s3", region_name=REGION, endpoint_url=emulator.endpoint_url) as s3:
                 traffic = TrafficGenerator(s3, trail.bucket, speed=speed)
-                print(f"trailsentry demo: AWS emulator on {emulator.endpoint_url}; bucket {trail.bucket} -> "
-                      f"SNS {trail.topic_arn.rsplit(':', 1)[-1]} -> SQS {trail.queue_url.rsplit('/', 1)[-1]}; "
-                      f"a CloudTrail log file every {BACKGROUND_EVERY_SECONDS / speed:g}s, every mission scenario "
-                      f"within the first {60 / speed:g}s. "
-                      + ("Ctrl-C stops." if duration is None else f"Stopping after {duration:g}s."),
-                      file=err, flush=True)
-                code = await _serve(app, traffic, duration)
+                banner = (f"trailsentry demo: AWS emulator on {emulator.endpoint_url}; bucket {trail.bucket} -> "
+                          f"SNS {trail.topic_arn.rsplit(':', 1)[-1]} -> SQS {trail.queue_url.rsplit('/', 1)[-1]}; "
+                          f"a CloudTrail log file every {BACKGROUND_EVERY_SECONDS / speed:g}s, every mission "
+                          f"scenario within the first {60 / speed:g}s. ")
+                banner += "Ctrl-C stops." if duration is None else f"Stopping after {duration:g}s."
+                code = await _serve(app, traffic, duration, banner, err)
             print(f"trailsentry demo: wrote {traffic.stats.objects} log files ({traffic.stats.events} events, "
-                  f"{len(traffic.stats.scenarios)} scenarios); {recorder.alerts} alert emissions "
-                  f"({recorder.distinct} alerts)", file=err, flush=True)
+                  f"{len(traffic.stats.scenarios)} scenarios); delivered {sink.sent} alert messages "
+                  f"({len(sink.alert_ids)} alerts)", file=err, flush=True)
             return code
     finally:
         emulator.stop()
 
 
-async def _serve(app: Any, traffic: TrafficGenerator, duration: float | None) -> int:
+async def _serve(app: Any, traffic: TrafficGenerator, duration: float | None, banner: str, err: IO[str]) -> int:
     service = asyncio.create_task(app.run())
+    started = asyncio.create_task(app.started.wait())
+    await asyncio.wait({service, started}, return_when=asyncio.FIRST_COMPLETED)
+    started.cancel()
+    if service.done():  # failed at start: its exception or exit code
+        code: int = service.result()
+        return code
+    print(banner, file=err, flush=True)
+    if app.metrics_server is not None:
+        print(f"trailsentry demo: metrics on {app.metrics_server.url}/metrics (also /healthz, /readyz)",
+              file=err, flush=True)
     writing = asyncio.create_task(traffic.run())
     stop_requested = asyncio.create_task(app.wait_stop_requested())
     try:
@@ -100,7 +129,7 @@ async def _serve(app: Any, traffic: TrafficGenerator, duration: float | None) ->
         if not done:  # --duration reached: let what was written be processed, then stop
             await _catch_up(app, traffic)
             app.request_stop("--duration reached")
-        code: int = await service
+        code = await service
         return code
     finally:
         for task in (writing, stop_requested):
