@@ -115,13 +115,14 @@ class App:
     async def start(self) -> None:
         live = self.live
         path = self._checkpoint_path or live.checkpoint.resolve()
-        self.checkpoints = CheckpointStore(path)
         if self.recorder is None:
             assert self._alerting_settings is not None
-            # Resolves secret references (ConfigError naming the path if one is missing); no network I/O.
+            # Resolves secret references first (ConfigError naming the path of a missing one), so a
+            # misconfigured service stops before it creates any file; no network I/O.
             self.alerting = Alerting(self._alerting_settings, db_path=outbox_path(path), aws=self.clients,
                                      sinks=self._alert_sinks)
             self.recorder = self.alerting
+        self.checkpoints = CheckpointStore(path)
         engine = Engine(self._detectors(), self.config.engine)
         self.pipeline = Pipeline(engine, self.recorder, self.checkpoints, queue_batches=live.service.queue_batches,
                                  max_decompressed_bytes=self.config.max_decompressed_bytes)
@@ -258,7 +259,8 @@ class App:
             checkpoints, self.checkpoints = self.checkpoints, None
             await _quietly("committing checkpoints", _sync(checkpoints.close))
         self.pipeline = None
-        log.info("trailsentry stopped")
+        if self.started.is_set():
+            log.info("trailsentry stopped")
 
     async def _drain(self, pipeline: Pipeline) -> bool:
         drain = asyncio.create_task(_within(pipeline.join(), self.live.service.drain_seconds))

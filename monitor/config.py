@@ -110,6 +110,10 @@ def _event_pairs(entry: Section) -> list[tuple[str, str]]:
 
 
 def _accept_later_sections(top: Section) -> None:
-    """Sections read by the live service; validated by their own modules."""
-    for key in ("sinks", "routes", "metrics"):
-        top.section(key)
+    """Sections validated by their own modules (monitor/alerts/settings.py, monitor/health.py).
+
+    `trailsentry run` reads them when it builds alert delivery and the metrics server; their types
+    (lists for sinks and routes) are theirs to check.
+    """
+    for key in ("sinks", "routes", "alerting", "metrics"):
+        top.value(key)

@@ -163,6 +163,25 @@ async def test_config_errors_exit_2_with_every_path_before_any_aws_call(
     assert not (tmp_path / "state.sqlite").exists()
 
 
+async def test_a_missing_secret_exits_2_before_any_file_or_connection(
+        tmp_path: Path, silent_endpoint: tuple[str, socket.socket]) -> None:
+    endpoint, listener = silent_endpoint
+    config = _write_config(tmp_path / "secretless.yaml", {
+        "sources": [{"kind": "s3-sqs", "queue_url": f"{endpoint}/123456789012/trail",
+                     "aws": {"region": "us-east-1", "endpoint_url": endpoint}}],
+        "sinks": [{"name": "siem", "type": "webhook", "url_env": "TRAILSENTRY_TEST_UNSET_WEBHOOK_URL"}],
+        "checkpoint": {"path": str(tmp_path / "state" / "trailsentry.sqlite")},
+        "metrics": {"host": "127.0.0.1", "port": 0},
+    })
+    process = await _run(config)
+    _, stderr = await asyncio.wait_for(process.communicate(), WAIT)
+    assert process.returncode == 2
+    assert b"config error: sinks[0].url_env: environment variable TRAILSENTRY_TEST_UNSET_WEBHOOK_URL" in stderr
+    assert not (tmp_path / "state").exists()
+    with pytest.raises(BlockingIOError):
+        listener.accept()
+
+
 async def test_run_needs_at_least_one_source(tmp_path: Path) -> None:
     config = _write_config(tmp_path / "scan-only.yaml", {"engine": {"lateness_seconds": 60}})
     process = await _run(config)

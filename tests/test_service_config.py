@@ -138,3 +138,11 @@ def test_config_validate_reports_live_section_errors(tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err
     assert "config error: sources[0].queue_url: required" in err
     assert "config error: service.queue_batches: must be >= 1" in err
+
+
+def test_delivery_and_metrics_sections_are_left_to_their_own_parsers() -> None:
+    # Lists and mappings alike: monitor/alerts and monitor/health check them when the service starts.
+    config = parse_config({"sinks": [{"name": "siem", "type": "webhook", "url_env": "SIEM_URL"}],
+                           "routes": [{"sinks": ["siem"]}], "alerting": {"retention_seconds": 86400},
+                           "metrics": {"port": 9108}})
+    assert config.raw["sinks"][0]["name"] == "siem"
