@@ -38,12 +38,14 @@ class AwsSettings:
         endpoint = section.string("endpoint_url") or None
         if endpoint is not None and not endpoint.startswith(("http://", "https://")):
             section.error("endpoint_url", "must start with http:// or https://")
-        return cls(
+        settings = cls(
             region=section.string("region") or None,
             endpoint_url=endpoint,
             role_arn=role,
             external_id=section.string("external_id") or None,
         )
+        section.reject_unknown()  # `aws: {regoin: ...}` must not silently fall back to the default region
+        return settings
 
 
 class AwsClients:

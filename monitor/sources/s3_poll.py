@@ -90,9 +90,7 @@ def parse_settings(section: Section) -> Settings:
         section.error("prefix", "must not be empty (the folder holding AWSLogs' accounts, e.g. AWSLogs/)")
     elif not prefix.endswith("/"):
         prefix += "/"
-    aws_section = section.section("aws")
-    aws = AwsSettings.parse(aws_section)
-    aws_section.reject_unknown()
+    aws = AwsSettings.parse(section.section("aws"))
     raw_start = section.data.get("start_at")
     if isinstance(raw_start, dt.date):  # YAML reads an unquoted date as a date
         section.data["start_at"] = raw_start.isoformat()

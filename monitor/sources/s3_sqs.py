@@ -70,9 +70,7 @@ def parse_settings(section: Section) -> Settings:
     queue_url = section.string("queue_url", required=True)
     if queue_url and not queue_url.startswith(("https://", "http://")):
         section.error("queue_url", "must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>)")
-    aws_section = section.section("aws")
-    aws = AwsSettings.parse(aws_section)
-    aws_section.reject_unknown()
+    aws = AwsSettings.parse(section.section("aws"))
     if aws.region is None:
         # The queue URL names its region; use it rather than whatever the environment defaults to.
         match = _QUEUE_HOST.match(queue_url)

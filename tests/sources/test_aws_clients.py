@@ -80,6 +80,9 @@ def test_aws_settings_parse() -> None:
         "sources[1].aws.role_arn: must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
         "sources[1].aws.endpoint_url: must start with http:// or https://",
     ]
+    errors.clear()
+    assert AwsSettings.parse(Section({"regoin": "eu-west-1"}, "sources[2].aws", errors)) == AwsSettings()
+    assert errors == ["sources[2].aws.regoin: unknown key"]
 
 
 def throttle(code: str) -> ClientError:
