@@ -183,8 +183,11 @@ class Pipeline:
         gc.disable()
         try:
             decoded = decode_bytes(batch.data, batch.origin, max_bytes=self.max_bytes)
+            before = self.engine.watermark
             result = self.engine.process(decoded.events, batch.origin, decoded.lines)
-            newest = self._newest_event_time(decoded.events)
+            # A batch that moved the engine's watermark holds the newest event seen: that is its newest.
+            after = self.engine.watermark
+            newest = after if after > before else self._newest_event_time(decoded.events)
         finally:
             gc.enable()
         return _Detected(alerts=result.alerts, issues=[*decoded.issues, *result.issues], skipped=decoded.skipped,

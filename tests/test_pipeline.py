@@ -332,6 +332,21 @@ async def test_a_quiet_stream_still_closes_its_episodes() -> None:
     assert updates[-1].count == 7 > updates[0].count
 
 
+async def test_newest_event_time_is_kept_per_source() -> None:
+    newer = encode_records(root_console_login(random.Random(11), NOW - 60, ACCOUNT))
+    older = encode_records(root_console_login(random.Random(12), NOW - 7200, ACCOUNT))
+    recorder = ListRecorder()
+    pipeline = make_pipeline(recorder)
+    fresh = ScriptedSource("fresh", [("s3://a/new.json.gz", newer)])
+    async with Running(pipeline, fresh):
+        await fresh.wait_settled(1)
+        await pipeline.emit(Batch(source="late", origin="s3://b/old.json.gz", data=older))
+        await pipeline.join()
+    assert pipeline.stats.source("fresh").newest_event_time == NOW - 60
+    # Older than what the engine has seen: still its own newest time, not the engine's watermark.
+    assert pipeline.stats.source("late").newest_event_time == NOW - 7200
+
+
 async def test_each_batch_feeds_the_lag_histograms() -> None:
     telemetry = Telemetry(process_metrics=False)
     try:
