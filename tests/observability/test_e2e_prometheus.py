@@ -81,8 +81,12 @@ async def _until(check: Any, what: str, logs: Path) -> Any:
             if last:
                 return last
         await asyncio.sleep(0.25)
-    tail = logs.read_text(errors="replace")[-2000:] if logs.exists() else ""
+    tail = await asyncio.to_thread(_tail, logs)
     pytest.fail(f"timed out waiting for {what}; last answer {last!r}\nprometheus log:\n{tail}")
+
+
+def _tail(logs: Path) -> str:
+    return logs.read_text(errors="replace")[-2000:] if logs.exists() else ""
 
 
 async def test_prometheus_scrapes_the_service_and_the_dashboard_has_data(
@@ -139,7 +143,8 @@ async def test_prometheus_scrapes_the_service_and_the_dashboard_has_data(
             return rules if rules and all(r.get("lastEvaluation", "").startswith("2") for r in rules) else None
 
         rules = await _until(rules_evaluated, "every alert rule to be evaluated", logs)
-        assert {r["name"] for r in rules} == {r["alert"] for r in promql.alert_rules(DEPLOY / "prometheus" / "alerts.yml")}
+        expected = {r["alert"] for r in promql.alert_rules(DEPLOY / "prometheus" / "alerts.yml")}
+        assert {r["name"] for r in rules} == expected
         assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
         firing = [r["name"] for r in rules if r["state"] == "firing"]
         assert "TrailsentryDown" not in firing and "TrailsentryAbsent" not in firing
