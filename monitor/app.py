@@ -144,7 +144,11 @@ class App:
                 self.telemetry.register_alerting(self.alerting)
             self.metrics_server = MetricsServer(
                 self.telemetry, settings, readiness=readiness_check(self.sources, self.alerting, running=self._running))
-            await self.metrics_server.start()
+            try:
+                await self.metrics_server.start()
+            except OSError as exc:
+                raise ConfigError([f"metrics: cannot listen on {settings.host}:{settings.port}: "
+                                   f"{exc.strerror or exc} (set metrics.port, or metrics.enabled: false)"]) from None
         for service in self.services:
             await service.start()
         self._consumer = asyncio.create_task(self.pipeline.run(), name="trailsentry-detect")
@@ -161,9 +165,9 @@ class App:
         """Start, serve until a stop is requested (or the detect stage fails), shut down. The exit code."""
         failed = False
         try:
-            await self.start()
             if handle_signals:
-                self.install_signal_handlers()
+                self.install_signal_handlers()  # a signal during start-up stops right after it
+            await self.start()
             assert self._consumer is not None
             waiter = asyncio.create_task(self._stop.wait())
             try:
@@ -221,7 +225,7 @@ class App:
             # 2. Drain what is queued, up to the deadline (a second signal cuts it short).
             drained = not self._consumer.done() and await self._drain(pipeline)
             if not drained:
-                log.warning("drain deadline reached with %d batch(es) queued; releasing them",
+                log.warning("drain deadline reached (%d batch(es) still queued); releasing what was not processed",
                             pipeline.stats.queue_depth)
             # 3. Stop the detect stage; release what it did not reach.
             await _cancel_all([t for t in (self._consumer, self._checkpointer) if t is not None])
@@ -238,6 +242,7 @@ class App:
             if pipeline.pending_alerts:
                 log.error("%d alert(s) could not be recorded; their events will be processed again after restart",
                           pipeline.pending_alerts)
+        if pipeline is not None:
             pipeline.close()
         # 5. Close everything, each step on its own so one failure does not skip the rest.
         for service in self.services:
