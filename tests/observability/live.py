@@ -6,8 +6,9 @@
                                                                                          one answers 503)
     Telemetry + MetricsServer on 127.0.0.1: /metrics /healthz /readyz
 
-`TelemetryService` is the App "service" that wires telemetry once the app has
-built its engine, pipeline and sources, which is what the composition root does.
+The service is `monitor.app.App`, the composition root `run` and `demo` use, with
+`serve_metrics=True` and a config whose `sinks` are the two webhooks and whose
+`metrics` section binds 127.0.0.1 on a free port.
 """
 
 from __future__ import annotations
@@ -23,14 +24,13 @@ import pytest
 from aiobotocore.session import get_session
 from aiohttp import web
 
-from monitor.alerts import Alerting, parse_alerting
+from monitor.alerts import Alerting
 from monitor.app import App
 from monitor.config import parse_config
-from monitor.configreader import Section
 from monitor.demo import SOURCE_NAME, demo_config
 from monitor.demo.emulator import REGION, wire_trail
 from monitor.demo.traffic import TrafficGenerator
-from monitor.health import MetricsServer, MetricsSettings, readiness_check
+from monitor.health import MetricsServer
 from monitor.metrics import Telemetry
 
 WAIT = 120.0  # generous: the emulator, the service and Prometheus share two cores with the rest of the suite
@@ -67,31 +67,6 @@ class Receiver:
     async def _down(self, request: web.Request) -> web.Response:
         await request.read()
         return web.Response(status=503, text="maintenance")
-
-
-class TelemetryService:
-    """Started by the App after it built engine, pipeline and sources; stopped at its shutdown."""
-
-    def __init__(self, app: App, alerting: Alerting, telemetry: Telemetry, server: MetricsServer) -> None:
-        self.app = app
-        self.alerting = alerting
-        self.telemetry = telemetry
-        self.server = server
-
-    async def start(self) -> None:
-        pipeline = self.app.pipeline
-        assert pipeline is not None
-        await self.alerting.start()
-        self.telemetry.register_engine(pipeline.engine)
-        self.telemetry.register_pipeline(pipeline.stats)
-        self.telemetry.register_sources(self.app.sources)
-        self.telemetry.register_alerting(self.alerting)
-        self.server.set_readiness(readiness_check(self.app.sources, self.alerting, running=self.app.ready))
-        await self.server.start()
-
-    async def stop(self) -> None:
-        await self.server.stop()
-        await self.alerting.stop(deadline_seconds=1.0)
 
 
 @dataclass
@@ -139,29 +114,26 @@ async def live_service(aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("TRAILSENTRY_TEST_DOWN_URL", receiver.url + "/down")
     session = get_session()
     trail = await wire_trail(session, aws.endpoint_url, bucket=BUCKET)
-    config = parse_config(demo_config(trail, aws.endpoint_url))
-    errors: list[str] = []
-    alerting_settings = parse_alerting(Section({"sinks": [
+    raw = demo_config(trail, aws.endpoint_url)
+    raw["sinks"] = [
         {"name": "siem", "type": "webhook", "url_env": "TRAILSENTRY_TEST_OK_URL"},
         {"name": "pager", "type": "webhook", "url_env": "TRAILSENTRY_TEST_DOWN_URL", "backoff_base_seconds": 0.2,
          "backoff_cap_seconds": 0.5},
-    ]}, "", errors))
-    assert not errors, errors
-    alerting = Alerting(alerting_settings, db_path=tmp_path / "outbox.sqlite")
-    telemetry = Telemetry()
-    server = MetricsServer(telemetry, MetricsSettings(host="127.0.0.1", port=0))
-    app = App(config, recorder=alerting, checkpoint_path=tmp_path / "checkpoint.sqlite")
-    app.services.append(TelemetryService(app, alerting, telemetry, server))
+    ]
+    raw["metrics"] = {"host": "127.0.0.1", "port": 0}
+    app = App(parse_config(raw), serve_metrics=True, checkpoint_path=tmp_path / "checkpoint.sqlite")
     service = asyncio.create_task(app.run(handle_signals=False))
     try:
+        started = asyncio.create_task(app.started.wait())
+        await asyncio.wait({started, service}, timeout=WAIT, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        assert app.started.is_set() and not service.done(), "the service did not start"
+        assert app.alerting is not None and app.telemetry is not None and app.metrics_server is not None
         async with session.create_client("s3", region_name=REGION, endpoint_url=aws.endpoint_url) as s3:
             traffic = TrafficGenerator(s3, trail.bucket, speed=speed, seed=5)
             writing = asyncio.create_task(traffic.run())
-            live = Live(app, alerting, telemetry, server, traffic, writing)
             try:
-                await live.wait_until(lambda: server.port is not None or service.done(), "the metrics server")
-                assert not service.done(), "the service stopped at start"
-                yield live
+                yield Live(app, app.alerting, app.telemetry, app.metrics_server, traffic, writing)
             finally:
                 writing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -169,6 +141,7 @@ async def live_service(aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     finally:
         app.request_stop("test finished")
         code = await asyncio.wait_for(service, WAIT)
-        telemetry.deactivate()
+        if app.telemetry is not None:
+            app.telemetry.deactivate()
         await receiver.stop()
         assert code == 0
