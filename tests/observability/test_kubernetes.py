@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from monitor.app import App
 from monitor.config import parse_config
 from monitor.configreader import Section
 from monitor.health import DEFAULT_PORT, parse_metrics
@@ -128,6 +129,7 @@ def test_service_account_is_annotated_for_irsa() -> None:
 def test_configmap_holds_a_valid_s3_sqs_config() -> None:
     data = _service_config()
     config = parse_config(data)  # raises ConfigError listing every problem
+    App(config, serve_metrics=True)  # what `run` checks beyond the file: sinks, routes, metrics
     [source] = config.live.sources
     assert source.kind == "s3-sqs"
     assert source.settings.queue_url.startswith("https://sqs.")
