@@ -29,6 +29,8 @@ from monitor.model.event import Event
 log = logging.getLogger("trailsentry.engine")
 
 _DEFAULT_HIT = Hit()
+# Stands in for a missing userIdentity, which is allowed (unlike a null or a string).
+_ABSENT: dict[str, Any] = {}
 
 
 @dataclass(slots=True)
@@ -81,6 +83,8 @@ class Engine:
                 self._catch_all.append(runtime)
             for source, name in sorted(runtime.detector.events):
                 self._index.setdefault(name, []).append((source, runtime))
+        # What the hot loop calls for every event, unpacked once.
+        self._catch_all_calls = [(r.match, r.params, r) for r in self._catch_all]
         self._times = EventTimeParser()
         self._dedupe = EventDeduper(self.settings.dedupe_capacity)
         self._episodes = EpisodeBook()
@@ -103,15 +107,20 @@ class Engine:
     def process(self, events: list[Any], origin: str, lines: list[int] | None = None) -> BatchResult:
         alerts: list[Alert] = []
         issues: list[InputIssue] = []
+        # Every event passes through this loop, so each step below is one lookup
+        # or one call at most: bound methods and the catch-all calls are hoisted,
+        # a known eventTime is a dict hit, and counts are derived once per batch.
         index_get = self._index.get
-        catch_all = self._catch_all
+        catch_all = self._catch_all_calls
         seen_before = self._dedupe.seen_before
         parse_time = self._times.parse
+        known_time = self._times.cache.get
         watermark = self._watermark
         duplicates = 0
-        processed = 0
+        not_objects = 0
         for position, event in enumerate(events):
             if type(event) is not dict:
+                not_objects += 1
                 issues.append(_issue(origin, lines, position, "not_an_object",
                                      f"record is a {type(event).__name__}, not an object"))
                 continue
@@ -123,7 +132,12 @@ class Engine:
             elif event_id is not None:
                 issues.append(_issue(origin, lines, position, "wrong_type", "eventID is not a string"))
             raw_time = event.get("eventTime")
-            ts = parse_time(raw_time) if type(raw_time) is str else None
+            if type(raw_time) is str:
+                ts = known_time(raw_time)
+                if ts is None:
+                    ts = parse_time(raw_time)
+            else:
+                ts = None
             if ts is None:
                 issues.append(_issue(origin, lines, position, "bad_event_time",
                                      f"eventTime {_preview(raw_time)} is missing or not a timestamp"))
@@ -137,16 +151,22 @@ class Engine:
                 issues.append(_issue(origin, lines, position, "wrong_type",
                                      "eventName/eventSource missing or not strings"))
                 name = source = ""
-            elif "userIdentity" in event and type(event["userIdentity"]) is not dict:
+            elif type(event.get("userIdentity", _ABSENT)) is not dict:  # absent is fine, null is not
                 issues.append(_issue(origin, lines, position, "wrong_type", "userIdentity is not an object"))
-            processed += 1
             wanted = index_get(name)
             if wanted is not None:
                 for wanted_source, runtime in wanted:
                     if wanted_source == source:
                         self._evaluate(runtime, event, ts, origin, alerts)
-            for runtime in catch_all:
-                self._evaluate(runtime, event, ts, origin, alerts)
+            for match, params, runtime in catch_all:
+                try:
+                    hit = match(event, params)
+                except Exception as exc:  # a bug in one detector must not stop the others
+                    self._detector_failed(runtime, exc, origin)
+                    continue
+                if hit is not None:
+                    self._apply(runtime, event, ts, hit, origin, alerts)
+        processed = len(events) - not_objects - duplicates
         self._watermark = watermark
         stats = self.stats
         stats.events_in += len(events)
@@ -191,8 +211,10 @@ class Engine:
         except Exception as exc:  # a bug in one detector must not stop the others
             self._detector_failed(runtime, exc, origin)
             return
-        if hit is None:
-            return
+        if hit is not None:
+            self._apply(runtime, event, ts, hit, origin, out)
+
+    def _apply(self, runtime: _Runtime, event: Event, ts: float, hit: Hit, origin: str, out: list[Alert]) -> None:
         self.stats.matches[runtime.id] += 1
         try:
             self._on_hit(runtime, event, ts, hit, out)
