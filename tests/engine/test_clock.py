@@ -1,4 +1,4 @@
-"""The event-time parser's CloudTrail fast path gives exactly what the general ISO parser gives."""
+"""The event-time parser: exactly what datetime.fromisoformat says, UTC when no zone is given, cached."""
 
 from __future__ import annotations
 
