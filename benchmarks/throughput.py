@@ -7,9 +7,16 @@ Each variant runs as its own process (wall clock, best of `--repeat`), on the
 full corpus and on one a quarter of its size, so the peak RSS (ru_maxrss of
 the child) shows whether memory grows with the corpus:
 
-- bare:           read each file, gunzip, orjson.loads; nothing else
-- bare, GC paused: the same with the cyclic collector disabled around each parse
-- scan:           `trailsentry scan --format jsonl --no-progress DIR > /dev/null`, every detector on
+- bare:                  read each file, gunzip, orjson.loads; nothing else
+- bare, GC paused:       the same with the cyclic collector disabled around each parse; the parsed
+                         batch is still alive when it resumes, so its next run walks the batch once
+- bare, GC paused+freed: the batch is also dropped before the collector resumes (the floor)
+- scan:                  `trailsentry scan --format jsonl --no-progress DIR > /dev/null`, every
+                         detector on (scan pauses the collector and frees each batch the same way)
+
+`--memory-size N` also scans a corpus of N events (default 2,000,000) once: the
+engine remembers up to 2 x dedupe_capacity (500,000) eventIDs, so its peak RSS
+grows until about 1,000,000 events and must stay flat after.
 """
 
 from __future__ import annotations
@@ -35,18 +42,20 @@ from benchmarks.corpus import DEFAULT_DIR, DEFAULT_OBJECT_BYTES, Manifest, build
 BARE_LOOP = """
 import gc, os, sys, zlib
 import orjson
-root, pause = sys.argv[1], sys.argv[2] == "1"
+root, mode = sys.argv[1], sys.argv[2]
 paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".json.gz"))
 events = 0
 for path in paths:
     with open(path, "rb") as handle:
         data = handle.read()
-    if pause:
+    if mode != "plain":
         gc.disable()
     records = orjson.loads(zlib.decompress(data, 16 + zlib.MAX_WBITS))["Records"]
-    if pause:
-        gc.enable()
     events += len(records)
+    if mode == "freed":
+        del records
+    if mode != "plain":
+        gc.enable()
 print(events)
 """
 
@@ -76,12 +85,14 @@ class Result:
         return self.best.events / best_cpu
 
 
-VARIANTS = ("bare", "bare-gc-paused", "scan")
+VARIANTS = ("bare", "bare-gc-paused", "bare-gc-freed", "scan")
 LABELS = {
     "bare": "bare loop (gunzip + orjson.loads)",
     "bare-gc-paused": "bare loop, GC paused around each parse",
+    "bare-gc-freed": "bare loop, GC paused, batch freed first",
     "scan": "trailsentry scan, every detector",
 }
+_BARE_MODES = {"bare": "plain", "bare-gc-paused": "paused", "bare-gc-freed": "freed"}
 
 
 def _trailsentry() -> list[str]:
@@ -90,10 +101,8 @@ def _trailsentry() -> list[str]:
 
 
 def command(variant: str, directory: Path) -> list[str]:
-    if variant == "bare":
-        return [sys.executable, "-c", BARE_LOOP, str(directory), "0"]
-    if variant == "bare-gc-paused":
-        return [sys.executable, "-c", BARE_LOOP, str(directory), "1"]
+    if variant in _BARE_MODES:
+        return [sys.executable, "-c", BARE_LOOP, str(directory), _BARE_MODES[variant]]
     return [*_trailsentry(), "scan", "--format", "jsonl", "--no-progress", str(directory)]
 
 
@@ -122,16 +131,16 @@ def measure(variant: str, directory: Path) -> Run:
     return Run(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, events)
 
 
-def bench(directory: Path, size: str, repeat: int) -> list[Result]:
-    runs: dict[str, list[Run]] = {v: [] for v in VARIANTS}
+def bench(directory: Path, size: str, repeat: int, variants: Sequence[str] = VARIANTS) -> list[Result]:
+    runs: dict[str, list[Run]] = {v: [] for v in variants}
     for round_number in range(repeat):
-        for variant in VARIANTS:  # interleaved, so drift on a shared machine hits every variant alike
+        for variant in variants:  # interleaved, so drift on a shared machine hits every variant alike
             run = measure(variant, directory)
             runs[variant].append(run)
             print(f"  {size} round {round_number + 1}: {variant:<15} {run.seconds:6.2f}s cpu {run.cpu_seconds:6.2f}s "
                   f"{run.events / run.seconds:>10,.0f} events/s  rss {run.max_rss_bytes / 2**20:,.0f} MiB",
                   file=sys.stderr)
-    return [Result(v, size, min(runs[v], key=lambda r: r.seconds), tuple(runs[v])) for v in VARIANTS]
+    return [Result(v, size, min(runs[v], key=lambda r: r.seconds), tuple(runs[v])) for v in variants]
 
 
 def report(results: Sequence[Result], manifests: dict[str, Manifest]) -> str:
@@ -151,10 +160,13 @@ def report(results: Sequence[Result], manifests: dict[str, Manifest]) -> str:
     lines.append("")
     by_key = {(r.size, r.variant): r for r in results}
     for size in manifests:
-        bare, paused, scan = (by_key[(size, v)] for v in VARIANTS)
-        lines.append(f"{size}: scan / bare = {scan.rate() / bare.rate():.2f}x wall "
-                     f"({scan.cpu_rate() / bare.cpu_rate():.2f}x CPU); scan / bare with GC paused = "
-                     f"{scan.rate() / paused.rate():.2f}x wall ({scan.cpu_rate() / paused.cpu_rate():.2f}x CPU)")
+        if (size, "bare") not in by_key:
+            continue
+        scan = by_key[(size, "scan")]
+        ratios = ", ".join(f"{scan.rate() / by_key[(size, v)].rate():.2f}x wall "
+                           f"({scan.cpu_rate() / by_key[(size, v)].cpu_rate():.2f}x CPU) vs {v}"
+                           for v in _BARE_MODES)
+        lines.append(f"{size}: scan = {ratios}")
     return "\n".join(lines) + "\n"
 
 
@@ -180,12 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--object-bytes", type=int, default=DEFAULT_OBJECT_BYTES)
     parser.add_argument("--repeat", type=int, default=3, help="runs per variant; the best counts")
     parser.add_argument("--only-full", action="store_true", help="skip the quarter-size corpus")
+    parser.add_argument("--memory-size", type=int, default=0, metavar="N",
+                        help="also scan a corpus of N events once, for peak RSS (e.g. 2000000)")
     parser.add_argument("--profile", action="store_true", help="profile the scan in-process instead")
     parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
     args = parser.parse_args(argv)
 
     sizes = {"full": args.events} if args.only_full or args.profile else {"full": args.events,
                                                                            "quarter": args.events // 4}
+    if args.memory_size and not args.profile:
+        sizes["memory"] = args.memory_size
     manifests: dict[str, Manifest] = {}
     directories: dict[str, Path] = {}
     for size, events in sizes.items():
@@ -197,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     for size in sizes:
         print(f"timing {size} corpus ({directories[size]})", file=sys.stderr)
-        results.extend(bench(directories[size], size, args.repeat))
+        if size == "memory":
+            results.extend(bench(directories[size], size, 1, ("scan",)))
+        else:
+            results.extend(bench(directories[size], size, args.repeat))
     for result in results:
         expected = manifests[result.size].events
         if result.best.events != expected:
