@@ -14,7 +14,7 @@ the child) shows whether memory grows with the corpus:
 - scan:                  `trailsentry scan --format jsonl --no-progress DIR > /dev/null`, every
                          detector on (scan pauses the collector and frees each batch the same way)
 
-`--memory-size N` also scans a corpus of N events (default 2,000,000) once: the
+`--memory-size N` (e.g. 2000000) also scans a corpus of N events once: the
 engine remembers up to 2 x dedupe_capacity (500,000) eventIDs, so its peak RSS
 grows until about 1,000,000 events and must stay flat after.
 """
