@@ -32,14 +32,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from monitor.alerts import Alerting, parse_alerting
+from monitor.alerts import Alerting
 from monitor.alerts.base import Sink
 from monitor.alerts.contract import AlertRecorder
 from monitor.checkpoint import CheckpointStore
 from monitor.config import Config, ConfigError
-from monitor.configreader import Section
 from monitor.engine import Engine, builtin_detectors, configure
-from monitor.health import MetricsServer, parse_metrics, readiness_check
+from monitor.health import MetricsServer, readiness_check
 from monitor.metrics import Telemetry
 from monitor.model.detector import Detector
 from monitor.pipeline import Pipeline, printable, run_to_completion
@@ -83,12 +82,8 @@ class App:
         """
         self.config = config
         self.live = config.live
-        errors: list[str] = []
-        top = Section(config.raw, "", errors)
-        self._alerting_settings = parse_alerting(top) if recorder is None else None
-        self._metrics_settings = parse_metrics(top) if serve_metrics else None
-        if errors:
-            raise ConfigError(errors)
+        self._alerting_settings = config.alerting if recorder is None else None
+        self._metrics_settings = config.metrics if serve_metrics else None
         self._alert_sinks = list(alert_sinks) if alert_sinks is not None else None
         self.recorder: AlertRecorder | None = recorder
         self.alerting: Alerting | None = None

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from monitor.alerts.settings import AlertingSettings, parse_alerting
 from monitor.configreader import ConfigError, Section
 from monitor.decode import DEFAULT_MAX_DECOMPRESSED_BYTES
 from monitor.engine.settings import (
@@ -20,6 +21,7 @@ from monitor.engine.settings import (
     DetectorSettings,
     EngineSettings,
 )
+from monitor.health import MetricsSettings, parse_metrics
 from monitor.model.severity import Severity
 from monitor.service_config import LiveConfig, parse_live_sections
 
@@ -31,7 +33,8 @@ class Config:
     engine: EngineSettings = field(default_factory=EngineSettings)
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
     live: LiveConfig = field(default_factory=LiveConfig)  # sources, checkpoint, service (monitor/service_config.py)
-    raw: dict[str, Any] = field(default_factory=dict)
+    alerting: AlertingSettings = field(default_factory=AlertingSettings)  # sinks, routes, alerting
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
 
 def load_config(path: Path) -> Config:
@@ -59,13 +62,14 @@ def parse_config(data: Any) -> Config:
     aliases = _account_aliases(top.section("accounts"))
     detectors = _detector_settings(top.section("detectors"))
     live = parse_live_sections(top)
-    _accept_later_sections(top)
+    alerting = parse_alerting(top)
+    metrics = parse_metrics(top)
     top.reject_unknown()
     if errors:
         raise ConfigError(errors)
     engine = EngineSettings(lateness_seconds=lateness, dedupe_capacity=dedupe,
                             account_aliases=aliases, detectors=detectors)
-    return Config(engine=engine, max_decompressed_bytes=max_bytes, live=live, raw=top.data)
+    return Config(engine=engine, max_decompressed_bytes=max_bytes, live=live, alerting=alerting, metrics=metrics)
 
 
 def _account_aliases(section: Section) -> dict[str, str]:
@@ -108,12 +112,3 @@ def _event_pairs(entry: Section) -> list[tuple[str, str]]:
         pairs.append((source, name))
     return pairs
 
-
-def _accept_later_sections(top: Section) -> None:
-    """Sections validated by their own modules (monitor/alerts/settings.py, monitor/health.py).
-
-    `trailsentry run` reads them when it builds alert delivery and the metrics server; their types
-    (lists for sinks and routes) are theirs to check.
-    """
-    for key in ("sinks", "routes", "alerting", "metrics"):
-        top.value(key)

@@ -140,9 +140,17 @@ def test_config_validate_reports_live_section_errors(tmp_path: Path, capsys: pyt
     assert "config error: service.queue_batches: must be >= 1" in err
 
 
-def test_delivery_and_metrics_sections_are_left_to_their_own_parsers() -> None:
-    # Lists and mappings alike: monitor/alerts and monitor/health check them when the service starts.
+def test_delivery_and_metrics_sections_are_parsed_with_the_rest() -> None:
     config = parse_config({"sinks": [{"name": "siem", "type": "webhook", "url_env": "SIEM_URL"}],
                            "routes": [{"sinks": ["siem"]}], "alerting": {"retention_seconds": 86400},
-                           "metrics": {"port": 9108}})
-    assert config.raw["sinks"][0]["name"] == "siem"
+                           "metrics": {"port": 9109}})
+    assert [sink.name for sink in config.alerting.sinks] == ["siem"]
+    assert config.alerting.retention_seconds == 86400 and config.metrics.port == 9109
+
+
+def test_delivery_and_metrics_errors_are_reported_with_the_others() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"sinks": [{"name": "siem", "type": "webhook"}], "metrics": {"port": "x"},
+                      "engine": {"lateness_seconds": -1}})
+    text = "\n".join(caught.value.errors)
+    assert "sinks[0]" in text and "metrics.port" in text and "engine.lateness_seconds" in text
