@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from monitor.alerts import Alerting
 from monitor.alerts.base import Sink
 from monitor.alerts.contract import AlertRecorder
+from monitor.aws import AwsClients
 from monitor.checkpoint import CheckpointStore
 from monitor.config import Config, ConfigError
 from monitor.engine import Engine, builtin_detectors, configure
@@ -42,7 +43,6 @@ from monitor.health import MetricsServer, readiness_check
 from monitor.metrics import Telemetry
 from monitor.model.detector import Detector
 from monitor.pipeline import Pipeline, printable, run_to_completion
-from monitor.sources.aws import AwsClients
 from monitor.sources.backoff import Backoff
 from monitor.sources.base import Source, SourceContext
 from monitor.sources.registry import create_source

@@ -36,10 +36,11 @@ from monitor.alerts.settings import (
     WebhookOptions,
 )
 from monitor.alerts.slack import SlackSink
-from monitor.alerts.sns import AwsClientFactory, SnsSink
+from monitor.alerts.sns import SnsSink
 from monitor.alerts.stats import AlertingStats, SinkStats
 from monitor.alerts.webhook import WebhookSink
 from monitor.alerts.worker import DeliveryWorker, HealthChange
+from monitor.aws import AwsClients
 from monitor.configreader import ConfigError
 from monitor.model.alert import Alert, fingerprint
 from monitor.model.severity import Severity
@@ -56,7 +57,7 @@ _FAILING_RUNBOOK = (
 )
 
 
-def build_sink(settings: SinkSettings, *, aws: AwsClientFactory | None, stdout: TextIO | None,
+def build_sink(settings: SinkSettings, *, aws: AwsClients | None, stdout: TextIO | None,
                clock: Callable[[], float]) -> Sink:
     """The sink for one settings entry; raises SecretError naming the config path of a missing secret."""
     options = settings.options
@@ -78,7 +79,7 @@ def build_sink(settings: SinkSettings, *, aws: AwsClientFactory | None, stdout: 
 
 
 class Alerting:
-    def __init__(self, settings: AlertingSettings, *, db_path: Path | str, aws: AwsClientFactory | None = None,
+    def __init__(self, settings: AlertingSettings, *, db_path: Path | str, aws: AwsClients | None = None,
                  clock: Callable[[], float] = time.time, rng: random.Random | None = None,
                  stdout: TextIO | None = None, sinks: Sequence[Sink] | None = None) -> None:
         """`sinks` replaces the sinks built from settings (same names), for embedding and tests."""
@@ -103,7 +104,7 @@ class Alerting:
         self._final: AlertingStats | None = None
         self._progress = asyncio.Event()
 
-    def _build_sinks(self, aws: AwsClientFactory | None, stdout: TextIO | None) -> dict[str, Sink]:
+    def _build_sinks(self, aws: AwsClients | None, stdout: TextIO | None) -> dict[str, Sink]:
         errors: list[str] = []
         built: dict[str, Sink] = {}
         for sink_settings in self.settings.sinks:

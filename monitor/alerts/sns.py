@@ -8,15 +8,13 @@ also get `MessageDeduplicationId` = delivery id. botocore's own retries are
 off: the delivery worker retries with backoff and counts throttling.
 
 The AWS client comes from the shared client factory (`AwsClients` in
-monitor/sources/aws.py), typed here as a protocol so alert delivery does not
-import the sources package; `SnsTarget` has the fields of its `AwsSettings`.
+monitor/aws.py), created once and closed by the app.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from aiobotocore.config import AioConfig
@@ -30,27 +28,13 @@ from botocore.exceptions import (
 
 from monitor.alerts.base import KIND_ESCALATION, KIND_REPEAT, DeliveryError, Notice
 from monitor.alerts.settings import SinkSettings, SnsOptions
+from monitor.aws import AwsClients, AwsSettings
 
 MAX_SUBJECT_CHARS = 99
 MAX_MESSAGE_BYTES = 240_000  # SNS allows 256 KiB including attributes
 THROTTLE_CODES = frozenset({"Throttling", "Throttled", "ThrottlingException", "ThrottledException",
                             "TooManyRequestsException", "RequestLimitExceeded", "KMSThrottlingException"})
 REJECTED_CODES = frozenset({"InvalidParameter", "InvalidParameterValue", "ParameterValueInvalid"})
-
-
-class AwsClientFactory(Protocol):
-    async def client(self, service: str, settings: Any, *, config: AioConfig | None = None,
-                     variant: str = "") -> Any: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SnsTarget:
-    """Where the SNS client connects; the same fields as the sources' AwsSettings."""
-
-    region: str | None = None
-    endpoint_url: str | None = None
-    role_arn: str | None = None
-    external_id: str | None = None
 
 
 def ascii_line(text: str) -> str:
@@ -102,7 +86,7 @@ def message_body(notice: Notice) -> str:
 class SnsSink:
     kind = "sns"
 
-    def __init__(self, settings: SinkSettings, options: SnsOptions, clients: AwsClientFactory) -> None:
+    def __init__(self, settings: SinkSettings, options: SnsOptions, clients: AwsClients) -> None:
         self.name = settings.name
         self._options = options
         self._clients = clients
@@ -116,7 +100,7 @@ class SnsSink:
         if self._client is not None:
             return
         options = self._options
-        target = SnsTarget(region=options.region, endpoint_url=options.endpoint_url, role_arn=options.role_arn,
+        target = AwsSettings(region=options.region, endpoint_url=options.endpoint_url, role_arn=options.role_arn,
                            external_id=options.external_id)
         config = AioConfig(retries={"total_max_attempts": 1, "mode": "standard"},
                            connect_timeout=self._timeout, read_timeout=self._timeout)

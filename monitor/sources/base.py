@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from monitor.aws import AwsClients
     from monitor.checkpoint import CheckpointStore
-    from monitor.sources.aws import AwsClients
 
 
 async def _nothing() -> None:

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.aws import AwsSettings
 from monitor.configreader import Section
-from monitor.sources.aws import AwsSettings
 from monitor.sources.backoff import Backoff
 from monitor.sources.base import Batch, Emit, Source, SourceContext, SourceStats
 from monitor.sources.cloudwatch_common import (

@@ -12,8 +12,8 @@ import pytest
 from aiobotocore.session import get_session
 
 from monitor.alerts import Alerting
+from monitor.aws import AwsClients
 from monitor.model.severity import Severity
-from monitor.sources.aws import AwsClients
 from tests.alerts.conftest import FAST, Receiver, Reply, make_alert, settings_from
 from tests.aws_emulator import DUMMY_CREDENTIALS, Emulator
 

@@ -18,11 +18,11 @@ import orjson
 import pytest
 from botocore.exceptions import EventStreamError
 
+from monitor.aws import AwsClients, AwsSettings
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.decode import decode_bytes
 from monitor.sources import cloudwatch_live_tail
-from monitor.sources.aws import AwsClients, AwsSettings
 from monitor.sources.backoff import Backoff
 from monitor.sources.base import Batch, SourceContext
 from monitor.sources.cloudwatch_common import FetchSettings

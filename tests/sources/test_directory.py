@@ -10,11 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from monitor.aws import AwsClients
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.decode import decode_bytes
 from monitor.sources import directory
-from monitor.sources.aws import AwsClients
 from monitor.sources.base import Batch, SourceContext
 from monitor.sources.directory import DirectorySource, Settings
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from monitor.aws import AwsClients, AwsSettings
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.sources import s3_poll
-from monitor.sources.aws import AwsClients, AwsSettings
 from monitor.sources.base import Batch, SourceContext
 from tests.aws_emulator import Emulator
 from tests.sources.s3_helpers import Collector, event, event_ids, log_object, running, wait_until

@@ -13,10 +13,10 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from monitor.aws import AwsClients, AwsSettings
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.sources import s3_sqs
-from monitor.sources.aws import AwsClients, AwsSettings
 from monitor.sources.base import Batch, SourceContext
 from tests.aws_emulator import Emulator
 from tests.sources.s3_helpers import Collector, event, event_ids, log_object, moto_state, running, wait_until

@@ -9,8 +9,8 @@ import random
 import pytest
 from botocore.exceptions import ClientError
 
+from monitor.aws import SESSION_NAME, AwsClients, AwsSettings
 from monitor.configreader import Section
-from monitor.sources.aws import SESSION_NAME, AwsClients, AwsSettings
 from monitor.sources.backoff import Backoff, error_code, is_throttle
 from monitor.sources.s3_objects import ObjectTooLarge, classify_error
 from tests.aws_emulator import Emulator
