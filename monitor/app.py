@@ -36,6 +36,7 @@ from monitor.alerts import Alerting
 from monitor.alerts.base import Sink
 from monitor.alerts.contract import AlertRecorder
 from monitor.aws import AwsClients
+from monitor.backoff import Backoff
 from monitor.checkpoint import CheckpointStore
 from monitor.config import Config, ConfigError
 from monitor.engine import Engine, builtin_detectors, configure
@@ -43,7 +44,6 @@ from monitor.health import MetricsServer, readiness_check
 from monitor.metrics import Telemetry
 from monitor.model.detector import Detector
 from monitor.pipeline import Pipeline, printable, run_to_completion
-from monitor.sources.backoff import Backoff
 from monitor.sources.base import Source, SourceContext
 from monitor.sources.registry import create_source
 

@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from monitor.aws import SESSION_NAME, AwsClients, AwsSettings
+from monitor.backoff import Backoff, error_code, is_throttle
 from monitor.configreader import Section
-from monitor.sources.backoff import Backoff, error_code, is_throttle
 from monitor.sources.s3_objects import ObjectTooLarge, classify_error
 from tests.aws_emulator import Emulator
 
@@ -129,3 +129,11 @@ def test_backoff_grows_is_capped_jittered_and_resets() -> None:
         assert backoff.next_delay() <= 8.0
     with pytest.raises(ValueError):
         Backoff(0, 1)
+
+
+def test_backoff_floor_keeps_delivery_retries_from_being_immediate() -> None:
+    for seed in range(50):
+        backoff = Backoff(2.0, 60.0, rng=random.Random(seed), floor=0.5)
+        assert [1.0 <= backoff.next_delay() <= 2.0, 2.0 <= backoff.next_delay() <= 4.0] == [True, True]
+    with pytest.raises(ValueError):
+        Backoff(1.0, 2.0, floor=1.5)

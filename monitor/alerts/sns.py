@@ -29,11 +29,10 @@ from botocore.exceptions import (
 from monitor.alerts.base import KIND_ESCALATION, KIND_REPEAT, DeliveryError, Notice
 from monitor.alerts.settings import SinkSettings, SnsOptions
 from monitor.aws import AwsClients, AwsSettings
+from monitor.backoff import error_code, is_throttle
 
 MAX_SUBJECT_CHARS = 99
 MAX_MESSAGE_BYTES = 240_000  # SNS allows 256 KiB including attributes
-THROTTLE_CODES = frozenset({"Throttling", "Throttled", "ThrottlingException", "ThrottledException",
-                            "TooManyRequestsException", "RequestLimitExceeded", "KMSThrottlingException"})
 REJECTED_CODES = frozenset({"InvalidParameter", "InvalidParameterValue", "ParameterValueInvalid"})
 
 
@@ -107,7 +106,7 @@ class SnsSink:
         try:
             self._client = await self._clients.client("sns", target, config=config, variant=f"alerts:{self.name}")
         except ClientError as exc:
-            raise DeliveryError("aws_error", f"cannot create the SNS client ({_code(exc)})") from None
+            raise DeliveryError("aws_error", f"cannot create the SNS client ({error_code(exc)[:64]})") from None
         except BotoCoreError as exc:
             raise DeliveryError("aws_error", f"cannot create the SNS client ({type(exc).__name__})") from None
 
@@ -125,9 +124,9 @@ class SnsSink:
         try:
             await self._client.publish(**params)
         except ClientError as exc:
-            code = _code(exc)
+            code = error_code(exc)[:64]
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in THROTTLE_CODES or status == 429:
+            if is_throttle(exc):
                 raise DeliveryError("throttled", code or "HTTP 429", rate_limited=True) from None
             if code in REJECTED_CODES:
                 raise DeliveryError("rejected", code, permanent=True) from None
@@ -147,8 +146,3 @@ class SnsSink:
         # The client belongs to the shared factory, which closes it.
         self._client = None
 
-
-def _code(exc: ClientError) -> str:
-    error = exc.response.get("Error", {})
-    code = error.get("Code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) and len(code) <= 64 else ""

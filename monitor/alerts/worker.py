@@ -24,9 +24,9 @@ import orjson
 
 from monitor.alerts.base import KIND_REPEAT, DeliveryError, Notice, Sink
 from monitor.alerts.outbox import Due, Outbox
-from monitor.alerts.retry import Backoff
 from monitor.alerts.settings import HealthSettings, SinkSettings
 from monitor.alerts.stats import SinkCounters
+from monitor.backoff import Backoff
 from monitor.model.alert import Alert
 
 log = logging.getLogger("trailsentry.alerts")
@@ -65,7 +65,7 @@ class DeliveryWorker:
         self._health = health
         self._on_health = on_health
         self._on_progress = on_progress
-        self._backoff = Backoff(settings.backoff_base_seconds, settings.backoff_cap_seconds, rng)
+        self._backoff = Backoff(settings.backoff_base_seconds, settings.backoff_cap_seconds, rng=rng, floor=0.5)
         self._interval = 1.0 / settings.rate_per_second if settings.rate_per_second > 0 else 0.0
         self._paused_until = 0.0
         self._next_send_at = 0.0

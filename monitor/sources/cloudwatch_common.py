@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from monitor.backoff import Backoff, error_code, is_throttle
 from monitor.configreader import Section
-from monitor.sources.backoff import Backoff, error_code, is_throttle
 from monitor.sources.base import SourceStats
 
 log = logging.getLogger(__name__)

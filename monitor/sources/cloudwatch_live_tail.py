@@ -34,8 +34,8 @@ from typing import Any, Literal
 from aiobotocore.config import AioConfig
 
 from monitor.aws import AwsSettings
+from monitor.backoff import Backoff, error_code
 from monitor.configreader import Section
-from monitor.sources.backoff import Backoff, error_code
 from monitor.sources.base import Batch, Emit, Source, SourceContext, SourceStats
 from monitor.sources.cloudwatch_common import (
     FetchSettings,

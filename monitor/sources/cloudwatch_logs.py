@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.aws import AwsSettings
+from monitor.backoff import Backoff
 from monitor.configreader import Section
-from monitor.sources.backoff import Backoff
 from monitor.sources.base import Batch, Emit, Source, SourceContext, SourceStats
 from monitor.sources.cloudwatch_common import (
     FetchSettings,

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from monitor.aws import AwsSettings
+from monitor.backoff import Backoff, error_code, is_throttle
 from monitor.configreader import Section
-from monitor.sources.backoff import Backoff, error_code, is_throttle
 from monitor.sources.base import Batch, Emit, SourceContext, SourceStats
 from monitor.sources.s3_messages import MessageError, ObjectRef, parse_message
 from monitor.sources.s3_objects import classify_error, classify_key, get_object

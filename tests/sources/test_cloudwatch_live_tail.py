@@ -19,11 +19,11 @@ import pytest
 from botocore.exceptions import EventStreamError
 
 from monitor.aws import AwsClients, AwsSettings
+from monitor.backoff import Backoff
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.decode import decode_bytes
 from monitor.sources import cloudwatch_live_tail
-from monitor.sources.backoff import Backoff
 from monitor.sources.base import Batch, SourceContext
 from monitor.sources.cloudwatch_common import FetchSettings
 from monitor.sources.cloudwatch_live_tail import LiveTailSource, Settings, TailSession

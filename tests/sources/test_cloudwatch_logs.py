@@ -14,11 +14,11 @@ from aiohttp import web
 from botocore.exceptions import ClientError
 
 from monitor.aws import AwsClients, AwsSettings
+from monitor.backoff import Backoff, is_throttle
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.decode import decode_bytes
 from monitor.sources import cloudwatch_logs
-from monitor.sources.backoff import Backoff, is_throttle
 from monitor.sources.base import Batch, SourceContext, SourceStats
 from monitor.sources.cloudwatch_common import FetchSettings, count_error, page_bytes, parse_fetch_settings
 from monitor.sources.cloudwatch_logs import CloudWatchLogsSource, Settings

@@ -1,8 +1,10 @@
 """Exponential backoff with full jitter, and classification of AWS API errors.
 
-Shared by every AWS source. `Backoff(base, cap).next_delay()` returns a random
-delay in [0, min(cap, base * 2**attempt)] (full jitter: replicas that failed
-together do not retry together) and `reset()` after a success.
+Shared by the sources and alert delivery. `Backoff(base, cap).next_delay()`
+returns a random delay in [floor * c, c] with c = min(cap, base * 2**attempt)
+(jitter: replicas that failed together do not retry together) and `reset()`
+after a success. Sources use full jitter (floor 0); delivery retries use a
+floor of 0.5 so a down receiver is never retried at once.
 `is_throttle(exc)` tells rate limiting (back off, count `api_throttles`) from
 other API errors (count `api_errors`).
 """
@@ -14,6 +16,8 @@ from typing import Any
 
 THROTTLE_CODES = frozenset({
     "Throttling",
+    "Throttled",
+    "KMSThrottlingException",
     "ThrottlingException",
     "ThrottledException",
     "RequestThrottled",
@@ -30,13 +34,17 @@ THROTTLE_CODES = frozenset({
 class Backoff:
     """Capped exponential backoff with full jitter. Not thread-safe; one per retry loop."""
 
-    __slots__ = ("_attempt", "_rng", "base", "cap")
+    __slots__ = ("_attempt", "_rng", "base", "cap", "floor")
 
-    def __init__(self, base: float = 0.5, cap: float = 30.0, *, rng: random.Random | None = None) -> None:
+    def __init__(self, base: float = 0.5, cap: float = 30.0, *, rng: random.Random | None = None,
+                 floor: float = 0.0) -> None:
         if base <= 0 or cap < base:
             raise ValueError("backoff needs 0 < base <= cap")
+        if not 0.0 <= floor <= 1.0:
+            raise ValueError("backoff floor is a fraction of the ceiling, 0 to 1")
         self.base = base
         self.cap = cap
+        self.floor = floor
         self._attempt = 0
         self._rng = rng or random.Random()
 
@@ -50,7 +58,8 @@ class Backoff:
         return min(self.cap, self.base * 2.0 ** min(self._attempt, 62))
 
     def next_delay(self) -> float:
-        delay = self._rng.uniform(0.0, self.ceiling())
+        ceiling = self.ceiling()
+        delay = self._rng.uniform(self.floor * ceiling, ceiling)
         self._attempt += 1
         return delay
 
