@@ -75,7 +75,8 @@ class SourceStats:
     the hot path. Keys are fixed names such as "messages_received",
     "messages_deleted", "messages_failed", "objects_read", "bytes_read",
     "skipped_digest", "skipped_test_event", "skipped_not_cloudtrail",
-    "api_throttles", "api_errors", "log_events_read".
+    "log_events_read"; failed AWS calls are counted per operation with
+    `api_failure` ("api_throttles:GetObject", "api_errors:ReceiveMessage").
     """
 
     __slots__ = ("counts", "last_success")
@@ -86,3 +87,11 @@ class SourceStats:
 
     def add(self, key: str, amount: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + amount
+
+    def api_failure(self, throttled: bool, api: str) -> None:
+        """Count a failed AWS call per operation: "api_throttles:GetObject", "api_errors:ReceiveMessage"."""
+        self.add(f"{'api_throttles' if throttled else 'api_errors'}:{api}")
+
+    def total(self, prefix: str) -> int:
+        """The sum of `prefix` and every `prefix:<detail>` key (e.g. all API errors of any operation)."""
+        return sum(n for key, n in self.counts.items() if key == prefix or key.startswith(prefix + ":"))

@@ -172,11 +172,11 @@ def describe_error(exc: BaseException) -> str:
 
 def count_error(stats: SourceStats, source: str, operation: str, target: str, exc: BaseException) -> None:
     """Count an API error as a throttle or an error and log it with where it happened."""
-    if is_throttle(exc):
-        stats.add("api_throttles")
+    throttled = is_throttle(exc)
+    stats.api_failure(throttled, operation)
+    if throttled:
         log.warning("source %s: %s on %s throttled: %s", source, operation, target, describe_error(exc))
     else:
-        stats.add("api_errors")
         log.warning("source %s: %s on %s failed: %s", source, operation, target, describe_error(exc))
 
 

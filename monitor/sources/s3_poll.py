@@ -440,10 +440,10 @@ class PollSource:
                 log.warning("%s: %s disappeared before it could be read", self.name, origin)
                 self._settle(job, ok=True)
                 return
-            if kind == "throttle":
-                self.stats.add("api_throttles")
+            if kind == "too_large":
+                self.stats.add("objects_too_large")
             else:
-                self.stats.add("objects_too_large" if kind == "too_large" else "api_errors")
+                self.stats.api_failure(kind == "throttle", "GetObject")
             log.warning("%s: GetObject %s failed (%s): %s", self.name, origin, kind, _describe(exc))
             self._settle(job, ok=False)
             if kind == "throttle":
@@ -530,12 +530,12 @@ class PollSource:
             owner.done.discard(old)
 
     def _api_failure(self, operation: str, exc: Exception) -> None:
-        if is_throttle(exc):
-            self.stats.add("api_throttles")
+        throttled = is_throttle(exc)
+        self.stats.api_failure(throttled, operation.split(" ", 1)[0])  # "ListObjectsV2 <prefix>": the API
+        if throttled:
             log.warning("%s: %s throttled (%s)", self.name, operation, error_code(exc))
         else:
             self._healthy = False
-            self.stats.add("api_errors")
             log.warning("%s: %s failed: %s", self.name, operation, _describe(exc))
 
 

@@ -290,11 +290,14 @@ class SqsSource:
         kind = classify_error(exc)
         origin = f"s3://{ref.bucket}/{ref.key}"
         if kind == "throttle":
-            self.stats.add("api_throttles")
+            self.stats.api_failure(True, "GetObject")
             log.warning("%s: GetObject %s throttled; backing off", self.name, origin)
             await asyncio.sleep(self._throttle.next_delay())
             return
-        self.stats.add({"missing": "objects_missing", "too_large": "objects_too_large"}.get(kind, "api_errors"))
+        if kind in ("missing", "too_large"):
+            self.stats.add(f"objects_{kind}")
+        else:
+            self.stats.api_failure(False, "GetObject")
         log.warning("%s: GetObject %s failed (%s): %s", self.name, origin, kind, _describe(exc))
 
     def _callbacks(self, message: _Message) -> tuple[Callable[[], Awaitable[None]],
@@ -384,7 +387,7 @@ class SqsSource:
         failed = response.get("Failed") or []
         self.stats.add("messages_deleted", len(chunk) - len(failed))
         for entry in failed:
-            self.stats.add("api_errors")
+            self.stats.api_failure(False, "DeleteMessageBatch")
             log.warning("%s: DeleteMessage for SQS message %s failed: %s", self.name,
                         chunk[int(entry.get("Id", 0))].id, entry.get("Code", "?"))
 
@@ -410,7 +413,7 @@ class SqsSource:
             return False
         self._success()
         for entry in response.get("Failed") or []:
-            self.stats.add("api_errors")
+            self.stats.api_failure(False, "ChangeMessageVisibilityBatch")
             log.warning("%s: ChangeMessageVisibility (%s) for SQS message %s failed: %s", self.name, why,
                         changes[int(entry.get("Id", 0))][0].id, entry.get("Code", "?"))
         return True
@@ -421,11 +424,12 @@ class SqsSource:
         self.stats.last_success = time.time()
 
     def _api_failure(self, operation: str, exc: Exception) -> None:
-        if is_throttle(exc):
-            self.stats.add("api_throttles")
+        api = operation.split(" ", 1)[0]  # "ChangeMessageVisibilityBatch (extend)" counts as the API
+        throttled = is_throttle(exc)
+        self.stats.api_failure(throttled, api)
+        if throttled:
             log.warning("%s: %s throttled (%s)", self.name, operation, error_code(exc))
         else:
-            self.stats.add("api_errors")
             log.warning("%s: %s failed: %s", self.name, operation, _describe(exc))
 
 

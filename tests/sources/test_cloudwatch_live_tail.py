@@ -156,7 +156,7 @@ async def test_live_tail_against_moto_end_to_end(aws: Emulator, clients: AwsClie
         assert source.stats.counts["live_tail_closed"] >= 1
     finally:
         await stop(task)
-    assert "api_errors" not in source.stats.counts
+    assert source.stats.total("api_errors") == 0
 
 
 async def test_session_limit_reconnects_and_backfills_the_handover(
@@ -187,7 +187,7 @@ async def test_session_limit_reconnects_and_backfills_the_handover(
     assert collect.ids() == ["e1"]
     assert source.stats.counts["live_tail_reconnects"] >= 1
     assert delays == []  # the limit is ours: reconnect at once, no backoff
-    assert "api_errors" not in source.stats.counts
+    assert source.stats.total("api_errors") == 0
 
 
 async def test_stream_error_reconnects_with_backoff_and_backfills_the_gap(
@@ -219,7 +219,7 @@ async def test_stream_error_reconnects_with_backoff_and_backfills_the_gap(
     assert collect.ids() == ["streamed", "in-gap"]
     assert collect.batches[1].origin.startswith(f"cloudwatch-logs:{GROUP}@")
     assert opened == [1, 2]
-    assert source.stats.counts["api_errors"] == 1
+    assert source.stats.total("api_errors") == 1
     assert len(delays) == 1 and 0.0 <= delays[0] <= 0.01
     assert source.backoff.attempt == 1
 
@@ -355,7 +355,7 @@ async def test_without_a_session_the_backfill_polls_and_a_missing_group_does_not
         await stop(task)
     assert collect.ids() == ["e1"]
     assert opened == []
-    assert source.stats.counts["api_errors"] >= 2
+    assert source.stats.total("api_errors") >= 2
     assert not source.ready()
     messages = [r.getMessage() for r in caplog.records]
     assert any("missing-group" in m and "ResourceNotFoundException" in m for m in messages)

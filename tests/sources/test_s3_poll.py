@@ -319,7 +319,7 @@ async def test_recent_memory_is_bounded(env: Env) -> None:
 async def test_listing_errors_are_counted_and_the_source_keeps_going(env: Env) -> None:
     source = env.source(bucket="no-such-bucket-here")
     async with running(source, Collector()) as task:
-        await wait_until(lambda: source.stats.counts.get("api_errors", 0) >= 2, what="API errors")
+        await wait_until(lambda: source.stats.total("api_errors") >= 2, what="API errors")
         assert not task.done()
         assert not source.ready()
 

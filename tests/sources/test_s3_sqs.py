@@ -436,7 +436,7 @@ async def test_cancel_during_long_poll_is_prompt_and_reraised(env: Env) -> None:
 async def test_queue_errors_are_counted_and_the_source_keeps_running(env: Env) -> None:
     source = env.source(queue_url=env.queue_url.replace("cloudtrail-events", "no-such-queue"))
     async with running(source, Collector()) as task:
-        await wait_until(lambda: source.stats.counts.get("api_errors", 0) >= 1, what="an API error")
+        await wait_until(lambda: source.stats.total("api_errors") >= 1, what="an API error")
         assert not task.done()
         assert not source.ready()
     with contextlib.suppress(Exception):
