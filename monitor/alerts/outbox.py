@@ -225,6 +225,12 @@ class Outbox:
             outcome.per_sink[target.sink] = self._plan(target, alert, group_key, delta, now)
         return outcome
 
+    def _known_at(self, sink: str, alert_id: str) -> bool:
+        """True once any delivery row of this alert exists at this sink (sent, pending or folded)."""
+        row = self._db.execute("SELECT 1 FROM outbox_deliveries WHERE sink = ? AND alert_id = ? LIMIT 1",
+                               (sink, alert_id)).fetchone()
+        return row is not None
+
     def _pending_same(self, sink: str, alert_id: str) -> tuple[int, int] | None:
         """An unsent, never-attempted immediate row for this alert at this sink: (seq, severity)."""
         rows = self._db.execute(
@@ -288,7 +294,9 @@ class Outbox:
     def _plan(self, target: Target, alert: Alert, group_key: str, delta: int, now: float) -> str:
         sink, length = target.sink, target.window_seconds
         severity = int(alert.severity)
-        if length <= 0:
+        if length <= 0 or (alert.severity >= Severity.CRITICAL and not self._known_at(sink, alert.id)):
+            # A new critical detection (a second root login, from another address) is never held back
+            # behind an earlier one; repeats of the same episode still fold into its window.
             return self._immediate(sink, alert, group_key, now)
         window = self._window(sink, group_key)
         if window is not None and now >= window.end:

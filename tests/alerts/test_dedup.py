@@ -161,3 +161,19 @@ async def test_late_first_message_makes_the_follow_up_redundant(tmp_path: Path, 
     alerting.wake()
     await alerting.wait_for(lambda s: s.outbox_depth == 0)
     assert len(receiver.accepted) == 1
+
+
+async def test_a_new_critical_detection_is_never_held_back(tmp_path: Path, receiver: Receiver, running,
+                                                           clock: FakeClock) -> None:
+    alerting = running(settings(), tmp_path / "o.sqlite", clock=clock)
+    await alerting.start()
+    await alerting.record([make_alert("login-1", severity=Severity.CRITICAL)])
+    await alerting.wait_for(lambda s: s.sinks["webhook"].sent == 1)
+    clock.advance(30)
+    # A second root login from elsewhere: same detector, account and principal, a new detection.
+    await alerting.record([make_alert("login-2", severity=Severity.CRITICAL, source_ip="198.51.100.9")])
+    await alerting.wait_for(lambda s: s.sinks["webhook"].sent == 2)
+    # An update of the first episode still folds into the window rather than paging again.
+    await alerting.record([make_alert("login-1", severity=Severity.CRITICAL, count=3)])
+    assert alerting.stats().sinks["webhook"].suppressed == 1
+    assert [k[:2] for k in kinds(receiver)] == [("login-1", "new"), ("login-2", "new")]
