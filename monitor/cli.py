@@ -13,6 +13,7 @@ import orjson
 
 from monitor import __version__
 from monitor.config import Config, ConfigError, load_config
+from monitor.decode import InputIssue
 from monitor.engine import Engine, RegistryError, builtin_detectors, configure
 from monitor.model import Detector
 from monitor.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
@@ -121,8 +122,9 @@ def _detectors(config: Config, only: Sequence[str] = ()) -> list[Detector]:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     config = _load(args.config)
+    unlisted: list[InputIssue] = []
     try:
-        paths = expand_paths(args.paths)
+        paths = expand_paths(args.paths, unlisted)
     except UnreadablePath as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -130,6 +132,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     max_bytes = args.max_decompressed_bytes or config.max_decompressed_bytes
     printer = IssuePrinter(sys.stderr)
     scanner = Scanner(engine, max_decompressed_bytes=max_bytes, on_issue=printer)
+    scanner.report(unlisted)
     progress = Progress(len(paths), sys.stderr, enabled=sys.stderr.isatty() and not args.no_progress)
     started = time.perf_counter()
     for done, path in enumerate(paths, start=1):

@@ -8,6 +8,7 @@ across the accounts and regions of an organization trail.
 from __future__ import annotations
 
 import gc
+import os
 import re
 import sys
 from collections import Counter
@@ -46,8 +47,12 @@ class ScanResult:
     totals: ScanTotals
 
 
-def expand_paths(arguments: Iterable[str]) -> list[str]:
-    """Files to read, in event-time order. Raises UnreadablePath for a missing argument."""
+def expand_paths(arguments: Iterable[str], unlisted: list[InputIssue] | None = None) -> list[str]:
+    """Files to read, in event-time order.
+
+    Raises UnreadablePath for an argument that is missing or cannot be opened. A folder below an
+    argument that cannot be listed is reported in `unlisted` (and the rest is still read).
+    """
     found: list[str] = []
     for argument in arguments:
         if argument == STDIN:
@@ -55,12 +60,30 @@ def expand_paths(arguments: Iterable[str]) -> list[str]:
             continue
         path = Path(argument)
         if path.is_dir():
-            found.extend(str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            found.extend(_walk(path, unlisted))
         elif path.is_file():
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                raise UnreadablePath(f"{argument}: cannot read: {exc.strerror or exc}") from None
             found.append(str(path))
         else:
             raise UnreadablePath(f"{argument}: no such file or directory")
     return sorted(found, key=_time_order_key)
+
+
+def _walk(root: Path, unlisted: list[InputIssue] | None) -> list[str]:
+    def failed(error: OSError) -> None:
+        if unlisted is not None:
+            where = str(error.filename or root)
+            unlisted.append(InputIssue(where, "unreadable", f"cannot list folder: {error.strerror or error}"))
+
+    files: list[str] = []
+    for folder, subfolders, names in os.walk(root, onerror=failed):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        files.extend(os.path.join(folder, name) for name in names if not name.startswith("."))
+    return [f for f in files if os.path.isfile(f)]
 
 
 def _time_order_key(path: str) -> tuple[str, str]:
@@ -93,7 +116,7 @@ class Scanner:
         try:
             data = read_input(path)
         except OSError as exc:
-            self._report([InputIssue(origin, "unreadable", f"cannot read: {exc.strerror or exc}")])
+            self.report([InputIssue(origin, "unreadable", f"cannot read: {exc.strerror or exc}")])
             return
         totals.bytes_read += len(data)
         # Parsing allocates millions of objects that all stay alive; pausing the
@@ -110,7 +133,7 @@ class Scanner:
         totals.skipped.update(decoded.skipped)
         totals.events += result.events
         totals.duplicates += result.duplicates
-        self._report([*decoded.issues, *result.issues])
+        self.report([*decoded.issues, *result.issues])
         self._keep(result.alerts)
 
     def finish(self) -> ScanResult:
@@ -122,7 +145,8 @@ class Scanner:
         for alert in alerts:
             self._alerts[alert.id] = alert  # later emissions of an episode supersede earlier ones
 
-    def _report(self, issues: list[InputIssue]) -> None:
+    def report(self, issues: list[InputIssue]) -> None:
+        """Count and print input problems (also those found before reading, like unlistable folders)."""
         if not issues:
             return
         self.totals.files_with_issues += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -190,3 +191,28 @@ def test_config_example_is_valid(tmp_path: Path) -> None:
     path = write(tmp_path / "example.yaml", example)
     result = trailsentry("config", "validate", str(path))
     assert result.returncode == 0, result.stderr.decode()
+
+
+def test_insight_files_are_skipped_by_their_path(tmp_path: Path) -> None:
+    path = write(tmp_path / "AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2026/03/01/x.json.gz",
+                 gzip.compress(orjson.dumps({"Records": [root_login(0)]})))
+    result = trailsentry("scan", "--format", "jsonl", str(path))
+    assert result.returncode == 0 and alerts_of(result.stdout) == []
+    assert b"skipped (insight_file): 1" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file and folder; permissions cannot be tested")
+def test_unreadable_file_argument_is_a_usage_error_and_unlistable_folder_a_warning(tmp_path: Path) -> None:
+    secret = write(tmp_path / "locked.json", orjson.dumps([root_login(0)]))
+    secret.chmod(0)
+    assert trailsentry("scan", str(secret)).returncode == 2
+    folder = tmp_path / "logs"
+    write(folder / "ok.json", orjson.dumps([root_login(0)]))
+    locked = folder / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    try:
+        result = trailsentry("scan", "--strict", str(folder))
+    finally:
+        locked.chmod(0o700)
+    assert result.returncode == 1 and b"cannot list folder" in result.stderr

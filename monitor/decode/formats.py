@@ -68,10 +68,17 @@ def is_digest_name(origin: str) -> bool:
     return "CloudTrail-Digest" in origin
 
 
+def is_insight_name(origin: str) -> bool:
+    return "/CloudTrail-Insight/" in origin
+
+
 def decode_bytes(data: bytes, origin: str, *, max_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES) -> Decoded:
     result = Decoded(origin=origin, bytes_in=len(data))
     if is_digest_name(origin):
         result.skip("digest")
+        return result
+    if is_insight_name(origin):
+        result.skip("insight_file")
         return result
     if is_gzip(data):
         try:
