@@ -216,3 +216,10 @@ def test_unreadable_file_argument_is_a_usage_error_and_unlistable_folder_a_warni
     finally:
         locked.chmod(0o700)
     assert result.returncode == 1 and b"cannot list folder" in result.stderr
+
+
+def test_yaml_errors_give_the_position_without_quoting_the_line(tmp_path: Path) -> None:
+    config = write(tmp_path / "broken.yaml", b'sinks:\n  - headers: {Authorization: "Bearer sk-LIVE-123", X: [}\n')
+    result = trailsentry("config", "validate", str(config))
+    assert result.returncode == 2
+    assert b"not valid YAML at line 2" in result.stderr and b"sk-LIVE-123" not in result.stderr

@@ -59,6 +59,8 @@ _RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "x-trai
                                "x-trailsentry-timestamp", "x-trailsentry-alert-id", "x-trailsentry-delivery-id",
                                "x-trailsentry-kind"})
 _NOT_SHOWN = "the value is not shown"
+# Header names whose values are credentials: they must come from the environment.
+_CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|password|cookie|signature", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +269,10 @@ def _secret_ref(entry: Section, stem: str, *, required: bool) -> SecretRef | Non
     if env is not None and not valid_env_name(env):
         entry.error(env_key, "must be an environment variable name (letters, digits, '_')")
         return None
+    if file is not None and "://" in file:
+        # Someone pasted the secret itself where its file belongs: refuse without repeating it.
+        entry.error(file_key, f"must be the path of a file holding the secret, not the secret ({_NOT_SHOWN})")
+        return None
     key = env_key if env else file_key
     return SecretRef(env=env, file=file, where=entry.where(key))
 
@@ -289,9 +295,14 @@ def _parse_headers(entry: Section) -> tuple[tuple[str, Secret], ...]:
         if "\r" in value or "\n" in value:
             entry.errors.append(f"{where}.{key}: must not contain line breaks ({_NOT_SHOWN})")
             continue
-        for variable in env_references(value):
+        variables = env_references(value)
+        for variable in variables:
             if not valid_env_name(variable):
                 entry.errors.append(f"{where}.{key}: bad variable reference")
+        if not variables and _CREDENTIAL_HEADER.search(key):
+            entry.errors.append(f"{where}.{key}: credentials are not written in the config; reference an "
+                                f"environment variable, e.g. \"Bearer ${{TOKEN}}\" ({_NOT_SHOWN})")
+            continue
         headers.append((key, Secret(value)))
     return tuple(headers)
 

@@ -128,10 +128,22 @@ def test_missing_secret_is_reported_at_build_with_path_not_value(tmp_path: Path,
 
 def test_reprs_hold_no_secrets() -> None:
     settings = settings_from({"sinks": [{"type": "webhook", "url_env": "HOOK",
-                                         "headers": {"Authorization": "Bearer " + TOKEN}}]})
+                                         "headers": {"X-Team": "sec " + TOKEN}}]})
     assert TOKEN not in repr(settings) and TOKEN not in str(settings)
     header_value = settings.sinks[0].options.headers[0][1]  # type: ignore[union-attr]
-    assert header_value.reveal() == "Bearer " + TOKEN
+    assert header_value.reveal() == "sec " + TOKEN
+
+
+def test_literal_credentials_in_headers_or_secret_files_are_rejected_unechoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_from({"sinks": [
+            {"type": "webhook", "url_env": "HOOK", "headers": {"Authorization": "Bearer " + TOKEN}},
+            {"type": "slack", "webhook_url_file": HOOK},
+        ]})
+    text = str(caught.value)
+    assert "sinks[0].headers.Authorization: credentials are not written in the config" in text
+    assert "sinks[1].webhook_url_file: must be the path of a file" in text
+    assert TOKEN not in text and HOOK not in text
 
 
 def test_url_from_file(tmp_path: Path) -> None:
