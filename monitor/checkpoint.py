@@ -1,4 +1,4 @@
-"""Durable cursors and the recent-eventID memory, in one embedded SQLite file.
+"""Durable cursors, the recent-eventID memory and the engine's state, in one embedded SQLite file.
 
 Sources keep small string cursors per key (one per account and region, one
 per log group); the pipeline persists the engine's eventID de-duplication set
@@ -19,6 +19,10 @@ CREATE TABLE IF NOT EXISTS cursors (
     key TEXT NOT NULL,
     value TEXT NOT NULL,
     PRIMARY KEY (source, key)
+);
+CREATE TABLE IF NOT EXISTS state (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS seen_events (
     position INTEGER PRIMARY KEY,
@@ -85,6 +89,15 @@ class CheckpointStore:
     def load_seen_events(self) -> list[str]:
         rows = self._db.execute("SELECT event_id FROM seen_events ORDER BY position").fetchall()
         return [str(row[0]) for row in rows]
+
+    def save_state(self, name: str, value: bytes) -> None:
+        """Replace a named blob (the engine's windows and open episodes)."""
+        self._db.execute("INSERT INTO state (name, value) VALUES (?, ?) "
+                         "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
+
+    def load_state(self, name: str) -> bytes | None:
+        row = self._db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
+
 from monitor.alerts.contract import AlertRecorder
 from monitor.checkpoint import CheckpointStore
 from monitor.decode import DEFAULT_MAX_DECOMPRESSED_BYTES, InputIssue, decode_bytes
@@ -47,6 +49,8 @@ log = logging.getLogger("trailsentry.pipeline")
 
 # A batch with thousands of broken records gets a few log lines, then a count.
 ISSUE_LINES_PER_BATCH = 5
+# The checkpoint store's name for the engine's windows and open episodes.
+ENGINE_STATE = "engine"
 
 T = TypeVar("T")
 
@@ -273,12 +277,11 @@ class Pipeline:
                 log.error("checkpoint failed: %s: %s", type(exc).__name__, printable(str(exc)))
 
     async def checkpoint(self, *, final: bool = False) -> None:
-        """Close episodes (all of them when `final`), record them, save the eventID memory, commit cursors."""
+        """Close expired episodes, record them, save the eventID memory and engine state, commit cursors."""
         async with self._lock:
-            if final:
-                closed = await self._in_worker(self.engine.flush)
-            else:
-                closed = await self._in_worker(self.engine.close_expired, self.clock())
+            # Open episodes and windows are not closed at shutdown: they are saved with the eventID
+            # memory and continue after a restart (a burst spanning the restart still fires).
+            closed = await self._in_worker(self.engine.close_expired, self.clock())
             try:
                 await self._record(closed)
             finally:
@@ -293,13 +296,21 @@ class Pipeline:
         if events_in == self._saved_events_in:
             return
         snapshot = await self._in_worker(self.engine.deduper.snapshot)
+        state = await self._in_worker(self.engine.snapshot)
         self.checkpoints.save_seen_events(snapshot)
+        self.checkpoints.save_state(ENGINE_STATE, orjson.dumps(state))
         self._saved_events_in = events_in
 
     def restore_seen_events(self) -> int:
-        """Load the persisted eventID memory into the engine (at start, before any batch)."""
+        """Load the persisted eventID memory and engine state (at start, before any batch)."""
         event_ids = self.checkpoints.load_seen_events()
         self.engine.deduper.restore(event_ids)
+        saved = self.checkpoints.load_state(ENGINE_STATE)
+        if saved is not None:
+            try:
+                self.engine.restore(orjson.loads(saved))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                log.error("saved engine state is unreadable, starting with empty windows: %s", exc)
         self._saved_events_in = self.engine.stats.events_in
         return len(event_ids)
 

@@ -371,3 +371,30 @@ def _records(data: bytes) -> list[dict[str, str]]:
 
     records: list[dict[str, str]] = orjson.loads(gzip.decompress(data))["Records"]
     return records
+
+
+async def test_a_burst_spanning_a_restart_still_fires(tmp_path: Path) -> None:
+    # Seven failed sign-ins: three before a clean shutdown, four after the restart.
+    events = console_login_failure_burst(random.Random(21), NOW - 600, ACCOUNT, failures=7)
+    failures = [e for e in events if e["eventName"] == "ConsoleLogin"]
+    path = tmp_path / "state.sqlite"
+    store = CheckpointStore(path)
+    first_recorder = ListRecorder()
+    first = make_pipeline(first_recorder, store)
+    before = ScriptedSource("s", [("s3://trail/a.json.gz", encode_records(failures[:3]))])
+    async with Running(first, before):
+        await before.wait_settled(1)
+        await first.checkpoint(final=True)
+    store.close()
+    assert "console-login-failure-burst" not in first_recorder.detectors()
+
+    recorder = ListRecorder()
+    reopened = CheckpointStore(path)
+    second = make_pipeline(recorder, reopened)
+    second.restore_seen_events()
+    after = ScriptedSource("s", [("s3://trail/b.json.gz", encode_records(failures[3:]))])
+    async with Running(second, after):
+        await after.wait_settled(1)
+    [burst] = [a for a in recorder.alerts if a.detector == "console-login-failure-burst"]
+    assert burst.count == 5  # three from before the restart, two after that reached the threshold
+    reopened.close()

@@ -29,6 +29,7 @@ from monitor.model.event import Event
 log = logging.getLogger("trailsentry.engine")
 
 _DEFAULT_HIT = Hit()
+STATE_VERSION = 1
 # Stands in for a missing userIdentity, which is allowed (unlike a null or a string).
 _ABSENT: dict[str, Any] = {}
 
@@ -177,6 +178,39 @@ class Engine:
         for alert in alerts:
             stats.alerts[alert.detector] += 1
         return BatchResult(alerts, issues, processed, duplicates)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The detection state a restart needs (windows, open episodes, watermark) as plain JSON data.
+
+        Together with the eventID memory this lets a burst that spans a restart still fire, and an
+        episode continue under the same alert id.
+        """
+        windows: dict[str, Any] = {}
+        for runtime in self._runtimes:
+            if runtime.counter is not None and len(runtime.counter):
+                windows[runtime.id] = {"count": runtime.counter.snapshot()}
+            elif runtime.distinct is not None and len(runtime.distinct):
+                windows[runtime.id] = {"distinct": runtime.distinct.snapshot()}
+        return {"version": STATE_VERSION, "watermark": self._watermark, "windows": windows,
+                "episodes": self._episodes.snapshot()}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Load a `snapshot()` (at start, before any batch). State of unknown detectors is dropped."""
+        if state.get("version") != STATE_VERSION:
+            log.warning("engine state of version %r ignored (this build reads %d)", state.get("version"),
+                        STATE_VERSION)
+            return
+        self._watermark = max(self._watermark, float(state.get("watermark", 0.0)))
+        by_id = {runtime.id: runtime for runtime in self._runtimes}
+        for detector_id, saved in dict(state.get("windows", {})).items():
+            runtime = by_id.get(detector_id)
+            if runtime is None:
+                continue
+            if runtime.counter is not None and "count" in saved:
+                runtime.counter.restore(saved["count"])
+            elif runtime.distinct is not None and "distinct" in saved:
+                runtime.distinct.restore(saved["distinct"])
+        self._episodes.restore(list(state.get("episodes", [])), set(by_id))
 
     def flush(self) -> list[Alert]:
         """Close every open episode (end of a scan, or shutdown)."""

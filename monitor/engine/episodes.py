@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from dataclasses import dataclass
+from typing import Any
 
 from monitor.model.alert import MAX_EVENT_IDS, Alert
 from monitor.model.severity import Severity
@@ -89,6 +90,22 @@ class EpisodeBook:
                 if update is not None:
                     updates.append(update)
         return updates
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Open episodes as plain data, so a restart continues them under the same alert ids."""
+        return [{"detector": detector_id, "key": key, "start": e.start, "end": e.end,
+                 "emitted_count": e.emitted_count, "emitted_severity": int(e.emitted_severity),
+                 "alert": e.alert.to_dict()}
+                for (detector_id, key), e in self._open.items()]
+
+    def restore(self, state: list[dict[str, Any]], known_detectors: set[str]) -> None:
+        for item in state:
+            if item["detector"] not in known_detectors:
+                continue  # a detector disabled or removed since: its episode ends here
+            episode = Episode(alert=Alert.from_dict(item["alert"]), start=float(item["start"]),
+                              end=float(item["end"]), emitted_count=int(item["emitted_count"]),
+                              emitted_severity=Severity(int(item["emitted_severity"])))
+            self.open((str(item["detector"]), str(item["key"])), episode)
 
     def close_all(self) -> list[Alert]:
         return self.close_until(float("inf"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
+from typing import Any
 
 # A key that never fires still cannot grow without bound.
 MAX_ENTRIES_PER_KEY = 10_000
@@ -87,6 +88,19 @@ class CountWindows:
     def __len__(self) -> int:
         return len(self._times)
 
+    def snapshot(self) -> dict[str, list[list[Any]]]:
+        """Plain data for the checkpoint store: key -> [[time, event id], ...] in time order."""
+        state: dict[str, list[list[Any]]] = {}
+        for key, ids_by_time in self._ids.items():
+            state[key] = [[ts, event_id] for ts in sorted(ids_by_time) for event_id in ids_by_time[ts]]
+        return state
+
+    def restore(self, state: dict[str, list[list[Any]]]) -> None:
+        for key, entries in state.items():
+            for ts, event_id in entries:
+                insort(self._times.setdefault(key, []), float(ts))
+                self._ids.setdefault(key, {}).setdefault(float(ts), []).append(str(event_id))
+
 
 class DistinctWindows:
     """Fires when >= `count` distinct values of one key fall within `window` seconds."""
@@ -131,3 +145,14 @@ class DistinctWindows:
 
     def __len__(self) -> int:
         return len(self._values)
+
+    def snapshot(self) -> dict[str, dict[str, list[list[Any]]]]:
+        """Plain data for the checkpoint store: key -> value -> [[time, event id], ...]."""
+        return {key: {value: [[ts, event_id] for ts, event_id in times] for value, times in values.items()}
+                for key, values in self._values.items()}
+
+    def restore(self, state: dict[str, dict[str, list[list[Any]]]]) -> None:
+        for key, values in state.items():
+            target = self._values.setdefault(key, {})
+            for value, times in values.items():
+                target[value] = sorted((float(ts), str(event_id)) for ts, event_id in times)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import pytest
 
 from monitor.engine import DetectorSettings, Engine, EngineSettings, RegistryError, configure
@@ -304,3 +305,51 @@ def test_alert_json_survives_lone_surrogates() -> None:
 def test_aws_internal_with_a_number_is_aws_itself() -> None:
     event = create_user(0, sourceIPAddress="AWS Internal/3")
     assert f.is_aws_service_activity(event)
+
+
+def restarted(engine: Engine, detectors: list[Detector]) -> Engine:
+    """A new engine restored from the old one's state, through JSON as the checkpoint store keeps it."""
+    fresh = Engine(detectors)
+    fresh.restore(orjson.loads(orjson.dumps(engine.snapshot())))
+    return fresh
+
+
+def test_a_burst_spanning_a_restart_still_fires() -> None:
+    detectors = [threshold_detector()]
+    before = Engine(detectors)
+    assert before.process([create_user(i * 60) for i in range(3)], "a").alerts == []
+    after = restarted(before, detectors)
+    alerts = after.process([create_user(200), create_user(240)], "b").alerts
+    assert [(a.count, len(a.event_ids)) for a in alerts] == [(5, 5)]
+
+
+def test_distinct_counts_survive_a_restart() -> None:
+    detectors = [make(group_by=lambda e: f.text(e, "sourceIPAddress"),
+                      distinct=DistinctCount(value=lambda e: f.user_name(e) or None, count=3, window_seconds=600,
+                                             label="user_names"))]
+    before = Engine(detectors)
+    before.process([create_user(0, user="a"), create_user(1, user="b")], "a")
+    [alert] = restarted(before, detectors).process([create_user(2, user="c")], "b").alerts
+    assert alert.context["user_names"] == ["a", "b", "c"]
+
+
+def test_an_episode_continues_under_the_same_id_after_a_restart() -> None:
+    detectors = [make(group_by=by_user)]
+    before = Engine(detectors)
+    [opening] = before.process([create_user(0)], "a").alerts
+    after = restarted(before, detectors)
+    assert after.process([create_user(60), create_user(120)], "b").alerts == []
+    [final] = after.flush()
+    assert (final.id, final.count, final.event_time) == (opening.id, 3, opening.event_time)
+
+
+def test_state_of_unknown_detectors_and_versions_is_ignored() -> None:
+    before = Engine([threshold_detector()])
+    before.process([create_user(0)], "a")
+    state = before.snapshot()
+    other = Engine([make("other-detector")])
+    other.restore(state)
+    assert other.flush() == []
+    fresh = Engine([threshold_detector()])
+    fresh.restore({**state, "version": 999})
+    assert fresh.snapshot()["windows"] == {}
