@@ -34,6 +34,12 @@ sources:
       region: us-east-1
       # role_arn: arn:aws:iam::111122223333:role/trailsentry-reader
     download_concurrency: 4     # objects downloaded at once
+  # - kind: s3-poll             # buckets without notifications: list the bucket
+  #   bucket: org-cloudtrail-logs-111122223333
+  #   prefix: AWSLogs/          # the folder holding the accounts (or o-xxxx organization folders)
+  #   interval_seconds: 60
+  #   lookback_seconds: 900     # late deliveries named up to this much earlier are still read
+  #   aws: {region: us-east-1}
   # - kind: cloudwatch-logs     # CloudTrail's CloudWatch Logs delivery
   #   log_groups: [aws-cloudtrail-logs-111122223333]
   #   aws: {region: us-east-1}
@@ -41,13 +47,13 @@ sources:
   #   path: ./cloudtrail-inbox
 
 checkpoint:
-  # Cursors and the recent-eventID memory. The environment variable TRAILSENTRY_CHECKPOINT_PATH
+  # Cursors, the recent-eventID memory and open detection windows; the alert outbox sits beside it. The environment variable TRAILSENTRY_CHECKPOINT_PATH
   # overrides this (e.g. a volume in a container); the default is ./var/trailsentry.sqlite.
   path: ./var/trailsentry.sqlite
 
 service:
   queue_batches: 16             # batches (objects, files, log pages) waiting for the detectors
-  drain_seconds: 20             # on SIGTERM: finish queued work for up to this long (< Kubernetes' 30 s)
+  drain_seconds: 20             # on SIGTERM: finish queued work for up to this long (the Kubernetes manifest allows 40 s)
   checkpoint_seconds: 15        # close quiet episodes, save the eventID memory, commit cursors
   restart_seconds: 60           # longest backoff before a crashed source is restarted
 """
