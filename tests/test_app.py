@@ -9,6 +9,7 @@ import signal
 import socket
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -377,3 +378,69 @@ async def test_run_with_an_s3_sqs_source_against_the_emulator(aws: Emulator, tmp
         attributes = (await sqs.get_queue_attributes(QueueUrl=trail.queue_url, AttributeNames=["All"]))["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"  # deleted after the alert was recorded
+
+
+async def _run_until_alert(config: dict[str, Any], tmp_path: Path, detector: str) -> Alert:
+    recorder = Keep()
+    app = App(parse_config({**config, "service": {"checkpoint_seconds": 3600}}), recorder=recorder,
+              checkpoint_path=tmp_path / "state.sqlite")
+    running = asyncio.create_task(app.run(handle_signals=False))
+    try:
+        await recorder.wait_for(detector)
+    finally:
+        app.request_stop("test")
+        assert await asyncio.wait_for(running, WAIT) == 0
+    return next(a for a in recorder.recorded if a.detector == detector)
+
+
+async def test_run_with_an_s3_poll_source_against_the_emulator(aws: Emulator, tmp_path: Path) -> None:
+    from aiobotocore.session import get_session
+
+    from monitor.examples import cloudtrail_object_key
+
+    events = _root_login(31)
+    key = cloudtrail_object_key("111122223333", "eu-west-1", time.time() - 120, random.Random(2), "o-a1b2c3d4e5")
+    session = get_session()
+    async with session.create_client("s3", region_name=aws.region, endpoint_url=aws.endpoint_url) as s3:
+        await s3.create_bucket(Bucket="org-trail-bucket")
+        await s3.put_object(Bucket="org-trail-bucket", Key=key, Body=encode_records(events))
+    config = {"sources": [{"kind": "s3-poll", "bucket": "org-trail-bucket", "interval_seconds": 1,
+                           "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}]}
+    alert = await _run_until_alert(config, tmp_path, "root-console-login")
+    assert alert.event_ids == [events[0]["eventID"]]
+
+
+async def test_run_with_a_cloudwatch_logs_source_against_the_emulator(aws: Emulator, tmp_path: Path) -> None:
+    from aiobotocore.session import get_session
+
+    events = _root_login(32)
+    session = get_session()
+    async with session.create_client("logs", region_name=aws.region, endpoint_url=aws.endpoint_url) as logs:
+        await logs.create_log_group(logGroupName="aws-cloudtrail-logs")
+        await logs.create_log_stream(logGroupName="aws-cloudtrail-logs", logStreamName="111122223333_CloudTrail")
+        await logs.put_log_events(logGroupName="aws-cloudtrail-logs", logStreamName="111122223333_CloudTrail",
+                                  logEvents=[{"timestamp": int((time.time() - 30) * 1000),
+                                              "message": orjson.dumps(e).decode()} for e in events])
+    config = {"sources": [{"kind": "cloudwatch-logs", "log_groups": ["aws-cloudtrail-logs"],
+                           "interval_seconds": 0.2, "settle_seconds": 0,
+                           "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}]}
+    alert = await _run_until_alert(config, tmp_path, "root-console-login")
+    assert alert.event_ids == [events[0]["eventID"]]
+
+
+async def test_run_with_a_live_tail_source_against_the_emulator(aws: Emulator, tmp_path: Path) -> None:
+    from aiobotocore.session import get_session
+
+    events = _root_login(33)
+    session = get_session()
+    async with session.create_client("logs", region_name=aws.region, endpoint_url=aws.endpoint_url) as logs:
+        await logs.create_log_group(logGroupName="aws-cloudtrail-live")
+        await logs.create_log_stream(logGroupName="aws-cloudtrail-live", logStreamName="111122223333_CloudTrail")
+        await logs.put_log_events(logGroupName="aws-cloudtrail-live", logStreamName="111122223333_CloudTrail",
+                                  logEvents=[{"timestamp": int((time.time() - 30) * 1000),
+                                              "message": orjson.dumps(e).decode()} for e in events])
+    config = {"sources": [{"kind": "cloudwatch-live-tail", "log_groups": ["aws-cloudtrail-live"],
+                           "interval_seconds": 0.2, "settle_seconds": 0,
+                           "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}]}
+    alert = await _run_until_alert(config, tmp_path, "root-console-login")
+    assert alert.event_ids == [events[0]["eventID"]]
