@@ -14,14 +14,7 @@ from dataclasses import dataclass
 import pytest
 from moto.server import ThreadedMotoServer
 
-REGION = "us-east-1"
-# moto's documented dummy credentials: nothing here can reach real AWS.
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-}
+from monitor.demo.emulator import DUMMY_CREDENTIALS, REGION
 
 
 @dataclass(frozen=True)
@@ -37,11 +30,9 @@ class Emulator:
 
 @pytest.fixture(scope="session")
 def aws_emulator_session() -> Iterator[Emulator]:
+    # moto's dummy credentials, and no credential files: nothing here can reach real AWS.
     saved = {key: os.environ.get(key) for key in DUMMY_CREDENTIALS}
     os.environ.update(DUMMY_CREDENTIALS)
-    # Keep any real credential files on this machine out of reach of the tests.
-    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-    os.environ["AWS_CONFIG_FILE"] = os.devnull
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
