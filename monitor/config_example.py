@@ -47,13 +47,14 @@ sources:
   #   path: ./cloudtrail-inbox
 
 checkpoint:
-  # Cursors, the recent-eventID memory and open detection windows; the alert outbox sits beside it. The environment variable TRAILSENTRY_CHECKPOINT_PATH
+  # Cursors, the recent-eventID memory and open detection windows; the alert outbox sits beside it.
+  # The environment variable TRAILSENTRY_CHECKPOINT_PATH
   # overrides this (e.g. a volume in a container); the default is ./var/trailsentry.sqlite.
   path: ./var/trailsentry.sqlite
 
 service:
   queue_batches: 16             # batches (objects, files, log pages) waiting for the detectors
-  drain_seconds: 20             # on SIGTERM: finish queued work for up to this long (the Kubernetes manifest allows 40 s)
+  drain_seconds: 20             # on SIGTERM: finish queued work for up to this long (manifest: 40 s grace)
   checkpoint_seconds: 15        # close quiet episodes, save the eventID memory, commit cursors
   restart_seconds: 60           # longest backoff before a crashed source is restarted
 """

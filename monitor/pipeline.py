@@ -187,28 +187,12 @@ class Pipeline:
         gc.disable()
         try:
             decoded = decode_bytes(batch.data, batch.origin, max_bytes=self.max_bytes)
-            before = self.engine.watermark
             result = self.engine.process(decoded.events, batch.origin, decoded.lines)
-            # A batch that moved the engine's watermark holds the newest event seen: that is its newest.
-            after = self.engine.watermark
-            newest = after if after > before else self._newest_event_time(decoded.events)
+            newest = result.newest_event_time
         finally:
             gc.enable()
         return _Detected(alerts=result.alerts, issues=[*decoded.issues, *result.issues], skipped=decoded.skipped,
                          events=result.events, duplicates=result.duplicates, newest_event_time=newest)
-
-    def _newest_event_time(self, events: list[Any]) -> float:
-        newest = ""
-        for event in events:
-            if type(event) is dict:
-                value = event.get("eventTime")
-                if type(value) is str and value > newest:
-                    newest = value
-        if not newest:
-            return 0.0
-        parsed = self._times.parse(newest)
-        # Garbage that sorts last ("zzz") is not a time: fall back to the engine's watermark.
-        return parsed if parsed is not None else self.engine.watermark
 
     def _count(self, counters: SourceCounters, batch: Batch, detected: _Detected) -> None:
         now = self.clock()

@@ -51,6 +51,7 @@ class BatchResult:
     issues: list[InputIssue]
     events: int = 0
     duplicates: int = 0
+    newest_event_time: float = 0.0  # of this batch's valid event times; 0.0 when it had none
 
 
 class _Runtime:
@@ -117,6 +118,7 @@ class Engine:
         parse_time = self._times.parse
         known_time = self._times.cache.get
         watermark = self._watermark
+        newest = 0.0  # the newest valid event time of this batch
         duplicates = 0
         not_objects = 0
         for position, event in enumerate(events):
@@ -143,9 +145,9 @@ class Engine:
                 issues.append(_issue(origin, lines, position, "bad_event_time",
                                      f"eventTime {_preview(raw_time)} is missing or not a timestamp"))
                 # Keep the event: its detections are placed at the newest time seen.
-                ts = watermark
-            elif ts > watermark:
-                watermark = ts
+                ts = newest if newest > watermark else watermark
+            elif ts > newest:
+                newest = ts
             name = event.get("eventName")
             source = event.get("eventSource")
             if type(name) is not str or type(source) is not str:
@@ -168,6 +170,8 @@ class Engine:
                 if hit is not None:
                     self._apply(runtime, event, ts, hit, origin, alerts)
         processed = len(events) - not_objects - duplicates
+        if newest > watermark:
+            watermark = newest
         self._watermark = watermark
         stats = self.stats
         stats.events_in += len(events)
@@ -177,7 +181,7 @@ class Engine:
         alerts.extend(self._advance(watermark))
         for alert in alerts:
             stats.alerts[alert.detector] += 1
-        return BatchResult(alerts, issues, processed, duplicates)
+        return BatchResult(alerts, issues, processed, duplicates, newest)
 
     def snapshot(self) -> dict[str, Any]:
         """The detection state a restart needs (windows, open episodes, watermark) as plain JSON data.

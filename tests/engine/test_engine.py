@@ -353,3 +353,12 @@ def test_state_of_unknown_detectors_and_versions_is_ignored() -> None:
     fresh = Engine([threshold_detector()])
     fresh.restore({**state, "version": 999})
     assert fresh.snapshot()["windows"] == {}
+
+
+def test_batch_result_carries_its_own_newest_event_time() -> None:
+    engine = Engine([make()])
+    first = engine.process([create_user(100), create_user(50)], "a")
+    older = engine.process([create_user(10), create_user(20, eventTime="garbage")], "b")
+    assert first.newest_event_time - older.newest_event_time == 90
+    assert engine.watermark == first.newest_event_time  # an older batch does not move the watermark back
+    assert engine.process([create_user(0, eventTime=None)], "c").newest_event_time == 0.0
