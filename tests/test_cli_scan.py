@@ -198,7 +198,7 @@ def test_insight_files_are_skipped_by_their_path(tmp_path: Path) -> None:
                  gzip.compress(orjson.dumps({"Records": [root_login(0)]})))
     result = trailsentry("scan", "--format", "jsonl", str(path))
     assert result.returncode == 0 and alerts_of(result.stdout) == []
-    assert b"skipped (insight_file): 1" in result.stderr
+    assert b"skipped (insight): 1" in result.stderr
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file and folder; permissions cannot be tested")

@@ -77,9 +77,6 @@ def decode_bytes(data: bytes, origin: str, *, max_bytes: int = DEFAULT_MAX_DECOM
     if is_digest_name(origin):
         result.skip("digest")
         return result
-    if is_insight_name(origin):
-        result.skip("insight_file")
-        return result
     if is_gzip(data):
         try:
             data, complete = gunzip_bounded(data, max_bytes)
@@ -94,6 +91,10 @@ def decode_bytes(data: bytes, origin: str, *, max_bytes: int = DEFAULT_MAX_DECOM
         result.issue("too_large", f"refused: size exceeds the limit of {max_bytes} bytes")
         return result
     _decode_text(data, result)
+    if result.events and is_insight_name(origin):
+        # Everything CloudTrail writes under CloudTrail-Insight/ is an Insight event.
+        result.skip("insight", len(result.events))
+        result.events, result.lines = [], None
     return result
 
 
