@@ -410,17 +410,21 @@ async def test_run_with_an_s3_poll_source_against_the_emulator(aws: Emulator, tm
     assert alert.event_ids == [events[0]["eventID"]]
 
 
-async def test_run_with_a_cloudwatch_logs_source_against_the_emulator(aws: Emulator, tmp_path: Path) -> None:
+async def _deliver_to_log_group(aws: Emulator, group: str, events: list[dict[str, Any]]) -> None:
+    """What CloudTrail's CloudWatch Logs delivery does: one log event per CloudTrail event."""
     from aiobotocore.session import get_session
 
-    events = _root_login(32)
-    session = get_session()
-    async with session.create_client("logs", region_name=aws.region, endpoint_url=aws.endpoint_url) as logs:
-        await logs.create_log_group(logGroupName="aws-cloudtrail-logs")
-        await logs.create_log_stream(logGroupName="aws-cloudtrail-logs", logStreamName="111122223333_CloudTrail")
-        await logs.put_log_events(logGroupName="aws-cloudtrail-logs", logStreamName="111122223333_CloudTrail",
+    async with get_session().create_client("logs", region_name=aws.region, endpoint_url=aws.endpoint_url) as logs:
+        await logs.create_log_group(logGroupName=group)
+        await logs.create_log_stream(logGroupName=group, logStreamName="111122223333_CloudTrail")
+        await logs.put_log_events(logGroupName=group, logStreamName="111122223333_CloudTrail",
                                   logEvents=[{"timestamp": int((time.time() - 30) * 1000),
                                               "message": orjson.dumps(e).decode()} for e in events])
+
+
+async def test_run_with_a_cloudwatch_logs_source_against_the_emulator(aws: Emulator, tmp_path: Path) -> None:
+    events = _root_login(32)
+    await _deliver_to_log_group(aws, "aws-cloudtrail-logs", events)
     config = {"sources": [{"kind": "cloudwatch-logs", "log_groups": ["aws-cloudtrail-logs"],
                            "interval_seconds": 0.2, "settle_seconds": 0,
                            "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}]}
@@ -429,16 +433,8 @@ async def test_run_with_a_cloudwatch_logs_source_against_the_emulator(aws: Emula
 
 
 async def test_run_with_a_live_tail_source_against_the_emulator(aws: Emulator, tmp_path: Path) -> None:
-    from aiobotocore.session import get_session
-
     events = _root_login(33)
-    session = get_session()
-    async with session.create_client("logs", region_name=aws.region, endpoint_url=aws.endpoint_url) as logs:
-        await logs.create_log_group(logGroupName="aws-cloudtrail-live")
-        await logs.create_log_stream(logGroupName="aws-cloudtrail-live", logStreamName="111122223333_CloudTrail")
-        await logs.put_log_events(logGroupName="aws-cloudtrail-live", logStreamName="111122223333_CloudTrail",
-                                  logEvents=[{"timestamp": int((time.time() - 30) * 1000),
-                                              "message": orjson.dumps(e).decode()} for e in events])
+    await _deliver_to_log_group(aws, "aws-cloudtrail-live", events)
     config = {"sources": [{"kind": "cloudwatch-live-tail", "log_groups": ["aws-cloudtrail-live"],
                            "interval_seconds": 0.2, "settle_seconds": 0,
                            "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}]}
