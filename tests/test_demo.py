@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+import aiohttp
 import orjson
 
 from monitor.examples import MISSION_DETECTORS
@@ -45,11 +46,28 @@ async def test_demo_prints_every_mission_alert_and_stops_by_itself() -> None:
     assert "trailsentry demo: wrote" in stderr.decode()
 
 
-async def test_ctrl_c_stops_the_demo_cleanly() -> None:
+async def _metrics_url(stream: asyncio.StreamReader) -> str:
+    while True:
+        line = (await stream.readline()).decode()
+        assert line, "the demo ended without announcing its metrics server"
+        if "trailsentry demo: metrics on " in line:
+            return line.split(" on ", 1)[1].split("/metrics", 1)[0]
+
+
+async def test_ctrl_c_stops_the_demo_cleanly_and_it_serves_health_and_metrics() -> None:
     process = await _start("--speed", "12", "--format", "text")
-    assert process.stdout is not None
+    assert process.stdout is not None and process.stderr is not None
+    base = await asyncio.wait_for(_metrics_url(process.stderr), WAIT)
     first = await asyncio.wait_for(process.stdout.readline(), WAIT)
     assert b"root-console-login" in first or b"console-login-without-mfa" in first, first
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/healthz") as response:
+            assert response.status == 200
+        async with http.get(f"{base}/metrics") as response:
+            assert response.status == 200
+            assert "trailsentry_events_received_total" in await response.text()
+        async with http.get(f"{base}/readyz") as response:
+            assert response.status == 200, await response.text()  # an alert came through: the source is up
     process.send_signal(signal.SIGINT)
     _, stderr = await asyncio.wait_for(process.communicate(), WAIT)
     assert process.returncode == 0, stderr.decode()
