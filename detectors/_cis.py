@@ -1,0 +1,133 @@
+"""Helpers for the CIS AWS Foundations monitoring detectors (CloudWatch.1-14 and 4.15).
+
+Not a detector: the registry skips modules whose name starts with `_`. Each CIS
+detector reports a successful change made by a person (not by AWS itself),
+grouped per actor and hour, with the changed resource in its context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from detectors._common import actor_key, aws_made, call_name
+from monitor.model import Event
+from monitor.model import event as f
+from monitor.model.alert import clip
+
+# How far the security group walk descends and how many rule objects it visits: attacker-sized requests stay cheap.
+_MAX_DEPTH = 8
+_MAX_NODES = 400
+
+WORLD_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
+# Keys under which EC2 request parameters carry a CIDR, in the CloudTrail (camelCase) and the
+# ModifySecurityGroupRules (PascalCase) shapes.
+_CIDR_KEYS = ("cidrIp", "cidrIpv6", "CidrIp", "CidrIpv4", "CidrIpv6", "cidrBlock", "ipv6CidrBlock")
+_ICMP = frozenset({"icmp", "icmpv6", "1", "58"})
+_ALL_PROTOCOLS = frozenset({"-1", "all"})
+
+
+def events(source: str, names: Iterable[str]) -> frozenset[tuple[str, str]]:
+    return frozenset((source, name) for name in names)
+
+
+def human_change(event: Event) -> bool:
+    """A successful call that AWS did not make on its own behalf."""
+    return not event.get("errorCode") and not aws_made(event)
+
+
+def group_key(event: Event) -> str:
+    """One actor in one place: a burst of changes by the same person is one episode."""
+    return actor_key(event)
+
+
+def request(event: Event) -> dict[str, Any]:
+    return f.section(event, "requestParameters")
+
+
+def scalar(value: Any) -> str:
+    """A short printable form of a scalar request value; "" for objects, lists and null."""
+    if type(value) is str:
+        return clip(value, 256)
+    if type(value) in (bool, int, float):
+        return str(value).lower() if type(value) is bool else str(value)
+    return ""
+
+
+def context(event: Event, keys: Iterable[str], obj: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The call plus the named request fields that are present as scalars."""
+    params = request(event) if obj is None else obj
+    found = {"call": call_name(event), "region": clip(f.text(event, "awsRegion"), 64)}
+    for key in keys:
+        value = scalar(params.get(key))
+        if value:
+            found[key] = value
+    return found
+
+
+def as_int(value: Any) -> int | None:
+    """A port number from an int or a numeric string; None for anything else."""
+    if type(value) is int:
+        return value
+    if type(value) is str and value.lstrip("-").isdigit() and len(value) < 8:
+        return int(value)
+    return None
+
+
+def _walk(node: Any, inherited: dict[str, Any], depth: int, budget: list[int]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(cidr, nearest rule fields) for every CIDR in a request tree, bounded in depth and size."""
+    if depth > _MAX_DEPTH or budget[0] <= 0:
+        return
+    budget[0] -= 1
+    if type(node) is list:
+        for item in node:
+            yield from _walk(item, inherited, depth + 1, budget)
+        return
+    if type(node) is not dict:
+        return
+    rule = dict(inherited)
+    for key in ("ipProtocol", "IpProtocol", "fromPort", "FromPort", "toPort", "ToPort"):
+        if key in node:
+            rule[key[0].lower() + key[1:]] = node[key]
+    for key in _CIDR_KEYS:
+        value = node.get(key)
+        if type(value) is str:
+            yield value.strip(), rule
+    for value in node.values():
+        if type(value) in (dict, list):
+            yield from _walk(value, rule, depth + 1, budget)
+
+
+def world_open_ports(obj: Any, allowed: frozenset[int]) -> list[str]:
+    """Port ranges that a request opens to 0.0.0.0/0 or ::/0, other than the allowed ports.
+
+    ICMP is not a port and is left out; "all protocols" or a missing range counts as every port.
+    """
+    found: list[str] = []
+    for cidr, rule in _walk(obj, {}, 0, [_MAX_NODES]):
+        if cidr not in WORLD_CIDRS:
+            continue
+        protocol = scalar(rule.get("ipProtocol")).lower()
+        if protocol in _ICMP:
+            continue
+        low, high = as_int(rule.get("fromPort")), as_int(rule.get("toPort"))
+        if protocol in _ALL_PROTOCOLS or low is None or high is None or low < 0 or high < 0:
+            label = "all ports"
+        elif high - low < 70000 and all(port in allowed for port in range(low, high + 1)):
+            continue
+        else:
+            label = f"{protocol or 'tcp'}/{low}" if low == high else f"{protocol or 'tcp'}/{low}-{high}"
+        label = clip(f"{label} from {cidr}", 80)
+        if label not in found:
+            found.append(label)
+        if len(found) >= 5:
+            break
+    return found
+
+
+def port_set(value: Any, default: Iterable[int]) -> frozenset[int]:
+    """A configured list of ports; the default when the setting is not a list of port numbers."""
+    if type(value) in (list, tuple, set, frozenset):
+        ports = {as_int(v) for v in value}
+        return frozenset(p for p in ports if p is not None)
+    return frozenset(default)
