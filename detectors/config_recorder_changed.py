@@ -1,0 +1,52 @@
+"""CIS CloudWatch.9: AWS Config recording or delivery changed.
+
+Stopping or deleting the recorder or the delivery channel is high (it blinds
+configuration monitoring); creating or updating them is medium. Refused calls
+and changes AWS makes itself (the Config service-linked role) are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from detectors import _cis
+from monitor.model import Detector, Event, Hit, Severity
+from monitor.model import event as f
+
+_BLINDING = frozenset({"StopConfigurationRecorder", "DeleteConfigurationRecorder", "DeleteDeliveryChannel"})
+_CALLS = _BLINDING | {"PutDeliveryChannel", "PutConfigurationRecorder"}
+
+
+def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
+    if not _cis.human_change(event):
+        return None
+    request = _cis.request(event)
+    found = _cis.context(event, ("configurationRecorderName", "deliveryChannelName"))
+    for key in ("configurationRecorder", "deliveryChannel"):
+        nested = request.get(key)
+        if type(nested) is dict:
+            found.update({k: v for k, v in _cis.context(event, ("name", "roleARN", "s3BucketName"), nested).items()
+                          if k not in ("call", "region")})
+    if f.text(event, "eventName") in _BLINDING:
+        return Hit(severity=Severity.HIGH, title="AWS Config recording stopped or deleted", context=found)
+    return Hit(context=found)
+
+
+DETECTOR = Detector(
+    id="config-recorder-changed",
+    title="AWS Config recorder or delivery channel changed",
+    severity=Severity.MEDIUM,
+    mitre=("T1562.001",),
+    runbook=(
+        "AWS Config recording or delivery changed (CIS CloudWatch.9; context: recorder or channel, bucket). "
+        "Stopping or deleting the recorder or the delivery channel (high) hides later configuration changes "
+        "from Config rules and Security Hub. Confirm with the account owner; if unexpected, restart the "
+        "recorder (StartConfigurationRecorder), restore the delivery channel, and review the caller's other "
+        "activity. Changes AWS makes itself (the Config service-linked role, calls invoked by an AWS service) "
+        "and refused calls are excluded."
+    ),
+    match=match,
+    events=_cis.events("config.amazonaws.com", _CALLS),
+    group_by=_cis.group_key,
+)
