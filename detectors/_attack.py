@@ -25,8 +25,11 @@ _MAX_ITEMS = 1000
 
 
 def changed_by_someone(event: Event) -> bool:
-    """A successful call that a principal (not AWS itself) made."""
-    return not event.get("errorCode") and not aws_made(event)
+    """A successful call by an identified principal, not by AWS itself.
+
+    Records without a userIdentity (stripped exports) name nobody to ask or contain: not reported.
+    """
+    return not event.get("errorCode") and bool(f.identity(event)) and not aws_made(event)
 
 
 def request(event: Event) -> dict[str, Any]:
