@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from detectors._common import actor_key, aws_made, call_name
-from monitor.model import Event
+from monitor.model import Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
 
@@ -45,6 +45,21 @@ def request(event: Event) -> dict[str, Any]:
     return f.section(event, "requestParameters")
 
 
+def flat_request(event: Event) -> dict[str, Any]:
+    """requestParameters with newer EC2 APIs' `XxxRequest` wrapper unwrapped and its PascalCase keys camelCased.
+
+    CloudTrail records e.g. CreateNatGateway as {"CreateNatGatewayRequest": {"SubnetId": ...}}.
+    """
+    params = request(event)
+    flat = dict(params)
+    for key, value in params.items():
+        if type(key) is str and key.endswith("Request") and type(value) is dict:
+            for inner, item in value.items():
+                if type(inner) is str and inner:
+                    flat.setdefault(inner[0].lower() + inner[1:], item)
+    return flat
+
+
 def scalar(value: Any) -> str:
     """A short printable form of a scalar request value; "" for objects, lists and null."""
     if type(value) is str:
@@ -56,13 +71,24 @@ def scalar(value: Any) -> str:
 
 def context(event: Event, keys: Iterable[str], obj: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The call plus the named request fields that are present as scalars."""
-    params = request(event) if obj is None else obj
+    params = flat_request(event) if obj is None else obj
     found = {"call": call_name(event), "region": clip(f.text(event, "awsRegion"), 64)}
     for key in keys:
         value = scalar(params.get(key))
         if value:
             found[key] = value
     return found
+
+
+def change_hit(event: Event, fields: Iterable[str], high: frozenset[str] = frozenset(),
+               high_title: str | None = None) -> Hit | None:
+    """The common CIS verdict: a person's successful change, high when its event name is in `high`."""
+    if not human_change(event):
+        return None
+    found = context(event, fields)
+    if f.text(event, "eventName") in high:
+        return Hit(severity=Severity.HIGH, title=high_title, context=found)
+    return Hit(context=found)
 
 
 def as_int(value: Any) -> int | None:

@@ -35,9 +35,6 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
         return None
     request = _cis.request(event)
     found = _cis.context(event, _FIELDS)
-    modify = request.get("ModifySecurityGroupRulesRequest")
-    if type(modify) is dict and _cis.scalar(modify.get("GroupId")):
-        found["groupId"] = _cis.scalar(modify.get("GroupId"))
     if f.text(event, "eventName") in _OPENING:
         allowed = _cis.port_set(params.get("world_open_allowed_ports"), _DEFAULT_PORTS)
         opened = _cis.world_open_ports(request, allowed)
