@@ -32,8 +32,12 @@ def events(source: str, names: Iterable[str]) -> frozenset[tuple[str, str]]:
 
 
 def human_change(event: Event) -> bool:
-    """A successful call that AWS did not make on its own behalf."""
-    return not event.get("errorCode") and not aws_made(event)
+    """A successful call by someone, that AWS did not make on its own behalf.
+
+    A record without a userIdentity type (console captures, hand-made exports) names no one to ask about
+    the change, so it is left out like the foundation's detectors leave it out.
+    """
+    return not event.get("errorCode") and bool(f.identity_type(event)) and not aws_made(event)
 
 
 def group_key(event: Event) -> str:
