@@ -22,6 +22,8 @@ _CALLS = ("CreateLoginProfile", "UpdateLoginProfile", "DeleteLoginProfile")
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if event.get("errorCode") or aws_made(event):
         return None
+    if not f.identity(event):
+        return None  # no caller: whether it was for another user cannot be told (redacted exports)
     request = f.section(event, "requestParameters")
     target = f.nested_text(request, "userName")
     caller = f.nested_text(f.identity(event), "userName") if f.identity_type(event) == "IAMUser" else ""

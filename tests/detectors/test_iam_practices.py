@@ -58,3 +58,76 @@ def test_account_of_reads_arns_and_bare_ids() -> None:
     assert p.account_of("444455556666") == "444455556666"
     assert p.account_of("arn:aws:iam::*:root") == ""
     assert p.account_of("*") == ""
+
+
+GROUP = [
+    "overly-permissive-policy", "admin-policy-attached", "role-trust-policy-changed", "oidc-provider-changed",
+    "login-profile-changed", "mfa-device-deactivated", "password-policy-weakened", "security-service-disabled",
+    "s3-bucket-made-public", "secrets-bulk-read", "expensive-instance-launched", "scanner-user-agent",
+]
+HOSTILE: list[object] = [None, 0, True, "x", [], [None], {"": None}, {"Statement": "*"}, "%7B", "[" * 3000]
+
+
+def _detectors() -> dict[str, Any]:
+    from monitor.engine import builtin_detectors
+    return {d.id: d for d in builtin_detectors()}
+
+
+def test_the_group_is_registered_and_indexed_by_event_name() -> None:
+    found = _detectors()
+    for detector_id in GROUP:
+        detector = found[detector_id]
+        assert not detector.all_events and detector.events, detector_id
+    assert 30 <= len(found["scanner-user-agent"].events) <= 60
+
+
+@pytest.mark.parametrize("detector_id", GROUP)
+def test_match_never_raises_on_hostile_fields(detector_id: str) -> None:
+    detector = _detectors()[detector_id]
+    for source, name in sorted(detector.events):
+        for value in HOSTILE:
+            for field in ("requestParameters", "responseElements", "userIdentity", "userAgent", "errorCode"):
+                event = {"eventSource": source, "eventName": name, "userAgent": "pacu", field: value}
+                detector.match(event, detector.params)
+            nested = {"eventSource": source, "eventName": name, "userIdentity": {"type": "IAMUser", "userName": "a"},
+                      "requestParameters": {key: value for key in (
+                          "policyDocument", "bucketPolicy", "policyArn", "userName", "instanceType", "instancesSet",
+                          "PublicAccessBlockConfiguration", "x-amz-acl", "enable", "status", "withDecryption",
+                          "minimumPasswordLength", "serialNumber", "AccessControlPolicy")}}
+            detector.match(nested, detector.params)
+
+
+def test_trust_risks_name_each_danger() -> None:
+    from detectors.role_trust_policy_changed import risks
+    doc = {"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::111122223333:root", "444455556666"]}},
+        {"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::111122223333:oidc-provider/x"},
+         "Condition": {"StringEquals": {"x:aud": "sts.amazonaws.com"}}},
+        {"Effect": "Allow", "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+         "Condition": {"StringLike": {"cognito-identity.amazonaws.com:sub": "abc"}}},
+    ]}
+    assert risks(doc, "111122223333", frozenset()) == [
+        "account 444455556666", "federated arn:aws:iam::111122223333:oidc-provider/x without a sub condition"]
+    assert risks(doc, "111122223333", frozenset({"444455556666"})) == [
+        "federated arn:aws:iam::111122223333:oidc-provider/x without a sub condition"]
+
+
+@pytest.mark.parametrize(("instance_type", "expensive"), [
+    ("p5.48xlarge", True), ("g4dn.xlarge", True), ("trn1.32xlarge", True), ("inf2.xlarge", True),
+    ("dl1.24xlarge", True),
+    ("x2idn.16xlarge", True), ("u-12tb1.112xlarge", True), ("m7i.metal-24xl", True), ("c6i.32xlarge", True),
+    ("m5.24xlarge", True), ("t3.micro", False), ("m5.16xlarge", False), ("c5.9xlarge", False), ("", False),
+    ("m5.99999999999xlarge", False),
+])
+def test_expensive_instance_types(instance_type: str, expensive: bool) -> None:
+    from detectors.expensive_instance_launched import DETECTOR, is_expensive
+    assert is_expensive(instance_type, DETECTOR.params) is expensive
+
+
+def test_bucket_policy_restricting_conditions_are_case_insensitive() -> None:
+    from detectors.s3_bucket_made_public import public_reason
+    statement = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*",
+                 "Condition": {"StringEquals": {"AWS:PrincipalOrgID": "o-abc"}}}
+    assert public_reason("PutBucketPolicy", {"bucketPolicy": {"Statement": [statement]}}) is None
+    statement["Condition"] = {"Bool": {"aws:SecureTransport": "true"}}
+    assert public_reason("PutBucketPolicy", {"bucketPolicy": {"Statement": [statement]}}) is not None
