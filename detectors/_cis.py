@@ -271,6 +271,17 @@ def trail_blinded(name: str, params: Mapping[str, Any], data_trails: frozenset[s
     return []
 
 
+def lifecycle_expires(params: Mapping[str, Any]) -> bool:
+    """A PutBucketLifecycle request with an enabled rule that expires objects (current or noncurrent versions)."""
+    config = params.get("LifecycleConfiguration")
+    rules = config.get("Rule") if type(config) is dict else None
+    for rule in [rules] if type(rules) is dict else _dicts(rules):
+        if scalar(rule.get("Status")) == "Enabled" and (
+                "Expiration" in rule or "NoncurrentVersionExpiration" in rule):
+            return True
+    return False
+
+
 def trail_context(event: Event, params: Mapping[str, Any]) -> dict[str, str]:
     found = context(event, ("s3BucketName", "cloudWatchLogsLogGroupArn", "isMultiRegionTrail",
                             "includeGlobalServiceEvents", "enableLogFileValidation", "kmsKeyId", "eventDataStore"),
