@@ -77,8 +77,10 @@ class DeliveryWorker:
         self._wake.set()
 
     async def _sleep(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that races the wake-up.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=min(max(seconds, 0.01), IDLE_SECONDS))
+            async with asyncio.timeout(min(max(seconds, 0.01), IDLE_SECONDS)):
+                await self._wake.wait()
 
     async def run(self) -> None:
         while True:

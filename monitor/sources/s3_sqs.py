@@ -352,8 +352,10 @@ class SqsSource:
     async def _housekeeping(self, sqs: Any) -> None:
         period = max(0.5, self._settings.visibility_timeout / 3)
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that races the wake-up.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=period)
+                async with asyncio.timeout(period):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._flush(sqs)
