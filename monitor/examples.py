@@ -718,7 +718,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("access-denied-burst", access_denied_burst, frozenset({"access-denied-burst"})),
     Scenario("access-key-created", access_key_created_for_other_user, frozenset({"access-key-created"})),
     Scenario("console-login-without-mfa", console_login_without_mfa, frozenset({"console-login-without-mfa"})),
-    Scenario("non-mfa-sensitive-call", non_mfa_sensitive_calls, frozenset({"non-mfa-sensitive-call"})),
+    # Attaching AdministratorAccess and stopping CloudTrail are also CIS changes in their own right.
+    Scenario("non-mfa-sensitive-call", non_mfa_sensitive_calls,
+             frozenset({"non-mfa-sensitive-call", "admin-policy-attached", "iam-policy-changed",
+                        "cloudtrail-logging-stopped"})),
     Scenario("root-activity", root_api_activity, frozenset({"root-activity"})),
 )
 TRAPS: tuple[Scenario, ...] = (
