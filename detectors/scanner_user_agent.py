@@ -12,6 +12,8 @@ Params:
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -55,23 +57,31 @@ DISCOVERY_CALLS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 
 
-def _needles(params: Mapping[str, Any]) -> list[str]:
-    value = params.get("user_agents", DEFAULT_USER_AGENTS)
-    if not isinstance(value, (list, tuple)):
-        return list(DEFAULT_USER_AGENTS)
-    return [item.lower() for item in value if isinstance(item, str) and item.strip()]
+@functools.lru_cache(maxsize=8)
+def _pattern(needles: tuple[object, ...]) -> re.Pattern[str] | None:
+    """One case-insensitive alternation per configured list, built once."""
+    cleaned = [item.lower() for item in needles if isinstance(item, str) and item.strip()]
+    return re.compile("|".join(re.escape(item) for item in cleaned)) if cleaned else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _tool_named_in(agent: str, needles: tuple[object, ...]) -> str | None:
+    # A fleet uses a handful of distinct user agents, and this runs on the most common calls: remember them.
+    pattern = _pattern(needles)
+    found = pattern.search(agent.lower()) if pattern is not None else None
+    return found.group(0) if found is not None else None
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     agent = f.text(event, "userAgent")
     if not agent:
         return None
-    lowered = agent.lower()
-    tool = next((needle for needle in _needles(params) if needle in lowered), None)
+    configured = params.get("user_agents", DEFAULT_USER_AGENTS)
+    tool = _tool_named_in(agent, tuple(configured) if isinstance(configured, list | tuple) else DEFAULT_USER_AGENTS)
     if tool is None or aws_made(event):
         return None
-    return Hit(context={"tool": clip(tool, 64), "user_agent": clip(agent, 300), "first_call": call_name(event),
-                        "denied": bool(event.get("errorCode"))})
+    return Hit(context={"tool": clip(tool, 64), "user_agent": clip(agent, 300),
+                        "first_call": call_name(event), "denied": bool(event.get("errorCode"))})
 
 
 DETECTOR = Detector(
