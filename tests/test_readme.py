@@ -1,0 +1,16 @@
+"""The README's detector catalog names every built-in detector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitor.engine import builtin_detectors
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_every_detector_is_in_the_readme_catalog() -> None:
+    text = README.read_text(encoding="utf-8")
+    catalog = text[text.index("## Detector catalog"):]
+    missing = [d.id for d in builtin_detectors() if f"`{d.id}`" not in catalog]
+    assert missing == []
