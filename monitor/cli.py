@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -45,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`trailsentry scan ... | head`): not an error; keep Python quiet at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -182,7 +187,7 @@ def cmd_detectors_list(args: argparse.Namespace) -> int:
         return EXIT_OK
     for d in detectors:
         scope = "all events" if d.all_events else f"{len(d.events)} event(s)"
-        print(f"{d.id:<32} {d.severity.label:<9} {','.join(d.mitre):<12} {scope:<12} {d.title}")
+        print(f"{d.id:<32} {d.severity.label:<9} {','.join(d.mitre):<26} {scope:<13} {d.title}")
     return EXIT_OK
 
 

@@ -223,3 +223,18 @@ def test_yaml_errors_give_the_position_without_quoting_the_line(tmp_path: Path) 
     result = trailsentry("config", "validate", str(config))
     assert result.returncode == 2
     assert b"not valid YAML at line 2" in result.stderr and b"sk-LIVE-123" not in result.stderr
+
+
+def test_a_reader_that_goes_away_is_not_an_error() -> None:
+    # 300 alerts of ~1.5 KB each: far more than a pipe buffer, so writing hits the closed pipe.
+    logins = b"".join(orjson.dumps(root_login(i, account=f"{100000000000 + i}")) + b"\n" for i in range(300))
+    process = subprocess.Popen([sys.executable, "-m", "monitor", "scan", "--format", "jsonl", "-"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    process.stdin.write(logins)
+    process.stdin.close()
+    assert orjson.loads(process.stdout.readline())["detector"]
+    process.stdout.close()  # like `| head -1`
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 0
+    assert b"Traceback" not in stderr
