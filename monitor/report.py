@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from typing import IO
@@ -103,6 +102,3 @@ def format_summary(totals: ScanTotals, alerts: list[Alert], elapsed: float, dete
         lines.append(f"  {detector}: {count}")
     return "\n".join(lines) + "\n"
 
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()

@@ -18,7 +18,7 @@ from typing import Any
 from monitor.decode.formats import InputIssue
 from monitor.engine.clock import EventTimeParser
 from monitor.engine.dedupe import EventDeduper
-from monitor.engine.episodes import Episode, EpisodeBook, snapshot
+from monitor.engine.episodes import Episode, EpisodeBook
 from monitor.engine.settings import EngineSettings
 from monitor.engine.windows import CountWindows, DistinctWindows, Fired
 from monitor.model import event as ev_fields
@@ -28,7 +28,6 @@ from monitor.model.event import Event
 
 log = logging.getLogger("trailsentry.engine")
 
-_DEFAULT_HIT = Hit()
 STATE_VERSION = 1
 # Stands in for a missing userIdentity, which is allowed (unlike a null or a string).
 _ABSENT: dict[str, Any] = {}
@@ -366,4 +365,4 @@ def _preview(value: object) -> str:
     return clip(repr(value), 40)
 
 
-__all__ = ["BatchResult", "Engine", "EngineStats", "snapshot"]
+__all__ = ["BatchResult", "Engine", "EngineStats"]

@@ -125,6 +125,3 @@ def is_service_source_ip(source_ip: str) -> bool:
     # CloudTrail documents the value as "AWS Internal/#" (with a number).
     return source_ip.startswith("AWS Internal") or source_ip.endswith(".amazonaws.com")
 
-
-def is_success(event: Event) -> bool:
-    return not event.get("errorCode")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -60,18 +59,6 @@ async def wait_until(predicate: Callable[[], bool], within: float = 15.0) -> Non
     async with asyncio.timeout(within):
         while not predicate():  # noqa: ASYNC110 - a condition check under a deadline, not a timing assumption
             await asyncio.sleep(0.01)
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[AwsClients]:
-    created = AwsClients()
-    yield created
-    await created.close()
-
-
-@pytest.fixture
-def checkpoints(tmp_path: Path) -> CheckpointStore:
-    return CheckpointStore(tmp_path / "checkpoints.sqlite")
 
 
 async def log_group(aws: Emulator, clients: AwsClients) -> tuple[Any, str]:

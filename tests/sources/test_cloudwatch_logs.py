@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -63,18 +62,6 @@ def trail_event(event_id: str, name: str = "ConsoleLogin") -> str:
         "userIdentity": {"type": "Root", "accountId": "111122223333", "arn": "arn:aws:iam::111122223333:root"},
         "recipientAccountId": "111122223333",
     }).decode()
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[AwsClients]:
-    created = AwsClients()
-    yield created
-    await created.close()
-
-
-@pytest.fixture
-def checkpoints(tmp_path: Path) -> CheckpointStore:
-    return CheckpointStore(tmp_path / "checkpoints.sqlite")
 
 
 def aws_settings(aws: Emulator) -> AwsSettings:

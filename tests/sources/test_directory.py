@@ -48,11 +48,6 @@ def records(*ids: str) -> bytes:
 
 
 @pytest.fixture
-def checkpoints(tmp_path: Path) -> CheckpointStore:
-    return CheckpointStore(tmp_path / "checkpoints.sqlite")
-
-
-@pytest.fixture
 def folder(tmp_path: Path) -> Path:
     path = tmp_path / "trail"
     path.mkdir()
