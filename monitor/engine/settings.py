@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.engine.suppressions import SuppressionSet
 from monitor.model.severity import Severity
 
 DEFAULT_LATENESS_SECONDS = 20 * 60
@@ -18,6 +19,7 @@ class DetectorSettings:
     threshold: int | None = None
     window_seconds: int | None = None
     episode_seconds: int | None = None
+    learning_seconds: int | None = None  # first-seen and usual-rate detectors: the quiet learning period
     params: dict[str, Any] = field(default_factory=dict)
     # Extra (eventSource, eventName) pairs the detector should also see.
     extra_events: frozenset[tuple[str, str]] = frozenset()
@@ -29,3 +31,4 @@ class EngineSettings:
     dedupe_capacity: int = DEFAULT_DEDUPE_CAPACITY
     account_aliases: dict[str, str] = field(default_factory=dict)
     detectors: dict[str, DetectorSettings] = field(default_factory=dict)
+    suppressions: SuppressionSet = field(default_factory=SuppressionSet)  # monitor/engine/suppressions.py
