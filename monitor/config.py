@@ -24,6 +24,7 @@ from monitor.engine.settings import (
 from monitor.health import MetricsSettings, parse_metrics
 from monitor.model.severity import Severity
 from monitor.service_config import LiveConfig, parse_live_sections
+from monitor.suppress_config import parse_suppressions
 
 __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 
@@ -65,6 +66,7 @@ def parse_config(data: Any) -> Config:
     decode_section.reject_unknown()
     aliases = _account_aliases(top.section("accounts"))
     detectors = _detector_settings(top.section("detectors"))
+    suppressions = parse_suppressions(top)  # monitor/suppress_config.py
     live = parse_live_sections(top)
     alerting = parse_alerting(top)
     metrics = parse_metrics(top)
@@ -72,7 +74,7 @@ def parse_config(data: Any) -> Config:
     if errors:
         raise ConfigError(errors)
     engine = EngineSettings(lateness_seconds=lateness, dedupe_capacity=dedupe,
-                            account_aliases=aliases, detectors=detectors)
+                            account_aliases=aliases, detectors=detectors, suppressions=suppressions)
     return Config(engine=engine, max_decompressed_bytes=max_bytes, live=live, alerting=alerting, metrics=metrics)
 
 
@@ -99,6 +101,7 @@ def _detector_settings(section: Section) -> dict[str, DetectorSettings]:
             threshold=entry.optional_integer("threshold"),
             window_seconds=entry.optional_integer("window_seconds"),
             episode_seconds=entry.optional_integer("episode_seconds"),
+            learning_seconds=entry.optional_integer("learning_seconds", minimum=0),
             params=entry.mapping("params"),
             extra_events=frozenset(_event_pairs(entry)),
         )

@@ -122,6 +122,8 @@ CATALOGUE: tuple[MetricDef, ...] = (
     _m("detector_errors", "counter", "Exceptions raised by a detector; the event still reaches the others.",
        "detector"),
     _m("detector_alerts", "counter", "Alert emissions by the engine, including episode updates.", "detector"),
+    _m("detections_suppressed", "counter", "Detections dropped by a configured suppression entry (counted, "
+       "never alerted).", "detector"),
     _m("engine_duplicate_events", "counter", "Records dropped by the engine as already-seen eventIDs."),
     _m("engine_watermark_timestamp_seconds", "gauge", "The newest event time the engine has seen."),
     # -- delivery ------------------------------------------------------------------------------------
@@ -264,11 +266,14 @@ def _read_engine(families: _Families, engine: Engine) -> None:
     matches = _copy(stats.matches)
     errors = _copy(stats.detector_errors)
     alerts = _copy(stats.alerts)
+    suppressed = _copy(getattr(stats, "suppressed", {}))  # EngineStats.suppressed: a Counter like the others
     # Every configured detector gets a series, so a quiet detector shows 0 rather than nothing.
-    for detector_id in sorted({d.id for d in engine.detectors} | set(matches) | set(errors) | set(alerts)):
+    for detector_id in sorted({d.id for d in engine.detectors} | set(matches) | set(errors) | set(alerts)
+                              | set(suppressed)):
         families.add("trailsentry_detector_matches", matches.get(detector_id, 0), detector_id)
         families.add("trailsentry_detector_errors", errors.get(detector_id, 0), detector_id)
         families.add("trailsentry_detector_alerts", alerts.get(detector_id, 0), detector_id)
+        families.add("trailsentry_detections_suppressed", suppressed.get(detector_id, 0), detector_id)
     families.add("trailsentry_engine_duplicate_events", stats.duplicates)
     if stats.newest_event_time:
         families.add("trailsentry_engine_watermark_timestamp_seconds", stats.newest_event_time)
