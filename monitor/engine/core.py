@@ -19,11 +19,14 @@ from monitor.decode.formats import InputIssue
 from monitor.engine.clock import EventTimeParser
 from monitor.engine.dedupe import EventDeduper
 from monitor.engine.episodes import Episode, EpisodeBook
+from monitor.engine.history import FirstSeenBook, RateBook
+from monitor.engine.sequences import PrecededWindows
 from monitor.engine.settings import EngineSettings
+from monitor.engine.suppressions import SuppressionSet
 from monitor.engine.windows import CountWindows, DistinctWindows, Fired
 from monitor.model import event as ev_fields
 from monitor.model.alert import MAX_EVENT_IDS, Alert, clip, fingerprint
-from monitor.model.detector import Detector, Hit
+from monitor.model.detector import Detector, DistinctCount, Hit
 from monitor.model.event import Event
 
 log = logging.getLogger("trailsentry.engine")
@@ -40,6 +43,7 @@ class EngineStats:
     duplicates: int = 0
     matches: Counter[str] = field(default_factory=Counter)
     detector_errors: Counter[str] = field(default_factory=Counter)
+    suppressed: Counter[str] = field(default_factory=Counter)  # detections dropped by a configured suppression
     alerts: Counter[str] = field(default_factory=Counter)
     newest_event_time: float = 0.0
 
@@ -56,27 +60,42 @@ class BatchResult:
 class _Runtime:
     """A detector plus the engine-owned state it declared."""
 
-    __slots__ = ("counter", "detector", "distinct", "failed_once", "id", "match", "params")
+    __slots__ = ("counter", "detector", "distincts", "failed_once", "first_seen", "id", "match", "params",
+                 "preceded", "rate", "suppressions")
 
-    def __init__(self, detector: Detector) -> None:
+    def __init__(self, detector: Detector, suppressions: SuppressionSet) -> None:
         self.detector = detector
         self.id = detector.id
         self.match = detector.match
         self.params: Mapping[str, Any] = detector.params
         self.counter: CountWindows | None = None
-        self.distinct: DistinctWindows | None = None
+        self.distincts: list[tuple[DistinctCount, DistinctWindows]] = [
+            (spec, DistinctWindows(spec.count, spec.window_seconds)) for spec in detector.distinct_counts]
+        self.preceded: PrecededWindows | None = None
+        self.first_seen: FirstSeenBook | None = None
+        self.rate: RateBook | None = None
         if detector.threshold is not None:
             self.counter = CountWindows(detector.threshold.count, detector.threshold.window_seconds)
-        if detector.distinct is not None:
-            self.distinct = DistinctWindows(detector.distinct.count, detector.distinct.window_seconds)
+        if detector.preceded is not None:
+            self.preceded = PrecededWindows(detector.preceded.count, detector.preceded.window_seconds)
+        if detector.first_seen is not None:
+            self.first_seen = FirstSeenBook(detector.first_seen)
+        if detector.rate is not None:
+            self.rate = RateBook(detector.rate)
         self.failed_once = False
+        # None when no configured suppression can apply, so the common case costs nothing.
+        self.suppressions = suppressions if suppressions.applies_to(detector.id) else None
+
+    @property
+    def history(self) -> FirstSeenBook | RateBook | None:
+        return self.first_seen if self.first_seen is not None else self.rate
 
 
 class Engine:
     def __init__(self, detectors: Iterable[Detector], settings: EngineSettings | None = None) -> None:
         self.settings = settings or EngineSettings()
         self.stats = EngineStats()
-        self._runtimes = [_Runtime(d) for d in detectors]
+        self._runtimes = [_Runtime(d, self.settings.suppressions) for d in detectors]
         self._index: dict[str, list[tuple[str, _Runtime]]] = {}
         self._catch_all: list[_Runtime] = []
         for runtime in self._runtimes:
@@ -192,8 +211,11 @@ class Engine:
         for runtime in self._runtimes:
             if runtime.counter is not None and len(runtime.counter):
                 windows[runtime.id] = {"count": runtime.counter.snapshot()}
-            elif runtime.distinct is not None and len(runtime.distinct):
-                windows[runtime.id] = {"distinct": runtime.distinct.snapshot()}
+            elif runtime.preceded is not None and len(runtime.preceded):
+                windows[runtime.id] = {"preceded": runtime.preceded.snapshot()}
+            elif any(len(window) for _, window in runtime.distincts):
+                snapshots = [window.snapshot() for _, window in runtime.distincts]
+                windows[runtime.id] = {"distinct": snapshots[0]} if len(snapshots) == 1 else {"distincts": snapshots}
         return {"version": STATE_VERSION, "watermark": self._watermark, "windows": windows,
                 "episodes": self._episodes.snapshot()}
 
@@ -211,8 +233,13 @@ class Engine:
                 continue
             if runtime.counter is not None and "count" in saved:
                 runtime.counter.restore(saved["count"])
-            elif runtime.distinct is not None and "distinct" in saved:
-                runtime.distinct.restore(saved["distinct"])
+            elif runtime.preceded is not None and "preceded" in saved:
+                runtime.preceded.restore(saved["preceded"])
+            elif runtime.distincts:
+                saved_distincts = saved["distincts"] if "distincts" in saved else [saved.get("distinct", {})]
+                if len(saved_distincts) == len(runtime.distincts):
+                    for (_, window), window_state in zip(runtime.distincts, saved_distincts, strict=True):
+                        window.restore(window_state)
         self._episodes.restore(list(state.get("episodes", [])), set(by_id))
 
     def flush(self) -> list[Alert]:
@@ -238,9 +265,38 @@ class Engine:
         for runtime in self._runtimes:
             if runtime.counter is not None:
                 runtime.counter.prune(horizon - runtime.counter.window)
-            if runtime.distinct is not None:
-                runtime.distinct.prune(horizon - runtime.distinct.window)
+            for _, window in runtime.distincts:
+                window.prune(horizon - window.window)
+            if runtime.preceded is not None:
+                runtime.preceded.prune(horizon - runtime.preceded.window)
+            history = runtime.history
+            if history is not None:
+                history.sweep(watermark)
         return self._episodes.close_until(horizon)
+
+    def history_changes(self) -> list[tuple[str, str, dict[str, Any] | None]]:
+        """First-seen and usual-rate history changed since the last call: (detector, row key, data or None).
+
+        The live service writes these rows to its embedded store; `restore_history` reads them back.
+        """
+        changes: list[tuple[str, str, dict[str, Any] | None]] = []
+        for runtime in self._runtimes:
+            history = runtime.history
+            if history is not None:
+                changes.extend((runtime.id, name, data) for name, data in history.take_changes())
+        return changes
+
+    def restore_history(self, rows: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        """Load saved history rows (at start). Rows of unknown or changed detectors are dropped."""
+        by_detector: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for detector_id, name, data in rows:
+            by_detector.setdefault(detector_id, []).append((name, data))
+        for runtime in self._runtimes:
+            history = runtime.history
+            saved = by_detector.get(runtime.id)
+            if history is not None and saved:
+                history.restore(saved)
+                history.take_changes()  # what was just loaded is not a change
 
     def _evaluate(self, runtime: _Runtime, event: Event, ts: float, origin: str, out: list[Alert]) -> None:
         try:
@@ -252,6 +308,10 @@ class Engine:
             self._apply(runtime, event, ts, hit, origin, out)
 
     def _apply(self, runtime: _Runtime, event: Event, ts: float, hit: Hit, origin: str, out: list[Alert]) -> None:
+        if runtime.suppressions is not None and runtime.suppressions.match(runtime.id, event, ts) is not None:
+            # Suppressed before any counting: an allowlisted scanner's denials never build toward a burst.
+            self.stats.suppressed[runtime.id] += 1
+            return
         self.stats.matches[runtime.id] += 1
         try:
             self._on_hit(runtime, event, ts, hit, out)
@@ -281,6 +341,9 @@ class Engine:
             out.append(self._new_alert(detector, event, ts, hit, alert_id, [event_id]))
             return
         book_key = (detector.id, key)
+        if runtime.preceded is not None or runtime.history is not None:
+            self._on_gated_hit(runtime, event, ts, hit, key, event_id, out)
+            return
         episode = self._episodes.get(book_key)
         length = detector.episode_seconds
         if episode is not None:
@@ -292,18 +355,76 @@ class Engine:
             update = self._episodes.close(book_key)
             if update is not None:
                 out.append(update)
-        fired: Fired | None
+        fired: Fired | None = None
         if runtime.counter is not None:
             fired = runtime.counter.add(key, ts, event_id)
-        elif runtime.distinct is not None and detector.distinct is not None:
-            value = detector.distinct.value(event)
-            if value is None:
-                return
-            fired = runtime.distinct.add(key, ts, event_id, value)
+        elif runtime.distincts:
+            for spec, window in runtime.distincts:
+                value = spec.value(event)
+                if value is None:
+                    continue
+                fired = window.add(key, ts, event_id, value)
+                if fired is not None:
+                    fired.context.update({"distinct_count": len(fired.values),
+                                          spec.label: fired.values[:MAX_EVENT_IDS],
+                                          "window_seconds": spec.window_seconds})
+                    break
         else:
             fired = Fired(start=ts, count=1, event_ids=[event_id] if event_id else [])
         if fired is None:
             return
+        self._open_episode(runtime, event, ts, hit, key, fired, out)
+
+    def _on_gated_hit(self, runtime: _Runtime, event: Event, ts: float, hit: Hit, key: str, event_id: str,
+                      out: list[Alert]) -> None:
+        """Sequences, first-seen and usual-rate: the kind decides on every event, before any episode."""
+        detector = runtime.detector
+        fired: Fired | None = None
+        if runtime.preceded is not None and detector.preceded is not None:
+            if detector.preceded.prior(event):
+                runtime.preceded.prior(key, ts, event_id)
+                return
+            fired = runtime.preceded.trigger(key, ts, event_id)
+            if fired is not None:
+                fired.context.update({detector.preceded.label: fired.count - 1,
+                                      "window_seconds": detector.preceded.window_seconds})
+        elif runtime.first_seen is not None and detector.first_seen is not None:
+            value = detector.first_seen.value(event)
+            if value is None or not runtime.first_seen.observe(key, value, ts):
+                return
+            fired = Fired(start=ts, count=1, event_ids=[event_id] if event_id else [], values=[value],
+                          context={detector.first_seen.label: [clip(value, 256)],
+                                   "history_days": detector.first_seen.history_seconds / 86400})
+        elif runtime.rate is not None:
+            reason = runtime.rate.observe(key, ts)
+            if reason is None:
+                return
+            fired = Fired(start=ts, count=1, event_ids=[event_id] if event_id else [], context=reason)
+        if fired is None:
+            return
+        book_key = (detector.id, key)
+        episode = self._episodes.get(book_key)
+        severity = hit.severity if hit.severity is not None else detector.severity
+        if episode is not None:
+            if episode.covers(ts, detector.episode_seconds):
+                episode.add(ts, event_id, fired.count)
+                if detector.first_seen is not None:
+                    seen = episode.alert.context.get(detector.first_seen.label)
+                    if isinstance(seen, list) and len(seen) < MAX_EVENT_IDS:
+                        seen.extend(clip(v, 256) for v in fired.values if clip(v, 256) not in seen)
+                if episode.escalate(severity):
+                    out.append(episode.emit())
+                return
+            update = self._episodes.close(book_key)
+            if update is not None:
+                out.append(update)
+        self._open_episode(runtime, event, ts, hit, key, fired, out)
+
+    def _open_episode(self, runtime: _Runtime, event: Event, ts: float, hit: Hit, key: str, fired: Fired,
+                      out: list[Alert]) -> None:
+        detector = runtime.detector
+        length = detector.episode_seconds
+        book_key = (detector.id, key)
         alert = self._new_alert(detector, event, fired.start, hit,
                                 fingerprint(detector.id, key, str(int(fired.start))), fired.event_ids)
         alert.count = fired.count
@@ -311,10 +432,8 @@ class Engine:
         if detector.threshold is not None:
             alert.context = {**alert.context, "threshold": detector.threshold.count,
                              "window_seconds": detector.threshold.window_seconds}
-        if detector.distinct is not None:
-            alert.context = {**alert.context, "distinct_count": len(fired.values),
-                             detector.distinct.label: fired.values[:MAX_EVENT_IDS],
-                             "window_seconds": detector.distinct.window_seconds}
+        if fired.context:
+            alert.context = {**alert.context, **fired.context}
         episode = Episode(alert=alert, start=fired.start, end=fired.start + length,
                           emitted_count=0, emitted_severity=alert.severity)
         self._episodes.open(book_key, episode)

@@ -64,18 +64,35 @@ def apply_settings(detector: Detector, setting: DetectorSettings) -> Detector:
     if setting.episode_seconds is not None:
         changes["episode_seconds"] = setting.episode_seconds
     if setting.threshold is not None or setting.window_seconds is not None:
-        if detector.threshold is not None:
-            changes["threshold"] = Threshold(
-                count=setting.threshold or detector.threshold.count,
-                window_seconds=setting.window_seconds or detector.threshold.window_seconds,
-            )
-        elif detector.distinct is not None:
-            changes["distinct"] = DistinctCount(
-                value=detector.distinct.value,
-                count=setting.threshold or detector.distinct.count,
-                window_seconds=setting.window_seconds or detector.distinct.window_seconds,
-                label=detector.distinct.label,
-            )
+        changes.update(_window_changes(detector, setting))
+    if setting.learning_seconds is not None:
+        if detector.first_seen is not None:
+            changes["first_seen"] = dataclasses.replace(detector.first_seen, learning_seconds=setting.learning_seconds)
+        elif detector.rate is not None:
+            changes["rate"] = dataclasses.replace(detector.rate, learning_seconds=setting.learning_seconds)
         else:
-            raise RegistryError(f"{detector.id}: has no threshold or window to configure")
+            raise RegistryError(f"{detector.id}: has no learning period to configure")
     return dataclasses.replace(detector, **changes) if changes else detector  # type: ignore[arg-type]
+
+
+def _window_changes(detector: Detector, setting: DetectorSettings) -> dict[str, object]:
+    """`threshold` and `window_seconds` mean the count and window of whichever kind the detector declares."""
+    count, window = setting.threshold, setting.window_seconds
+    if detector.threshold is not None:
+        return {"threshold": Threshold(count=count or detector.threshold.count,
+                                       window_seconds=window or detector.threshold.window_seconds)}
+    if detector.distinct is not None:
+        counts = tuple(DistinctCount(value=d.value, count=count or d.count, window_seconds=window or d.window_seconds,
+                                     label=d.label) for d in detector.distinct_counts)
+        return {"distinct": counts if len(counts) > 1 else counts[0]}
+    if detector.preceded is not None:
+        return {"preceded": dataclasses.replace(detector.preceded, count=count or detector.preceded.count,
+                                                window_seconds=window or detector.preceded.window_seconds)}
+    if detector.first_seen is not None and count is None and window is not None:
+        return {"first_seen": dataclasses.replace(detector.first_seen, history_seconds=window)}
+    if detector.rate is not None:
+        return {"rate": dataclasses.replace(detector.rate, min_count=count or detector.rate.min_count,
+                                            history_seconds=window or detector.rate.history_seconds)}
+    raise RegistryError(f"{detector.id}: has no threshold or window to configure"
+                        + (" (first-seen detectors take only window_seconds, their history)"
+                           if detector.first_seen is not None else ""))

@@ -25,6 +25,7 @@ class Fired:
     count: int
     event_ids: list[str]
     values: list[str] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)  # what the alert should add to its context
 
 
 class CountWindows:

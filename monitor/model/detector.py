@@ -50,6 +50,52 @@ class DistinctCount:
     label: str
 
 
+@dataclass(frozen=True, slots=True)
+class Preceded:
+    """Alert on a matching event that follows >= `count` `prior` events of the same key within the window.
+
+    `match` must return a Hit for both kinds; `prior(event)` tells them apart. Prior events are
+    only remembered (never alerted on their own); the key's memory is cleared when it fires.
+    """
+
+    prior: Callable[[Event], bool]
+    count: int
+    window_seconds: int
+    label: str = "prior_events"
+
+
+@dataclass(frozen=True, slots=True)
+class FirstSeen:
+    """Alert when `value(event)` is new for the group key: not seen within `history_seconds`.
+
+    Quiet while learning: for `learning_seconds` after the key is first seen (`learn_per_key`),
+    or after the detector saw its first event at all. History is bounded: at most `max_keys`
+    keys and `max_values` values per key, least recently seen dropped first.
+    """
+
+    value: Callable[[Event], str | None]
+    label: str
+    history_seconds: int = 14 * 86400
+    learning_seconds: int = 7 * 86400
+    learn_per_key: bool = True
+    max_keys: int = 100_000
+    max_values: int = 256
+
+
+@dataclass(frozen=True, slots=True)
+class RateBaseline:
+    """Per key, count matches in buckets of `bucket_seconds`; alert on a key's first bucket ever
+    (after the detector's learning period) or on a bucket that reaches `factor` times the key's
+    usual (mean) bucket count over `history_seconds`, and at least `min_count`."""
+
+    bucket_seconds: int = 3600
+    factor: float = 10.0
+    min_count: int = 100
+    history_seconds: int = 14 * 86400
+    learning_seconds: int = 7 * 86400
+    max_keys: int = 100_000
+
+
 Match = Callable[[Event, Mapping[str, Any]], Hit | None]
 GroupKey = Callable[[Event], str | None]
 
@@ -69,7 +115,11 @@ class Detector:
     group_by: GroupKey | None = None
     episode_seconds: int = 3600
     threshold: Threshold | None = None
-    distinct: DistinctCount | None = None
+    # One distinct count, or several that share the group key (any of them fires).
+    distinct: DistinctCount | tuple[DistinctCount, ...] | None = None
+    preceded: Preceded | None = None
+    first_seen: FirstSeen | None = None
+    rate: RateBaseline | None = None
     # Tunables with their defaults; config may override them by name.
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -90,17 +140,35 @@ class Detector:
             found.append("mitre must list ATT&CK technique ids like T1078 or T1078.004")
         if self.all_events == bool(self.events):
             found.append("declare either events or all_events=True, exactly one")
-        if (self.threshold or self.distinct) and self.group_by is None:
-            found.append("threshold and distinct need group_by")
-        if self.threshold and self.distinct:
-            found.append("declare threshold or distinct, not both")
-        for rule in (self.threshold, self.distinct):
+        kinds = [kind for kind in (self.threshold, self.distinct, self.preceded, self.first_seen, self.rate)
+                 if kind is not None]
+        if kinds and self.group_by is None:
+            found.append("threshold, distinct, preceded, first_seen and rate need group_by")
+        if len(kinds) > 1:
+            found.append("declare one of threshold, distinct, preceded, first_seen or rate")
+        if isinstance(self.distinct, tuple) and not self.distinct:
+            found.append("distinct must name at least one count")
+        for rule in (self.threshold, *self.distinct_counts, self.preceded):
             if rule is not None and (rule.count < 1 or rule.window_seconds < 1):
                 found.append("threshold counts and windows must be positive")
+        if self.first_seen is not None and (self.first_seen.history_seconds < 1 or self.first_seen.max_keys < 1
+                                            or self.first_seen.max_values < 1 or self.first_seen.learning_seconds < 0):
+            found.append("first_seen history, bounds must be positive and learning not negative")
+        rate = self.rate
+        if rate is not None and (rate.bucket_seconds < 1 or rate.factor <= 1 or rate.min_count < 1
+                                 or rate.history_seconds < rate.bucket_seconds):
+            found.append("rate needs a positive bucket, a factor above 1, min_count >= 1 and history >= one bucket")
         if self.episode_seconds < 1:
             found.append("episode_seconds must be positive")
         return found
 
     @property
+    def distinct_counts(self) -> tuple[DistinctCount, ...]:
+        if self.distinct is None:
+            return ()
+        return self.distinct if isinstance(self.distinct, tuple) else (self.distinct,)
+
+    @property
     def stateful(self) -> bool:
-        return self.threshold is not None or self.distinct is not None
+        return any(kind is not None for kind in (self.threshold, self.distinct, self.preceded, self.first_seen,
+                                                 self.rate))

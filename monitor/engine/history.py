@@ -1,0 +1,209 @@
+"""Per-key history for first-seen and usual-rate detections, bounded and persisted incrementally.
+
+History is measured in event time, like every other window, so a scan of a month of
+old logs learns and alerts exactly as the live service would have. Changed keys are
+tracked so the live service writes only what changed to its embedded store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.model.detector import FirstSeen, RateBaseline
+
+# Last-seen times are persisted at this granularity: a value seen again within the hour
+# does not rewrite its row. A restart may make a value look up to an hour older.
+PERSIST_GRANULARITY = 3600.0
+# How far the watermark moves between two sweeps of expired history.
+SWEEP_EVERY = 3600.0
+
+
+class _Changes:
+    """Keys changed since the last `take_changes()` (None marks a deleted key)."""
+
+    def __init__(self) -> None:
+        self.dirty: set[str] = set()
+        self.started_changed = False
+
+    def take(self, rows: dict[str, Any], started: float | None) -> list[tuple[str, dict[str, Any] | None]]:
+        out: list[tuple[str, dict[str, Any] | None]] = []
+        if self.started_changed and started is not None:
+            out.append(("", {"started": started}))
+        for key in self.dirty:
+            row = rows.get(key)
+            out.append((f"k:{key}", None if row is None else _row(row)))
+        self.dirty = set()
+        self.started_changed = False
+        return out
+
+
+def _row(known: list[Any]) -> dict[str, Any]:
+    return {"first": known[0], "last": known[1], "values": dict(known[2])}
+
+
+class FirstSeenBook:
+    """Values seen per key (value -> last seen) with the key's first sighting."""
+
+    def __init__(self, spec: FirstSeen) -> None:
+        self.spec = spec
+        # key -> [first seen, last activity, {value: last seen}]
+        self._keys: dict[str, list[Any]] = {}
+        self._started: float | None = None
+        self._swept = 0.0
+        self._changes = _Changes()
+
+    def observe(self, key: str, value: str, ts: float) -> bool:
+        """Record one sighting; True when it is new for the key and learning is over."""
+        spec = self.spec
+        if self._started is None or ts < self._started:
+            self._started = ts
+            self._changes.started_changed = True
+        known = self._keys.get(key)
+        if known is None:
+            if len(self._keys) >= spec.max_keys:
+                self._evict_keys()
+            self._keys[key] = [ts, ts, {value: ts}]
+            self._changes.dirty.add(key)
+            return not spec.learn_per_key and ts >= self._started + spec.learning_seconds
+        values: dict[str, float] = known[2]
+        last = values.get(value)
+        if ts > known[1]:
+            known[1] = ts
+        if ts < known[0]:
+            known[0] = ts
+            self._changes.dirty.add(key)
+        if last is not None and ts - last <= spec.history_seconds:
+            if ts - last > PERSIST_GRANULARITY:
+                values[value] = ts
+                self._changes.dirty.add(key)
+            elif ts > last:
+                values[value] = ts
+            return False
+        values[value] = ts
+        if len(values) > spec.max_values:
+            del values[min(values, key=values.__getitem__)]
+        self._changes.dirty.add(key)
+        learned_from = known[0] if spec.learn_per_key else self._started
+        return ts >= learned_from + spec.learning_seconds
+
+    def sweep(self, watermark: float) -> None:
+        """Forget values older than the history window, and keys left with none (amortised hourly)."""
+        if watermark - self._swept < SWEEP_EVERY:
+            return
+        self._swept = watermark
+        horizon = watermark - self.spec.history_seconds
+        for key in list(self._keys):
+            known = self._keys[key]
+            if known[1] >= horizon and all(seen >= horizon for seen in known[2].values()):
+                continue
+            kept = {value: seen for value, seen in known[2].items() if seen >= horizon}
+            if kept:
+                known[2] = kept
+            else:
+                del self._keys[key]
+            self._changes.dirty.add(key)
+
+    def _evict_keys(self) -> None:
+        # Drop the least recently active tenth at once, so eviction is rare and amortised.
+        ordered = sorted(self._keys, key=lambda k: self._keys[k][1])
+        for key in ordered[: max(1, len(ordered) // 10)]:
+            del self._keys[key]
+            self._changes.dirty.add(key)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def take_changes(self) -> list[tuple[str, dict[str, Any] | None]]:
+        return self._changes.take(self._keys, self._started)
+
+    def restore(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
+        for name, data in rows:
+            if name == "":
+                self._started = float(data["started"])
+            elif name.startswith("k:") and len(self._keys) < self.spec.max_keys:
+                values = {str(v): float(t) for v, t in dict(data["values"]).items()}
+                if values:
+                    self._keys[name[2:]] = [float(data["first"]), float(data["last"]), values]
+
+
+class RateBook:
+    """Match counts per key and time bucket, for "first time" and "far above the usual rate"."""
+
+    def __init__(self, spec: RateBaseline) -> None:
+        self.spec = spec
+        # key -> [first seen, last activity, {bucket index: count}]
+        self._keys: dict[str, list[Any]] = {}
+        self._started: float | None = None
+        self._swept = 0.0
+        self._changes = _Changes()
+        self._history_buckets = spec.history_seconds // spec.bucket_seconds
+
+    def observe(self, key: str, ts: float) -> dict[str, Any] | None:
+        """Count one match; the reason to alert (as alert context) or None."""
+        spec = self.spec
+        if self._started is None or ts < self._started:
+            self._started = ts
+            self._changes.started_changed = True
+        bucket = int(ts // spec.bucket_seconds)
+        known = self._keys.get(key)
+        self._changes.dirty.add(key)
+        if known is None:
+            if len(self._keys) >= spec.max_keys:
+                self._evict_keys()
+            self._keys[key] = [ts, ts, {bucket: 1}]
+            if ts >= self._started + spec.learning_seconds:
+                return {"reason": "first seen", "history_days": spec.history_seconds / 86400}
+            return None
+        if ts > known[1]:
+            known[1] = ts
+        buckets: dict[int, int] = known[2]
+        count = buckets.get(bucket, 0) + 1
+        buckets[bucket] = count
+        if count < spec.min_count or ts < known[0] + spec.learning_seconds:
+            return None
+        oldest = bucket - self._history_buckets
+        past = [n for b, n in buckets.items() if oldest <= b < bucket]
+        usual = sum(past) / len(past) if past else 0.0
+        if count >= spec.factor * usual:
+            return {"reason": "above usual rate", "bucket_count": count, "usual_per_bucket": round(usual, 1),
+                    "bucket_seconds": spec.bucket_seconds}
+        return None
+
+    def sweep(self, watermark: float) -> None:
+        if watermark - self._swept < SWEEP_EVERY:
+            return
+        self._swept = watermark
+        oldest = int((watermark - self.spec.history_seconds) // self.spec.bucket_seconds)
+        for key in list(self._keys):
+            known = self._keys[key]
+            if min(known[2], default=oldest) >= oldest:
+                continue
+            kept = {b: n for b, n in known[2].items() if b >= oldest}
+            if kept:
+                known[2] = kept
+            else:
+                del self._keys[key]
+            self._changes.dirty.add(key)
+
+    def _evict_keys(self) -> None:
+        ordered = sorted(self._keys, key=lambda k: self._keys[k][1])
+        for key in ordered[: max(1, len(ordered) // 10)]:
+            del self._keys[key]
+            self._changes.dirty.add(key)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def take_changes(self) -> list[tuple[str, dict[str, Any] | None]]:
+        rows = {key: [known[0], known[1], {str(b): n for b, n in known[2].items()}]
+                for key, known in self._keys.items() if key in self._changes.dirty}
+        return self._changes.take(rows, self._started)
+
+    def restore(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
+        for name, data in rows:
+            if name == "":
+                self._started = float(data["started"])
+            elif name.startswith("k:") and len(self._keys) < self.spec.max_keys:
+                buckets = {int(b): int(n) for b, n in dict(data["values"]).items()}
+                if buckets:
+                    self._keys[name[2:]] = [float(data["first"]), float(data["last"]), buckets]
