@@ -91,8 +91,14 @@ def account_of(value: str) -> str:
 def accounts(value: Any) -> frozenset[str]:
     """A list param of account ids, keeping only 12-digit ids (numbers are accepted when they fit)."""
     items = value if isinstance(value, list | tuple | set | frozenset) else [value]
+    # Only hashable scalars reach the cache; a dict or list inside the param is ignored like any bad entry.
+    return _account_set(tuple(item for item in list(items)[:_MAX_ITEMS] if isinstance(item, str | int)))
+
+
+@functools.lru_cache(maxsize=32)
+def _account_set(items: tuple[str | int, ...]) -> frozenset[str]:
     kept: set[str] = set()
-    for item in list(items)[:_MAX_ITEMS]:
+    for item in items:
         if isinstance(item, int) and not isinstance(item, bool):
             item = f"{item:012d}"
         if isinstance(item, str) and _ACCOUNT_ID.match(item.strip()):
