@@ -266,7 +266,7 @@ def _read_engine(families: _Families, engine: Engine) -> None:
     matches = _copy(stats.matches)
     errors = _copy(stats.detector_errors)
     alerts = _copy(stats.alerts)
-    suppressed = _copy(getattr(stats, "suppressed", {}))  # EngineStats.suppressed: a Counter like the others
+    suppressed = _copy(stats.suppressed)
     # Every configured detector gets a series, so a quiet detector shows 0 rather than nothing.
     for detector_id in sorted({d.id for d in engine.detectors} | set(matches) | set(errors) | set(alerts)
                               | set(suppressed)):
