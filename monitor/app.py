@@ -39,11 +39,12 @@ from monitor.aws import AwsClients
 from monitor.backoff import Backoff
 from monitor.checkpoint import CheckpointStore
 from monitor.config import Config, ConfigError
-from monitor.engine import Engine, builtin_detectors, configure
+from monitor.engine import Engine
 from monitor.health import MetricsServer, readiness_check
 from monitor.metrics import Telemetry
 from monitor.model.detector import Detector
 from monitor.pipeline import Pipeline, printable, run_to_completion
+from monitor.rules.loader import assemble_detectors
 from monitor.sources.base import Source, SourceContext
 from monitor.sources.registry import create_source
 
@@ -295,7 +296,7 @@ class App:
             await asyncio.sleep(delay)
 
     def _detectors(self) -> list[Detector]:
-        return configure(builtin_detectors(), self.config.engine.detectors)
+        return assemble_detectors(self.config)[0]
 
 
 async def _within(waiting: Awaitable[None], seconds: float) -> bool:

@@ -15,10 +15,11 @@ import orjson
 from monitor import __version__
 from monitor.config import Config, ConfigError, load_config
 from monitor.decode import InputIssue
-from monitor.engine import Engine, RegistryError, builtin_detectors, configure
+from monitor.engine import Engine, RegistryError, builtin_detectors
 from monitor.model import Detector
 from monitor.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
-from monitor.samples import run_samples
+from monitor.rules.loader import assemble_detectors, kind_of
+from monitor.samples import run_case, run_samples
 from monitor.scan import Scanner, UnreadablePath, expand_paths
 
 EXIT_OK = 0
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=cmd_detectors_list)
     testing = detector_commands.add_parser("test", help="run every detector's sample events")
     testing.add_argument("--detector", action="append", default=[], metavar="ID")
+    testing.add_argument("--config", type=Path, help="also test the samples inside the configured custom rules")
     testing.set_defaults(handler=cmd_detectors_test)
 
     config = commands.add_parser("config", help="validate or print a config file")
@@ -115,7 +117,7 @@ def _load(config_path: Path | None) -> Config:
 
 
 def _detectors(config: Config, only: Sequence[str] = ()) -> list[Detector]:
-    detectors = configure(builtin_detectors(), config.engine.detectors)
+    detectors, _ = assemble_detectors(config)
     if only:
         known = {d.id for d in detectors}
         missing = sorted(set(only) - known)
@@ -163,11 +165,13 @@ def _print_alerts(alerts: list, output_format: str | None) -> None:  # type: ign
 
 
 def cmd_detectors_list(args: argparse.Namespace) -> int:
-    detectors = _detectors(_load(args.config))
+    detectors, loaded = assemble_detectors(_load(args.config))
     if args.format == "json":
         catalog = [
             {
                 "id": d.id,
+                "kind": kind_of(d.id, loaded),
+                "file": loaded.files.get(d.id),
                 "title": d.title,
                 "severity": d.severity.label,
                 "mitre": list(d.mitre),
@@ -176,8 +180,7 @@ def cmd_detectors_list(args: argparse.Namespace) -> int:
                 "all_events": d.all_events,
                 "threshold": {"count": d.threshold.count, "window_seconds": d.threshold.window_seconds}
                 if d.threshold else None,
-                "distinct": {"count": d.distinct.count, "window_seconds": d.distinct.window_seconds,
-                             "of": d.distinct.label} if d.distinct else None,
+                "distinct": _distinct_json(d),
                 "episode_seconds": d.episode_seconds if d.group_by else None,
                 "params": dict(d.params),
             }
@@ -187,16 +190,34 @@ def cmd_detectors_list(args: argparse.Namespace) -> int:
         return EXIT_OK
     for d in detectors:
         scope = "all events" if d.all_events else f"{len(d.events)} event(s)"
-        print(f"{d.id:<32} {d.severity.label:<9} {','.join(d.mitre):<26} {scope:<13} {d.title}")
+        print(f"{d.id:<32} {d.severity.label:<9} {kind_of(d.id, loaded):<8} {','.join(d.mitre):<26} {scope:<13} "
+              f"{d.title}")
     return EXIT_OK
 
 
+def _distinct_json(detector: Detector) -> object:
+    """One count as an object; several (any of them fires) as a list of objects."""
+    counts = [{"count": c.count, "window_seconds": c.window_seconds, "of": c.label} for c in detector.distinct_counts]
+    return None if not counts else counts[0] if len(counts) == 1 else counts
+
+
 def cmd_detectors_test(args: argparse.Namespace) -> int:
-    detectors = _detectors(Config(), args.detector)
+    # Samples run against detectors as written: config settings (severity overrides...) would change verdicts.
+    _, loaded = assemble_detectors(_load(args.config))
+    detectors = [*builtin_detectors(), *loaded.detectors]
+    if args.detector:
+        missing = sorted(set(args.detector) - {d.id for d in detectors})
+        if missing:
+            raise RegistryError(f"unknown detector(s): {', '.join(missing)}")
+        detectors = [d for d in detectors if d.id in set(args.detector)]
     failures = 0
     total = 0
     for detector in detectors:
-        for result in run_samples(detector):
+        if kind_of(detector.id, loaded) == "builtin":
+            results = run_samples(detector)
+        else:
+            results = [run_case(detector, s.case) for s in loaded.samples if s.detector == detector.id]
+        for result in results:
             total += 1
             if not result.passed:
                 failures += 1

@@ -6,6 +6,7 @@ a file that holds them (see the alerting section of the README).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from monitor.engine.settings import (
 )
 from monitor.health import MetricsSettings, parse_metrics
 from monitor.model.severity import Severity
+from monitor.rules.config import RulesSettings, parse_rules
 from monitor.service_config import LiveConfig, parse_live_sections
 from monitor.suppress_config import parse_suppressions
 
@@ -36,6 +38,7 @@ class Config:
     live: LiveConfig = field(default_factory=LiveConfig)  # sources, checkpoint, service (monitor/service_config.py)
     alerting: AlertingSettings = field(default_factory=AlertingSettings)  # sinks, routes, alerting
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    rules: RulesSettings = field(default_factory=RulesSettings)  # custom and Sigma rule files (monitor/rules/)
 
 
 def load_config(path: Path) -> Config:
@@ -51,7 +54,8 @@ def load_config(path: Path) -> Config:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         raise ConfigError([f"{path}: not valid YAML{where}: {problem}"]) from None
-    return parse_config(data)
+    config = parse_config(data)
+    return dataclasses.replace(config, rules=config.rules.relative_to(path.parent))
 
 
 def parse_config(data: Any) -> Config:
@@ -70,12 +74,14 @@ def parse_config(data: Any) -> Config:
     live = parse_live_sections(top)
     alerting = parse_alerting(top)
     metrics = parse_metrics(top)
+    rules = parse_rules(top)
     top.reject_unknown()
     if errors:
         raise ConfigError(errors)
     engine = EngineSettings(lateness_seconds=lateness, dedupe_capacity=dedupe,
                             account_aliases=aliases, detectors=detectors, suppressions=suppressions)
-    return Config(engine=engine, max_decompressed_bytes=max_bytes, live=live, alerting=alerting, metrics=metrics)
+    return Config(engine=engine, max_decompressed_bytes=max_bytes, live=live, alerting=alerting, metrics=metrics,
+                  rules=rules)
 
 
 def _account_aliases(section: Section) -> dict[str, str]:
