@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from monitor.config import load_config, parse_config
 from monitor.configreader import ConfigError
@@ -163,3 +164,14 @@ def test_expired_entries_warn_once_each(caplog: pytest.LogCaptureFixture) -> Non
     ]
     assert all(r.levelno == logging.WARNING for r in caplog.records)
     assert warn_expired(suppressions, datetime(2026, 3, 1, tzinfo=UTC).timestamp(), log) == []
+
+
+def test_the_readme_example_parses_and_does_what_it_says() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### `suppressions`"):]
+    block = section[section.index("```yaml") + len("```yaml"):section.index("```\n", section.index("```yaml") + 7)]
+    config = parse_config(yaml.safe_load(block))
+    scan, glass = config.engine.suppressions.entries
+    assert scan.detectors == ("access-denied-burst",) and scan.reason and scan.expires_text == "2026-07-01T00:00:00Z"
+    assert glass.is_global and glass.principals == ("arn:aws:iam::*:role/BreakGlass",)
+    assert check_detector_ids(config.engine.suppressions, ["access-denied-burst"]) == []
