@@ -385,10 +385,10 @@ def string_leaves(event: Any) -> list[str]:
             found.append(node)
             if len(found) >= MAX_KEYWORD_LEAVES:
                 break
-        elif kind is dict:
-            stack.extend(node.values())
+        elif kind is dict:  # reversed: the stack pops them in document order
+            stack.extend(reversed(node.values()))
         elif kind is list:
-            stack.extend(node)
+            stack.extend(reversed(node))
     return found
 
 
