@@ -40,6 +40,8 @@ def test_permiso_console_sessions_give_no_alerts() -> None:
     assert [(a.detector, a.title) for a in alerts] == []
     # Not even a match below a threshold: every mission detector needs an identity these records lack.
     assert {d: n for d, n in engine.stats.matches.items() if d in MISSION} == {}
+    # The one detector that sees every event finds no instance-role session here to look at.
+    assert engine.stats.matches["instance-credentials-used-elsewhere"] == 0
 
 
 def test_otrf_ec2_proxy_s3_exfiltration() -> None:
@@ -49,7 +51,8 @@ def test_otrf_ec2_proxy_s3_exfiltration() -> None:
     not in scope for the MFA detectors), reads only (no sensitive write, no new key), is never denied
     (no access-denied burst) and never uses root or the console. The IAM user in the set is an
     MFA-authenticated console session browsing EC2. Catching this incident belongs to the catalog's
-    `instance-credentials-used-elsewhere` detector, not to the mission's.
+    `instance-credentials-used-elsewhere` detector, not to the mission's: the instance's session was used
+    by the AWS CLI on macOS (Darwin), a workstation, not a server.
     """
     engine, alerts, count = scan("otrf_ec2_proxy_s3_exfil")
     assert count == 103
@@ -72,3 +75,15 @@ def test_otrf_ec2_proxy_s3_exfiltration() -> None:
     assert {d: n for d, n in engine.stats.matches.items() if d in MISSION} == {}
     # Other (catalog) detectors may speak about this incident, but as episodes, not one alert per event.
     assert len(latest(alerts)) <= 10
+
+    # The catalog's answer: one high alert naming the stolen instance session, covering all of its calls.
+    caught = [a for a in latest(alerts).values() if a.detector == "instance-credentials-used-elsewhere"]
+    assert len(caught) == 1
+    alert = caught[0]
+    assert alert.principal == stolen[0]["userIdentity"]["arn"]
+    assert alert.principal.endswith("/MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0/i-0317f6c6b66ae9c40")
+    assert alert.severity.label == "high"
+    assert alert.context["instance_id"] == "i-0317f6c6b66ae9c40"
+    assert alert.context["reason"] == "workstation platform: darwin/"
+    assert alert.count == len(stolen) == 11
+    assert alert.source_ip == "1.2.3.4"

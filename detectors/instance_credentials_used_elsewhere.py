@@ -1,0 +1,159 @@
+"""EC2 instance-role credentials used from somewhere other than their instance.
+
+An instance's role session is named after the instance (`assumed-role/<role>/i-0123...`, principalId
+`AROA...:i-0123...`). Credentials stolen from the metadata service (SSRF, a compromised workload) keep
+that name wherever they are used, so two things give them away:
+
+- a client that is not an SDK running on a server: a browser, curl, wget, python-requests, Postman, known
+  attack tools (`SUSPICIOUS_USER_AGENTS`), or an SDK reporting a workstation platform, macOS
+  (`WORKSTATION_PLATFORMS`; suppress by user agent if you run EC2 Mac instances). One such call fires, high.
+- more than one public source IP for one session within an hour (distinct count of 2): the instance's own
+  egress (NAT gateway or public IP) plus the attacker's. Medium.
+
+The instance's own network never counts as an extra place: private, shared and link-local addresses
+(RFC 1918, 100.64/10, IPv6 ULA), calls through a VPC endpoint (`vpcEndpointId`), and the CIDRs in
+`instance_networks` (NAT gateway EIPs, the VPC's IPv6 ranges: list them if instances egress through
+more than one public address, e.g. dual-stack). Calls AWS services make with the role (a service host
+name as the source, `invokedBy`, "AWS Internal") are excluded. Refused calls count: stolen credentials
+probing for permissions are as telling as successful ones.
+
+Credentials can be used for any call, so this is the one catalog detector that sees every event; its
+match bails out on a plain substring test of principalId (":i-") before anything else.
+
+Params:
+- `instance_networks` (list of CIDRs that belong to the instances' own egress; never counted as elsewhere).
+The user-agent lists are constants, not params: the engine's distinct counts see only the event, and they
+must agree with the match. Leave the engine settings `threshold`/`window_seconds` alone for this detector:
+they would apply to the single-call signal's count too.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from detectors._common import aws_made, call_name
+from detectors._configured import Network, address, inside, networks, param, string_tuple
+from detectors.scanner_user_agent import DEFAULT_USER_AGENTS as OFFENSIVE_TOOLS
+from monitor.model import Detector, DistinctCount, Event, Hit, Severity
+from monitor.model import event as f
+from monitor.model.alert import clip
+
+SUSPICIOUS_USER_AGENTS: Final = (
+    "mozilla/", "curl/", "wget/", "python-requests/", "python-urllib", "go-http-client/", "postmanruntime/",
+    "insomnia/", "okhttp/", "httpie/", "axios/", "node-fetch", *OFFENSIVE_TOOLS,
+)
+WORKSTATION_PLATFORMS: Final = ("darwin/", "os/macos")
+
+_INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+# The instance's own side of the network: never a second place. (ipaddress's is_private would also
+# swallow the documentation ranges, which are public as far as this detector is concerned.)
+_LOCAL_NETWORKS: Final[tuple[Network, ...]] = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "fc00::/7", "fe80::/10", "::1/128",
+))
+
+
+def instance_session(event: Event) -> str | None:
+    """The instance id a role session is named after, or None; the cheap test runs first."""
+    ident = event.get("userIdentity")
+    if type(ident) is not dict:
+        return None
+    principal_id = ident.get("principalId")
+    if type(principal_id) is not str or ":i-" not in principal_id or ident.get("type") != "AssumedRole":
+        return None
+    session = principal_id.rsplit(":", 1)[-1]
+    return session if _INSTANCE_ID.fullmatch(session) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def client_signal(agent: str) -> str | None:
+    """Why this user agent is not an SDK running on an instance, or None. A fleet has few distinct agents."""
+    lowered = agent.lower()
+    for needle in SUSPICIOUS_USER_AGENTS:
+        if needle in lowered:
+            return f"client: {needle}"
+    for needle in WORKSTATION_PLATFORMS:
+        if needle in lowered:
+            return f"workstation platform: {needle}"
+    return None
+
+
+def public_place(event: Event) -> str | None:
+    """The source IP as a distinct place, or None for non-addresses and the instance's own private side."""
+    found = address(f.text(event, "sourceIPAddress"))
+    if found is None or event.get("vpcEndpointId") or inside(found, _LOCAL_NETWORKS):
+        return None
+    return str(found)
+
+
+def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
+    instance = instance_session(event)
+    if instance is None:
+        return None
+    found = address(f.text(event, "sourceIPAddress"))
+    if found is None or aws_made(event):
+        return None  # service host names and "AWS Internal": AWS using the role on the instance's behalf
+    agent = f.text(event, "userAgent")
+    signal = client_signal(agent)
+    if signal is None:
+        place = public_place(event)
+        if place is None or inside(found, networks(string_tuple(param(params, "instance_networks", [])))):
+            return None
+    context: dict[str, Any] = {"instance_id": instance, "role_arn": clip(_role_arn(event), 256),
+                               "first_call": call_name(event), "user_agent": clip(agent, 300),
+                               "reason": signal or "more than one public source IP"}
+    return Hit(severity=Severity.HIGH if signal else None, context=context)
+
+
+def _role_arn(event: Event) -> str:
+    context = f.identity(event).get("sessionContext")
+    issuer = context.get("sessionIssuer") if type(context) is dict else None
+    return f.nested_text(issuer, "arn") if type(issuer) is dict else ""
+
+
+def _signal_value(event: Event) -> str | None:
+    # Called only for hits: a hit with a client signal fires on its own (a distinct count of one).
+    agent = f.text(event, "userAgent")
+    return clip(agent, 300) if client_signal(agent) is not None else None
+
+
+def _place_value(event: Event) -> str | None:
+    # Hits with a client signal fired above; the others reached here only from a public place.
+    return public_place(event)
+
+
+def group(event: Event) -> str | None:
+    ident = f.identity(event)
+    session = f.nested_text(ident, "arn") or f.nested_text(ident, "principalId")
+    return f"{f.account(event)}|{session}" if session else None
+
+
+DETECTOR = Detector(
+    id="instance-credentials-used-elsewhere",
+    title="EC2 instance credentials used elsewhere",
+    severity=Severity.MEDIUM,
+    mitre=("T1552.005", "T1078.004"),
+    runbook=(
+        "An EC2 instance's role session (context: instance id, role) was used by a client that is not an SDK "
+        "on a server (browser, curl, attack tool, an SDK on macOS) or from more than one public IP within an "
+        "hour: its credentials were probably taken from the metadata service and used elsewhere. Check the "
+        "instance's own egress IPs (NAT gateway, public IP) against the source IPs in the alert, and what "
+        "the outside calls did (event ids). Contain: revoke the role's sessions issued before now (the "
+        "console's 'Revoke active sessions' on the role), enforce IMDSv2 on the instance, investigate the "
+        "workload for SSRF or compromise, and restrict the role with aws:EC2InstanceSourceVPC / "
+        "aws:SourceVpce conditions. VPC endpoint and private-address calls, `instance_networks`, AWS "
+        "services acting with the role, and 'AWS Internal' are never counted."
+    ),
+    match=match,
+    all_events=True,
+    group_by=group,
+    episode_seconds=3600,
+    # The single-call signal first: it fires at once and its reason leads the alert.
+    distinct=(DistinctCount(value=_signal_value, count=1, window_seconds=3600, label="user_agents"),
+              DistinctCount(value=_place_value, count=2, window_seconds=3600, label="source_ips")),
+    params={"instance_networks": []},
+)
