@@ -397,15 +397,25 @@ class Engine:
                                    "history_days": detector.first_seen.history_seconds / 86400})
         elif runtime.rate is not None:
             reason = runtime.rate.observe(key, ts)
-            if reason is None:
-                return
-            fired = Fired(start=ts, count=1, event_ids=[event_id] if event_id else [], context=reason)
+            if reason is not None:
+                fired = Fired(start=ts, count=int(reason.get("bucket_count", 1)),
+                              event_ids=[event_id] if event_id else [], context=reason)
+            elif self._episodes.get((detector.id, key)) is not None:
+                # Every call during an open episode joins it: the alert counts the whole burst.
+                fired = Fired(start=ts, count=1, event_ids=[event_id] if event_id else [])
         if fired is None:
             return
         book_key = (detector.id, key)
         episode = self._episodes.get(book_key)
         severity = hit.severity if hit.severity is not None else detector.severity
         if episode is not None:
+            if fired.context and not episode.covers(ts, detector.episode_seconds):
+                pass  # a new reason after the episode: handled below as a new episode
+            elif runtime.rate is not None and episode.covers(ts, detector.episode_seconds):
+                episode.add(ts, event_id)
+                if episode.escalate(severity):
+                    out.append(episode.emit())
+                return
             if episode.covers(ts, detector.episode_seconds):
                 episode.add(ts, event_id, fired.count)
                 if detector.first_seen is not None:

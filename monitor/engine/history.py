@@ -159,7 +159,7 @@ class RateBook:
         buckets: dict[int, int] = known[2]
         count = buckets.get(bucket, 0) + 1
         buckets[bucket] = count
-        if count < spec.min_count or ts < known[0] + spec.learning_seconds:
+        if count < spec.min_count or ts < known[0] + spec.key_learning_seconds:
             return None
         oldest = bucket - self._history_buckets
         past = [n for b, n in buckets.items() if oldest <= b < bucket]

@@ -1,7 +1,7 @@
 """Leaf types shared by every stage: events, severities, detectors, alerts."""
 
 from monitor.model.alert import ALERT_SCHEMA_VERSION, Alert
-from monitor.model.detector import Detector, DistinctCount, Hit, Threshold
+from monitor.model.detector import Detector, DistinctCount, FirstSeen, Hit, Preceded, RateBaseline, Threshold
 from monitor.model.event import Event
 from monitor.model.severity import Severity
 
@@ -11,7 +11,10 @@ __all__ = [
     "Detector",
     "DistinctCount",
     "Event",
+    "FirstSeen",
     "Hit",
+    "Preceded",
+    "RateBaseline",
     "Severity",
     "Threshold",
 ]

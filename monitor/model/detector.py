@@ -86,13 +86,15 @@ class FirstSeen:
 class RateBaseline:
     """Per key, count matches in buckets of `bucket_seconds`; alert on a key's first bucket ever
     (after the detector's learning period) or on a bucket that reaches `factor` times the key's
-    usual (mean) bucket count over `history_seconds`, and at least `min_count`."""
+    usual (mean active) bucket count over `history_seconds`, and at least `min_count`, once the
+    key has `key_learning_seconds` of history."""
 
     bucket_seconds: int = 3600
     factor: float = 10.0
     min_count: int = 100
     history_seconds: int = 14 * 86400
     learning_seconds: int = 7 * 86400
+    key_learning_seconds: int = 86400
     max_keys: int = 100_000
 
 
