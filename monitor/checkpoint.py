@@ -1,4 +1,4 @@
-"""Durable cursors, the recent-eventID memory and the engine's state, in one embedded SQLite file.
+"""Durable cursors, the recent-eventID memory and the engine's state and history, in one embedded SQLite file.
 
 Sources keep small string cursors per key (one per account and region, one
 per log group); the pipeline persists the engine's eventID de-duplication set
@@ -23,6 +23,12 @@ CREATE TABLE IF NOT EXISTS cursors (
 CREATE TABLE IF NOT EXISTS state (
     name TEXT PRIMARY KEY,
     value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+    detector TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (detector, key)
 );
 CREATE TABLE IF NOT EXISTS seen_events (
     position INTEGER PRIMARY KEY,
@@ -98,6 +104,21 @@ class CheckpointStore:
     def load_state(self, name: str) -> bytes | None:
         row = self._db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
         return None if row is None else bytes(row[0])
+
+    def save_history(self, rows: Iterable[tuple[str, str, bytes | None]]) -> None:
+        """Upsert changed first-seen / usual-rate history rows; None deletes the row."""
+        with self._transaction():
+            for detector, key, value in rows:
+                if value is None:
+                    self._db.execute("DELETE FROM history WHERE detector = ? AND key = ?", (detector, key))
+                else:
+                    self._db.execute("INSERT INTO history (detector, key, value) VALUES (?, ?, ?) "
+                                     "ON CONFLICT (detector, key) DO UPDATE SET value = excluded.value",
+                                     (detector, key, value))
+
+    def load_history(self) -> list[tuple[str, str, bytes]]:
+        rows = self._db.execute("SELECT detector, key, value FROM history").fetchall()
+        return [(str(detector), str(key), bytes(value)) for detector, key, value in rows]
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

@@ -281,8 +281,12 @@ class Pipeline:
             return
         snapshot = await self._in_worker(self.engine.deduper.snapshot)
         state = await self._in_worker(self.engine.snapshot)
+        history = await self._in_worker(self.engine.history_changes)
         self.checkpoints.save_seen_events(snapshot)
         self.checkpoints.save_state(ENGINE_STATE, orjson.dumps(state))
+        # Only what changed since the last checkpoint: history can be large, its changes are small.
+        self.checkpoints.save_history((detector, key, None if data is None else orjson.dumps(data))
+                                      for detector, key, data in history)
         self._saved_events_in = events_in
 
     def restore_seen_events(self) -> int:
@@ -295,6 +299,16 @@ class Pipeline:
                 self.engine.restore(orjson.loads(saved))
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 log.error("saved engine state is unreadable, starting with empty windows: %s", exc)
+        rows: list[tuple[str, str, dict[str, Any]]] = []
+        for detector, key, value in self.checkpoints.load_history():
+            try:
+                rows.append((detector, key, orjson.loads(value)))
+            except orjson.JSONDecodeError:
+                log.error("saved history row of %s is unreadable and was skipped", detector)
+        try:
+            self.engine.restore_history(rows)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.error("saved history is unreadable, learning again: %s", exc)
         self._saved_events_in = self.engine.stats.events_in
         return len(event_ids)
 

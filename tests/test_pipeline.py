@@ -398,3 +398,49 @@ async def test_a_burst_spanning_a_restart_still_fires(tmp_path: Path) -> None:
     [burst] = [a for a in recorder.alerts if a.detector == "console-login-failure-burst"]
     assert burst.count == 5  # three from before the restart, two after that reached the threshold
     reopened.close()
+
+
+def _person_call(seconds_ago: float, source_ip: str, seed: int) -> dict[str, object]:
+    from datetime import UTC, datetime
+
+    when = datetime.fromtimestamp(NOW - seconds_ago, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"eventVersion": "1.09", "eventID": f"history-{seed}", "eventTime": when,
+            "eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances", "awsRegion": "eu-west-1",
+            "sourceIPAddress": source_ip, "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/5.10 exe/x86_64",
+            "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLEALICE0000", "accountId": ACCOUNT,
+                             "arn": f"arn:aws:iam::{ACCOUNT}:user/alice", "userName": "alice"},
+            "recipientAccountId": ACCOUNT, "eventType": "AwsApiCall", "readOnly": True}
+
+
+async def test_first_seen_history_survives_a_restart(tmp_path: Path) -> None:
+    day = 86400.0
+    learned = [_person_call(day * (10 - d), "203.0.113.10", d) for d in range(9)]  # nine days, one network
+    path = tmp_path / "state.sqlite"
+    store = CheckpointStore(path)
+    first = make_pipeline(ListRecorder(), store)
+    source = ScriptedSource("s", [("s3://trail/learn.json.gz", encode_records(learned))])
+    async with Running(first, source):
+        await source.wait_settled(1)
+        await first.checkpoint(final=True)
+    store.close()
+
+    new_network = [_person_call(60, "198.51.100.20", 100)]
+    recorder = ListRecorder()
+    reopened = CheckpointStore(path)
+    assert reopened.load_history(), "the learned history is in the store"
+    second = make_pipeline(recorder, reopened)
+    second.restore_seen_events()
+    after = ScriptedSource("s", [("s3://trail/new.json.gz", encode_records(new_network))])
+    async with Running(second, after):
+        await after.wait_settled(1)
+    [alert] = [a for a in recorder.alerts if a.detector == "new-source-ip-for-principal"]
+    assert alert.context["new_source_networks"] == ["198.51.100.0/24"]
+    reopened.close()
+
+    # Without the saved history the same event is learned quietly: the restart is what made it known.
+    fresh = ListRecorder()
+    forgetful = make_pipeline(fresh, CheckpointStore(":memory:"))
+    again = ScriptedSource("s", [("s3://trail/new.json.gz", encode_records(new_network))])
+    async with Running(forgetful, again):
+        await again.wait_settled(1)
+    assert "new-source-ip-for-principal" not in fresh.detectors()

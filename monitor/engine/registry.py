@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 
 import detectors as builtin_package
 from monitor.engine.settings import DetectorSettings
-from monitor.model.detector import Detector, DistinctCount, Threshold
+from monitor.model.detector import Detector, DistinctCount, FirstSeen, RateBaseline, Threshold
 
 
 class RegistryError(ValueError):
@@ -66,10 +66,13 @@ def apply_settings(detector: Detector, setting: DetectorSettings) -> Detector:
     if setting.threshold is not None or setting.window_seconds is not None:
         changes.update(_window_changes(detector, setting))
     if setting.learning_seconds is not None:
-        if detector.first_seen is not None:
-            changes["first_seen"] = dataclasses.replace(detector.first_seen, learning_seconds=setting.learning_seconds)
-        elif detector.rate is not None:
-            changes["rate"] = dataclasses.replace(detector.rate, learning_seconds=setting.learning_seconds)
+        # On top of any window change above, not instead of it.
+        first_seen = changes.get("first_seen", detector.first_seen)
+        rate = changes.get("rate", detector.rate)
+        if isinstance(first_seen, FirstSeen):
+            changes["first_seen"] = dataclasses.replace(first_seen, learning_seconds=setting.learning_seconds)
+        elif isinstance(rate, RateBaseline):
+            changes["rate"] = dataclasses.replace(rate, learning_seconds=setting.learning_seconds)
         else:
             raise RegistryError(f"{detector.id}: has no learning period to configure")
     return dataclasses.replace(detector, **changes) if changes else detector  # type: ignore[arg-type]

@@ -120,6 +120,8 @@ class DistinctWindows:
         insort(seen, (ts, event_id))
         if len(seen) > MAX_TIMES_PER_VALUE:
             del seen[0]
+        if len(values) < self.count:
+            return None  # too few distinct values in all of the key's memory: no window can hold enough
         window = self.window
         starts = sorted({t for times in values.values() for t, _ in times if ts - window <= t <= ts})
         for start in starts:
