@@ -59,11 +59,6 @@ def as_text(value: Any) -> str | None:
     return None
 
 
-def _folded(value: Any) -> str | None:
-    text = as_text(value)
-    return None if text is None else text.casefold()
-
-
 def as_number(value: Any) -> float | None:
     """A number, or a short string spelling one; None otherwise (bools are not numbers)."""
     kind = type(value)
@@ -129,6 +124,9 @@ def _all_of(children: list[Predicate]) -> Predicate:
     if len(children) == 2:
         first, second = children
         return lambda event: first(event) and second(event)
+    if len(children) == 3:
+        first, second, third = children
+        return lambda event: first(event) and second(event) and third(event)
 
     def every(event: Any) -> bool:
         for child in children:  # noqa: SIM110 (a loop: any() would build a generator per event)
@@ -145,6 +143,9 @@ def _any_of(children: list[Predicate]) -> Predicate:
     if len(children) == 2:
         first, second = children
         return lambda event: first(event) or second(event)
+    if len(children) == 3:
+        first, second, third = children
+        return lambda event: first(event) or second(event) or third(event)
 
     def some(event: Any) -> bool:
         for child in children:  # noqa: SIM110 (a loop: any() would build a generator per event)
@@ -188,68 +189,140 @@ def _leaf(node: dict[Any, Any], where: str, errors: list[str]) -> Predicate | No
             wanted = node[op]
             if not isinstance(wanted, bool):
                 errors.append(f"{where}.exists: must be true or false")
-            elif read is not None and len(errors) == before:
-                return _exists(read, wanted)
+            elif read is not None and isinstance(path, str) and len(errors) == before:
+                return _exists(path, read, wanted)
             return None
-        test = _value_test(op, node[op], folded, f"{where}.{op}", errors)
-        if test is not None and read is not None and len(errors) == before:
-            return _any_value(read, test)
+        built = _value_check(op, node[op], folded, f"{where}.{op}", errors)
+        if built is not None and read is not None and isinstance(path, str) and len(errors) == before:
+            check, on_text = built
+            if on_text:
+                return _text_leaf(path, read, check, folded, strings_only=op == "cidr")
+            return _value_leaf(path, read, check)
     return None
 
 
-def _exists(read: FieldReader, wanted: bool) -> Predicate:
-    if wanted:
-        return lambda event: bool(read(event))
-    return lambda event: not read(event)
+# The leaves below walk the path inline (no list allocated, no extra call) and fall back to the
+# general reader only when the walk meets a list and must fan out.
 
 
-def _any_value(read: FieldReader, test: ValueTest) -> Predicate:
+def _exists(path: str, read: FieldReader, wanted: bool) -> Predicate:
+    parts = tuple(path.split("."))
+
+    def exists(event: Any) -> bool:
+        node = event
+        for part in parts:
+            kind = type(node)
+            if kind is dict:
+                node = node.get(part)
+            elif kind is list:
+                return bool(read(event)) is wanted
+            else:
+                return not wanted
+        if type(node) is list:
+            return bool(read(event)) is wanted
+        return (node is not None) is wanted
+
+    return exists
+
+
+def _text_leaf(path: str, read: FieldReader, check: Callable[[str], bool], folded: bool,
+               strings_only: bool) -> Predicate:
+    """A leaf whose operator looks at text: strings as they are, other scalars by `as_text`."""
+    parts = tuple(path.split("."))
+
+    def one(value: Any) -> bool:
+        if type(value) is str:
+            return check(value.casefold() if folded else value)
+        text = None if strings_only else as_text(value)
+        return text is not None and check(text.casefold() if folded else text)
+
     def predicate(event: Any) -> bool:
-        for value in read(event):  # noqa: SIM110 (a loop: any() would build a generator per event)
-            if test(value):
+        node = event
+        for part in parts:
+            kind = type(node)
+            if kind is dict:
+                node = node.get(part)
+            elif kind is list:
+                break
+            else:
+                return False
+        else:
+            if type(node) is str:
+                return check(node.casefold()) if folded else check(node)
+            if type(node) is not list:
+                return node is not None and one(node)
+        for found in read(event):  # noqa: SIM110 (a loop: any() would build a generator per event)
+            if one(found):
                 return True
         return False
 
     return predicate
 
 
-def _value_test(op: str, expected: Any, folded: bool, where: str, errors: list[str]) -> ValueTest | None:
+def _value_leaf(path: str, read: FieldReader, test: ValueTest) -> Predicate:
+    parts = tuple(path.split("."))
+
+    def predicate(event: Any) -> bool:
+        node = event
+        for part in parts:
+            kind = type(node)
+            if kind is dict:
+                node = node.get(part)
+            elif kind is list:
+                break
+            else:
+                return False
+        else:
+            if type(node) is not list:
+                return node is not None and test(node)
+        for found in read(event):  # noqa: SIM110 (a loop: any() would build a generator per event)
+            if test(found):
+                return True
+        return False
+
+    return predicate
+
+
+def _value_check(op: str, expected: Any, folded: bool, where: str,
+                 errors: list[str]) -> tuple[Callable[[Any], bool], bool] | None:
+    """The operator's check and whether it takes text (True) or any value (False, the numeric compares)."""
     if op in _COMPARE:
-        return _numeric(op, expected, where, errors)
+        test = _numeric(op, expected, where, errors)
+        return None if test is None else (test, False)
     if op == "cidr":
-        return _cidr(expected, where, errors)
-    convert = _folded if folded else as_text
-    if op == "equals":
+        check = _cidr(expected, where, errors)
+    elif op == "equals":
         want = _expected_text(expected, folded, where, errors)
-        if want is None:
+        check = None if want is None else want.__eq__
+    elif op == "in":
+        check = _members(expected, folded, where, errors)
+    else:
+        needles = _strings(expected, where, errors)
+        if needles is None:
             return None
-        return lambda value: convert(value) == want
-    if op == "in":
-        if not isinstance(expected, list) or not expected:
-            errors.append(f"{where}: must be a non-empty list of values")
-            return None
-        texts = [_expected_text(item, folded, f"{where}[{i}]", errors) for i, item in enumerate(expected)]
-        if any(text is None for text in texts):
-            return None
-        members = frozenset(text for text in texts if text is not None)
-        return lambda value: convert(value) in members
-    needles = _strings(expected, where, errors)
-    if needles is None:
+        if op == "regex":
+            # Patterns are never casefolded (`\S` would become `\s`): IGNORECASE does the folding.
+            check = _regex(needles, folded, where, errors)
+            folded = False
+        else:
+            if folded:
+                needles = tuple(needle.casefold() for needle in needles)
+            check = _substring(op, needles)
+    return None if check is None else (check, True)
+
+
+def _members(expected: Any, folded: bool, where: str, errors: list[str]) -> Callable[[str], bool] | None:
+    if not isinstance(expected, list) or not expected:
+        errors.append(f"{where}: must be a non-empty list of values")
         return None
-    if op == "regex":
-        # Patterns are never casefolded (`\S` would become `\s`): IGNORECASE does the folding.
-        return _regex(needles, folded, where, errors)
-    if folded:
-        needles = tuple(needle.casefold() for needle in needles)
-    if op == "prefix":
-        return _startswith(convert, needles)
-    if op == "suffix":
-        return _endswith(convert, needles)
-    return _contains(convert, needles)
+    texts = [_expected_text(item, folded, f"{where}[{i}]", errors) for i, item in enumerate(expected)]
+    if any(text is None for text in texts):
+        return None
+    return frozenset(texts).__contains__
 
 
 def _expected_text(expected: Any, folded: bool, where: str, errors: list[str]) -> str | None:
-    text = as_text(expected) if not isinstance(expected, float) or math.isfinite(expected) else None
+    text = as_text(expected)
     if text is None:
         errors.append(f"{where}: must be a string, number or true/false, got {type(expected).__name__}")
         return None
@@ -266,45 +339,25 @@ def _strings(expected: Any, where: str, errors: list[str]) -> tuple[str, ...] | 
     return None
 
 
-def _startswith(convert: Callable[[Any], str | None], needles: tuple[str, ...]) -> ValueTest:
-    def test(value: Any) -> bool:
-        text = convert(value)
-        return text is not None and text.startswith(needles)
-
-    return test
-
-
-def _endswith(convert: Callable[[Any], str | None], needles: tuple[str, ...]) -> ValueTest:
-    def test(value: Any) -> bool:
-        text = convert(value)
-        return text is not None and text.endswith(needles)
-
-    return test
-
-
-def _contains(convert: Callable[[Any], str | None], needles: tuple[str, ...]) -> ValueTest:
+def _substring(op: str, needles: tuple[str, ...]) -> Callable[[str], bool]:
+    if op == "prefix":
+        return lambda text: text.startswith(needles)
+    if op == "suffix":
+        return lambda text: text.endswith(needles)
     if len(needles) == 1:
         (needle,) = needles
+        return lambda text: needle in text
 
-        def single(value: Any) -> bool:
-            text = convert(value)
-            return text is not None and needle in text
-
-        return single
-
-    def test(value: Any) -> bool:
-        text = convert(value)
-        if text is None:
-            return False
-        for candidate in needles:  # noqa: SIM110 (a loop: any() would build a generator per event)
-            if candidate in text:
+    def contains(text: str) -> bool:
+        for needle in needles:  # noqa: SIM110 (a loop: any() would build a generator per event)
+            if needle in text:
                 return True
         return False
 
-    return test
+    return contains
 
 
-def _regex(patterns: tuple[str, ...], folded: bool, where: str, errors: list[str]) -> ValueTest | None:
+def _regex(patterns: tuple[str, ...], folded: bool, where: str, errors: list[str]) -> Callable[[str], bool] | None:
     compiled: list[re.Pattern[str]] = []
     for pattern in patterns:
         if len(pattern) > MAX_REGEX_CHARS:
@@ -318,21 +371,18 @@ def _regex(patterns: tuple[str, ...], folded: bool, where: str, errors: list[str
         return None
     searches = tuple(p.search for p in compiled)
 
-    def test(value: Any) -> bool:
-        text = as_text(value)
-        if text is None:
-            return False
+    def search(text: str) -> bool:
         if len(text) > MAX_REGEX_SUBJECT:
             text = text[:MAX_REGEX_SUBJECT]
-        for search in searches:  # noqa: SIM110 (a loop: any() would build a generator per event)
-            if search(text) is not None:
+        for one in searches:  # noqa: SIM110 (a loop: any() would build a generator per event)
+            if one(text) is not None:
                 return True
         return False
 
-    return test
+    return search
 
 
-def _cidr(expected: Any, where: str, errors: list[str]) -> ValueTest | None:
+def _cidr(expected: Any, where: str, errors: list[str]) -> Callable[[str], bool] | None:
     texts = _strings(expected, where, errors)
     if texts is None:
         return None
@@ -346,10 +396,10 @@ def _cidr(expected: Any, where: str, errors: list[str]) -> ValueTest | None:
         return None
     frozen = tuple(networks)
 
-    def test(value: Any) -> bool:
-        if type(value) is not str or len(value) > _MAX_IP_CHARS:
+    def inside(text: str) -> bool:
+        if len(text) > _MAX_IP_CHARS:
             return False
-        address = _address(value)
+        address = _address(text)
         if address is None:
             return False
         for network in frozen:  # noqa: SIM110 (a loop: any() would build a generator per event)
@@ -357,7 +407,7 @@ def _cidr(expected: Any, where: str, errors: list[str]) -> ValueTest | None:
                 return True
         return False
 
-    return test
+    return inside
 
 
 def _numeric(op: str, expected: Any, where: str, errors: list[str]) -> ValueTest | None:
