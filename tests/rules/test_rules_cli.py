@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import logging
 from pathlib import Path
@@ -11,7 +12,10 @@ import orjson
 import pytest
 import yaml
 
+from monitor.app import App
 from monitor.cli import main
+from monitor.config import parse_config
+from monitor.model import Alert
 from tests.factories import cloudtrail_event, iam_user
 
 REPO = Path(__file__).resolve().parents[2]
@@ -193,3 +197,50 @@ def test_scan_can_select_a_custom_rule(tmp_path: Path, capsys: pytest.CaptureFix
                        "--detector", "tagged-user-created", str(logs))
     assert code == 0
     assert [orjson.loads(line)["detector"] for line in out.splitlines()] == ["tagged-user-created"]
+
+
+def test_run_refuses_to_start_with_a_bad_custom_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = setup(tmp_path, [{**RULE, "condition": {"field": "userAgent", "regex": "(["}}],
+                   {"sources": [{"kind": "directory", "name": "inbox", "path": str(tmp_path / "inbox")}],
+                    "checkpoint": {"path": str(tmp_path / "state.sqlite")}})
+    code, _, err = cli(capsys, "run", "--config", str(config))
+    assert code == 2 and "rule 'tagged-user-created': condition.regex: bad regex '(['" in err
+    assert not (tmp_path / "state.sqlite").exists()  # refused before anything was created
+
+
+class Keep:
+    def __init__(self) -> None:
+        self.recorded: list[Alert] = []
+        self.changed = asyncio.Condition()
+
+    async def record(self, alerts: list[Alert]) -> None:
+        self.recorded.extend(alerts)
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait_for(self, detector: str) -> None:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(
+                lambda: any(a.detector == detector for a in self.recorded)), 60)
+
+
+async def test_the_live_service_runs_custom_rules(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "team.yaml").write_text(yaml.safe_dump({"rules": [RULE]}))
+    config = parse_config({
+        "sources": [{"kind": "directory", "name": "inbox", "path": str(inbox), "interval_seconds": 0.05,
+                     "settle_seconds": 0}],
+        "rules": {"custom": [str(tmp_path / "rules")]},
+        "service": {"checkpoint_seconds": 3600},
+    })
+    recorder = Keep()
+    app = App(config, recorder=recorder, checkpoint_path=tmp_path / "state.sqlite")
+    running = asyncio.create_task(app.run(handle_signals=False))
+    (inbox / "a.json.gz").write_bytes(gzip.compress(orjson.dumps({"Records": [create_user("bob", "contractor")]})))
+    await recorder.wait_for("tagged-user-created")
+    app.request_stop("test")
+    assert await asyncio.wait_for(running, 60) == 0
+    alert = next(a for a in recorder.recorded if a.detector == "tagged-user-created")
+    assert alert.context == {"requestParameters.userName": "bob"} and alert.severity.label == "high"
