@@ -79,6 +79,13 @@ def inside(found: Address, nets: tuple[Network, ...]) -> bool:
     return any(found.version == net.version and found in net for net in nets)
 
 
+@functools.lru_cache(maxsize=8192)
+def address_in(value: str, cidrs: tuple[str, ...]) -> bool:
+    """The sourceIPAddress `value` is an address inside one of `cidrs` (memoised: a fleet has few addresses)."""
+    found = address(value)
+    return found is not None and inside(found, networks(cidrs))
+
+
 def account_of(value: str) -> str:
     """The 12-digit account an ARN or account id names, or ""."""
     value = value.strip()
