@@ -142,7 +142,8 @@ DETECTOR = Detector(
     severity=Severity.MEDIUM,
     mitre=("T1552.005", "T1078.004"),
     runbook=(
-        "An EC2 instance's role session (context: instance id, role) was used by a client that is not an SDK "
+        "An EC2 instance's role session (principal; context: instance id, reason) was used by a client that is "
+        "not an SDK "
         "on a server (browser, curl, attack tool, an SDK on macOS) or from more than one public IP within an "
         "hour: its credentials were probably taken from the metadata service and used elsewhere. Check the "
         "instance's own egress IPs (NAT gateway, public IP) against the source IPs in the alert, and what "
