@@ -330,6 +330,9 @@ def _samples(value: Any, errors: list[str]) -> list[dict[str, Any]]:
             errors.append(f"{where}.name: required string")
         if not isinstance(case.get("events"), list):
             errors.append(f"{where}.events: required list of CloudTrail events")
+        else:
+            errors.extend(f"{where}.events{path}: YAML read a {kind}; quote it (CloudTrail has strings here)"
+                          for path, kind in _not_json(case["events"]))
         expect = case.get("expect")
         if not isinstance(expect, dict):
             errors.append(f"{where}.expect: required mapping, e.g. {{alerts: 1}}")
@@ -348,6 +351,17 @@ def _samples(value: Any, errors: list[str]) -> list[dict[str, Any]]:
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             errors.append(f"{where}.expect.count: must be a positive integer")
     return list(value) if len(errors) == before else []
+
+
+def _not_json(value: Any, path: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """Where sample data holds what JSON cannot (an unquoted `2026-03-01T10:00:00Z` becomes a datetime)."""
+    if isinstance(value, dict) and depth < 64:
+        return [found for key, item in value.items() for found in _not_json(item, f"{path}.{key}", depth + 1)]
+    if isinstance(value, list) and depth < 64:
+        return [found for i, item in enumerate(value) for found in _not_json(item, f"{path}[{i}]", depth + 1)]
+    if value is None or isinstance(value, str | int | float | bool):
+        return []
+    return [(path, type(value).__name__)]
 
 
 def _match(condition: Callable[[Any], bool],

@@ -340,6 +340,8 @@ VALIDATION = [
      "samples[0].expect.severity: unknown severity 'huge'"),
     (rule(samples=[{"name": "x", "events": [], "expect": {"alerts": 0}, "params": {}}]),
      "samples[0]: unknown key 'params'"),
+    (rule(samples=yaml.safe_load("- {name: x, expect: {alerts: 0}, events: [{eventTime: 2026-03-01T10:00:00Z}]}")),
+     "samples[0].events[0].eventTime: YAML read a datetime; quote it"),
 ]
 
 
