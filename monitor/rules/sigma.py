@@ -15,7 +15,7 @@ one is named `sigma-` + its UUID `id:`; a later one without an `id:` is reported
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from monitor.model.event import Event
 from monitor.model.severity import Severity
 from monitor.rules import LoadedRules, RuleProblem
 from monitor.rules.fields import compile_path
-from monitor.rules.sigma_compile import CompiledCondition, Unsupported, compile_conditions, string_leaves
+from monitor.rules.sigma_compile import NO_HAYSTACK, CompiledCondition, Haystack, Unsupported, compile_conditions
 
 KIND = "sigma"
 ID_PREFIX = "sigma-"
@@ -234,14 +234,12 @@ def _matcher(detector_id: str, rule: SigmaRule, compiled: CompiledCondition) -> 
     base: dict[str, Any] = {"rule": detector_id, "sigma_title": clip(rule.title.strip(), 200)}
     if rule.id is not None:
         base["sigma_id"] = str(rule.id)
-    no_leaves: Sequence[str] = ()
     uses_keywords = compiled.uses_keywords
 
     def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
         if type(event) is not dict:
             return None
-        leaves = string_leaves(event) if uses_keywords else no_leaves
-        if not predicate(event, leaves):
+        if not predicate(event, Haystack(event) if uses_keywords else NO_HAYSTACK):
             return None
         # Only for matches: show what the rule looked at, clipped.
         shown: dict[str, Any] = {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,13 +50,13 @@ from sigma.types import (
 
 from monitor.rules.fields import FieldReader, compile_path
 
-# A compiled condition: (event, string leaves of the event for keywords) -> verdict.
-Predicate = Callable[[dict[str, Any], Sequence[str]], bool]
+# A compiled condition: (event, its string values for keywords) -> verdict.
+Predicate = Callable[[dict[str, Any], "Haystack"], bool]
 ValueTest = Callable[[Any], bool]
 ConditionNode = ConditionItem | ConditionFieldEqualsValueExpression | ConditionValueExpression
 
-MAX_KEYWORD_LEAVES = 5000  # string values a keyword search looks at per event
-MAX_KEYWORD_NODES = 20000  # dict/list nodes walked per event to find them
+MAX_KEYWORD_LEAVES = 5000  # string values a keyword search collects per event (and items per list)
+MAX_KEYWORD_DEPTH = 32  # nesting a keyword search descends into
 MAX_NUMBER_TEXT = 64  # longer strings are not numbers or addresses: not parsed
 MAX_INDEX_PAIRS = 512  # beyond this many (eventSource, eventName) pairs a rule runs on every event
 
@@ -115,10 +115,10 @@ class _Compiler:
         if isinstance(node, ConditionAND):
             return _all_of([self.node(arg) for arg in node.args])
         if isinstance(node, ConditionOR):
-            return _any_of([self.node(arg) for arg in node.args])
+            return _any_of(self.alternatives(node.args))
         if isinstance(node, ConditionNOT):
             inner = self.node(node.args[0])
-            return lambda event, leaves: not inner(event, leaves)
+            return lambda event, hay: not inner(event, hay)
         if isinstance(node, ConditionFieldEqualsValueExpression):
             return self.field(node.field, node.value)
         if isinstance(node, ConditionValueExpression):
@@ -126,17 +126,42 @@ class _Compiler:
             return _keyword(node.value)
         raise Unsupported(f"condition element {type(node).__name__} is not supported")
 
+    def alternatives(self, args: Sequence[Any]) -> list[Predicate]:
+        """OR-ed string values of one field (`field: [a, b*, *c*]`) read the field and fold its case once."""
+        strings: dict[str, list[SigmaString]] = {}
+        others: list[Any] = []
+        for arg in args:
+            if isinstance(arg, ConditionFieldEqualsValueExpression) and _folded_string(arg.value):
+                strings.setdefault(arg.field, []).append(arg.value)  # type: ignore[arg-type]
+            else:
+                others.append(arg)
+        return [self.strings(path, values) for path, values in strings.items()] + [self.node(arg) for arg in others]
+
+    def strings(self, path: str, values: Sequence[SigmaString]) -> Predicate:
+        read = self.reader(path)
+        test = _string_set(values)
+
+        def match(event: dict[str, Any], hay: Haystack) -> bool:
+            for found in read(event):  # noqa: SIM110 (a loop: any() would build a generator per event)
+                if test(found):
+                    return True
+            return False
+
+        return match
+
     def field(self, path: str, value: SigmaType) -> Predicate:
+        if _folded_string(value):
+            return self.strings(path, [value])  # type: ignore[list-item]
         read = self.reader(path)
         if isinstance(value, SigmaNull):
-            return lambda event, leaves: not read(event)
+            return lambda event, hay: not read(event)
         if isinstance(value, SigmaExists):
             if value.exists:
-                return lambda event, leaves: bool(read(event))
-            return lambda event, leaves: not read(event)
+                return lambda event, hay: bool(read(event))
+            return lambda event, hay: not read(event)
         test = value_test(value)
 
-        def match(event: dict[str, Any], leaves: Sequence[str]) -> bool:
+        def match(event: dict[str, Any], hay: Haystack) -> bool:
             for found in read(event):  # noqa: SIM110 (a loop: any() would build a generator per event)
                 if test(found):
                     return True
@@ -150,12 +175,12 @@ def _all_of(parts: list[Predicate]) -> Predicate:
         return parts[0]
     if len(parts) == 2:
         first, second = parts
-        return lambda event, leaves: first(event, leaves) and second(event, leaves)
+        return lambda event, hay: first(event, hay) and second(event, hay)
     frozen = tuple(parts)
 
-    def every(event: dict[str, Any], leaves: Sequence[str]) -> bool:
+    def every(event: dict[str, Any], hay: Haystack) -> bool:
         for part in frozen:  # noqa: SIM110 (a loop: any() would build a generator per event)
-            if not part(event, leaves):
+            if not part(event, hay):
                 return False
         return True
 
@@ -167,12 +192,12 @@ def _any_of(parts: list[Predicate]) -> Predicate:
         return parts[0]
     if len(parts) == 2:
         first, second = parts
-        return lambda event, leaves: first(event, leaves) or second(event, leaves)
+        return lambda event, hay: first(event, hay) or second(event, hay)
     frozen = tuple(parts)
 
-    def some(event: dict[str, Any], leaves: Sequence[str]) -> bool:
+    def some(event: dict[str, Any], hay: Haystack) -> bool:
         for part in frozen:  # noqa: SIM110 (a loop: any() would build a generator per event)
-            if part(event, leaves):
+            if part(event, hay):
                 return True
         return False
 
@@ -201,6 +226,88 @@ def value_test(value: SigmaType) -> ValueTest:
     if isinstance(value, SigmaCompareExpression):
         return _compare_test(value)
     raise Unsupported(f"value type {type(value).__name__} is not supported")
+
+
+def _folded_string(value: SigmaType) -> bool:
+    return type(value) is SigmaString
+
+
+def _string_set(values: Sequence[SigmaString]) -> ValueTest:
+    """One case-insensitive test for several Sigma strings: exact values by set lookup, prefixes and
+    suffixes by one str method call, substrings by a loop, anything else by one combined regex."""
+    exact: set[str] = set()
+    written: set[str] = set()  # as the rule spells them: CloudTrail's own spelling matches without folding
+    prefixes: list[str] = []
+    suffixes: list[str] = []
+    needles: list[str] = []
+    patterns: list[str] = []
+    anything = False
+    many = SpecialChars.WILDCARD_MULTI
+    for value in values:
+        parts = value.s
+        if any(isinstance(part, Placeholder) for part in parts):
+            raise Unsupported("placeholders (the expand modifier) are not supported")
+        plain = [part for part in parts if isinstance(part, str)]
+        wilds = [part for part in parts if isinstance(part, SpecialChars)]
+        if not wilds:
+            written.add("".join(plain))
+            exact.add("".join(plain).lower())
+        elif not plain and all(part is many for part in wilds):
+            anything = True
+        elif len(plain) == 1 and all(part is many for part in wilds) and len(parts) <= 3:
+            needle = plain[0].lower()
+            if len(parts) == 3:
+                needles.append(needle)
+            elif parts[0] is many:
+                suffixes.append(needle)
+            else:
+                prefixes.append(needle)
+        else:
+            patterns.append(_wildcard_regex(parts))
+    if anything:
+        return lambda found: _text(found) is not None
+    starts = tuple(prefixes)
+    ends = tuple(suffixes)
+    inside = tuple(needles)
+    full = re.compile("|".join(f"(?:{p})" for p in patterns), re.DOTALL | re.IGNORECASE).fullmatch if patterns else None
+
+    if not (starts or ends or inside or full):
+        return _exact_set(frozenset(written), frozenset(exact))
+
+    def test(found: Any) -> bool:
+        text = found if type(found) is str else _text(found)
+        if text is None:
+            return False
+        low = text.lower()
+        if low in exact:
+            return True
+        if starts and low.startswith(starts):
+            return True
+        if ends and low.endswith(ends):
+            return True
+        for needle in inside:
+            if needle in low:
+                return True
+        return full is not None and full(text) is not None
+
+    return test
+
+
+def _exact_set(written: frozenset[str], folded: frozenset[str]) -> ValueTest:
+    # An ASCII value whose length no literal has cannot equal one in any case: skip folding it.
+    lengths = frozenset(len(text) for text in folded)
+
+    def equals(found: Any) -> bool:
+        text = found if type(found) is str else _text(found)
+        if text is None:
+            return False
+        if text in written:
+            return True
+        if text.isascii() and len(text) not in lengths:
+            return False
+        return text.lower() in folded
+
+    return equals
 
 
 def _text(value: Any) -> str | None:
@@ -347,24 +454,69 @@ def _compare_test(value: SigmaCompareExpression) -> ValueTest:
 # --- keywords ---------------------------------------------------------------------------------------
 
 
+_SEPARATOR = "\x00"  # joins an event's string values for keyword search; wildcards never cross it
+
+
+class Haystack:
+    """An event's string values for keyword search, collected at most once per event and rule."""
+
+    __slots__ = ("_event", "_leaves", "_text")
+
+    def __init__(self, event: Any) -> None:
+        self._event = event
+        self._leaves: list[str] | None = None
+        self._text: str | None = None
+
+    def leaves(self) -> list[str]:
+        if self._leaves is None:
+            self._leaves = string_leaves(self._event)
+        return self._leaves
+
+    def text(self) -> str:
+        """All string values, lowercased, joined by a separator that keywords cannot match."""
+        if self._text is None:
+            self._text = _SEPARATOR.join(self.leaves()).lower()
+        return self._text
+
+
+NO_HAYSTACK = Haystack(None)  # for rules without keywords: never read
+
+
 def _keyword(value: SigmaType) -> Predicate:
     """A keyword matches when one of the event's string values contains it (wildcards allowed)."""
-    if isinstance(value, SigmaString):
-        wrapped = value
+    if type(value) is SigmaString or (isinstance(value, (SigmaNumber, SigmaBool))
+                                      and not isinstance(value, SigmaTimestampPart)):
+        parts = value.s if isinstance(value, SigmaString) else [str(value).lower()]
+        if any(isinstance(part, Placeholder) for part in parts):
+            raise Unsupported("placeholders (the expand modifier) are not supported")
+        if not any(isinstance(part, SpecialChars) for part in parts):
+            needle = "".join(str(part) for part in parts).lower()
+            return lambda event, hay: needle in hay.text()
+        # Wildcards stay inside one value: they match anything but the separator.
+        pieces: list[str] = []
+        for part in parts:
+            if part is SpecialChars.WILDCARD_MULTI:
+                pieces.append("[^\x00]*")
+            elif part is SpecialChars.WILDCARD_SINGLE:
+                pieces.append("[^\x00]")
+            else:
+                pieces.append(re.escape(str(part).lower()))
+        search = re.compile("".join(pieces), re.DOTALL).search  # the text is lowercased already
+        return lambda event, hay: search(hay.text()) is not None
+    if isinstance(value, SigmaCasedString):
+        wrapped: SigmaString = value
         if not wrapped.startswith(SpecialChars.WILDCARD_MULTI):
             wrapped = SpecialChars.WILDCARD_MULTI + wrapped
         if not wrapped.endswith(SpecialChars.WILDCARD_MULTI):
             wrapped = wrapped + SpecialChars.WILDCARD_MULTI
-        test = _string_test(wrapped, cased=isinstance(value, SigmaCasedString))
-    elif isinstance(value, (SigmaNumber, SigmaBool)) and not isinstance(value, SigmaTimestampPart):
-        test = _string_test(SigmaString("*" + str(value).lower() + "*"), cased=False)
+        test = _string_test(SigmaCasedString.from_sigma_string(wrapped), cased=True)
     elif isinstance(value, (SigmaRegularExpression, SigmaCIDRExpression)):
         test = value_test(value)
     else:
         raise Unsupported(f"keyword of type {type(value).__name__} is not supported")
 
-    def anywhere(event: dict[str, Any], leaves: Sequence[str]) -> bool:
-        for leaf in leaves:  # noqa: SIM110 (a loop: any() would build a generator per event)
+    def anywhere(event: dict[str, Any], hay: Haystack) -> bool:
+        for leaf in hay.leaves():  # noqa: SIM110 (a loop: any() would build a generator per event)
             if test(leaf):
                 return True
         return False
@@ -373,23 +525,26 @@ def _keyword(value: SigmaType) -> Predicate:
 
 
 def string_leaves(event: Any) -> list[str]:
-    """The string values anywhere in an event (not its keys), bounded in nodes and values."""
+    """The string values anywhere in an event (not its keys), in document order, bounded in count and depth."""
     found: list[str] = []
-    stack = [event]
-    nodes = 0
-    while stack and nodes < MAX_KEYWORD_NODES:
-        node = stack.pop()
-        nodes += 1
-        kind = type(node)
-        if kind is str:
-            found.append(node)
-            if len(found) >= MAX_KEYWORD_LEAVES:
-                break
-        elif kind is dict:  # reversed: the stack pops them in document order
-            stack.extend(reversed(node.values()))
-        elif kind is list:
-            stack.extend(reversed(node))
+    if type(event) is dict:
+        _collect(event.values(), found, MAX_KEYWORD_DEPTH)
     return found
+
+
+def _collect(values: Iterable[Any], found: list[str], depth: int) -> None:
+    # Recursion only for containers: a plain loop over scalars is the cheap, common case.
+    if len(found) >= MAX_KEYWORD_LEAVES:
+        return
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            found.append(value)
+        elif kind is dict:
+            if depth:
+                _collect(value.values(), found, depth - 1)
+        elif kind is list and depth:
+            _collect(value[:MAX_KEYWORD_LEAVES], found, depth - 1)
 
 
 # --- indexing ---------------------------------------------------------------------------------------
