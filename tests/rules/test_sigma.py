@@ -220,6 +220,30 @@ def test_wildcards_and_escaped_wildcards(tmp_path: Path) -> None:
     assert matches(path, api(requestParameters={"key": "C:\\dir\\file"}))
 
 
+def test_mixed_alternatives_of_one_field(tmp_path: Path) -> None:
+    detector = compile_rule(tmp_path, """\
+        sel:
+          userAgent:
+            - Exact-Agent
+            - 'prefix-*'
+            - '*-suffix'
+            - '*middle*'
+            - 'a?c*z'
+            - 'ÄRGER'
+        condition: sel
+        """)
+    for agent in ("exact-agent", "PREFIX-x", "x-SUFFIX", "xxMiddlexx", "ABCxyz", "abcz", "ärger"):
+        assert matches(detector, api(userAgent=agent)), agent
+    for agent in ("exact-agent2", "x-prefix-", "-suffix-x", "midle", "acz", "abcy", "arger", ""):
+        assert not matches(detector, api(userAgent=agent)), agent
+
+
+def test_lone_wildcard_matches_any_scalar_but_not_absent(tmp_path: Path) -> None:
+    detector = compile_rule(tmp_path, "sel:\n  errorCode: '*'\ncondition: sel")
+    assert matches(detector, api(errorCode="")) and matches(detector, api(errorCode=7))
+    assert not matches(detector, api()) and not matches(detector, api(errorCode={"a": "b"}))
+
+
 def test_all_modifier_needs_every_value(tmp_path: Path) -> None:
     (detector,) = load_sigma_rules([RULES / "policy_wildcards.yml"]).detectors
     both = '{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
@@ -399,6 +423,29 @@ def test_keywords_match_string_values_anywhere() -> None:
     assert not matches(detector, api(resources=[{"ARN": "arn:aws:iam::1:user/decoy-"}]))
     # Keys are not values.
     assert not matches(detector, api(requestParameters={"canary-bucket-7f3a": 1}))
+
+
+def test_keyword_kinds(tmp_path: Path) -> None:
+    detector = compile_rule(tmp_path, """\
+        numbers:
+          - 424242
+        cased:
+          '|cased': SecretName
+        regex:
+          '|re': 'i-[0-9a-f]{17}'
+        condition: 1 of them
+        """)
+    assert matches(detector, api(requestParameters={"note": "ticket 424242"}))
+    assert matches(detector, api(requestParameters={"name": "my-SecretName"}))
+    assert not matches(detector, api(requestParameters={"name": "my-secretname"}))
+    assert matches(detector, api(requestParameters={"id": "i-0123456789abcdef0"}))
+    assert not matches(detector, api(requestParameters={"id": "i-0123"}))
+
+
+def test_keyword_wildcards_stay_inside_one_value(tmp_path: Path) -> None:
+    detector = compile_rule(tmp_path, "keywords:\n  - 'alpha*omega'\ncondition: keywords")
+    assert matches(detector, api(requestParameters={"a": "ALPHA to Omega"}))
+    assert not matches(detector, api(requestParameters={"a": "alpha", "b": "omega"}))
 
 
 def test_keywords_search_is_bounded(tmp_path: Path) -> None:
