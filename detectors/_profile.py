@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+from typing import Any
 
-from detectors._common import aws_made
 from detectors._configured import address
 from monitor.model import event as f
 from monitor.model.event import Event
@@ -27,7 +27,7 @@ GLOBAL_SOURCES = frozenset({
 })
 
 # Roles people use (IAM Identity Center permission sets); their session name names the person.
-HUMAN_ROLE_PREFIXES = ("AWSReservedSSO_",)
+_SSO_SESSION = ":assumed-role/AWSReservedSSO_"
 
 # Tool families by a marker in the user agent, first match wins (order matters: the console and
 # Terraform embed SDK markers too). An empty family is the console calling for the user.
@@ -76,34 +76,98 @@ def source_network(source_ip: str) -> str | None:
 
 def is_person(event: Event) -> bool:
     """An IAM user, root, or an Identity Center (SSO) role session: a person's own activity."""
-    ident = f.identity(event)
+    ident = event.get("userIdentity")
+    return type(ident) is dict and _is_person_identity(ident)
+
+
+def _is_person_identity(ident: dict[str, Any]) -> bool:
     kind = ident.get("type")
     if kind == "IAMUser" or kind == "Root":
         return True
     if kind != "AssumedRole":
         return False
     arn = ident.get("arn")
-    return type(arn) is str and any(f":assumed-role/{prefix}" in arn for prefix in HUMAN_ROLE_PREFIXES)
+    return type(arn) is str and _SSO_SESSION in arn
+
+
+def _caller(event: Event, ident: dict[str, Any]) -> str | None:
+    """"account|principal" of a caller that is not AWS itself (`aws_made`, inlined: this runs per event)."""
+    if event.get("eventType") == "AwsServiceEvent" or ident.get("invokedBy") or ident.get("type") == "AWSService":
+        return None
+    source_ip = event.get("sourceIPAddress")
+    if type(source_ip) is str and (source_ip.startswith("AWS Internal") or source_ip.endswith(".amazonaws.com")):
+        return None
+    arn = ident.get("arn")
+    if type(arn) is str and arn:
+        if ":assumed-role/AWSServiceRoleFor" in arn or ":role/aws-service-role/" in arn:
+            return None
+        principal = arn
+    else:
+        principal = f.principal(event)
+        if principal == "unknown":
+            return None
+    account = event.get("recipientAccountId")
+    if type(account) is not str or not account:
+        account = f.nested_text(ident, "accountId")
+    return f"{account}|{principal}"
 
 
 def person_key(event: Event) -> str | None:
     """Account and principal ARN (an SSO session ARN names the person); None for AWS's own calls."""
-    if aws_made(event):
-        return None
-    principal = f.principal(event)
-    account = f.account(event)
-    return f"{account}|{principal}" if principal != "unknown" else None
+    ident = event.get("userIdentity")
+    return _caller(event, ident) if type(ident) is dict else None
 
 
 def principal_key(event: Event) -> str | None:
     """Account and principal, with an assumed-role session folded into its role: a workload is one key."""
-    if aws_made(event):
+    ident = event.get("userIdentity")
+    if type(ident) is not dict:
         return None
-    principal = f.principal(event)
-    if principal == "unknown":
+    caller = _caller(event, ident)
+    return None if caller is None else _fold_session(caller)
+
+
+@functools.lru_cache(maxsize=8192)
+def _fold_session(caller: str) -> str:
+    if ":assumed-role/" not in caller:
+        return caller
+    head, _, rest = caller.partition(":assumed-role/")
+    role = rest.partition("/")[0]
+    return f"{head.replace(':sts:', ':iam:')}:role/{role}"
+
+
+# Fast paths (FirstSeen.sighting): the same verdict as match + group_by + value, in one call.
+
+def person_network(event: Event) -> tuple[str, str] | None:
+    ident = event.get("userIdentity")
+    if type(ident) is not dict or not _is_person_identity(ident):
         return None
-    if ":assumed-role/" in principal:
-        head, _, rest = principal.partition(":assumed-role/")
-        role, _, _session = rest.partition("/")
-        principal = f"{head.replace(':sts:', ':iam:')}:role/{role}"
-    return f"{f.account(event)}|{principal}"
+    source_ip = event.get("sourceIPAddress")
+    network = source_network(source_ip) if type(source_ip) is str else None
+    if network is None:
+        return None
+    key = _caller(event, ident)
+    return None if key is None else (key, network)
+
+
+def person_tool(event: Event) -> tuple[str, str] | None:
+    ident = event.get("userIdentity")
+    if type(ident) is not dict or not _is_person_identity(ident):
+        return None
+    user_agent = event.get("userAgent")
+    tool = user_agent_family(user_agent) if type(user_agent) is str else None
+    if tool is None:
+        return None
+    key = _caller(event, ident)
+    return None if key is None else (key, tool)
+
+
+def principal_region(event: Event) -> tuple[str, str] | None:
+    if event.get("readOnly") is True:
+        return None
+    source = event.get("eventSource")
+    region = event.get("awsRegion")
+    if type(source) is not str or source in GLOBAL_SOURCES or type(region) is not str or not region:
+        return None
+    key = principal_key(event)
+    return None if key is None else (key, region[:32])

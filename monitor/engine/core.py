@@ -98,13 +98,20 @@ class Engine:
         self._runtimes = [_Runtime(d, self.settings.suppressions) for d in detectors]
         self._index: dict[str, list[tuple[str, _Runtime]]] = {}
         self._catch_all: list[_Runtime] = []
+        self._sightings: list[_Runtime] = []
         for runtime in self._runtimes:
-            if runtime.detector.all_events:
+            spec = runtime.detector.first_seen
+            if runtime.detector.all_events and spec is not None and spec.sighting is not None:
+                self._sightings.append(runtime)
+            elif runtime.detector.all_events:
                 self._catch_all.append(runtime)
             for source, name in sorted(runtime.detector.events):
                 self._index.setdefault(name, []).append((source, runtime))
         # What the hot loop calls for every event, unpacked once.
         self._catch_all_calls = [(r.match, r.params, r) for r in self._catch_all]
+        self._sighting_calls = [(r.detector.first_seen.sighting, r.first_seen.observe, r) for r in self._sightings
+                                if r.detector.first_seen is not None and r.detector.first_seen.sighting is not None
+                                and r.first_seen is not None]
         self._times = EventTimeParser()
         self._dedupe = EventDeduper(self.settings.dedupe_capacity)
         self._episodes = EpisodeBook()
@@ -132,6 +139,7 @@ class Engine:
         # a known eventTime is a dict hit, and counts are derived once per batch.
         index_get = self._index.get
         catch_all = self._catch_all_calls
+        sightings = self._sighting_calls
         seen_before = self._dedupe.seen_before
         parse_time = self._times.parse
         known_time = self._times.cache.get
@@ -187,6 +195,15 @@ class Engine:
                     continue
                 if hit is not None:
                     self._apply(runtime, event, ts, hit, origin, alerts)
+            for sighting, observe, runtime in sightings:
+                try:
+                    seen = sighting(event)
+                    novel = seen is not None and observe(seen[0], seen[1], ts)
+                except Exception as exc:  # a bug in one detector must not stop the others
+                    self._detector_failed(runtime, exc, origin)
+                    continue
+                if novel and seen is not None:
+                    self._on_new_sighting(runtime, event, ts, seen, origin, alerts)
         processed = len(events) - not_objects - duplicates
         if newest > watermark:
             watermark = newest
@@ -392,9 +409,7 @@ class Engine:
             value = detector.first_seen.value(event)
             if value is None or not runtime.first_seen.observe(key, value, ts):
                 return
-            fired = Fired(start=ts, count=1, event_ids=[event_id] if event_id else [], values=[value],
-                          context={detector.first_seen.label: [clip(value, 256)],
-                                   "history_days": detector.first_seen.history_seconds / 86400})
+            fired = _new_value(detector, value, event_id, ts)
         elif runtime.rate is not None:
             reason = runtime.rate.observe(key, ts)
             if reason is not None:
@@ -405,6 +420,32 @@ class Engine:
                 fired = Fired(start=ts, count=1, event_ids=[event_id] if event_id else [])
         if fired is None:
             return
+        self._fold_or_open(runtime, event, ts, hit, key, event_id, fired, out)
+
+    def _on_new_sighting(self, runtime: _Runtime, event: Event, ts: float, seen: tuple[str, str], origin: str,
+                         out: list[Alert]) -> None:
+        """A first-seen fast path found a value new to its key: now the detector's full verdict."""
+        try:
+            hit = runtime.match(event, runtime.params)
+        except Exception as exc:
+            self._detector_failed(runtime, exc, origin)
+            return
+        if hit is None:
+            return
+        if runtime.suppressions is not None and runtime.suppressions.match(runtime.id, event, ts) is not None:
+            self.stats.suppressed[runtime.id] += 1
+            return
+        self.stats.matches[runtime.id] += 1
+        event_id = ev_fields.text(event, "eventID")
+        try:
+            self._fold_or_open(runtime, event, ts, hit, seen[0], event_id,
+                               _new_value(runtime.detector, seen[1], event_id, ts), out)
+        except Exception as exc:
+            self._detector_failed(runtime, exc, origin)
+
+    def _fold_or_open(self, runtime: _Runtime, event: Event, ts: float, hit: Hit, key: str, event_id: str,
+                      fired: Fired, out: list[Alert]) -> None:
+        detector = runtime.detector
         book_key = (detector.id, key)
         episode = self._episodes.get(book_key)
         severity = hit.severity if hit.severity is not None else detector.severity
@@ -473,6 +514,13 @@ class Engine:
             runbook=detector.runbook,
             context=dict(hit.context),
         )
+
+
+def _new_value(detector: Detector, value: str, event_id: str, ts: float) -> Fired:
+    spec = detector.first_seen
+    assert spec is not None
+    return Fired(start=ts, count=1, event_ids=[event_id] if event_id else [], values=[value],
+                 context={spec.label: [clip(value, 256)], "history_days": spec.history_seconds / 86400})
 
 
 def _event_identity(event: Event) -> str:

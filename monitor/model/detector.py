@@ -80,6 +80,10 @@ class FirstSeen:
     learn_per_key: bool = True
     max_keys: int = 100_000
     max_values: int = 256
+    # Fast path for detectors that see every event: (group key, value) in one call, None to skip.
+    # The engine then calls `match` only for values new to the key, so the usual event costs one
+    # call and two dict lookups. It must agree with `match`, `group_by` and `value`.
+    sighting: Callable[[Event], tuple[str, str] | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
