@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
@@ -104,7 +103,7 @@ def _load_file(path: Path, loaded: LoadedRules, taken: set[str]) -> None:
         if len(data) > MAX_FILE_BYTES:
             raise ValueError(f"file is larger than {MAX_FILE_BYTES} bytes")
         collection = SigmaCollection.from_yaml(data, collect_errors=True)
-    except (OSError, ValueError, yaml.YAMLError, SigmaError, TypeError, AttributeError, KeyError) as exc:
+    except Exception as exc:  # pySigma raises many kinds on odd input; one bad file must not stop the rest
         loaded.problems.append(RuleProblem(where, "", f"not a readable Sigma rule file: {_one_line(exc)}"))
         return
     rules = list(collection.rules)
@@ -122,6 +121,9 @@ def _load_file(path: Path, loaded: LoadedRules, taken: set[str]) -> None:
             detector = _compile_rule(rule, taken)
         except Unsupported as exc:
             loaded.problems.append(RuleProblem(where, name, str(exc)))
+            continue
+        except Exception as exc:  # e.g. a condition nested too deep for the parser: still one problem
+            loaded.problems.append(RuleProblem(where, name, f"could not be compiled: {_one_line(exc)}"))
             continue
         taken.add(detector.id)
         loaded.detectors.append(detector)

@@ -58,6 +58,7 @@ ConditionNode = ConditionItem | ConditionFieldEqualsValueExpression | ConditionV
 MAX_KEYWORD_LEAVES = 5000  # string values a keyword search collects per event (and items per list)
 MAX_KEYWORD_DEPTH = 32  # nesting a keyword search descends into
 MAX_NUMBER_TEXT = 64  # longer strings are not numbers or addresses: not parsed
+MAX_CONDITION_DEPTH = 64
 MAX_INDEX_PAIRS = 512  # beyond this many (eventSource, eventName) pairs a rule runs on every event
 
 # Which index component a leaf constrains.
@@ -100,6 +101,7 @@ class _Compiler:
     def __init__(self) -> None:
         self.fields: dict[str, FieldReader] = {}
         self.uses_keywords = False
+        self.depth = 0
 
     def reader(self, path: str) -> FieldReader:
         found = self.fields.get(path)
@@ -112,6 +114,15 @@ class _Compiler:
         return found
 
     def node(self, node: Any) -> Predicate:
+        self.depth += 1
+        try:
+            if self.depth > MAX_CONDITION_DEPTH:  # evaluation recurses as deep: keep it far from the stack limit
+                raise Unsupported(f"the condition nests deeper than {MAX_CONDITION_DEPTH} levels")
+            return self.compile_node(node)
+        finally:
+            self.depth -= 1
+
+    def compile_node(self, node: Any) -> Predicate:
         if isinstance(node, ConditionAND):
             return _all_of([self.node(arg) for arg in node.args])
         if isinstance(node, ConditionOR):

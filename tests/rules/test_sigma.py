@@ -569,3 +569,49 @@ def test_end_to_end_through_the_engine() -> None:
     stopped = next(a for a in alerts if a.detector == "sigma-trail-tampering-by-a-human")
     assert stopped.context["fields"]["eventName"] == "StopLogging"
     assert not engine.stats.detector_errors
+
+
+def test_meta_filter_in_the_same_file_is_applied(tmp_path: Path) -> None:
+    (tmp_path / "r.yml").write_text("""\
+title: Any Bucket Deleted
+id: 5d0c7a1e-1111-4000-8000-000000000001
+tags: [attack.t1485]
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel:
+    eventSource: s3.amazonaws.com
+    eventName: DeleteBucket
+  condition: sel
+---
+title: Ignore The Build Account
+filter:
+  rules:
+    - 5d0c7a1e-1111-4000-8000-000000000001
+  selection:
+    recipientAccountId: '999988887777'
+  condition: not selection
+logsource: {product: aws, service: cloudtrail}
+""")
+    loaded = load_sigma_rules([tmp_path])
+    assert not loaded.problems
+    (detector,) = loaded.detectors
+    assert detector.events == {("s3.amazonaws.com", "DeleteBucket")}
+    assert matches(detector, api("DeleteBucket", "s3.amazonaws.com"))
+    assert not matches(detector, api("DeleteBucket", "s3.amazonaws.com", account="999988887777"))
+
+
+def test_base64_modifier_matches_the_encoded_value(tmp_path: Path) -> None:
+    detector = compile_rule(tmp_path, "sel:\n  requestParameters.userData|base64|contains: curl\ncondition: sel")
+    assert matches(detector, api(requestParameters={"userData": "IyEvYmluL3NoCmN1cmwK Y3VybA=="}))
+    assert not matches(detector, api(requestParameters={"userData": "curl"}))
+
+
+@pytest.mark.parametrize(("depth", "reason"), [(100, "deeper than 64"), (3000, "could not be compiled")])
+def test_pathological_condition_is_one_problem(tmp_path: Path, depth: int, reason: str) -> None:
+    (message,) = problems_of(tmp_path, f"sel:\n  eventName: A\ncondition: '{'not ' * depth}sel'")
+    assert reason in message
+
+
+def test_deep_parentheses_are_fine(tmp_path: Path) -> None:
+    detector = compile_rule(tmp_path, f"sel:\n  eventName: A\ncondition: '{'(' * 300}sel{')' * 300}'")
+    assert matches(detector, api("A")) and not matches(detector, api("B"))
