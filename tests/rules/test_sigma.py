@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from monitor.engine import Engine
@@ -16,6 +17,7 @@ from tests.factories import cloudtrail_event, iam_user, root
 
 RULES = Path(__file__).parent / "sigma"
 EXAMPLES = Path(__file__).parents[2] / "deploy" / "rules" / "sigma"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def compile_rule(tmp_path: Path, detection: str, *, level: str = "medium", tags: str = "- attack.t1078",
@@ -615,3 +617,18 @@ def test_pathological_condition_is_one_problem(tmp_path: Path, depth: int, reaso
 def test_deep_parentheses_are_fine(tmp_path: Path) -> None:
     detector = compile_rule(tmp_path, f"sel:\n  eventName: A\ncondition: '{'(' * 300}sel{')' * 300}'")
     assert matches(detector, api("A")) and not matches(detector, api("B"))
+
+
+@pytest.mark.parametrize("name", ["permiso_console_cartographer", "otrf_ec2_proxy_s3_exfil"])
+def test_real_events_raise_no_errors_and_the_examples_stay_quiet(name: str) -> None:
+    path = DATA / name / "events.jsonl"
+    if not path.exists():
+        pytest.skip(f"real data set {path} is absent (it lives outside the repository)")
+    events = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    loaded = load_sigma_rules([EXAMPLES, RULES])
+    engine = Engine(loaded.detectors)
+    alerts = engine.process(events, name).alerts + engine.flush()
+    assert not engine.stats.detector_errors
+    # Benign console browsing and an S3 read-out with stolen role credentials: none of the
+    # examples is about either (records without a caller or address are left out).
+    assert not [a for a in alerts if a.detector in {d.id for d in load_sigma_rules([EXAMPLES]).detectors}]
