@@ -22,6 +22,9 @@ match bails out on a plain substring test of principalId (":i-") before anything
 
 Params:
 - `instance_networks` (list of CIDRs that belong to the instances' own egress; never counted as elsewhere).
+- `count_source_ips` (default true). Counting places makes every instance call from a public address a
+  match that the engine's distinct count must record (most of this detector's cost); false keeps only the
+  single-call client signal.
 The user-agent lists are constants, not params: the engine's distinct counts see only the event, and they
 must agree with the match. Leave the engine settings `threshold`/`window_seconds` alone for this detector:
 they would apply to the single-call signal's count too.
@@ -59,11 +62,17 @@ _LOCAL_NETWORKS: Final[tuple[Network, ...]] = tuple(ipaddress.ip_network(n) for 
 def instance_session(event: Event) -> str | None:
     """The instance id a role session is named after, or None; the cheap test runs first."""
     ident = event.get("userIdentity")
-    if type(ident) is not dict:
+    if type(ident) is not dict or ident.get("type") != "AssumedRole":
         return None
     principal_id = ident.get("principalId")
-    if type(principal_id) is not str or ":i-" not in principal_id or ident.get("type") != "AssumedRole":
+    if type(principal_id) is not str or ":i-" not in principal_id:
         return None
+    return _instance_of(principal_id)
+
+
+@functools.lru_cache(maxsize=8192)
+def _instance_of(principal_id: str) -> str | None:
+    # A fleet has as many of these as running instances: parse each once.
     session = principal_id.rsplit(":", 1)[-1]
     return session if _INSTANCE_ID.fullmatch(session) else None
 
@@ -81,13 +90,6 @@ def client_signal(agent: str) -> str | None:
     return None
 
 
-def public_place(event: Event) -> str | None:
-    """The source IP as a distinct place, or None for non-addresses and the instance's own private side."""
-    if event.get("vpcEndpointId"):
-        return None
-    return _public(f.text(event, "sourceIPAddress"))
-
-
 @functools.lru_cache(maxsize=8192)
 def _public(source_ip: str) -> str | None:
     # ipaddress containment costs about a microsecond per network: decide once per distinct address.
@@ -96,23 +98,34 @@ def _public(source_ip: str) -> str | None:
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    # Runs on every event and returns a hit for most calls an instance makes through a NAT gateway:
-    # kept to a few lookups, with every per-value decision memoised.
-    instance = instance_session(event)
-    if instance is None:
+    # Runs on every event. The type test (an interned string) rejects most; principalId is read only for
+    # role sessions; an instance's calls repeat the same session, address and agent, so the verdict on
+    # them is memoised (Hits are immutable and the engine copies their context).
+    ident = event.get("userIdentity")
+    if type(ident) is not dict or ident.get("type") != "AssumedRole":
         return None
+    principal_id = ident.get("principalId")
+    if type(principal_id) is not str or ":i-" not in principal_id:
+        return None
+    if event.get("eventType") == "AwsServiceEvent" or ident.get("invokedBy"):
+        return None  # AWS using the role on the instance's behalf
     source_ip = event.get("sourceIPAddress")
-    if type(source_ip) is not str or address(source_ip) is None:
-        return None  # service host names and "AWS Internal": AWS using the role on the instance's behalf
-    if event.get("eventType") == "AwsServiceEvent" or event["userIdentity"].get("invokedBy"):
-        return None
     agent = event.get("userAgent")
-    signal = client_signal(agent) if type(agent) is str else None
+    own = params.get("instance_networks")
+    return _verdict(principal_id, source_ip if type(source_ip) is str else "", agent if type(agent) is str else "",
+                    bool(event.get("vpcEndpointId")), string_tuple(own) if own else (),
+                    params.get("count_source_ips") is not False)
+
+
+@functools.lru_cache(maxsize=16384)
+def _verdict(principal_id: str, source_ip: str, agent: str, via_endpoint: bool, own: tuple[str, ...],
+             count_places: bool) -> Hit | None:
+    instance = _instance_of(principal_id)
+    if instance is None or address(source_ip) is None:
+        return None  # not an instance; service host names and "AWS Internal" as the source
+    signal = client_signal(agent)
     if signal is None:
-        if event.get("vpcEndpointId") or _public(source_ip) is None:
-            return None
-        own = params.get("instance_networks")
-        if own and address_in(source_ip, string_tuple(own)):
+        if not count_places or via_endpoint or _public(source_ip) is None or (own and address_in(source_ip, own)):
             return None
         return Hit(context={"instance_id": instance, "reason": "more than one public source IP"})
     # The role, call and user agent are the alert's own fields (principal, event_name, user_agent).
@@ -121,19 +134,22 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
 
 def _signal_value(event: Event) -> str | None:
     # Called only for hits: a hit with a client signal fires on its own (a distinct count of one).
-    agent = f.text(event, "userAgent")
-    return clip(agent, 300) if client_signal(agent) is not None else None
+    agent = event.get("userAgent")
+    return clip(agent, 300) if type(agent) is str and client_signal(agent) is not None else None
 
 
 def _place_value(event: Event) -> str | None:
     # Hits with a client signal fired above; the others reached here only from a public place.
-    return public_place(event)
+    source_ip = event.get("sourceIPAddress")
+    return _public(source_ip) if type(source_ip) is str and not event.get("vpcEndpointId") else None
 
 
 def group(event: Event) -> str | None:
+    # Called for every hit: the session ARN (it names role and instance), else the principalId.
     ident = f.identity(event)
-    session = f.nested_text(ident, "arn") or f.nested_text(ident, "principalId")
-    return f"{f.account(event)}|{session}" if session else None
+    session = ident.get("arn") or ident.get("principalId")
+    account = event.get("recipientAccountId") or ident.get("accountId")
+    return f"{account}|{session}" if type(session) is str and type(account) is str else None
 
 
 DETECTOR = Detector(
@@ -160,5 +176,5 @@ DETECTOR = Detector(
     # The single-call signal first: it fires at once and its reason leads the alert.
     distinct=(DistinctCount(value=_signal_value, count=1, window_seconds=3600, label="user_agents"),
               DistinctCount(value=_place_value, count=2, window_seconds=3600, label="source_ips")),
-    params={"instance_networks": []},
+    params={"instance_networks": [], "count_source_ips": True},
 )
