@@ -59,6 +59,8 @@ MAX_KEYWORD_LEAVES = 5000  # string values a keyword search collects per event (
 MAX_KEYWORD_DEPTH = 32  # nesting a keyword search descends into
 MAX_NUMBER_TEXT = 64  # longer strings are not numbers or addresses: not parsed
 MAX_CONDITION_DEPTH = 64
+MEMO_ENTRIES = 4096  # remembered verdicts per wildcard test (then forgotten at once)
+MEMO_MAX_CHARS = 512  # longer values are not remembered
 MAX_INDEX_PAIRS = 512  # beyond this many (eventSource, eventName) pairs a rule runs on every event
 
 # Which index component a leaf constrains.
@@ -285,10 +287,7 @@ def _string_set(values: Sequence[SigmaString]) -> ValueTest:
     if not (starts or ends or inside or full):
         return _exact_set(frozenset(written), frozenset(exact))
 
-    def test(found: Any) -> bool:
-        text = found if type(found) is str else _text(found)
-        if text is None:
-            return False
+    def slow(text: str) -> bool:
         low = text.lower()
         if low in exact:
             return True
@@ -300,6 +299,23 @@ def _string_set(values: Sequence[SigmaString]) -> ValueTest:
             if needle in low:
                 return True
         return full is not None and full(text) is not None
+
+    # Values like user agents repeat across millions of events: remember recent verdicts, bounded.
+    memo: dict[str, bool] = {}
+
+    def test(found: Any) -> bool:
+        if type(found) is not str:
+            text = _text(found)
+            return text is not None and slow(text)
+        known = memo.get(found)
+        if known is not None:
+            return known
+        verdict = slow(found)
+        if len(found) <= MEMO_MAX_CHARS:
+            if len(memo) >= MEMO_ENTRIES:
+                memo.clear()
+            memo[found] = verdict
+        return verdict
 
     return test
 

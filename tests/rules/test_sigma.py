@@ -632,3 +632,13 @@ def test_real_events_raise_no_errors_and_the_examples_stay_quiet(name: str) -> N
     # Benign console browsing and an S3 read-out with stolen role credentials: none of the
     # examples is about either (records without a caller or address are left out).
     assert not [a for a in alerts if a.detector in {d.id for d in load_sigma_rules([EXAMPLES]).detectors}]
+
+
+def test_remembered_verdicts_stay_right_past_the_memo_bound(tmp_path: Path) -> None:
+    detector = compile_rule(tmp_path, "sel:\n  userAgent|contains: [pacu, cloudfox]\ncondition: sel")
+    for round_ in range(2):
+        for i in range(5000):  # more distinct values than the memo keeps
+            agent = f"Pacu/{i}" if i % 7 == 0 else f"aws-cli/{i}"
+            assert matches(detector, api(userAgent=agent)) == (i % 7 == 0), (round_, agent)
+    assert matches(detector, api(userAgent="x" * 600 + "CloudFox"))  # too long to remember, still matched
+    assert matches(detector, api(userAgent="x" * 600 + "CloudFox"))
