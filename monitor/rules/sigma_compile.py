@@ -59,6 +59,7 @@ MAX_KEYWORD_LEAVES = 5000  # string values a keyword search collects per event (
 MAX_KEYWORD_DEPTH = 32  # nesting a keyword search descends into
 MAX_NUMBER_TEXT = 64  # longer strings are not numbers or addresses: not parsed
 MAX_CONDITION_DEPTH = 64
+MAX_TOP_FANOUT = 1000  # as monitor.rules.fields: values of a top-level list looked at
 MEMO_ENTRIES = 4096  # remembered verdicts per wildcard test (then forgotten at once)
 MEMO_MAX_CHARS = 512  # longer values are not remembered
 MAX_INDEX_PAIRS = 512  # beyond this many (eventSource, eventName) pairs a rule runs on every event
@@ -153,6 +154,19 @@ class _Compiler:
     def strings(self, path: str, values: Sequence[SigmaString]) -> Predicate:
         read = self.reader(path)
         test = _string_set(values)
+        if "." not in path:  # a top-level field (eventName, userAgent...): one dict lookup, no list
+            key = path
+
+            def match_top(event: dict[str, Any], hay: Haystack) -> bool:
+                found = event.get(key)
+                if type(found) is list:
+                    for item in found[:MAX_TOP_FANOUT]:  # noqa: SIM110 (a loop: any() would build a generator)
+                        if test(item):
+                            return True
+                    return False
+                return found is not None and test(found)
+
+            return match_top
 
         def match(event: dict[str, Any], hay: Haystack) -> bool:
             for found in read(event):  # noqa: SIM110 (a loop: any() would build a generator per event)

@@ -332,6 +332,9 @@ def test_fields_fan_out_over_lists(tmp_path: Path) -> None:
     nested = compile_rule(tmp_path, "sel:\n  requestParameters.instancesSet.items.instanceId: i-0abc\ncondition: sel")
     event = api(requestParameters={"instancesSet": {"items": [{"instanceId": "i-0def"}, {"instanceId": "i-0ABC"}]}})
     assert matches(nested, event)
+    top = compile_rule(tmp_path, "sel:\n  userAgent|contains: pacu\ncondition: sel")
+    assert matches(top, api(userAgent=["aws-cli", {"x": 1}, "PACU"]))
+    assert not matches(top, api(userAgent=["aws-cli", None]))
 
 
 def test_neq_modifier_negates_the_item(tmp_path: Path) -> None:
