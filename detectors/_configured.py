@@ -61,11 +61,19 @@ def networks(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
     return tuple(parsed)
 
 
-@functools.lru_cache(maxsize=8192)
+# Memo keys are attacker-controlled strings: longer ones are never remembered (nor valid here anyway).
+MAX_ADDRESS_CHARS = 64
+
+
 def address(value: str) -> Address | None:
     """The IP address in a sourceIPAddress, or None for service host names, "AWS Internal" and garbage."""
-    if not value or len(value) > 64 or not (value[0].isdigit() or ":" in value):
+    if not value or len(value) > MAX_ADDRESS_CHARS or not (value[0].isdigit() or ":" in value):
         return None
+    return _address(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _address(value: str) -> Address | None:
     try:
         found = ipaddress.ip_address(value)
     except ValueError:
@@ -79,9 +87,13 @@ def inside(found: Address, nets: tuple[Network, ...]) -> bool:
     return any(found.version == net.version and found in net for net in nets)
 
 
-@functools.lru_cache(maxsize=8192)
 def address_in(value: str, cidrs: tuple[str, ...]) -> bool:
     """The sourceIPAddress `value` is an address inside one of `cidrs` (memoised: a fleet has few addresses)."""
+    return len(value) <= MAX_ADDRESS_CHARS and _address_in(value, cidrs)
+
+
+@functools.lru_cache(maxsize=8192)
+def _address_in(value: str, cidrs: tuple[str, ...]) -> bool:
     found = address(value)
     return found is not None and inside(found, networks(cidrs))
 

@@ -38,7 +38,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors._configured import Network, address, address_in, inside, string_tuple
+from detectors._configured import MAX_ADDRESS_CHARS, Network, address, address_in, inside, string_tuple
 from detectors.scanner_user_agent import DEFAULT_USER_AGENTS as OFFENSIVE_TOOLS
 from monitor.model import Detector, DistinctCount, Event, Hit, Severity
 from monitor.model import event as f
@@ -51,6 +51,9 @@ SUSPICIOUS_USER_AGENTS: Final = (
 WORKSTATION_PLATFORMS: Final = ("darwin/", "os/macos")
 
 _INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+# Memo keys come from the event: values longer than these are judged without being remembered.
+_MAX_ID_CHARS = 128
+_MAX_AGENT_CHARS = 1024
 # The instance's own side of the network: never a second place. (ipaddress's is_private would also
 # swallow the documentation ranges, which are public as far as this detector is concerned.)
 _LOCAL_NETWORKS: Final[tuple[Network, ...]] = tuple(ipaddress.ip_network(n) for n in (
@@ -70,16 +73,26 @@ def instance_session(event: Event) -> str | None:
     return _instance_of(principal_id)
 
 
-@functools.lru_cache(maxsize=8192)
 def _instance_of(principal_id: str) -> str | None:
+    # A role id and an instance id are about 40 characters; a longer value is neither parsed nor remembered.
+    return _instance_in(principal_id) if len(principal_id) <= _MAX_ID_CHARS else None
+
+
+@functools.lru_cache(maxsize=8192)
+def _instance_in(principal_id: str) -> str | None:
     # A fleet has as many of these as running instances: parse each once.
     session = principal_id.rsplit(":", 1)[-1]
     return session if _INSTANCE_ID.fullmatch(session) else None
 
 
-@functools.lru_cache(maxsize=4096)
 def client_signal(agent: str) -> str | None:
-    """Why this user agent is not an SDK running on an instance, or None. A fleet has few distinct agents."""
+    """Why this user agent is not an SDK running on an instance, or None."""
+    # A fleet has few distinct agents: remember them, but never an oversized (hostile) one.
+    return _client_signal(agent) if len(agent) <= _MAX_AGENT_CHARS else _client_signal.__wrapped__(agent)
+
+
+@functools.lru_cache(maxsize=4096)
+def _client_signal(agent: str) -> str | None:
     lowered = agent.lower()
     for needle in SUSPICIOUS_USER_AGENTS:
         if needle in lowered:
@@ -111,15 +124,17 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
         return None  # AWS using the role on the instance's behalf
     source_ip = event.get("sourceIPAddress")
     agent = event.get("userAgent")
+    if type(source_ip) is not str or len(source_ip) > MAX_ADDRESS_CHARS:
+        return None  # not an address: service host names, "AWS Internal", garbage
+    agent = agent if type(agent) is str else ""
     own = params.get("instance_networks")
-    return _verdict(principal_id, source_ip if type(source_ip) is str else "", agent if type(agent) is str else "",
-                    bool(event.get("vpcEndpointId")), string_tuple(own) if own else (),
-                    params.get("count_source_ips") is not False)
+    judge = _verdict if len(agent) <= _MAX_AGENT_CHARS and len(principal_id) <= _MAX_ID_CHARS else _judge
+    return judge(principal_id, source_ip, agent, bool(event.get("vpcEndpointId")), string_tuple(own) if own else (),
+                 params.get("count_source_ips") is not False)
 
 
-@functools.lru_cache(maxsize=16384)
-def _verdict(principal_id: str, source_ip: str, agent: str, via_endpoint: bool, own: tuple[str, ...],
-             count_places: bool) -> Hit | None:
+def _judge(principal_id: str, source_ip: str, agent: str, via_endpoint: bool, own: tuple[str, ...],
+           count_places: bool) -> Hit | None:
     instance = _instance_of(principal_id)
     if instance is None or address(source_ip) is None:
         return None  # not an instance; service host names and "AWS Internal" as the source
@@ -132,6 +147,9 @@ def _verdict(principal_id: str, source_ip: str, agent: str, via_endpoint: bool, 
     return Hit(severity=Severity.HIGH, context={"instance_id": instance, "reason": clip(signal, 100)})
 
 
+_verdict = functools.lru_cache(maxsize=16384)(_judge)
+
+
 def _signal_value(event: Event) -> str | None:
     # Called only for hits: a hit with a client signal fires on its own (a distinct count of one).
     agent = event.get("userAgent")
@@ -141,7 +159,9 @@ def _signal_value(event: Event) -> str | None:
 def _place_value(event: Event) -> str | None:
     # Hits with a client signal fired above; the others reached here only from a public place.
     source_ip = event.get("sourceIPAddress")
-    return _public(source_ip) if type(source_ip) is str and not event.get("vpcEndpointId") else None
+    if type(source_ip) is not str or len(source_ip) > MAX_ADDRESS_CHARS or event.get("vpcEndpointId"):
+        return None
+    return _public(source_ip)
 
 
 def group(event: Event) -> str | None:

@@ -76,8 +76,13 @@ GLOBAL_SOURCES: Final = frozenset({
 _STS = "sts.amazonaws.com"
 
 
-@functools.lru_cache(maxsize=256)
 def _approved(region: str, allowed: tuple[str, ...]) -> bool:
+    # Region names are short; a hostile long value is judged without being remembered.
+    return _remembered(region, allowed) if len(region) <= 64 else matches_any(region, allowed)
+
+
+@functools.lru_cache(maxsize=256)
+def _remembered(region: str, allowed: tuple[str, ...]) -> bool:
     return matches_any(region, allowed)
 
 

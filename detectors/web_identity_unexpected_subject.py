@@ -40,9 +40,18 @@ def _frozen(allowed: Any) -> Rules:
                  if isinstance(role, str) and role.strip())
 
 
-@functools.lru_cache(maxsize=1024)
+# Role ARNs and token subjects are a few hundred characters at most; longer ones are judged, not remembered.
+_MAX_MEMO_CHARS = 2048
+
+
 def _verdict(rules: Rules, role: str, subject: str) -> str:
     """"allowed", "unlisted" (no glob names the role) or "unexpected"."""
+    if len(role) > _MAX_MEMO_CHARS or len(subject) > _MAX_MEMO_CHARS:
+        return _judge(rules, role, subject)
+    return _remembered(rules, role, subject)
+
+
+def _judge(rules: Rules, role: str, subject: str) -> str:
     listed = False
     for role_glob, subjects in rules:
         if matches_any(role, (role_glob,)):
@@ -50,6 +59,9 @@ def _verdict(rules: Rules, role: str, subject: str) -> str:
             if subject and matches_any(subject, subjects):
                 return "allowed"
     return "unexpected" if listed else "unlisted"
+
+
+_remembered = functools.lru_cache(maxsize=1024)(_judge)
 
 
 def subject_of(event: Event) -> str:
