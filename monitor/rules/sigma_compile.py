@@ -239,7 +239,7 @@ def value_test(value: SigmaType) -> ValueTest:
     if isinstance(value, SigmaCasedString):
         return _string_test(value, cased=True)
     if isinstance(value, SigmaString):
-        return _string_test(value, cased=False)
+        return _string_set([value])
     if isinstance(value, SigmaRegularExpression):
         return _regex_test(value)
     if isinstance(value, SigmaCIDRExpression):
