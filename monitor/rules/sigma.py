@@ -27,7 +27,7 @@ from sigma.modifiers import reverse_modifier_mapping
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
 from monitor.model.alert import clip
-from monitor.model.detector import Detector, Hit
+from monitor.model.detector import Detector, Hit, Match
 from monitor.model.event import Event
 from monitor.model.severity import Severity
 from monitor.rules import LoadedRules, RuleProblem
@@ -230,7 +230,7 @@ def _runbook(rule: SigmaRule) -> str:
     return clip("\n".join(lines), 4000)
 
 
-def _matcher(detector_id: str, rule: SigmaRule, compiled: CompiledCondition) -> Any:
+def _matcher(detector_id: str, rule: SigmaRule, compiled: CompiledCondition) -> Match:
     predicate = compiled.predicate
     readers = [(name, compile_path(name)) for name in compiled.fields]
     base: dict[str, Any] = {"rule": detector_id, "sigma_title": clip(rule.title.strip(), 200)}
@@ -255,8 +255,10 @@ def _matcher(detector_id: str, rule: SigmaRule, compiled: CompiledCondition) -> 
 
 
 def _show(value: Any) -> Any:
-    if value is None or type(value) in (bool, int, float):
+    if value is None or type(value) in (bool, float):
         return value
+    if type(value) is int:  # JSON encoders refuse integers past 64 bits
+        return value if -(2**63) <= value < 2**64 else clip(str(value), CONTEXT_CHARS)
     if type(value) is str:
         return clip(value, CONTEXT_CHARS)
     try:  # an object or a list: its JSON, bounded

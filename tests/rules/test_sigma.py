@@ -645,3 +645,13 @@ def test_remembered_verdicts_stay_right_past_the_memo_bound(tmp_path: Path) -> N
             assert matches(detector, api(userAgent=agent)) == (i % 7 == 0), (round_, agent)
     assert matches(detector, api(userAgent="x" * 600 + "CloudFox"))  # too long to remember, still matched
     assert matches(detector, api(userAgent="x" * 600 + "CloudFox"))
+
+
+def test_alert_context_is_json_safe_for_odd_values() -> None:
+    loaded = load_sigma_rules([RULES / "trail_tampering.yml"])
+    engine = Engine(loaded.detectors)
+    event = api("StopLogging", "cloudtrail.amazonaws.com", identity={"type": "IAMUser", "invokedBy": 10**30})
+    alerts = engine.process([event], "test").alerts + engine.flush()
+    (alert,) = alerts
+    assert alert.context["fields"]["userIdentity.invokedBy"] == str(10**30)
+    assert orjson.loads(alert.to_json())["context"]["rule"] == "sigma-trail-tampering-by-a-human"
