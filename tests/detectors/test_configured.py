@@ -302,3 +302,22 @@ def test_address_helpers() -> None:
     assert _configured.address_in("2001:db8:1::5", ("2001:db8::/32",))
     assert not _configured.address_in("2001:db9::5", ("2001:db8::/32",))
     assert _configured.accounts([OTHER_ACCOUNT, int(ACCOUNT), "12345", True, {"x": 1}]) == {OTHER_ACCOUNT, ACCOUNT}
+
+
+def test_oversized_event_values_are_judged_but_never_remembered() -> None:
+    from detectors import instance_credentials_used_elsewhere as icue
+    detector = BY_ID["instance-credentials-used-elsewhere"]
+    normal = instance_call("1.2.3.4", "curl/8.5.0")
+    assert detector.match(normal, detector.params) is not None
+    sizes = (icue._verdict.cache_info().currsize, icue._client_signal.cache_info().currsize,
+             _configured._address.cache_info().currsize)
+    for n in range(3):
+        huge = copy.deepcopy(normal)
+        huge["userAgent"] = f"curl/8.5.0 {n}" + "x" * 200_000
+        hit = detector.match(huge, detector.params)
+        assert hit is not None and hit.context["reason"] == "client: curl/"
+        huge["sourceIPAddress"] = f"{n}" * 100_000
+        assert detector.match(huge, detector.params) is None
+        assert _configured.address(f"1.2.3.{n}" + " " * 100) is None
+    assert (icue._verdict.cache_info().currsize, icue._client_signal.cache_info().currsize,
+            _configured._address.cache_info().currsize) == sizes
