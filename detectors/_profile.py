@@ -45,8 +45,16 @@ _PLATFORMS = (("windows", "windows"), ("iphone", "ios"), ("ipad", "ios"), ("andr
 _PRODUCT = re.compile(r"[A-Za-z0-9._+-]{1,64}")
 
 
-@functools.lru_cache(maxsize=8192)
+# Values longer than this are worked out without being remembered: hostile ones cannot pin memory.
+_MEMO_MAX_LENGTH = 1024
+
+
 def user_agent_family(user_agent: str) -> str | None:
+    """The tool behind a user agent (see `_family`), remembered for the usual few distinct agents."""
+    return _family(user_agent) if len(user_agent) > _MEMO_MAX_LENGTH else _memo_family(user_agent)
+
+
+def _family(user_agent: str) -> str | None:
     """The tool behind a user agent ("aws-cli", "boto3", "browser/windows", "curl"), None when there is none.
 
     Versions are dropped on purpose: an upgrade of the CLI is not a new tool.
@@ -64,9 +72,16 @@ def user_agent_family(user_agent: str) -> str | None:
     return product.group(0) if product else "other"
 
 
-@functools.lru_cache(maxsize=8192)
+_memo_family = functools.lru_cache(maxsize=8192)(_family)
+
+
 def source_network(source_ip: str) -> str | None:
     """The caller's network (/24 or /48) of a sourceIPAddress; None for service names and garbage."""
+    return None if len(source_ip) > 64 else _memo_network(source_ip)
+
+
+@functools.lru_cache(maxsize=8192)
+def _memo_network(source_ip: str) -> str | None:
     found = address(source_ip)
     if found is None:
         return None
@@ -127,8 +142,11 @@ def principal_key(event: Event) -> str | None:
     return None if caller is None else _fold_session(caller)
 
 
-@functools.lru_cache(maxsize=8192)
 def _fold_session(caller: str) -> str:
+    return _fold(caller) if len(caller) > _MEMO_MAX_LENGTH else _memo_fold(caller)
+
+
+def _fold(caller: str) -> str:
     if ":assumed-role/" not in caller:
         return caller
     head, _, rest = caller.partition(":assumed-role/")
@@ -136,38 +154,40 @@ def _fold_session(caller: str) -> str:
     return f"{head.replace(':sts:', ':iam:')}:role/{role}"
 
 
-# Fast paths (FirstSeen.sighting): the same verdict as match + group_by + value, in one call.
+_memo_fold = functools.lru_cache(maxsize=8192)(_fold)
 
-def person_network(event: Event) -> tuple[str, str] | None:
+
+# The fast path of the first-seen detectors (FirstSeen.profile): one call per event computes the
+# keys and values of all three; the engine shares it. Row layout:
+PERSON, NETWORK, TOOL, PRINCIPAL, REGION = range(5)
+
+
+def profile(event: Event) -> tuple[str | None, ...] | None:
+    """(person key, network, tool, principal key, region) of one event; None when no learner wants it.
+
+    Must agree with `is_person`/`person_key`/`source_network`/`user_agent_family` and the region
+    detector's match/`principal_key`: tests compare both paths on every sample.
+    """
     ident = event.get("userIdentity")
-    if type(ident) is not dict or not _is_person_identity(ident):
+    if type(ident) is not dict:
         return None
-    source_ip = event.get("sourceIPAddress")
-    network = source_network(source_ip) if type(source_ip) is str else None
-    if network is None:
+    person = _is_person_identity(ident)
+    changing = event.get("readOnly") is not True
+    if not person and not changing:
+        return None  # the common case: a workload reading
+    caller = _caller(event, ident)
+    if caller is None:
         return None
-    key = _caller(event, ident)
-    return None if key is None else (key, network)
-
-
-def person_tool(event: Event) -> tuple[str, str] | None:
-    ident = event.get("userIdentity")
-    if type(ident) is not dict or not _is_person_identity(ident):
-        return None
-    user_agent = event.get("userAgent")
-    tool = user_agent_family(user_agent) if type(user_agent) is str else None
-    if tool is None:
-        return None
-    key = _caller(event, ident)
-    return None if key is None else (key, tool)
-
-
-def principal_region(event: Event) -> tuple[str, str] | None:
-    if event.get("readOnly") is True:
-        return None
-    source = event.get("eventSource")
-    region = event.get("awsRegion")
-    if type(source) is not str or source in GLOBAL_SOURCES or type(region) is not str or not region:
-        return None
-    key = principal_key(event)
-    return None if key is None else (key, region[:32])
+    network = tool = principal = region = None
+    if person:
+        source_ip = event.get("sourceIPAddress")
+        network = source_network(source_ip) if type(source_ip) is str else None
+        user_agent = event.get("userAgent")
+        tool = user_agent_family(user_agent) if type(user_agent) is str else None
+    if changing:
+        source = event.get("eventSource")
+        where = event.get("awsRegion")
+        if type(source) is str and source not in GLOBAL_SOURCES and type(where) is str and where:
+            principal = _fold_session(caller)
+            region = where[:32]
+    return (caller if person else None, network, tool, principal, region)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._profile import GLOBAL_SOURCES, principal_key, principal_region
+from detectors._profile import GLOBAL_SOURCES, PRINCIPAL, REGION, principal_key, profile
 from monitor.model import Detector, Event, FirstSeen, Hit, Severity
 from monitor.model import event as f
 
@@ -51,6 +51,6 @@ DETECTOR = Detector(
     match=match,
     all_events=True,
     group_by=principal_key,
-    first_seen=FirstSeen(sighting=principal_region, value=region, label="new_regions"),
+    first_seen=FirstSeen(profile=profile, key_at=PRINCIPAL, value_at=REGION, value=region, label="new_regions"),
     episode_seconds=3600,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._profile import is_person, person_key, person_network, source_network
+from detectors._profile import NETWORK, PERSON, is_person, person_key, profile, source_network
 from monitor.model import Detector, Event, FirstSeen, Hit, Severity
 from monitor.model import event as f
 
@@ -41,6 +41,6 @@ DETECTOR = Detector(
     match=match,
     all_events=True,  # every call of a person counts toward their history; match is a type check
     group_by=person_key,
-    first_seen=FirstSeen(sighting=person_network, value=network, label="new_source_networks"),
+    first_seen=FirstSeen(profile=profile, key_at=PERSON, value_at=NETWORK, value=network, label="new_source_networks"),
     episode_seconds=3600,
 )

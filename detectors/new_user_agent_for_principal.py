@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._profile import is_person, person_key, person_tool, user_agent_family
+from detectors._profile import PERSON, TOOL, is_person, person_key, profile, user_agent_family
 from monitor.model import Detector, Event, FirstSeen, Hit, Severity
 from monitor.model import event as f
 
@@ -41,6 +41,6 @@ DETECTOR = Detector(
     match=match,
     all_events=True,
     group_by=person_key,
-    first_seen=FirstSeen(sighting=person_tool, value=tool, label="new_user_agents"),
+    first_seen=FirstSeen(profile=profile, key_at=PERSON, value_at=TOOL, value=tool, label="new_user_agents"),
     episode_seconds=3600,
 )

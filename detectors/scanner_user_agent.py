@@ -64,12 +64,24 @@ def _pattern(needles: tuple[object, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(item) for item in cleaned)) if cleaned else None
 
 
-@functools.lru_cache(maxsize=4096)
+# Longer user agents are searched without being remembered, so hostile ones cannot pin memory.
+_MEMO_MAX_LENGTH = 1024
+
+
 def _tool_named_in(agent: str, needles: tuple[object, ...]) -> str | None:
-    # A fleet uses a handful of distinct user agents, and this runs on the most common calls: remember them.
+    if len(agent) > _MEMO_MAX_LENGTH:
+        return _search(agent, needles)
+    return _memo_search(agent, needles)
+
+
+def _search(agent: str, needles: tuple[object, ...]) -> str | None:
     pattern = _pattern(needles)
     found = pattern.search(agent.lower()) if pattern is not None else None
     return found.group(0) if found is not None else None
+
+
+# A fleet uses a handful of distinct user agents, and this runs on the most common calls: remember them.
+_memo_search = functools.lru_cache(maxsize=4096)(_search)
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:

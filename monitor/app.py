@@ -47,6 +47,7 @@ from monitor.pipeline import Pipeline, printable, run_to_completion
 from monitor.rules.loader import assemble_detectors
 from monitor.sources.base import Source, SourceContext
 from monitor.sources.registry import create_source
+from monitor.suppress_config import warn_expired
 
 log = logging.getLogger("trailsentry.app")
 
@@ -120,6 +121,7 @@ class App:
             self.recorder = self.alerting
         self.checkpoints = CheckpointStore(path)
         engine = Engine(self._detectors(), self.config.engine)
+        warn_expired(self.config.engine.suppressions, time.time(), log)
         self.pipeline = Pipeline(engine, self.recorder, self.checkpoints, queue_batches=live.service.queue_batches,
                                  max_decompressed_bytes=self.config.max_decompressed_bytes)
         restored = self.pipeline.restore_seen_events()

@@ -21,6 +21,7 @@ from monitor.report import IssuePrinter, Progress, format_summary, format_table,
 from monitor.rules.loader import assemble_detectors, kind_of
 from monitor.samples import run_case, run_samples
 from monitor.scan import Scanner, UnreadablePath, expand_paths
+from monitor.suppress_config import warn_expired
 
 EXIT_OK = 0
 EXIT_WARNINGS = 1
@@ -136,6 +137,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     engine = Engine(_detectors(config, args.detector), config.engine)
+    warn_expired(config.engine.suppressions, time.time(), logging.getLogger("trailsentry.scan"))
     max_bytes = args.max_decompressed_bytes or config.max_decompressed_bytes
     printer = IssuePrinter(sys.stderr)
     scanner = Scanner(engine, max_decompressed_bytes=max_bytes, on_issue=printer)
@@ -149,7 +151,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     progress.clear()
     _print_alerts(result.alerts, args.format)
-    sys.stderr.write(format_summary(result.totals, result.alerts, elapsed, engine.stats.detector_errors))
+    sys.stderr.write(format_summary(result.totals, result.alerts, elapsed, engine.stats.detector_errors,
+                                    engine.stats.suppressed))
     if args.strict and result.totals.issues:
         return EXIT_WARNINGS
     return EXIT_OK

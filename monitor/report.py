@@ -80,7 +80,8 @@ class Progress:
             self.stream.flush()
 
 
-def format_summary(totals: ScanTotals, alerts: list[Alert], elapsed: float, detector_errors: Counter[str]) -> str:
+def format_summary(totals: ScanTotals, alerts: list[Alert], elapsed: float, detector_errors: Counter[str],
+                   suppressed: Counter[str] | None = None) -> str:
     rate = totals.events / elapsed if elapsed > 0 else 0.0
     lines = [
         f"scanned {totals.files} file(s), {totals.bytes_read:,} bytes, {totals.events:,} events "
@@ -96,6 +97,9 @@ def format_summary(totals: ScanTotals, alerts: list[Alert], elapsed: float, dete
             lines.append(f"    {reason}: {count:,}")
     for detector, count in sorted(detector_errors.items()):
         lines.append(f"  detector errors ({detector}): {count:,}")
+    for detector, count in sorted((suppressed or Counter()).items()):
+        if count:
+            lines.append(f"  suppressed by config ({detector}): {count:,}")
     by_detector = Counter(alert.detector for alert in alerts)
     lines.append(f"alerts: {len(alerts)}")
     for detector, count in sorted(by_detector.items(), key=lambda kv: (-kv[1], kv[0])):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,20 +98,22 @@ class Engine:
         self._runtimes = [_Runtime(d, self.settings.suppressions) for d in detectors]
         self._index: dict[str, list[tuple[str, _Runtime]]] = {}
         self._catch_all: list[_Runtime] = []
-        self._sightings: list[_Runtime] = []
+        # First-seen detectors with a profile function, grouped so a shared profile runs once per event.
+        profiled: dict[Callable[[Event], tuple[str | None, ...] | None], list[_Runtime]] = {}
         for runtime in self._runtimes:
             spec = runtime.detector.first_seen
-            if runtime.detector.all_events and spec is not None and spec.sighting is not None:
-                self._sightings.append(runtime)
+            if runtime.detector.all_events and spec is not None and spec.profile is not None:
+                profiled.setdefault(spec.profile, []).append(runtime)
             elif runtime.detector.all_events:
                 self._catch_all.append(runtime)
             for source, name in sorted(runtime.detector.events):
                 self._index.setdefault(name, []).append((source, runtime))
         # What the hot loop calls for every event, unpacked once.
         self._catch_all_calls = [(r.match, r.params, r) for r in self._catch_all]
-        self._sighting_calls = [(r.detector.first_seen.sighting, r.first_seen.observe, r) for r in self._sightings
-                                if r.detector.first_seen is not None and r.detector.first_seen.sighting is not None
-                                and r.first_seen is not None]
+        self._profile_calls = [(profile, [(r.first_seen.observe, r.detector.first_seen.key_at,
+                                           r.detector.first_seen.value_at, r)
+                                          for r in runtimes if r.first_seen is not None and r.detector.first_seen])
+                               for profile, runtimes in profiled.items()]
         self._times = EventTimeParser()
         self._dedupe = EventDeduper(self.settings.dedupe_capacity)
         self._episodes = EpisodeBook()
@@ -139,7 +141,7 @@ class Engine:
         # a known eventTime is a dict hit, and counts are derived once per batch.
         index_get = self._index.get
         catch_all = self._catch_all_calls
-        sightings = self._sighting_calls
+        profiles = self._profile_calls
         seen_before = self._dedupe.seen_before
         parse_time = self._times.parse
         known_time = self._times.cache.get
@@ -195,15 +197,20 @@ class Engine:
                     continue
                 if hit is not None:
                     self._apply(runtime, event, ts, hit, origin, alerts)
-            for sighting, observe, runtime in sightings:
+            for profile, books in profiles:
                 try:
-                    seen = sighting(event)
-                    novel = seen is not None and observe(seen[0], seen[1], ts)
-                except Exception as exc:  # a bug in one detector must not stop the others
-                    self._detector_failed(runtime, exc, origin)
+                    row = profile(event)
+                except Exception as exc:  # a bug in one profile must not stop the others
+                    for _, _, _, runtime in books:
+                        self._detector_failed(runtime, exc, origin)
                     continue
-                if novel and seen is not None:
-                    self._on_new_sighting(runtime, event, ts, seen, origin, alerts)
+                if row is None:
+                    continue
+                for observe, key_at, value_at, runtime in books:
+                    key = row[key_at]
+                    value = row[value_at]
+                    if key is not None and value is not None and observe(key, value, ts):
+                        self._on_new_sighting(runtime, event, ts, (key, value), origin, alerts)
         processed = len(events) - not_objects - duplicates
         if newest > watermark:
             watermark = newest
@@ -424,7 +431,7 @@ class Engine:
 
     def _on_new_sighting(self, runtime: _Runtime, event: Event, ts: float, seen: tuple[str, str], origin: str,
                          out: list[Alert]) -> None:
-        """A first-seen fast path found a value new to its key: now the detector's full verdict."""
+        """A first-seen profile found a value new to its key: now the detector's full verdict."""
         try:
             hit = runtime.match(event, runtime.params)
         except Exception as exc:

@@ -80,10 +80,13 @@ class FirstSeen:
     learn_per_key: bool = True
     max_keys: int = 100_000
     max_values: int = 256
-    # Fast path for detectors that see every event: (group key, value) in one call, None to skip.
-    # The engine then calls `match` only for values new to the key, so the usual event costs one
-    # call and two dict lookups. It must agree with `match`, `group_by` and `value`.
-    sighting: Callable[[Event], tuple[str, str] | None] | None = None
+    # Fast path for detectors that see every event: `profile(event)` returns a row of strings (None
+    # to skip the event) holding this detector's key at `key_at` and value at `value_at`. Detectors
+    # sharing one profile function have it called once per event, and `match` is called only for
+    # values new to the key. It must agree with `match`, `group_by` and `value`.
+    profile: Callable[[Event], tuple[str | None, ...] | None] | None = None
+    key_at: int = 0
+    value_at: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from monitor.engine.settings import DetectorSettings
 from monitor.model.detector import Detector
 from monitor.rules import LoadedRules, RuleProblem
 from monitor.rules.custom import load_custom_rules
+from monitor.suppress_config import check_detector_ids
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -100,6 +101,10 @@ def assemble_detectors(config: Config) -> tuple[list[Detector], LoadedRules]:
     loaded.extend(custom)
     loaded.extend(sigma)
     settings = _settings_for_loaded(config.engine.detectors, loaded, skipped_sigma=bool(sigma.problems))
+    # A suppression naming no detector (a typo) would silently suppress nothing: refuse it.
+    unknown = check_detector_ids(config.engine.suppressions, [d.id for d in [*builtins, *loaded.detectors]])
+    if unknown:
+        raise ConfigError(unknown)
     return configure([*builtins, *loaded.detectors], settings), loaded
 
 

@@ -12,7 +12,7 @@ from monitor.engine import Engine, builtin_detectors
 from monitor.model import Detector
 from monitor.samples import load_cases, samples_path
 
-FAST_PATHED = [d for d in builtin_detectors() if d.first_seen is not None and d.first_seen.sighting is not None]
+FAST_PATHED = [d for d in builtin_detectors() if d.first_seen is not None and d.first_seen.profile is not None]
 
 
 def _alerts(detector: Detector, events: list[Any]) -> list[tuple[str, int, str]]:
@@ -27,9 +27,9 @@ def test_there_are_fast_pathed_detectors() -> None:
 
 
 @pytest.mark.parametrize("detector", FAST_PATHED, ids=lambda d: d.id)
-def test_the_sighting_fast_path_gives_the_same_alerts_as_match_group_by_and_value(detector: Detector) -> None:
+def test_the_profile_fast_path_gives_the_same_alerts_as_match_group_by_and_value(detector: Detector) -> None:
     assert detector.first_seen is not None
-    slow = dataclasses.replace(detector, first_seen=dataclasses.replace(detector.first_seen, sighting=None))
+    slow = dataclasses.replace(detector, first_seen=dataclasses.replace(detector.first_seen, profile=None))
     cases = load_cases(samples_path(detector))
     every_event = [e for case in cases for e in case["events"]]
     for case in cases:
@@ -80,3 +80,24 @@ def test_role_sessions_fold_into_their_role_and_aws_itself_has_no_key() -> None:
                         {**session, "eventType": "AwsServiceEvent"},
                         {**session, "userIdentity": {**identity, "invokedBy": "ec2.amazonaws.com"}}):
         assert principal_key(made_by_aws) is None
+
+
+def test_detectors_sharing_one_profile_together_give_the_same_alerts_as_each_alone() -> None:
+    events = [e for d in FAST_PATHED for case in load_cases(samples_path(d)) for e in case["events"]]
+    together = Engine(FAST_PATHED)
+    final = {a.id: a for a in [*together.process(events, "t").alerts, *together.flush()]}  # last emission wins
+    shared = {(a.detector, a.id, a.count) for a in final.values()}
+    alone = {(d.id, alert_id, count) for d in FAST_PATHED for alert_id, count, _ in _alerts(d, events)}
+    assert shared == alone
+    assert {detector for detector, _, _ in shared} == {d.id for d in FAST_PATHED}
+
+
+def test_hostile_long_values_are_normalised_without_being_remembered() -> None:
+    from detectors import _profile
+
+    before = (_profile._memo_family.cache_info().currsize, _profile._memo_network.cache_info().currsize)
+    for index in range(50):
+        assert user_agent_family("curl/" + "x" * 5000 + str(index)) == "curl"
+        assert source_network("1" * 100 + str(index)) is None
+    after = (_profile._memo_family.cache_info().currsize, _profile._memo_network.cache_info().currsize)
+    assert after == before
