@@ -106,7 +106,7 @@ def _is_person_identity(ident: dict[str, Any]) -> bool:
 
 
 def _caller(event: Event, ident: dict[str, Any]) -> str | None:
-    """"account|principal" of a caller that is not AWS itself (`aws_made`, inlined: this runs per event)."""
+    """The caller's ARN (else "account|principal") when it is not AWS itself (`aws_made`, inlined: per event)."""
     if event.get("eventType") == "AwsServiceEvent" or ident.get("invokedBy") or ident.get("type") == "AWSService":
         return None
     source_ip = event.get("sourceIPAddress")
@@ -116,11 +116,10 @@ def _caller(event: Event, ident: dict[str, Any]) -> str | None:
     if type(arn) is str and arn:
         if ":assumed-role/AWSServiceRoleFor" in arn or ":role/aws-service-role/" in arn:
             return None
-        principal = arn
-    else:
-        principal = f.principal(event)
-        if principal == "unknown":
-            return None
+        return arn  # it names the account too
+    principal = f.principal(event)
+    if principal == "unknown":
+        return None
     account = event.get("recipientAccountId")
     if type(account) is not str or not account:
         account = f.nested_text(ident, "accountId")
@@ -128,13 +127,13 @@ def _caller(event: Event, ident: dict[str, Any]) -> str | None:
 
 
 def person_key(event: Event) -> str | None:
-    """Account and principal ARN (an SSO session ARN names the person); None for AWS's own calls."""
+    """The principal's ARN (an SSO session ARN names the person); None for AWS's own calls."""
     ident = event.get("userIdentity")
     return _caller(event, ident) if type(ident) is dict else None
 
 
 def principal_key(event: Event) -> str | None:
-    """Account and principal, with an assumed-role session folded into its role: a workload is one key."""
+    """The principal's ARN, an assumed-role session folded into its role (a workload is one key)."""
     ident = event.get("userIdentity")
     if type(ident) is not dict:
         return None
@@ -166,28 +165,41 @@ def profile(event: Event) -> tuple[str | None, ...] | None:
     """(person key, network, tool, principal key, region) of one event; None when no learner wants it.
 
     Must agree with `is_person`/`person_key`/`source_network`/`user_agent_family` and the region
-    detector's match/`principal_key`: tests compare both paths on every sample.
+    detector's match/`principal_key`: tests compare both paths on every sample. It runs on every
+    event, so the person test and the memo lookups are inlined.
     """
     ident = event.get("userIdentity")
     if type(ident) is not dict:
         return None
-    person = _is_person_identity(ident)
+    kind = ident.get("type")
+    if kind == "IAMUser" or kind == "Root":
+        person = True
+    elif kind == "AssumedRole":
+        arn = ident.get("arn")
+        person = type(arn) is str and _SSO_SESSION in arn
+    else:
+        person = False
     changing = event.get("readOnly") is not True
     if not person and not changing:
         return None  # the common case: a workload reading
     caller = _caller(event, ident)
     if caller is None:
         return None
-    network = tool = principal = region = None
     if person:
         source_ip = event.get("sourceIPAddress")
-        network = source_network(source_ip) if type(source_ip) is str else None
+        network = _memo_network(source_ip) if type(source_ip) is str and len(source_ip) <= 64 else None
         user_agent = event.get("userAgent")
-        tool = user_agent_family(user_agent) if type(user_agent) is str else None
-    if changing:
-        source = event.get("eventSource")
-        where = event.get("awsRegion")
-        if type(source) is str and source not in GLOBAL_SOURCES and type(where) is str and where:
-            principal = _fold_session(caller)
-            region = where[:32]
-    return (caller if person else None, network, tool, principal, region)
+        if type(user_agent) is not str:
+            tool = None
+        else:
+            tool = _memo_family(user_agent) if len(user_agent) <= _MEMO_MAX_LENGTH else _family(user_agent)
+        if not changing:
+            return (caller, network, tool, None, None)
+    else:
+        network = tool = None
+    source = event.get("eventSource")
+    where = event.get("awsRegion")
+    if type(source) is not str or source in GLOBAL_SOURCES or type(where) is not str or not where:
+        return (caller if person else None, network, tool, None, None)
+    principal = _memo_fold(caller) if len(caller) <= _MEMO_MAX_LENGTH else _fold(caller)
+    return (caller if person else None, network, tool, principal, where[:32])

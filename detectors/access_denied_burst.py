@@ -55,6 +55,7 @@ DETECTOR = Detector(
     ),
     match=match,
     all_events=True,
+    errors_only=True,
     group_by=group,
     threshold=Threshold(count=20, window_seconds=600),
     episode_seconds=3600,

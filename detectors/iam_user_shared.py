@@ -14,7 +14,6 @@ from typing import Any
 from detectors._common import aws_made
 from detectors._profile import source_network, user_agent_family
 from monitor.model import Detector, DistinctCount, Event, Hit, Severity
-from monitor.model import event as f
 
 _HIT = Hit()
 
@@ -27,17 +26,20 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
 
 
 def group(event: Event) -> str | None:
-    name = f.nested_text(f.identity(event), "userName")
-    account = f.account(event)
-    return f"{account}|{name}" if name and account else None
+    # The user's ARN names account and user; these three run for every IAM-user call, so no helpers.
+    ident = event.get("userIdentity")
+    arn = ident.get("arn") if type(ident) is dict else None
+    return arn if type(arn) is str and arn else None
 
 
 def network(event: Event) -> str | None:
-    return source_network(f.text(event, "sourceIPAddress"))
+    source_ip = event.get("sourceIPAddress")
+    return source_network(source_ip) if type(source_ip) is str else None
 
 
 def tool(event: Event) -> str | None:
-    return user_agent_family(f.text(event, "userAgent"))
+    user_agent = event.get("userAgent")
+    return user_agent_family(user_agent) if type(user_agent) is str else None
 
 
 DETECTOR = Detector(
@@ -55,6 +57,7 @@ DETECTOR = Detector(
     ),
     match=match,
     all_events=True,  # any call by the user counts; match is two dict lookups for everyone else
+    identity_types=frozenset({"IAMUser"}),
     group_by=group,
     distinct=(
         DistinctCount(value=network, count=4, window_seconds=3600, label="source_networks"),

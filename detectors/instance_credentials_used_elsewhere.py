@@ -41,7 +41,6 @@ from typing import Any, Final
 from detectors._configured import MAX_ADDRESS_CHARS, Network, address, address_in, inside, string_tuple
 from detectors.scanner_user_agent import DEFAULT_USER_AGENTS as OFFENSIVE_TOOLS
 from monitor.model import Detector, DistinctCount, Event, Hit, Severity
-from monitor.model import event as f
 from monitor.model.alert import clip
 
 SUSPICIOUS_USER_AGENTS: Final = (
@@ -166,7 +165,9 @@ def _place_value(event: Event) -> str | None:
 
 def group(event: Event) -> str | None:
     # Called for every hit: the session ARN (it names role and instance), else the principalId.
-    ident = f.identity(event)
+    ident = event.get("userIdentity")
+    if type(ident) is not dict:
+        return None
     session = ident.get("arn") or ident.get("principalId")
     account = event.get("recipientAccountId") or ident.get("accountId")
     return f"{account}|{session}" if type(session) is str and type(account) is str else None
@@ -191,6 +192,7 @@ DETECTOR = Detector(
     ),
     match=match,
     all_events=True,
+    identity_types=frozenset({"AssumedRole"}),
     group_by=group,
     episode_seconds=3600,
     # The single-call signal first: it fires at once and its reason leads the alert.

@@ -51,6 +51,8 @@ DETECTOR = Detector(
     match=match,
     all_events=True,
     group_by=principal_key,
-    first_seen=FirstSeen(profile=profile, key_at=PRINCIPAL, value_at=REGION, value=region, label="new_regions"),
+    # The fast path shared by the three learners (detectors/_profile.py); same verdict as match/value.
+    first_seen=FirstSeen(value=region, label="new_regions",
+                         profile=profile, key_at=PRINCIPAL, value_at=REGION),
     episode_seconds=3600,
 )

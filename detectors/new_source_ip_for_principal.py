@@ -41,6 +41,8 @@ DETECTOR = Detector(
     match=match,
     all_events=True,  # every call of a person counts toward their history; match is a type check
     group_by=person_key,
-    first_seen=FirstSeen(profile=profile, key_at=PERSON, value_at=NETWORK, value=network, label="new_source_networks"),
+    # The fast path shared by the three learners (detectors/_profile.py); same verdict as match/value.
+    first_seen=FirstSeen(value=network, label="new_source_networks",
+                         profile=profile, key_at=PERSON, value_at=NETWORK),
     episode_seconds=3600,
 )

@@ -41,6 +41,8 @@ DETECTOR = Detector(
     match=match,
     all_events=True,
     group_by=person_key,
-    first_seen=FirstSeen(profile=profile, key_at=PERSON, value_at=TOOL, value=tool, label="new_user_agents"),
+    # The fast path shared by the three learners (detectors/_profile.py); same verdict as match/value.
+    first_seen=FirstSeen(value=tool, label="new_user_agents",
+                         profile=profile, key_at=PERSON, value_at=TOOL),
     episode_seconds=3600,
 )

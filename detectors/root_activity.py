@@ -39,6 +39,7 @@ DETECTOR = Detector(
     ),
     match=match,
     all_events=True,
+    identity_types=frozenset({"Root"}),
     # One root session from one place within an hour is one alert (count, first/last time, event ids).
     group_by=actor_key,
     episode_seconds=3600,

@@ -157,3 +157,39 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
 def test_arbitrary_gzip_payload_never_raises(payload: bytes) -> None:
     decode_bytes(zlib.compress(payload), "fuzz.z")
     decode_bytes(gzip.compress(payload), "fuzz.gz")
+
+
+def test_the_fast_inflater_is_installed_and_used_by_default() -> None:
+    from monitor.decode.gzip_bounded import DEFAULT_INFLATER, INFLATERS
+
+    assert set(INFLATERS) == {"zlib", "isal"}
+    assert DEFAULT_INFLATER == "isal"
+
+
+def _inflate_outcome(data: bytes, inflater: str, limit: int) -> tuple[bytes, bool] | str:
+    try:
+        return gunzip_bounded(data, limit, inflater=inflater)
+    except DecompressedTooLarge:
+        return "too large"
+
+
+def _gzip_cases() -> list[bytes]:
+    payload = orjson.dumps({"Records": EVENTS}) * 50
+    whole = gzip.compress(payload)
+    corrupt = bytearray(whole)
+    corrupt[30:60] = b"\x00" * 30
+    return [whole, whole + gzip.compress(b"second member"), whole[: len(whole) // 2], whole + b"trailing garbage",
+            bytes(corrupt), gzip.compress(b" " * 5_000_000), gzip.compress(b""), b"\x1f\x8b"]
+
+
+@pytest.mark.parametrize("limit", [1_000_000, 10_000_000])
+def test_both_inflaters_give_the_same_bytes_and_verdicts(limit: int) -> None:
+    for data in _gzip_cases():
+        assert _inflate_outcome(data, "isal", limit) == _inflate_outcome(data, "zlib", limit)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=512), st.integers(min_value=0, max_value=600))
+def test_both_inflaters_agree_on_arbitrary_and_cut_streams(payload: bytes, cut: int) -> None:
+    data = gzip.compress(payload)[:cut] if cut else gzip.compress(payload)
+    assert _inflate_outcome(data, "isal", 256) == _inflate_outcome(data, "zlib", 256)

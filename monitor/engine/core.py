@@ -26,7 +26,7 @@ from monitor.engine.suppressions import SuppressionSet
 from monitor.engine.windows import CountWindows, DistinctWindows, Fired
 from monitor.model import event as ev_fields
 from monitor.model.alert import MAX_EVENT_IDS, Alert, clip, fingerprint
-from monitor.model.detector import Detector, DistinctCount, Hit
+from monitor.model.detector import Detector, DistinctCount, Hit, Match
 from monitor.model.event import Event
 
 log = logging.getLogger("trailsentry.engine")
@@ -98,22 +98,33 @@ class Engine:
         self._runtimes = [_Runtime(d, self.settings.suppressions) for d in detectors]
         self._index: dict[str, list[tuple[str, _Runtime]]] = {}
         self._catch_all: list[_Runtime] = []
+        # Catch-all detectors narrowed by declaration: to failed calls, or to callers of one identity type.
+        self._on_errors: list[_Runtime] = []
+        self._by_identity_type: dict[str, list[_Runtime]] = {}
         # First-seen detectors with a profile function, grouped so a shared profile runs once per event.
         profiled: dict[Callable[[Event], tuple[str | None, ...] | None], list[_Runtime]] = {}
         for runtime in self._runtimes:
             spec = runtime.detector.first_seen
             if runtime.detector.all_events and spec is not None and spec.profile is not None:
                 profiled.setdefault(spec.profile, []).append(runtime)
+            elif runtime.detector.all_events and runtime.detector.errors_only:
+                self._on_errors.append(runtime)
+            elif runtime.detector.identity_types:
+                for kind in runtime.detector.identity_types:
+                    self._by_identity_type.setdefault(kind, []).append(runtime)
             elif runtime.detector.all_events:
                 self._catch_all.append(runtime)
             for source, name in sorted(runtime.detector.events):
                 self._index.setdefault(name, []).append((source, runtime))
         # What the hot loop calls for every event, unpacked once.
         self._catch_all_calls = [(r.match, r.params, r) for r in self._catch_all]
-        self._profile_calls = [(profile, [(r.first_seen.observe, r.detector.first_seen.key_at,
-                                           r.detector.first_seen.value_at, r)
-                                          for r in runtimes if r.first_seen is not None and r.detector.first_seen])
-                               for profile, runtimes in profiled.items()]
+        self._error_calls = [(r.match, r.params, r) for r in self._on_errors]
+        self._typed_calls = {kind: [(r.match, r.params, r) for r in runtimes]
+                             for kind, runtimes in self._by_identity_type.items()}
+        self._profiles = [(profile, [(r.first_seen.observe, r.detector.first_seen.key_at,
+                                      r.detector.first_seen.value_at, r)
+                                     for r in runtimes if r.first_seen is not None and r.detector.first_seen])
+                          for profile, runtimes in profiled.items()]
         self._times = EventTimeParser()
         self._dedupe = EventDeduper(self.settings.dedupe_capacity)
         self._episodes = EpisodeBook()
@@ -141,7 +152,10 @@ class Engine:
         # a known eventTime is a dict hit, and counts are derived once per batch.
         index_get = self._index.get
         catch_all = self._catch_all_calls
-        profiles = self._profile_calls
+        profiles = self._profiles
+        error_calls = self._error_calls
+        typed_get = self._typed_calls.get
+        scan_calls = self._scan_calls
         seen_before = self._dedupe.seen_before
         parse_time = self._times.parse
         known_time = self._times.cache.get
@@ -178,39 +192,39 @@ class Engine:
                 newest = ts
             name = event.get("eventName")
             source = event.get("eventSource")
+            ident = event.get("userIdentity", _ABSENT)
             if type(name) is not str or type(source) is not str:
                 issues.append(_issue(origin, lines, position, "wrong_type",
                                      "eventName/eventSource missing or not strings"))
                 name = source = ""
-            elif type(event.get("userIdentity", _ABSENT)) is not dict:  # absent is fine, null is not
+            elif type(ident) is not dict:  # absent is fine, null is not
                 issues.append(_issue(origin, lines, position, "wrong_type", "userIdentity is not an object"))
             wanted = index_get(name)
             if wanted is not None:
                 for wanted_source, runtime in wanted:
                     if wanted_source == source:
                         self._evaluate(runtime, event, ts, origin, alerts)
-            for match, params, runtime in catch_all:
-                try:
-                    hit = match(event, params)
-                except Exception as exc:  # a bug in one detector must not stop the others
-                    self._detector_failed(runtime, exc, origin)
-                    continue
-                if hit is not None:
-                    self._apply(runtime, event, ts, hit, origin, alerts)
+            if catch_all:
+                scan_calls(catch_all, event, ts, origin, alerts)
+            if error_calls and "errorCode" in event:
+                scan_calls(error_calls, event, ts, origin, alerts)
+            if type(ident) is dict:
+                kind = ident.get("type")
+                typed = typed_get(kind) if type(kind) is str else None
+                if typed is not None:
+                    scan_calls(typed, event, ts, origin, alerts)
             for profile, books in profiles:
                 try:
                     row = profile(event)
                 except Exception as exc:  # a bug in one profile must not stop the others
-                    for _, _, _, runtime in books:
-                        self._detector_failed(runtime, exc, origin)
+                    self._profile_failed(books, exc, origin)
                     continue
-                if row is None:
-                    continue
-                for observe, key_at, value_at, runtime in books:
-                    key = row[key_at]
-                    value = row[value_at]
-                    if key is not None and value is not None and observe(key, value, ts):
-                        self._on_new_sighting(runtime, event, ts, (key, value), origin, alerts)
+                if row is not None:
+                    for observe, key_at, value_at, runtime in books:
+                        key = row[key_at]
+                        value = row[value_at]
+                        if key is not None and value is not None and observe(key, value, ts):
+                            self._on_new_sighting(runtime, event, ts, (key, value), origin, alerts)
         processed = len(events) - not_objects - duplicates
         if newest > watermark:
             watermark = newest
@@ -322,6 +336,21 @@ class Engine:
                 history.restore(saved)
                 history.take_changes()  # what was just loaded is not a change
 
+    def _profile_failed(self, books: list[Any], exc: Exception, origin: str) -> None:
+        for _, _, _, runtime in books:
+            self._detector_failed(runtime, exc, origin)
+
+    def _scan_calls(self, calls: list[tuple[Match, Mapping[str, Any], _Runtime]], event: Event, ts: float,
+                    origin: str, out: list[Alert]) -> None:
+        for match, params, runtime in calls:
+            try:
+                hit = match(event, params)
+            except Exception as exc:  # a bug in one detector must not stop the others
+                self._detector_failed(runtime, exc, origin)
+                continue
+            if hit is not None:
+                self._apply(runtime, event, ts, hit, origin, out)
+
     def _evaluate(self, runtime: _Runtime, event: Event, ts: float, origin: str, out: list[Alert]) -> None:
         try:
             hit = runtime.match(event, runtime.params)
@@ -351,7 +380,9 @@ class Engine:
 
     def _on_hit(self, runtime: _Runtime, event: Event, ts: float, hit: Hit, out: list[Alert]) -> None:
         detector = runtime.detector
-        event_id = ev_fields.text(event, "eventID")
+        event_id = event.get("eventID")
+        if type(event_id) is not str:
+            event_id = ""
         severity = hit.severity if hit.severity is not None else detector.severity
         if detector.group_by is None:
             alert_id = fingerprint(detector.id, event_id or _event_identity(event))

@@ -54,11 +54,19 @@ class FirstSeenBook:
 
     def observe(self, key: str, value: str, ts: float) -> bool:
         """Record one sighting; True when it is new for the key and learning is over."""
+        # Runs for every profiled event: a value seen within the hour has nothing to teach or persist.
+        known = self._keys.get(key)
+        if known is not None:
+            last = known[2].get(value)
+            if last is not None and -PERSIST_GRANULARITY <= ts - last <= PERSIST_GRANULARITY:
+                return False
+        return self._learn(known, key, value, ts)
+
+    def _learn(self, known: list[Any] | None, key: str, value: str, ts: float) -> bool:
         spec = self.spec
         if self._started is None or ts < self._started:
             self._started = ts
             self._changes.started_changed = True
-        known = self._keys.get(key)
         if known is None:
             if len(self._keys) >= spec.max_keys:
                 self._evict_keys()
@@ -73,11 +81,9 @@ class FirstSeenBook:
             known[0] = ts
             self._changes.dirty.add(key)
         if last is not None and ts - last <= spec.history_seconds:
-            if ts - last > PERSIST_GRANULARITY:
+            if ts > last:
                 values[value] = ts
                 self._changes.dirty.add(key)
-            elif ts > last:
-                values[value] = ts
             return False
         values[value] = ts
         if len(values) > spec.max_values:

@@ -129,6 +129,10 @@ class Detector:
     preceded: Preceded | None = None
     first_seen: FirstSeen | None = None
     rate: RateBaseline | None = None
+    # Detectors that see every event may narrow that cheaply: to callers of these userIdentity types,
+    # and/or to failed calls (records with an errorCode). The engine checks both once per event.
+    identity_types: frozenset[str] = frozenset()
+    errors_only: bool = False
     # Tunables with their defaults; config may override them by name.
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -149,6 +153,8 @@ class Detector:
             found.append("mitre must list ATT&CK technique ids like T1078 or T1078.004")
         if self.all_events == bool(self.events):
             found.append("declare either events or all_events=True, exactly one")
+        if (self.identity_types or self.errors_only) and not self.all_events:
+            found.append("identity_types and errors_only narrow all_events detectors only")
         kinds = [kind for kind in (self.threshold, self.distinct, self.preceded, self.first_seen, self.rate)
                  if kind is not None]
         if kinds and self.group_by is None:

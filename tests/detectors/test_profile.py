@@ -75,7 +75,7 @@ def test_role_sessions_fold_into_their_role_and_aws_itself_has_no_key() -> None:
     identity = {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/Deploy/i-0abc",
                 "accountId": "111122223333"}
     session: dict[str, Any] = {"userIdentity": identity, "sourceIPAddress": "203.0.113.5"}
-    assert principal_key(session) == "111122223333|arn:aws:iam::111122223333:role/Deploy"
+    assert principal_key(session) == "arn:aws:iam::111122223333:role/Deploy"
     for made_by_aws in ({**session, "sourceIPAddress": "AWS Internal"},
                         {**session, "eventType": "AwsServiceEvent"},
                         {**session, "userIdentity": {**identity, "invokedBy": "ec2.amazonaws.com"}}):

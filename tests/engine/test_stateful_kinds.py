@@ -243,3 +243,44 @@ def test_declaring_two_kinds_or_a_kind_without_group_by_is_refused() -> None:
         detector(first_seen=SEEN.first_seen, rate=RateBaseline())
     with pytest.raises(ValueError, match="need group_by"):
         dataclasses.replace(SEEN, group_by=None)
+
+
+def _seen_by(store: list[str]) -> Any:
+    def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
+        store.append(str(event.get("eventID")))
+        return None
+    return match
+
+
+def test_catch_all_detectors_narrowed_by_identity_type_or_errors_see_only_those_events() -> None:
+    root_seen: list[str] = []
+    errors_seen: list[str] = []
+    root_only = Detector(id="root-only", title="t", severity=Severity.LOW, mitre=("T1078",), runbook="r",
+                         match=_seen_by(root_seen), all_events=True, identity_types=frozenset({"Root"}))
+    errors = Detector(id="errors-only", title="t", severity=Severity.LOW, mitre=("T1078",), runbook="r",
+                      match=_seen_by(errors_seen), all_events=True, errors_only=True)
+    root_event = {**event(0), "userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root"}}
+    failed = event(1, errorCode="AccessDenied")
+    hostile = {**event(2), "userIdentity": {"type": ["Root"]}}
+    Engine([root_only, errors]).process([root_event, failed, event(3), hostile], "t")
+    assert root_seen == [root_event["eventID"]]
+    assert errors_seen == [failed["eventID"]]
+    with pytest.raises(ValueError, match="narrow all_events detectors only"):
+        dataclasses.replace(SEQUENCE, identity_types=frozenset({"Root"}))
+
+
+def test_a_shared_profile_runs_once_per_event_for_all_its_learners() -> None:
+    profiled: list[str] = []
+
+    def profile(event: Event) -> tuple[str | None, ...] | None:
+        profiled.append(str(event.get("eventID")))
+        return (_who(event), _value(event))
+
+    spec = FirstSeen(value=_value, label="new", learning_seconds=0, learn_per_key=False, profile=profile)
+    learner = dataclasses.replace(SEEN, id="learner", events=frozenset(), all_events=True, first_seen=spec)
+    twin = dataclasses.replace(learner, id="twin")
+    events = [event(0), event(60), event(120, value="b"), {**event(180), "value": ["x"]}]
+    alerts = run(Engine([learner, twin]), events)
+    assert profiled == [e["eventID"] for e in events]
+    assert sorted(a.detector for a in alerts) == ["learner", "twin"]
+    assert all(a.context["new"] == ["a", "b"] for a in alerts)
