@@ -22,6 +22,25 @@ detectors:
       - ec2.amazonaws.com:DeleteVpc
   access-denied-burst:
     severity: medium
+  new-source-ip-for-principal:
+    window_seconds: 1209600     # history: a network unseen for 14 days is new
+    learning_seconds: 604800    # each person is learned quietly for 7 days
+  unapproved-region:            # quiet until the allowlist is set
+    params:
+      allowed_regions: [us-east-1, eu-west-1]
+
+# Allowlists: a detection matching an entry is counted, not alerted. Every entry needs a reason;
+# an expired entry stops applying and is warned about at start.
+suppressions:
+  - name: quarterly-scanner
+    detectors: [access-denied-burst]
+    source_cidr: 203.0.113.0/24
+    reason: approved external vulnerability scan (ticket SEC-1234)
+    expires: 2027-01-01
+# Your own rules (YAML) and Sigma rules, files or folders, relative to this file:
+# rules:
+#   custom: [rules/]
+#   sigma: [sigma/]
 
 # Where CloudTrail comes from (`trailsentry run`). Several sources may run at once; an event
 # delivered by two of them alerts once. AWS credentials come from the standard chain only

@@ -26,7 +26,7 @@ from monitor.engine.suppressions import SuppressionSet
 from monitor.engine.windows import CountWindows, DistinctWindows, Fired
 from monitor.model import event as ev_fields
 from monitor.model.alert import MAX_EVENT_IDS, Alert, clip, fingerprint
-from monitor.model.detector import Detector, DistinctCount, Hit, Match
+from monitor.model.detector import ANY_SOURCE, Detector, DistinctCount, Hit, Match
 from monitor.model.event import Event
 
 log = logging.getLogger("trailsentry.engine")
@@ -202,7 +202,7 @@ class Engine:
             wanted = index_get(name)
             if wanted is not None:
                 for wanted_source, runtime in wanted:
-                    if wanted_source == source:
+                    if wanted_source in (source, ANY_SOURCE):
                         self._evaluate(runtime, event, ts, origin, alerts)
             if catch_all:
                 scan_calls(catch_all, event, ts, origin, alerts)

@@ -19,6 +19,9 @@ from typing import Any
 from monitor.model.event import Event
 from monitor.model.severity import Severity
 
+# In `events`, (ANY_SOURCE, name) wants that eventName from any eventSource (rules that name only the call).
+ANY_SOURCE = "*"
+
 _ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _MITRE_PATTERN = re.compile(r"^T\d{4}(?:\.\d{3})?$")
 

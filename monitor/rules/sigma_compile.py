@@ -48,6 +48,7 @@ from sigma.types import (
     SpecialChars,
 )
 
+from monitor.model.detector import ANY_SOURCE
 from monitor.rules.fields import FieldReader, compile_path
 
 # A compiled condition: (event, its string values for keywords) -> verdict.
@@ -659,7 +660,7 @@ def _as_events(pairs: set[Pair]) -> frozenset[tuple[str, str]] | None:
         return None  # contradictory on every path: let it run (and never match) rather than guess
     complete: set[tuple[str, str]] = set()
     for source, name in pairs:
-        if source is None or name is None:
+        if name is None:
             return None
-        complete.add((source, name))
+        complete.add((source if source is not None else ANY_SOURCE, name))
     return frozenset(complete)

@@ -190,8 +190,9 @@ def test_hostile_values_never_raise(condition: dict[str, Any]) -> None:
         for event in (create_user(requestParameters={"value": value}), create_user(requestParameters=value),
                       create_user(requestParameters=[{"value": value}, "junk", None])):
             detector.match(event, {})  # must not raise
-    for event in ({}, {"requestParameters": "string"}, {"requestParameters": [1, 2]}, []):
-        detector.match(event, {})
+    odd_shapes: list[Any] = [{}, {"requestParameters": "string"}, {"requestParameters": [1, 2]}, []]
+    for odd in odd_shapes:
+        detector.match(odd, {})
 
 
 def test_hostile_values_do_not_match_string_operators() -> None:

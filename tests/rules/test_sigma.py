@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from monitor.engine import Engine
-from monitor.model.detector import Detector
+from monitor.model.detector import ANY_SOURCE, Detector
 from monitor.model.severity import Severity
 from monitor.rules.sigma import load_sigma_rules, slug
 from tests.factories import cloudtrail_event, iam_user, root
@@ -153,8 +153,17 @@ def test_indexed_when_every_path_fixes_source_and_name() -> None:
     assert detector.events == {("cloudtrail.amazonaws.com", n) for n in ("StopLogging", "DeleteTrail", "UpdateTrail")}
 
 
+def test_a_rule_naming_only_the_call_is_indexed_for_any_source(tmp_path: Path) -> None:
+    detector = compile_rule(tmp_path, "sel:\n  eventName: ListBuckets\ncondition: sel")
+    assert detector.events == {(ANY_SOURCE, "ListBuckets")}
+    listed = {"eventID": "e1", "eventTime": "2026-05-04T10:00:00Z", "eventSource": "s3.amazonaws.com",
+              "eventName": "ListBuckets", "userIdentity": {"type": "IAMUser"}}
+    other = {**listed, "eventID": "e2", "eventName": "GetObject"}
+    alerts = Engine([detector]).process([listed, other], "t").alerts
+    assert [a.event_ids for a in alerts] == [["e1"]]
+
+
 @pytest.mark.parametrize("detection", [
-    "sel:\n  eventName: ListBuckets\ncondition: sel",  # no eventSource: the engine index needs both
     "sel:\n  eventSource: s3.amazonaws.com\n  eventName|startswith: List\ncondition: sel",
     "a:\n  eventSource: s3.amazonaws.com\n  eventName: ListBuckets\nb:\n  userAgent: x\ncondition: a or b",
     "a:\n  eventSource: s3.amazonaws.com\n  eventName: listbuckets\ncondition: a",  # not CloudTrail's spelling
