@@ -7,8 +7,8 @@ that name wherever they are used, so two things give them away:
 - a client that is not an SDK running on a server: a browser, curl, wget, python-requests, Postman, known
   attack tools (`SUSPICIOUS_USER_AGENTS`), or an SDK reporting a workstation platform, macOS
   (`WORKSTATION_PLATFORMS`; suppress by user agent if you run EC2 Mac instances). One such call fires, high.
-- more than one public source IP for one session within an hour (distinct count of 2): the instance's own
-  egress (NAT gateway or public IP) plus the attacker's. Medium.
+- a second public source IP for one session within an hour: the instance's own egress (NAT gateway or
+  public IP) is learned from the session's first calls, the attacker's address is new. Medium.
 
 The instance's own network never counts as an extra place: private, shared and link-local addresses
 (RFC 1918, 100.64/10, IPv6 ULA), calls through a VPC endpoint (`vpcEndpointId`), and the CIDRs in
@@ -17,17 +17,16 @@ more than one public address, e.g. dual-stack). Calls AWS services make with the
 name as the source, `invokedBy`, "AWS Internal") are excluded. Refused calls count: stolen credentials
 probing for permissions are as telling as successful ones.
 
-Credentials can be used for any call, so this is the one catalog detector that sees every event; its
-match bails out on a plain substring test of principalId (":i-") before anything else.
+Credentials can be used for any call, so this detector sees every event. It is a first-seen detector
+with a one-hour history per session: a profile (one call per event, bailing out on a plain substring
+test of principalId, ":i-") names the session's place (its public address) or client signal, the
+engine remembers them, and `match` runs only for a place or signal new to the session.
 
 Params:
 - `instance_networks` (list of CIDRs that belong to the instances' own egress; never counted as elsewhere).
-- `count_source_ips` (default true). Counting places makes every instance call from a public address a
-  match that the engine's distinct count must record (most of this detector's cost); false keeps only the
-  single-call client signal.
-The user-agent lists are constants, not params: the engine's distinct counts see only the event, and they
-must agree with the match. Leave the engine settings `threshold`/`window_seconds` alone for this detector:
-they would apply to the single-call signal's count too.
+- `count_source_ips` (default true); false keeps only the single-call client signal.
+The user-agent lists are constants, not params: the profile sees only the event. `window_seconds` sets the
+history (3600).
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ from typing import Any, Final
 
 from detectors._configured import MAX_ADDRESS_CHARS, Network, address, address_in, inside, string_tuple
 from detectors.scanner_user_agent import DEFAULT_USER_AGENTS as OFFENSIVE_TOOLS
-from monitor.model import Detector, DistinctCount, Event, Hit, Severity
+from monitor.model import Detector, Event, FirstSeen, Hit, Severity
 from monitor.model.alert import clip
 
 SUSPICIOUS_USER_AGENTS: Final = (
@@ -109,62 +108,68 @@ def _public(source_ip: str) -> str | None:
     return None if found is None or inside(found, _LOCAL_NETWORKS) else str(found)
 
 
-def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    # Runs on every event. The type test (an interned string) rejects most; principalId is read only for
-    # role sessions; an instance's calls repeat the same session, address and agent, so the verdict on
-    # them is memoised (Hits are immutable and the engine copies their context).
+
+
+def is_client_signal(value: str) -> bool:
+    """A profile value naming a client signal ("client: curl/"), not an address (which has no ": ")."""
+    return ": " in value
+
+
+def profile(event: Event) -> tuple[str | None, ...] | None:
+    """(session key, place or client signal) of an instance session's call; None for everything else.
+
+    The place is the public source address; calls from the instance's own side (private addresses, VPC
+    endpoints) and calls AWS makes with the role have none. A client signal wins over the address.
+    """
     ident = event.get("userIdentity")
     if type(ident) is not dict or ident.get("type") != "AssumedRole":
         return None
     principal_id = ident.get("principalId")
-    if type(principal_id) is not str or ":i-" not in principal_id:
+    if type(principal_id) is not str or ":i-" not in principal_id or _instance_of(principal_id) is None:
         return None
     if event.get("eventType") == "AwsServiceEvent" or ident.get("invokedBy"):
-        return None  # AWS using the role on the instance's behalf
-    source_ip = event.get("sourceIPAddress")
-    agent = event.get("userAgent")
-    if type(source_ip) is not str or len(source_ip) > MAX_ADDRESS_CHARS:
-        return None  # not an address: service host names, "AWS Internal", garbage
-    agent = agent if type(agent) is str else ""
-    own = params.get("instance_networks")
-    judge = _verdict if len(agent) <= _MAX_AGENT_CHARS and len(principal_id) <= _MAX_ID_CHARS else _judge
-    return judge(principal_id, source_ip, agent, bool(event.get("vpcEndpointId")), string_tuple(own) if own else (),
-                 params.get("count_source_ips") is not False)
-
-
-def _judge(principal_id: str, source_ip: str, agent: str, via_endpoint: bool, own: tuple[str, ...],
-           count_places: bool) -> Hit | None:
-    instance = _instance_of(principal_id)
-    if instance is None or address(source_ip) is None:
-        return None  # not an instance; service host names and "AWS Internal" as the source
-    signal = client_signal(agent)
-    if signal is None:
-        if not count_places or via_endpoint or _public(source_ip) is None or (own and address_in(source_ip, own)):
-            return None
-        return Hit(context={"instance_id": instance, "reason": "more than one public source IP"})
-    # The role, call and user agent are the alert's own fields (principal, event_name, user_agent).
-    return Hit(severity=Severity.HIGH, context={"instance_id": instance, "reason": clip(signal, 100)})
-
-
-_verdict = functools.lru_cache(maxsize=16384)(_judge)
-
-
-def _signal_value(event: Event) -> str | None:
-    # Called only for hits: a hit with a client signal fires on its own (a distinct count of one).
-    agent = event.get("userAgent")
-    return clip(agent, 300) if type(agent) is str and client_signal(agent) is not None else None
-
-
-def _place_value(event: Event) -> str | None:
-    # Hits with a client signal fired above; the others reached here only from a public place.
-    source_ip = event.get("sourceIPAddress")
-    if type(source_ip) is not str or len(source_ip) > MAX_ADDRESS_CHARS or event.get("vpcEndpointId"):
         return None
-    return _public(source_ip)
+    source_ip = event.get("sourceIPAddress")
+    if type(source_ip) is not str or len(source_ip) > MAX_ADDRESS_CHARS or address(source_ip) is None:
+        return None  # service host names, "AWS Internal", garbage
+    key = group(event)
+    if key is None:
+        return None
+    agent = event.get("userAgent")
+    signal = client_signal(agent) if type(agent) is str else None
+    if signal is not None:
+        return (key, clip(signal, 200))
+    if event.get("vpcEndpointId"):
+        return None
+    public = _public(source_ip)
+    return None if public is None else (key, public)
+
+
+def place(event: Event) -> str | None:
+    row = profile(event)
+    return None if row is None else row[1]
+
+
+def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
+    """The verdict on a place or signal new to the session (the engine calls it for those only)."""
+    row = profile(event)
+    if row is None or row[1] is None:
+        return None
+    ident = event["userIdentity"]  # the profile checked it is an instance session's identity
+    instance = _instance_of(ident["principalId"])
+    if is_client_signal(row[1]):
+        # The role, call and user agent are the alert's own fields (principal, event_name, user_agent).
+        return Hit(severity=Severity.HIGH, context={"instance_id": instance, "reason": row[1]})
+    if params.get("count_source_ips") is False:
+        return None
+    own = params.get("instance_networks")
+    if own and address_in(row[1], string_tuple(own)):
+        return None
+    return Hit(context={"instance_id": instance, "reason": "more than one public source IP"})
 
 
 def group(event: Event) -> str | None:
-    # Called for every hit: the session ARN (it names role and instance), else the principalId.
+    # The session ARN (it names role and instance), else the principalId.
     ident = event.get("userIdentity")
     if type(ident) is not dict:
         return None
@@ -192,11 +197,10 @@ DETECTOR = Detector(
     ),
     match=match,
     all_events=True,
-    identity_types=frozenset({"AssumedRole"}),
     group_by=group,
     episode_seconds=3600,
-    # The single-call signal first: it fires at once and its reason leads the alert.
-    distinct=(DistinctCount(value=_signal_value, count=1, window_seconds=3600, label="user_agents"),
-              DistinctCount(value=_place_value, count=2, window_seconds=3600, label="source_ips")),
+    # A session's first place is its own (learned); a second within the hour, or any client signal, alerts.
+    first_seen=FirstSeen(value=place, label="places", history_seconds=3600, learning_seconds=0,
+                         alert_first=is_client_signal, fold_repeats=True, profile=profile, key_at=0, value_at=1),
     params={"instance_networks": [], "count_source_ips": True},
 )

@@ -122,7 +122,7 @@ class Engine:
         self._typed_calls = {kind: [(r.match, r.params, r) for r in runtimes]
                              for kind, runtimes in self._by_identity_type.items()}
         self._profiles = [(profile, [(r.first_seen.observe, r.detector.first_seen.key_at,
-                                      r.detector.first_seen.value_at, r)
+                                      r.detector.first_seen.value_at, r.detector.first_seen.fold_repeats, r)
                                      for r in runtimes if r.first_seen is not None and r.detector.first_seen])
                           for profile, runtimes in profiled.items()]
         self._times = EventTimeParser()
@@ -220,11 +220,15 @@ class Engine:
                     self._profile_failed(books, exc, origin)
                     continue
                 if row is not None:
-                    for observe, key_at, value_at, runtime in books:
+                    for observe, key_at, value_at, fold_repeats, runtime in books:
                         key = row[key_at]
                         value = row[value_at]
-                        if key is not None and value is not None and observe(key, value, ts):
+                        if key is None or value is None:
+                            continue
+                        if observe(key, value, ts):
                             self._on_new_sighting(runtime, event, ts, (key, value), origin, alerts)
+                        elif fold_repeats:
+                            self._fold_repeat(runtime, event, ts, key, value)
         processed = len(events) - not_objects - duplicates
         if newest > watermark:
             watermark = newest
@@ -337,8 +341,18 @@ class Engine:
                 history.take_changes()  # what was just loaded is not a change
 
     def _profile_failed(self, books: list[Any], exc: Exception, origin: str) -> None:
-        for _, _, _, runtime in books:
+        for *_, runtime in books:
             self._detector_failed(runtime, exc, origin)
+
+    def _fold_repeat(self, runtime: _Runtime, event: Event, ts: float, key: str, value: str) -> None:
+        """A known value of a key whose open episode it started: count the call in that episode."""
+        episode = self._episodes.get((runtime.id, key))
+        spec = runtime.detector.first_seen
+        if episode is None or spec is None or not episode.covers(ts, runtime.detector.episode_seconds):
+            return
+        if clip(value, 256) in episode.alert.context.get(spec.label, ()):
+            event_id = event.get("eventID")
+            episode.add(ts, event_id if type(event_id) is str else "")
 
     def _scan_calls(self, calls: list[tuple[Match, Mapping[str, Any], _Runtime]], event: Event, ts: float,
                     origin: str, out: list[Alert]) -> None:
@@ -445,7 +459,11 @@ class Engine:
                                       "window_seconds": detector.preceded.window_seconds})
         elif runtime.first_seen is not None and detector.first_seen is not None:
             value = detector.first_seen.value(event)
-            if value is None or not runtime.first_seen.observe(key, value, ts):
+            if value is None:
+                return
+            if not runtime.first_seen.observe(key, value, ts):
+                if detector.first_seen.fold_repeats:
+                    self._fold_repeat(runtime, event, ts, key, value)
                 return
             fired = _new_value(detector, value, event_id, ts)
         elif runtime.rate is not None:
@@ -558,7 +576,7 @@ def _new_value(detector: Detector, value: str, event_id: str, ts: float) -> Fire
     spec = detector.first_seen
     assert spec is not None
     return Fired(start=ts, count=1, event_ids=[event_id] if event_id else [], values=[value],
-                 context={spec.label: [clip(value, 256)], "history_days": spec.history_seconds / 86400})
+                 context={spec.label: [clip(value, 256)], "history_days": round(spec.history_seconds / 86400, 3)})
 
 
 def _event_identity(event: Event) -> str:

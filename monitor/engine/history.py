@@ -11,8 +11,8 @@ from typing import Any
 
 from monitor.model.detector import FirstSeen, RateBaseline
 
-# Last-seen times are persisted at this granularity: a value seen again within the hour
-# does not rewrite its row. A restart may make a value look up to an hour older.
+# Last-seen times are kept and persisted at this granularity (at most): a value seen again within
+# the hour does not rewrite its row. A restart may make a value look up to an hour older.
 PERSIST_GRANULARITY = 3600.0
 # How far the watermark moves between two sweeps of expired history.
 SWEEP_EVERY = 3600.0
@@ -51,14 +51,17 @@ class FirstSeenBook:
         self._started: float | None = None
         self._swept = 0.0
         self._changes = _Changes()
+        # A value seen again within this is not looked at again (nor persisted): an hour, or less for
+        # short histories so that a value in steady use never looks expired.
+        self._granularity = min(PERSIST_GRANULARITY, spec.history_seconds / 8)
 
     def observe(self, key: str, value: str, ts: float) -> bool:
         """Record one sighting; True when it is new for the key and learning is over."""
-        # Runs for every profiled event: a value seen within the hour has nothing to teach or persist.
+        # Runs for every profiled event: a value seen just now has nothing to teach or persist.
         known = self._keys.get(key)
         if known is not None:
             last = known[2].get(value)
-            if last is not None and -PERSIST_GRANULARITY <= ts - last <= PERSIST_GRANULARITY:
+            if last is not None and -self._granularity <= ts - last <= self._granularity:
                 return False
         return self._learn(known, key, value, ts)
 
@@ -67,11 +70,15 @@ class FirstSeenBook:
         if self._started is None or ts < self._started:
             self._started = ts
             self._changes.started_changed = True
+        if known is not None and ts - max(known[2].values(), default=known[1]) > spec.history_seconds:
+            known = None  # every value expired: the key is learned afresh, as after a sweep
         if known is None:
             if len(self._keys) >= spec.max_keys:
                 self._evict_keys()
             self._keys[key] = [ts, ts, {value: ts}]
             self._changes.dirty.add(key)
+            if spec.alert_first is not None and spec.alert_first(value):
+                return True  # a value telling on its own, even for a key never seen
             return not spec.learn_per_key and ts >= self._started + spec.learning_seconds
         values: dict[str, float] = known[2]
         last = values.get(value)
@@ -90,7 +97,7 @@ class FirstSeenBook:
             del values[min(values, key=values.__getitem__)]
         self._changes.dirty.add(key)
         learned_from = known[0] if spec.learn_per_key else self._started
-        return ts >= learned_from + spec.learning_seconds
+        return ts >= learned_from + spec.learning_seconds or (spec.alert_first is not None and spec.alert_first(value))
 
     def sweep(self, watermark: float) -> None:
         """Forget values older than the history window, and keys left with none (amortised hourly)."""

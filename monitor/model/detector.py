@@ -83,6 +83,10 @@ class FirstSeen:
     learn_per_key: bool = True
     max_keys: int = 100_000
     max_values: int = 256
+    # Values that alert even as a key's first sighting (a signal strong on its own), learning or not.
+    alert_first: Callable[[str], bool] | None = None
+    # Repeats of a value that opened the key's episode join it, so the alert counts every such call.
+    fold_repeats: bool = False
     # Fast path for detectors that see every event: `profile(event)` returns a row of strings (None
     # to skip the event) holding this detector's key at `key_at` and value at `value_at`. Detectors
     # sharing one profile function have it called once per event, and `match` is called only for

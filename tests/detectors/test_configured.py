@@ -212,15 +212,17 @@ def test_web_identity_role_globs_and_several_entries() -> None:
     assert len(alerts) == 1 and alerts[0].context["role_listed"] is True
 
 
-def test_instance_session_seen_from_two_outside_addresses_is_one_episode_naming_both() -> None:
+def test_instance_session_seen_from_an_outside_address_is_one_episode_naming_it() -> None:
     events = [instance_call("52.95.110.1", SDK, 0), instance_call("10.1.2.3", SDK, 5, vpcEndpointId="vpce-1"),
               instance_call("1.2.3.4", SDK, 60), instance_call("1.2.3.4", SDK, 120)]
     alerts = latest(run(events, [BY_ID["instance-credentials-used-elsewhere"]]))
     assert len(alerts) == 1
     alert = next(iter(alerts.values()))
     assert alert.severity.label == "medium"
-    assert alert.context["source_ips"] == ["1.2.3.4", "52.95.110.1"]
-    assert alert.count == 3  # the two places, then the repeat folded into the episode; the endpoint call never
+    # The NAT address is the session's own (learned from its first call); the outside one is new, and its
+    # repeat folds into the episode; the endpoint call is the instance's own network and never counts.
+    assert alert.context["places"] == ["1.2.3.4"]
+    assert alert.count == 2
 
 
 def test_instance_signal_in_one_session_does_not_touch_another() -> None:
@@ -309,7 +311,7 @@ def test_oversized_event_values_are_judged_but_never_remembered() -> None:
     detector = BY_ID["instance-credentials-used-elsewhere"]
     normal = instance_call("1.2.3.4", "curl/8.5.0")
     assert detector.match(normal, detector.params) is not None
-    sizes = (icue._verdict.cache_info().currsize, icue._client_signal.cache_info().currsize,
+    sizes = (icue._public.cache_info().currsize, icue._client_signal.cache_info().currsize,
              _configured._address.cache_info().currsize)
     for n in range(3):
         huge = copy.deepcopy(normal)
@@ -319,5 +321,5 @@ def test_oversized_event_values_are_judged_but_never_remembered() -> None:
         huge["sourceIPAddress"] = f"{n}" * 100_000
         assert detector.match(huge, detector.params) is None
         assert _configured.address(f"1.2.3.{n}" + " " * 100) is None
-    assert (icue._verdict.cache_info().currsize, icue._client_signal.cache_info().currsize,
+    assert (icue._public.cache_info().currsize, icue._client_signal.cache_info().currsize,
             _configured._address.cache_info().currsize) == sizes
