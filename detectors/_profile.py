@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from detectors._configured import address
+from detectors._instance import instance_place
 from monitor.model import event as f
 from monitor.model.event import Event
 
@@ -157,12 +158,13 @@ _memo_fold = functools.lru_cache(maxsize=8192)(_fold)
 
 
 # The fast path of the first-seen detectors (FirstSeen.profile): one call per event computes the
-# keys and values of all three; the engine shares it. Row layout:
-PERSON, NETWORK, TOOL, PRINCIPAL, REGION = range(5)
+# keys and values of all four; the engine shares it. Row layout:
+PERSON, NETWORK, TOOL, PRINCIPAL, REGION, SESSION, PLACE = range(7)
 
 
 def profile(event: Event) -> tuple[str | None, ...] | None:
-    """(person key, network, tool, principal key, region) of one event; None when no learner wants it.
+    """(person key, network, tool, principal key, region, instance session, place) of one event; None when
+    no learner wants it.
 
     Must agree with `is_person`/`person_key`/`source_network`/`user_agent_family` and the region
     detector's match/`principal_key`: tests compare both paths on every sample. It runs on every
@@ -172,19 +174,24 @@ def profile(event: Event) -> tuple[str | None, ...] | None:
     if type(ident) is not dict:
         return None
     kind = ident.get("type")
+    instance: tuple[str, str] | None = None
     if kind == "IAMUser" or kind == "Root":
         person = True
     elif kind == "AssumedRole":
         arn = ident.get("arn")
         person = type(arn) is str and _SSO_SESSION in arn
+        if not person:
+            instance = instance_place(event, ident)
     else:
         person = False
     changing = event.get("readOnly") is not True
     if not person and not changing:
-        return None  # the common case: a workload reading
+        # The common case: a workload reading.
+        return None if instance is None else (None, None, None, None, None, instance[0], instance[1])
+    session, place = instance if instance is not None else (None, None)
     caller = _caller(event, ident)
     if caller is None:
-        return None
+        return None if instance is None else (None, None, None, None, None, session, place)
     if person:
         source_ip = event.get("sourceIPAddress")
         network = _memo_network(source_ip) if type(source_ip) is str and len(source_ip) <= 64 else None
@@ -194,12 +201,12 @@ def profile(event: Event) -> tuple[str | None, ...] | None:
         else:
             tool = _memo_family(user_agent) if len(user_agent) <= _MEMO_MAX_LENGTH else _family(user_agent)
         if not changing:
-            return (caller, network, tool, None, None)
+            return (caller, network, tool, None, None, None, None)
     else:
         network = tool = None
     source = event.get("eventSource")
     where = event.get("awsRegion")
     if type(source) is not str or source in GLOBAL_SOURCES or type(where) is not str or not where:
-        return (caller if person else None, network, tool, None, None)
+        return (caller if person else None, network, tool, None, None, session, place)
     principal = _memo_fold(caller) if len(caller) <= _MEMO_MAX_LENGTH else _fold(caller)
-    return (caller if person else None, network, tool, principal, where[:32])
+    return (caller if person else None, network, tool, principal, where[:32], session, place)

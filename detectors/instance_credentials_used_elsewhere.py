@@ -31,129 +31,31 @@ history (3600).
 
 from __future__ import annotations
 
-import functools
-import ipaddress
-import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
-from detectors._configured import MAX_ADDRESS_CHARS, Network, address, address_in, inside, string_tuple
-from detectors.scanner_user_agent import DEFAULT_USER_AGENTS as OFFENSIVE_TOOLS
+from detectors._configured import address_in, string_tuple
+from detectors._instance import _instance_of, instance_place, is_client_signal, session_key
+from detectors._profile import PLACE, SESSION, profile
 from monitor.model import Detector, Event, FirstSeen, Hit, Severity
-from monitor.model.alert import clip
-
-SUSPICIOUS_USER_AGENTS: Final = (
-    "mozilla/", "curl/", "wget/", "python-requests/", "python-urllib", "go-http-client/", "postmanruntime/",
-    "insomnia/", "okhttp/", "httpie/", "axios/", "node-fetch", *OFFENSIVE_TOOLS,
-)
-WORKSTATION_PLATFORMS: Final = ("darwin/", "os/macos")
-
-_INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
-# Memo keys come from the event: values longer than these are judged without being remembered.
-_MAX_ID_CHARS = 128
-_MAX_AGENT_CHARS = 1024
-# The instance's own side of the network: never a second place. (ipaddress's is_private would also
-# swallow the documentation ranges, which are public as far as this detector is concerned.)
-_LOCAL_NETWORKS: Final[tuple[Network, ...]] = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "fc00::/7", "fe80::/10", "::1/128",
-))
 
 
-def instance_session(event: Event) -> str | None:
-    """The instance id a role session is named after, or None; the cheap test runs first."""
+def _place_of(event: Event) -> tuple[str, str] | None:
     ident = event.get("userIdentity")
     if type(ident) is not dict or ident.get("type") != "AssumedRole":
         return None
-    principal_id = ident.get("principalId")
-    if type(principal_id) is not str or ":i-" not in principal_id:
-        return None
-    return _instance_of(principal_id)
-
-
-def _instance_of(principal_id: str) -> str | None:
-    # A role id and an instance id are about 40 characters; a longer value is neither parsed nor remembered.
-    return _instance_in(principal_id) if len(principal_id) <= _MAX_ID_CHARS else None
-
-
-@functools.lru_cache(maxsize=8192)
-def _instance_in(principal_id: str) -> str | None:
-    # A fleet has as many of these as running instances: parse each once.
-    session = principal_id.rsplit(":", 1)[-1]
-    return session if _INSTANCE_ID.fullmatch(session) else None
-
-
-def client_signal(agent: str) -> str | None:
-    """Why this user agent is not an SDK running on an instance, or None."""
-    # A fleet has few distinct agents: remember them, but never an oversized (hostile) one.
-    return _client_signal(agent) if len(agent) <= _MAX_AGENT_CHARS else _client_signal.__wrapped__(agent)
-
-
-@functools.lru_cache(maxsize=4096)
-def _client_signal(agent: str) -> str | None:
-    lowered = agent.lower()
-    for needle in SUSPICIOUS_USER_AGENTS:
-        if needle in lowered:
-            return f"client: {needle}"
-    for needle in WORKSTATION_PLATFORMS:
-        if needle in lowered:
-            return f"workstation platform: {needle}"
-    return None
-
-
-@functools.lru_cache(maxsize=8192)
-def _public(source_ip: str) -> str | None:
-    # ipaddress containment costs about a microsecond per network: decide once per distinct address.
-    found = address(source_ip)
-    return None if found is None or inside(found, _LOCAL_NETWORKS) else str(found)
-
-
-
-
-def is_client_signal(value: str) -> bool:
-    """A profile value naming a client signal ("client: curl/"), not an address (which has no ": ")."""
-    return ": " in value
-
-
-def profile(event: Event) -> tuple[str | None, ...] | None:
-    """(session key, place or client signal) of an instance session's call; None for everything else.
-
-    The place is the public source address; calls from the instance's own side (private addresses, VPC
-    endpoints) and calls AWS makes with the role have none. A client signal wins over the address.
-    """
-    ident = event.get("userIdentity")
-    if type(ident) is not dict or ident.get("type") != "AssumedRole":
-        return None
-    principal_id = ident.get("principalId")
-    if type(principal_id) is not str or ":i-" not in principal_id or _instance_of(principal_id) is None:
-        return None
-    if event.get("eventType") == "AwsServiceEvent" or ident.get("invokedBy"):
-        return None
-    source_ip = event.get("sourceIPAddress")
-    if type(source_ip) is not str or len(source_ip) > MAX_ADDRESS_CHARS or address(source_ip) is None:
-        return None  # service host names, "AWS Internal", garbage
-    key = group(event)
-    if key is None:
-        return None
-    agent = event.get("userAgent")
-    signal = client_signal(agent) if type(agent) is str else None
-    if signal is not None:
-        return (key, clip(signal, 200))
-    if event.get("vpcEndpointId"):
-        return None
-    public = _public(source_ip)
-    return None if public is None else (key, public)
+    return instance_place(event, ident)
 
 
 def place(event: Event) -> str | None:
-    row = profile(event)
+    row = _place_of(event)
     return None if row is None else row[1]
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     """The verdict on a place or signal new to the session (the engine calls it for those only)."""
-    row = profile(event)
-    if row is None or row[1] is None:
+    row = _place_of(event)
+    if row is None:
         return None
     ident = event["userIdentity"]  # the profile checked it is an instance session's identity
     instance = _instance_of(ident["principalId"])
@@ -169,13 +71,8 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
 
 
 def group(event: Event) -> str | None:
-    # The session ARN (it names role and instance), else the principalId.
     ident = event.get("userIdentity")
-    if type(ident) is not dict:
-        return None
-    session = ident.get("arn") or ident.get("principalId")
-    account = event.get("recipientAccountId") or ident.get("accountId")
-    return f"{account}|{session}" if type(session) is str and type(account) is str else None
+    return session_key(event, ident) if type(ident) is dict else None
 
 
 DETECTOR = Detector(
@@ -201,6 +98,7 @@ DETECTOR = Detector(
     episode_seconds=3600,
     # A session's first place is its own (learned); a second within the hour, or any client signal, alerts.
     first_seen=FirstSeen(value=place, label="places", history_seconds=3600, learning_seconds=0,
-                         alert_first=is_client_signal, fold_repeats=True, profile=profile, key_at=0, value_at=1),
+                         alert_first=is_client_signal, fold_repeats=True, profile=profile, key_at=SESSION,
+                         value_at=PLACE),
     params={"instance_networks": [], "count_source_ips": True},
 )

@@ -307,7 +307,7 @@ def test_address_helpers() -> None:
 
 
 def test_oversized_event_values_are_judged_but_never_remembered() -> None:
-    from detectors import instance_credentials_used_elsewhere as icue
+    from detectors import _instance as icue
     detector = BY_ID["instance-credentials-used-elsewhere"]
     normal = instance_call("1.2.3.4", "curl/8.5.0")
     assert detector.match(normal, detector.params) is not None
