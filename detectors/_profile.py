@@ -180,7 +180,8 @@ def profile(event: Event) -> tuple[str | None, ...] | None:
     elif kind == "AssumedRole":
         arn = ident.get("arn")
         person = type(arn) is str and _SSO_SESSION in arn
-        if not person:
+        principal_id = ident.get("principalId")
+        if not person and type(principal_id) is str and ":i-" in principal_id:  # cheap test before the call
             instance = instance_place(event, ident)
     else:
         person = False
