@@ -156,7 +156,9 @@ class Engine:
         error_calls = self._error_calls
         typed_get = self._typed_calls.get
         scan_calls = self._scan_calls
-        seen_before = self._dedupe.seen_before
+        dedupe = self._dedupe
+        recent, older = dedupe.generations()
+        dedupe_capacity = dedupe.capacity
         parse_time = self._times.parse
         known_time = self._times.cache.get
         watermark = self._watermark
@@ -171,9 +173,13 @@ class Engine:
                 continue
             event_id = event.get("eventID")
             if type(event_id) is str:
-                if seen_before(event_id):
+                if event_id in recent or event_id in older:  # EventDeduper.seen_before, inlined
                     duplicates += 1
                     continue
+                recent.add(event_id)
+                if len(recent) >= dedupe_capacity:
+                    dedupe.rotate()
+                    recent, older = dedupe.generations()
             elif event_id is not None:
                 issues.append(_issue(origin, lines, position, "wrong_type", "eventID is not a string"))
             raw_time = event.get("eventTime")

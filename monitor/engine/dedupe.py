@@ -27,9 +27,21 @@ class EventDeduper:
         current = self._current
         current.add(event_id)
         if len(current) >= self._capacity:
-            self._previous = current
-            self._current = set()
+            self.rotate()
         return False
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def generations(self) -> tuple[set[str], set[str]]:
+        """(newer, older): for a caller that checks and records ids inline, as `seen_before` does, and
+        calls `rotate` when the newer one reaches `capacity` (the engine's loop: no call per event)."""
+        return self._current, self._previous
+
+    def rotate(self) -> None:
+        self._previous = self._current
+        self._current = set()
 
     def __len__(self) -> int:
         return len(self._current) + len(self._previous)

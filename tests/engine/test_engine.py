@@ -104,6 +104,16 @@ def test_dedupe_memory_is_bounded() -> None:
     assert len(engine.deduper) <= 20
 
 
+def test_dedupe_rotating_inside_one_batch_still_remembers_the_latest_ids() -> None:
+    engine = Engine([make()], EngineSettings(dedupe_capacity=10))
+    events = [create_user(i) for i in range(25)]
+    engine.process(events, "t")
+    again = engine.process([dict(e) for e in events[-10:]], "t")
+    assert again.duplicates == 10  # the newest ten survive two rotations within the first batch
+    forgotten = engine.process([dict(events[0])], "t")
+    assert forgotten.duplicates == 0
+
+
 def test_grouped_detector_folds_repeats_into_one_episode() -> None:
     detector = make(group_by=by_user, episode_seconds=3600)
     engine = Engine([detector])
