@@ -87,6 +87,7 @@ DETECTOR = Detector(
         "(AWS services, AWS Internal) and AWS's own activity are excluded. High for root."
     ),
     match=match,
+    inert=lambda params: not string_tuple(params.get("allowed_cidrs")),  # quiet until allowed_cidrs is set
     events=frozenset((source, name) for calls in (SENSITIVE_CALLS, EXTRA_CALLS)
                      for source, names in calls.items() for name in names),
     group_by=group,

@@ -130,6 +130,7 @@ DETECTOR = Detector(
         "services, STS in us-east-1, console region sweeps and AWS's own activity are excluded."
     ),
     match=match,
+    inert=lambda params: not string_tuple(param(params, "allowed_regions", [])),  # quiet until allowed_regions is set
     events=frozenset((source, name) for calls in (CREATING_CALLS, RECON_CALLS)
                      for source, names in calls.items() for name in names),
     group_by=group,

@@ -104,7 +104,10 @@ class Engine:
         # First-seen detectors with a profile function, grouped so a shared profile runs once per event.
         profiled: dict[Callable[[Event], tuple[str | None, ...] | None], list[_Runtime]] = {}
         for runtime in self._runtimes:
-            spec = runtime.detector.first_seen
+            detector = runtime.detector
+            if detector.inert is not None and detector.inert(runtime.params):
+                continue  # nothing to detect with these params: never dispatched
+            spec = detector.first_seen
             if runtime.detector.all_events and spec is not None and spec.profile is not None:
                 profiled.setdefault(spec.profile, []).append(runtime)
             elif runtime.detector.all_events and runtime.detector.errors_only:

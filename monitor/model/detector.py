@@ -140,6 +140,9 @@ class Detector:
     # and/or to failed calls (records with an errorCode). The engine checks both once per event.
     identity_types: frozenset[str] = frozenset()
     errors_only: bool = False
+    # True when these params leave nothing to detect (an allowlist not configured yet): the engine then
+    # does not run the detector at all, so an unconfigured one costs nothing.
+    inert: Callable[[Mapping[str, Any]], bool] | None = None
     # Tunables with their defaults; config may override them by name.
     params: Mapping[str, Any] = field(default_factory=dict)
 

@@ -284,3 +284,15 @@ def test_a_shared_profile_runs_once_per_event_for_all_its_learners() -> None:
     assert profiled == [e["eventID"] for e in events]
     assert sorted(a.detector for a in alerts) == ["learner", "twin"]
     assert all(a.context["new"] == ["a", "b"] for a in alerts)
+
+
+def test_an_inert_detector_is_never_dispatched_until_its_params_give_it_work() -> None:
+    seen: list[str] = []
+    quiet = Detector(id="needs-a-list", title="t", severity=Severity.LOW, mitre=("T1078",), runbook="r",
+                     match=_seen_by(seen), events=frozenset({("test.amazonaws.com", "Call")}),
+                     params={"allowed": []}, inert=lambda params: not params.get("allowed"))
+    Engine([quiet]).process([event(0)], "t")
+    assert seen == []
+    configured = apply_settings(quiet, DetectorSettings(params={"allowed": ["x"]}))
+    Engine([configured]).process([event(1)], "t")
+    assert len(seen) == 1
