@@ -159,12 +159,12 @@ _memo_fold = functools.lru_cache(maxsize=8192)(_fold)
 
 # The fast path of the first-seen detectors (FirstSeen.profile): one call per event computes the
 # keys and values of all four; the engine shares it. Row layout:
-PERSON, NETWORK, TOOL, PRINCIPAL, REGION, SESSION, PLACE = range(7)
+PERSON, NETWORK, TOOL, PRINCIPAL, REGION, SESSION, PLACE, USER_NETWORKS, USER_TOOLS = range(9)
 
 
 def profile(event: Event) -> tuple[str | None, ...] | None:
-    """(person key, network, tool, principal key, region, instance session, place) of one event; None when
-    no learner wants it.
+    """(person key, network, tool, principal key, region, instance session, place, IAM user's networks key,
+    IAM user's tools key) of one event; None when no learner wants it.
 
     Must agree with `is_person`/`person_key`/`source_network`/`user_agent_family` and the region
     detector's match/`principal_key`: tests compare both paths on every sample. It runs on every
@@ -188,7 +188,7 @@ def profile(event: Event) -> tuple[str | None, ...] | None:
     changing = event.get("readOnly") is not True
     if not person and not changing:
         # The common case: a workload reading.
-        return None if instance is None else (None, None, None, None, None, instance[0], instance[1])
+        return None if instance is None else (None, None, None, None, None, instance[0], instance[1], None, None)
     session, place = instance if instance is not None else (None, None)
     # `_caller`, inlined for the usual case (an ARN): AWS acting for itself has no caller.
     source_ip = event.get("sourceIPAddress")
@@ -202,7 +202,7 @@ def profile(event: Event) -> tuple[str | None, ...] | None:
     else:
         caller = _caller(event, ident)
     if caller is None:
-        return None if instance is None else (None, None, None, None, None, session, place)
+        return None if instance is None else (None, None, None, None, None, session, place, None, None)
     if person:
         network = _memo_network(source_ip) if type(source_ip) is str and len(source_ip) <= 64 else None
         user_agent = event.get("userAgent")
@@ -210,13 +210,16 @@ def profile(event: Event) -> tuple[str | None, ...] | None:
             tool = None
         else:
             tool = _memo_family(user_agent) if len(user_agent) <= _MEMO_MAX_LENGTH else _family(user_agent)
+        # One IAM user is one person: its networks and tools are also counted (iam-user-shared).
+        user_networks, user_tools = (caller + "|networks", caller + "|tools") if kind == "IAMUser" else (None, None)
         if not changing:
-            return (caller, network, tool, None, None, None, None)
+            return (caller, network, tool, None, None, None, None, user_networks, user_tools)
     else:
-        network = tool = None
+        network = tool = user_networks = user_tools = None
     source = event.get("eventSource")
     where = event.get("awsRegion")
     if type(source) is not str or source in GLOBAL_SOURCES or type(where) is not str or not where:
-        return (caller if person else None, network, tool, None, None, session, place)
+        return (caller if person else None, network, tool, None, None, session, place, user_networks, user_tools)
     principal = _memo_fold(caller) if len(caller) <= _MEMO_MAX_LENGTH else _fold(caller)
-    return (caller if person else None, network, tool, principal, where[:32], session, place)
+    return (caller if person else None, network, tool, principal, where[:32], session, place, user_networks,
+            user_tools)

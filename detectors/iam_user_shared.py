@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors._common import aws_made
-from detectors._profile import source_network, user_agent_family
-from monitor.model import Detector, DistinctCount, Event, Hit, Severity
+from detectors._profile import NETWORK, TOOL, USER_NETWORKS, USER_TOOLS, profile, source_network, user_agent_family
+from monitor.model import Detector, Event, FirstSeen, Hit, Severity
 
 _HIT = Hit()
 
@@ -26,10 +26,10 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
 
 
 def group(event: Event) -> str | None:
-    # The user's ARN names account and user; these three run for every IAM-user call, so no helpers.
+    # The profile's networks key (the slow path, without the profile, counts networks only).
     ident = event.get("userIdentity")
     arn = ident.get("arn") if type(ident) is dict else None
-    return arn if type(arn) is str and arn else None
+    return f"{arn}|networks" if type(arn) is str and arn else None
 
 
 def network(event: Event) -> str | None:
@@ -49,19 +49,18 @@ DETECTOR = Detector(
     mitre=("T1078.004",),
     runbook=(
         "One IAM user's credentials were used from several networks or with several different tools within "
-        "an hour (see source_networks or user_agents in the context). Either the user is shared between "
-        "people or systems (one identity per person is the rule: give each their own), or its access key "
-        "or password has leaked and is used by someone else. List the user's access keys and when each was "
-        "last used, ask the owner which networks and tools are theirs, and rotate the keys if any are not. "
-        "Calls AWS services make on the user's behalf are not counted."
+        "an hour (networks_or_tools in the context). Either the user is shared between people or systems "
+        "(one identity per person is the rule: give each their own), or its access key or password has "
+        "leaked and is used by someone else. List the user's access keys and when each was last used, ask "
+        "the owner which networks and tools are theirs, and rotate the keys if any are not. Calls AWS "
+        "services make on the user's behalf are not counted."
     ),
     match=match,
-    all_events=True,  # any call by the user counts; match is two dict lookups for everyone else
-    identity_types=frozenset({"IAMUser"}),
+    all_events=True,  # any call by the user counts, through the learners' shared profile (one call per event)
     group_by=group,
-    distinct=(
-        DistinctCount(value=network, count=4, window_seconds=3600, label="source_networks"),
-        DistinctCount(value=tool, count=4, window_seconds=3600, label="user_agents"),
-    ),
+    # Networks and tools are counted apart (two keys per user); 4 of either within the hour fires.
+    first_seen=FirstSeen(value=network, label="networks_or_tools", history_seconds=3600, learning_seconds=0,
+                         min_distinct=4, profile=profile, key_at=USER_NETWORKS, value_at=NETWORK,
+                         more_columns=((USER_TOOLS, TOOL),)),
     episode_seconds=3600,
 )

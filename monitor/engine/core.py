@@ -124,9 +124,10 @@ class Engine:
         self._error_calls = [(r.match, r.params, r) for r in self._on_errors]
         self._typed_calls = {kind: [(r.match, r.params, r) for r in runtimes]
                              for kind, runtimes in self._by_identity_type.items()}
-        self._profiles = [(profile, [(r.first_seen.observe, r.detector.first_seen.key_at,
-                                      r.detector.first_seen.value_at, r.detector.first_seen.fold_repeats, r)
-                                     for r in runtimes if r.first_seen is not None and r.detector.first_seen])
+        self._profiles = [(profile, [(r.first_seen.observe, key_at, value_at, spec.fold_repeats, r)
+                                     for r in runtimes if r.first_seen is not None
+                                     and (spec := r.detector.first_seen) is not None
+                                     for key_at, value_at in ((spec.key_at, spec.value_at), *spec.more_columns)])
                           for profile, runtimes in profiled.items()]
         self._times = EventTimeParser()
         self._dedupe = EventDeduper(self.settings.dedupe_capacity)
@@ -503,8 +504,16 @@ class Engine:
         self.stats.matches[runtime.id] += 1
         event_id = ev_fields.text(event, "eventID")
         try:
-            self._fold_or_open(runtime, event, ts, hit, seen[0], event_id,
-                               _new_value(runtime.detector, seen[1], event_id, ts), out)
+            fired = _new_value(runtime.detector, seen[1], event_id, ts)
+            spec = runtime.detector.first_seen
+            open_episode = self._episodes.get((runtime.id, seen[0]))
+            if (spec is not None and spec.min_distinct > 1 and runtime.first_seen is not None
+                    and (open_episode is None or not open_episode.covers(ts, runtime.detector.episode_seconds))):
+                # Opening: the alert names (and counts) every value that made the count, not only the last.
+                values = runtime.first_seen.recent_values(seen[0], ts)
+                fired = Fired(start=ts, count=len(values), event_ids=fired.event_ids, values=values,
+                              context={**fired.context, spec.label: [clip(v, 256) for v in values[:MAX_EVENT_IDS]]})
+            self._fold_or_open(runtime, event, ts, hit, seen[0], event_id, fired, out)
         except Exception as exc:
             self._detector_failed(runtime, exc, origin)
 

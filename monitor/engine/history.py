@@ -79,7 +79,7 @@ class FirstSeenBook:
             self._changes.dirty.add(key)
             if spec.alert_first is not None and spec.alert_first(value):
                 return True  # a value telling on its own, even for a key never seen
-            return not spec.learn_per_key and ts >= self._started + spec.learning_seconds
+            return spec.min_distinct <= 1 and not spec.learn_per_key and ts >= self._started + spec.learning_seconds
         values: dict[str, float] = known[2]
         last = values.get(value)
         if ts > known[1]:
@@ -97,7 +97,17 @@ class FirstSeenBook:
             del values[min(values, key=values.__getitem__)]
         self._changes.dirty.add(key)
         learned_from = known[0] if spec.learn_per_key else self._started
+        if spec.min_distinct > 1 and len(self.recent_values(key, ts)) < spec.min_distinct:
+            return False
         return ts >= learned_from + spec.learning_seconds or (spec.alert_first is not None and spec.alert_first(value))
+
+    def recent_values(self, key: str, ts: float) -> list[str]:
+        """The key's values seen within the history before `ts`, sorted."""
+        known = self._keys.get(key)
+        if known is None:
+            return []
+        horizon = ts - self.spec.history_seconds
+        return sorted(value for value, seen in known[2].items() if seen >= horizon)
 
     def sweep(self, watermark: float) -> None:
         """Forget values older than the history window, and keys left with none (amortised hourly)."""

@@ -93,6 +93,10 @@ def _window_changes(detector: Detector, setting: DetectorSettings) -> dict[str, 
     if detector.preceded is not None:
         return {"preceded": dataclasses.replace(detector.preceded, count=count or detector.preceded.count,
                                                 window_seconds=window or detector.preceded.window_seconds)}
+    if detector.first_seen is not None and detector.first_seen.min_distinct > 1:
+        spec = detector.first_seen
+        return {"first_seen": dataclasses.replace(spec, min_distinct=count or spec.min_distinct,
+                                                  history_seconds=window or spec.history_seconds)}
     if detector.first_seen is not None and count is None and window is not None:
         return {"first_seen": dataclasses.replace(detector.first_seen, history_seconds=window)}
     if detector.rate is not None:

@@ -87,6 +87,11 @@ class FirstSeen:
     alert_first: Callable[[str], bool] | None = None
     # Repeats of a value that opened the key's episode join it, so the alert counts every such call.
     fold_repeats: bool = False
+    # A new value alerts only when the key then holds at least this many values seen within the history
+    # ("one user from four networks within the hour"); 1: any new value.
+    min_distinct: int = 1
+    # More (key_at, value_at) pairs of the profile row this detector learns from, in the same history.
+    more_columns: tuple[tuple[int, int], ...] = ()
     # Fast path for detectors that see every event: `profile(event)` returns a row of strings (None
     # to skip the event) holding this detector's key at `key_at` and value at `value_at`. Detectors
     # sharing one profile function have it called once per event, and `match` is called only for

@@ -296,3 +296,23 @@ def test_an_inert_detector_is_never_dispatched_until_its_params_give_it_work() -
     configured = apply_settings(quiet, DetectorSettings(params={"allowed": ["x"]}))
     Engine([configured]).process([event(1)], "t")
     assert len(seen) == 1
+
+
+def test_min_distinct_fires_when_a_key_holds_enough_values_in_its_history_over_several_columns() -> None:
+    def profile(event: Event) -> tuple[str | None, ...] | None:
+        who = _who(event)
+        return (f"{who}|a", event.get("value"), f"{who}|b", event.get("other"))
+
+    spec = FirstSeen(value=_value, label="seen", history_seconds=3600, learning_seconds=0, min_distinct=3,
+                     profile=profile, key_at=0, value_at=1, more_columns=((2, 3),))
+    counter = dataclasses.replace(SEEN, id="counter", events=frozenset(), all_events=True, first_seen=spec)
+    # Three values of the first column within the hour: one alert naming all three, counting them.
+    [alert] = run(Engine([counter]), [event(i * 60, value=v, other="x") for i, v in enumerate("abc")])
+    assert alert.context["seen"] == ["a", "b", "c"] and alert.count == 3
+    # Three of the second column fire too; two of each do not; spread over hours they never add up.
+    [by_other] = run(Engine([counter]), [event(i * 60, value="a", other=o) for i, o in enumerate("xyz")])
+    assert by_other.context["seen"] == ["x", "y", "z"]
+    assert run(Engine([counter]), [event(i * 60, value=v, other=v) for i, v in enumerate("ab")]) == []
+    assert run(Engine([counter]), [event(i * 4000, value=v, other="x") for i, v in enumerate("abcd")]) == []
+    tuned = apply_settings(counter, DetectorSettings(threshold=2))
+    assert tuned.first_seen is not None and tuned.first_seen.min_distinct == 2
