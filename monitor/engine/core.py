@@ -124,11 +124,20 @@ class Engine:
         self._error_calls = [(r.match, r.params, r) for r in self._on_errors]
         self._typed_calls = {kind: [(r.match, r.params, r) for r in runtimes]
                              for kind, runtimes in self._by_identity_type.items()}
-        self._profiles = [(profile, [(r.first_seen.observe, key_at, value_at, spec.fold_repeats, r)
-                                     for r in runtimes if r.first_seen is not None
-                                     and (spec := r.detector.first_seen) is not None
-                                     for key_at, value_at in ((spec.key_at, spec.value_at), *spec.more_columns)])
-                          for profile, runtimes in profiled.items()]
+        # Per profile, its learners grouped by the row column holding their key: a row usually has a key in
+        # one or two columns, so the others are skipped with one test each.
+        self._profiles: list[tuple[Callable[[Event], tuple[str | None, ...] | None],
+                                   list[tuple[int, list[tuple[int, Callable[[str, str, float], bool], bool,
+                                                              _Runtime]]]]]] = []
+        for profile, runtimes in profiled.items():
+            by_key: dict[int, list[tuple[int, Callable[[str, str, float], bool], bool, _Runtime]]] = {}
+            for r in runtimes:
+                spec = r.detector.first_seen
+                if r.first_seen is None or spec is None:
+                    continue
+                for key_at, value_at in ((spec.key_at, spec.value_at), *spec.more_columns):
+                    by_key.setdefault(key_at, []).append((value_at, r.first_seen.observe, spec.fold_repeats, r))
+            self._profiles.append((profile, sorted(by_key.items())))
         self._times = EventTimeParser()
         self._dedupe = EventDeduper(self.settings.dedupe_capacity)
         self._episodes = EpisodeBook()
@@ -229,11 +238,15 @@ class Engine:
                 except Exception as exc:  # a bug in one profile must not stop the others
                     self._profile_failed(books, exc, origin)
                     continue
-                if row is not None:
-                    for observe, key_at, value_at, fold_repeats, runtime in books:
-                        key = row[key_at]
+                if row is None:
+                    continue
+                for key_at, learners in books:
+                    key = row[key_at]
+                    if key is None:
+                        continue
+                    for value_at, observe, fold_repeats, runtime in learners:
                         value = row[value_at]
-                        if key is None or value is None:
+                        if value is None:
                             continue
                         if observe(key, value, ts):
                             self._on_new_sighting(runtime, event, ts, (key, value), origin, alerts)
@@ -351,7 +364,8 @@ class Engine:
                 history.take_changes()  # what was just loaded is not a change
 
     def _profile_failed(self, books: list[Any], exc: Exception, origin: str) -> None:
-        for *_, runtime in books:
+        runtimes = {learner[-1].id: learner[-1] for _, learners in books for learner in learners}
+        for runtime in runtimes.values():  # a learner of two columns counts once
             self._detector_failed(runtime, exc, origin)
 
     def _fold_repeat(self, runtime: _Runtime, event: Event, ts: float, key: str, value: str) -> None:
