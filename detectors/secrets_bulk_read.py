@@ -1,8 +1,10 @@
 """A burst of secret reads by one principal: secrets, decrypted parameters or EC2 Windows passwords.
 
-Counts successful secretsmanager GetSecretValue / BatchGetSecretValue, ssm GetParameter, GetParameters
-and GetParametersByPath with decryption, and ec2 GetPasswordData. Threshold: 20 within 10 minutes per
-account and principal (engine settings `threshold` / `window_seconds` change it).
+Counts the distinct secrets read (secret ids, parameter names or paths, instance ids) by successful
+secretsmanager GetSecretValue / BatchGetSecretValue, ssm GetParameter, GetParameters and
+GetParametersByPath with decryption, and ec2 GetPasswordData. Fires at 20 distinct secrets within 10
+minutes per account and principal (engine settings `threshold` / `window_seconds` change it). An
+application re-reading its own few secrets all day is not a bulk read, however often it reads them.
 
 Params: none.
 """
@@ -13,8 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors._common import aws_made, call_name
-from monitor.model import Detector, Event, Hit, Severity, Threshold
+from monitor.model import Detector, DistinctCount, Event, Hit, Severity
 from monitor.model import event as f
+from monitor.model.alert import clip
 
 _SSM = "ssm.amazonaws.com"
 _EVENTS = frozenset({
@@ -37,6 +40,23 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     return Hit(context={"first_call": call_name(event)})
 
 
+# Where each call names what it read (a string or a list of strings).
+_READ_FIELDS = ("secretId", "secretIdList", "name", "names", "path", "instanceId")
+
+
+def secret_read(event: Event) -> str | None:
+    """What one call read, as one value: a secret id, parameter name or path, an instance id, or a batch."""
+    request = f.section(event, "requestParameters")
+    for field in _READ_FIELDS:
+        value = request.get(field)
+        if isinstance(value, str) and value:
+            return clip(value, 256)
+        if isinstance(value, list) and value:
+            names = sorted(str(item)[:256] for item in value[:50])
+            return clip(",".join(names), 256)
+    return None
+
+
 def group(event: Event) -> str | None:
     who = f.principal(event)
     return None if who == "unknown" else f"{f.account(event)}|{who}"
@@ -48,7 +68,8 @@ DETECTOR = Detector(
     severity=Severity.MEDIUM,
     mitre=("T1555.006", "T1552"),
     runbook=(
-        "One principal read many secrets, decrypted SSM parameters or EC2 Windows passwords in a few minutes: "
+        "One principal read many different secrets, decrypted SSM parameters or EC2 Windows passwords in a few "
+        "minutes (secrets_read in the context): "
         "credential harvesting after a compromise looks like this. Check the principal, its source IP and user "
         "agent, and which secrets were read (event ids). Deployments and application start-ups also read "
         "secrets in bulk: compare with the principal's usual pattern. If unexpected: revoke the principal's "
@@ -57,6 +78,6 @@ DETECTOR = Detector(
     match=match,
     events=_EVENTS,
     group_by=group,
-    threshold=Threshold(count=20, window_seconds=600),
+    distinct=DistinctCount(value=secret_read, count=20, window_seconds=600, label="secrets_read"),
     episode_seconds=3600,
 )
