@@ -135,14 +135,18 @@ class DistinctWindows:
         return None
 
     def prune(self, horizon: float) -> None:
+        # Runs every batch over every key: most values have nothing old, one comparison tells.
         for key in list(self._values):
             values = self._values[key]
             for value in list(values):
-                kept = [entry for entry in values[value] if entry[0] >= horizon]
-                if kept:
-                    values[value] = kept
-                else:
+                times = values[value]
+                if times[0][0] >= horizon:
+                    continue
+                cut = bisect_left(times, (horizon, ""))
+                if cut >= len(times):
                     del values[value]
+                else:
+                    del times[:cut]
             if not values:
                 del self._values[key]
 
