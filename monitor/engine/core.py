@@ -28,6 +28,7 @@ from monitor.model import event as ev_fields
 from monitor.model.alert import MAX_EVENT_IDS, Alert, clip, fingerprint
 from monitor.model.detector import ANY_SOURCE, Detector, DistinctCount, Hit, Match
 from monitor.model.event import Event
+from monitor.model.severity import Severity
 
 log = logging.getLogger("trailsentry.engine")
 
@@ -438,16 +439,11 @@ class Engine:
             self._on_gated_hit(runtime, event, ts, hit, key, event_id, out)
             return
         episode = self._episodes.get(book_key)
-        length = detector.episode_seconds
         if episode is not None:
-            if episode.covers(ts, length):
-                episode.add(ts, event_id)
-                if episode.escalate(severity):
-                    out.append(episode.emit())
+            if episode.covers(ts, detector.episode_seconds):
+                self._join(episode, ts, event_id, 1, severity, out)
                 return
-            update = self._episodes.close(book_key)
-            if update is not None:
-                out.append(update)
+            self._close(book_key, out)
         fired: Fired | None = None
         if runtime.counter is not None:
             fired = runtime.counter.add(key, ts, event_id)
@@ -538,26 +534,32 @@ class Engine:
         episode = self._episodes.get(book_key)
         severity = hit.severity if hit.severity is not None else detector.severity
         if episode is not None:
-            if fired.context and not episode.covers(ts, detector.episode_seconds):
-                pass  # a new reason after the episode: handled below as a new episode
-            elif runtime.rate is not None and episode.covers(ts, detector.episode_seconds):
-                episode.add(ts, event_id)
-                if episode.escalate(severity):
-                    out.append(episode.emit())
-                return
             if episode.covers(ts, detector.episode_seconds):
-                episode.add(ts, event_id, fired.count)
-                if detector.first_seen is not None:
-                    seen = episode.alert.context.get(detector.first_seen.label)
-                    if isinstance(seen, list) and len(seen) < MAX_EVENT_IDS:
-                        seen.extend(clip(v, 256) for v in fired.values if clip(v, 256) not in seen)
-                if episode.escalate(severity):
-                    out.append(episode.emit())
+                if runtime.rate is not None:
+                    self._join(episode, ts, event_id, 1, severity, out)  # every call of the burst counts once
+                else:
+                    label = detector.first_seen.label if detector.first_seen is not None else None
+                    self._join(episode, ts, event_id, fired.count, severity, out, label, fired.values)
                 return
-            update = self._episodes.close(book_key)
-            if update is not None:
-                out.append(update)
+            self._close(book_key, out)
         self._open_episode(runtime, event, ts, hit, key, fired, out)
+
+    @staticmethod
+    def _join(episode: Episode, ts: float, event_id: str, count: int, severity: Severity, out: list[Alert],
+              label: str | None = None, values: list[str] | None = None) -> None:
+        """Fold a detection into its open episode; re-emit at once only if the severity rose."""
+        episode.add(ts, event_id, count)
+        if label is not None and values:
+            listed = episode.alert.context.get(label)
+            if isinstance(listed, list) and len(listed) < MAX_EVENT_IDS:
+                listed.extend(clipped for clipped in (clip(v, 256) for v in values) if clipped not in listed)
+        if episode.escalate(severity):
+            out.append(episode.emit())
+
+    def _close(self, book_key: tuple[str, str], out: list[Alert]) -> None:
+        update = self._episodes.close(book_key)
+        if update is not None:
+            out.append(update)
 
     def _open_episode(self, runtime: _Runtime, event: Event, ts: float, hit: Hit, key: str, fired: Fired,
                       out: list[Alert]) -> None:
