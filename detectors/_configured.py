@@ -22,7 +22,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
-_ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]*:[a-z0-9-]*:(\d{12}):")
 # A params list longer than this is a config mistake, not an allowlist; the rest is ignored.
 _MAX_ITEMS = 10_000
 
@@ -96,15 +95,6 @@ def address_in(value: str, cidrs: tuple[str, ...]) -> bool:
 def _address_in(value: str, cidrs: tuple[str, ...]) -> bool:
     found = address(value)
     return found is not None and inside(found, networks(cidrs))
-
-
-def account_of(value: str) -> str:
-    """The 12-digit account an ARN or account id names, or ""."""
-    value = value.strip()
-    if _ACCOUNT_ID.match(value):
-        return value
-    found = _ARN_ACCOUNT.match(value)
-    return found.group(1) if found else ""
 
 
 def accounts(value: Any) -> frozenset[str]:

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from detectors._attack import account_of
 from detectors._common import aws_made
 from detectors._configured import (
-    account_of,
     accounts,
     matches_any,
     param,
