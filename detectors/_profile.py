@@ -168,7 +168,7 @@ def profile(event: Event) -> tuple[str | None, ...] | None:
 
     Must agree with `is_person`/`person_key`/`source_network`/`user_agent_family` and the region
     detector's match/`principal_key`: tests compare both paths on every sample. It runs on every
-    event, so the person test and the memo lookups are inlined.
+    event, so the person test, which most events stop at, is inlined.
     """
     ident = event.get("userIdentity")
     if type(ident) is not dict:
@@ -190,20 +190,11 @@ def profile(event: Event) -> tuple[str | None, ...] | None:
         # The common case: a workload reading.
         return None if instance is None else (None, None, None, None, None, instance[0], instance[1], None, None)
     session, place = instance if instance is not None else (None, None)
-    # `_caller`, inlined for the usual case (an ARN): AWS acting for itself has no caller.
-    source_ip = event.get("sourceIPAddress")
-    arn = ident.get("arn")
-    if (event.get("eventType") == "AwsServiceEvent" or ident.get("invokedBy") or kind == "AWSService"
-            or (type(source_ip) is str and (source_ip.startswith("AWS Internal")
-                                            or source_ip.endswith(".amazonaws.com")))):
-        caller = None
-    elif type(arn) is str and arn:
-        caller = None if ":assumed-role/AWSServiceRoleFor" in arn or ":role/aws-service-role/" in arn else arn
-    else:
-        caller = _caller(event, ident)
+    caller = _caller(event, ident)
     if caller is None:
         return None if instance is None else (None, None, None, None, None, session, place, None, None)
     if person:
+        source_ip = event.get("sourceIPAddress")
         network = _memo_network(source_ip) if type(source_ip) is str and len(source_ip) <= 64 else None
         user_agent = event.get("userAgent")
         if type(user_agent) is not str:

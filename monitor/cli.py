@@ -183,7 +183,8 @@ def cmd_detectors_list(args: argparse.Namespace) -> int:
                 "all_events": d.all_events,
                 "threshold": {"count": d.threshold.count, "window_seconds": d.threshold.window_seconds}
                 if d.threshold else None,
-                "distinct": _distinct_json(d),
+                "distinct": {"count": d.distinct.count, "window_seconds": d.distinct.window_seconds,
+                             "of": d.distinct.label} if d.distinct else None,
                 "episode_seconds": d.episode_seconds if d.group_by else None,
                 "params": dict(d.params),
             }
@@ -196,12 +197,6 @@ def cmd_detectors_list(args: argparse.Namespace) -> int:
         print(f"{d.id:<32} {d.severity.label:<9} {kind_of(d.id, loaded):<8} {','.join(d.mitre):<26} {scope:<13} "
               f"{d.title}")
     return EXIT_OK
-
-
-def _distinct_json(detector: Detector) -> object:
-    """One count as an object; several (any of them fires) as a list of objects."""
-    counts = [{"count": c.count, "window_seconds": c.window_seconds, "of": c.label} for c in detector.distinct_counts]
-    return None if not counts else counts[0] if len(counts) == 1 else counts
 
 
 def cmd_detectors_test(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from monitor.engine.suppressions import SuppressionSet
 from monitor.engine.windows import CountWindows, DistinctWindows, Fired
 from monitor.model import event as ev_fields
 from monitor.model.alert import MAX_EVENT_IDS, Alert, clip, fingerprint
-from monitor.model.detector import ANY_SOURCE, Detector, DistinctCount, Hit, Match
+from monitor.model.detector import ANY_SOURCE, Detector, Hit, Match
 from monitor.model.event import Event
 from monitor.model.severity import Severity
 
@@ -61,7 +61,7 @@ class BatchResult:
 class _Runtime:
     """A detector plus the engine-owned state it declared."""
 
-    __slots__ = ("counter", "detector", "distincts", "failed_once", "first_seen", "id", "match", "params",
+    __slots__ = ("counter", "detector", "distinct", "failed_once", "first_seen", "id", "match", "params",
                  "preceded", "rate", "suppressions")
 
     def __init__(self, detector: Detector, suppressions: SuppressionSet) -> None:
@@ -70,8 +70,9 @@ class _Runtime:
         self.match = detector.match
         self.params: Mapping[str, Any] = detector.params
         self.counter: CountWindows | None = None
-        self.distincts: list[tuple[DistinctCount, DistinctWindows]] = [
-            (spec, DistinctWindows(spec.count, spec.window_seconds)) for spec in detector.distinct_counts]
+        self.distinct: DistinctWindows | None = None
+        if detector.distinct is not None:
+            self.distinct = DistinctWindows(detector.distinct.count, detector.distinct.window_seconds)
         self.preceded: PrecededWindows | None = None
         self.first_seen: FirstSeenBook | None = None
         self.rate: RateBook | None = None
@@ -279,9 +280,8 @@ class Engine:
                 windows[runtime.id] = {"count": runtime.counter.snapshot()}
             elif runtime.preceded is not None and len(runtime.preceded):
                 windows[runtime.id] = {"preceded": runtime.preceded.snapshot()}
-            elif any(len(window) for _, window in runtime.distincts):
-                snapshots = [window.snapshot() for _, window in runtime.distincts]
-                windows[runtime.id] = {"distinct": snapshots[0]} if len(snapshots) == 1 else {"distincts": snapshots}
+            elif runtime.distinct is not None and len(runtime.distinct):
+                windows[runtime.id] = {"distinct": runtime.distinct.snapshot()}
         return {"version": STATE_VERSION, "watermark": self._watermark, "windows": windows,
                 "episodes": self._episodes.snapshot()}
 
@@ -301,11 +301,8 @@ class Engine:
                 runtime.counter.restore(saved["count"])
             elif runtime.preceded is not None and "preceded" in saved:
                 runtime.preceded.restore(saved["preceded"])
-            elif runtime.distincts:
-                saved_distincts = saved["distincts"] if "distincts" in saved else [saved.get("distinct", {})]
-                if len(saved_distincts) == len(runtime.distincts):
-                    for (_, window), window_state in zip(runtime.distincts, saved_distincts, strict=True):
-                        window.restore(window_state)
+            elif runtime.distinct is not None and "distinct" in saved:
+                runtime.distinct.restore(saved["distinct"])
         self._episodes.restore(list(state.get("episodes", [])), set(by_id))
 
     def flush(self) -> list[Alert]:
@@ -331,8 +328,8 @@ class Engine:
         for runtime in self._runtimes:
             if runtime.counter is not None:
                 runtime.counter.prune(horizon - runtime.counter.window)
-            for _, window in runtime.distincts:
-                window.prune(horizon - window.window)
+            if runtime.distinct is not None:
+                runtime.distinct.prune(horizon - runtime.distinct.window)
             if runtime.preceded is not None:
                 runtime.preceded.prune(horizon - runtime.preceded.window)
             history = runtime.history
@@ -399,10 +396,16 @@ class Engine:
         if hit is not None:
             self._apply(runtime, event, ts, hit, origin, out)
 
+    def _suppressed(self, runtime: _Runtime, event: Event, ts: float) -> bool:
+        """A configured suppression covers this detection: counted here, never counted toward a burst."""
+        assert runtime.suppressions is not None
+        if runtime.suppressions.match(runtime.id, event, ts) is None:
+            return False
+        self.stats.suppressed[runtime.id] += 1
+        return True
+
     def _apply(self, runtime: _Runtime, event: Event, ts: float, hit: Hit, origin: str, out: list[Alert]) -> None:
-        if runtime.suppressions is not None and runtime.suppressions.match(runtime.id, event, ts) is not None:
-            # Suppressed before any counting: an allowlisted scanner's denials never build toward a burst.
-            self.stats.suppressed[runtime.id] += 1
+        if runtime.suppressions is not None and self._suppressed(runtime, event, ts):
             return
         self.stats.matches[runtime.id] += 1
         try:
@@ -447,17 +450,15 @@ class Engine:
         fired: Fired | None = None
         if runtime.counter is not None:
             fired = runtime.counter.add(key, ts, event_id)
-        elif runtime.distincts:
-            for spec, window in runtime.distincts:
-                value = spec.value(event)
-                if value is None:
-                    continue
-                fired = window.add(key, ts, event_id, value)
-                if fired is not None:
-                    fired.context.update({"distinct_count": len(fired.values),
-                                          spec.label: fired.values[:MAX_EVENT_IDS],
-                                          "window_seconds": spec.window_seconds})
-                    break
+        elif runtime.distinct is not None and detector.distinct is not None:
+            spec = detector.distinct
+            value = spec.value(event)
+            if value is None:
+                return
+            fired = runtime.distinct.add(key, ts, event_id, value)
+            if fired is not None:
+                fired.context.update({"distinct_count": len(fired.values), spec.label: fired.values[:MAX_EVENT_IDS],
+                                      "window_seconds": spec.window_seconds})
         else:
             fired = Fired(start=ts, count=1, event_ids=[event_id] if event_id else [])
         if fired is None:
@@ -508,8 +509,7 @@ class Engine:
             return
         if hit is None:
             return
-        if runtime.suppressions is not None and runtime.suppressions.match(runtime.id, event, ts) is not None:
-            self.stats.suppressed[runtime.id] += 1
+        if runtime.suppressions is not None and self._suppressed(runtime, event, ts):
             return
         self.stats.matches[runtime.id] += 1
         event_id = ev_fields.text(event, "eventID")

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 
 import detectors as builtin_package
 from monitor.engine.settings import DetectorSettings
-from monitor.model.detector import Detector, DistinctCount, FirstSeen, RateBaseline, Threshold
+from monitor.model.detector import Detector, FirstSeen, RateBaseline, Threshold
 
 
 class RegistryError(ValueError):
@@ -85,11 +85,8 @@ def _window_changes(detector: Detector, setting: DetectorSettings) -> dict[str, 
         return {"threshold": Threshold(count=count or detector.threshold.count,
                                        window_seconds=window or detector.threshold.window_seconds)}
     if detector.distinct is not None:
-        # A count of 1 is a single-event signal riding on the same key, not a threshold: left as is.
-        counts = tuple(DistinctCount(value=d.value, count=(count or d.count) if d.count > 1 else 1,
-                                     window_seconds=window or d.window_seconds, label=d.label)
-                       for d in detector.distinct_counts)
-        return {"distinct": counts if len(counts) > 1 else counts[0]}
+        return {"distinct": dataclasses.replace(detector.distinct, count=count or detector.distinct.count,
+                                                window_seconds=window or detector.distinct.window_seconds)}
     if detector.preceded is not None:
         return {"preceded": dataclasses.replace(detector.preceded, count=count or detector.preceded.count,
                                                 window_seconds=window or detector.preceded.window_seconds)}

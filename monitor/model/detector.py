@@ -136,8 +136,7 @@ class Detector:
     group_by: GroupKey | None = None
     episode_seconds: int = 3600
     threshold: Threshold | None = None
-    # One distinct count, or several that share the group key (any of them fires).
-    distinct: DistinctCount | tuple[DistinctCount, ...] | None = None
+    distinct: DistinctCount | None = None
     preceded: Preceded | None = None
     first_seen: FirstSeen | None = None
     rate: RateBaseline | None = None
@@ -176,9 +175,7 @@ class Detector:
             found.append("threshold, distinct, preceded, first_seen and rate need group_by")
         if len(kinds) > 1:
             found.append("declare one of threshold, distinct, preceded, first_seen or rate")
-        if isinstance(self.distinct, tuple) and not self.distinct:
-            found.append("distinct must name at least one count")
-        for rule in (self.threshold, *self.distinct_counts, self.preceded):
+        for rule in (self.threshold, self.distinct, self.preceded):
             if rule is not None and (rule.count < 1 or rule.window_seconds < 1):
                 found.append("threshold counts and windows must be positive")
         if self.first_seen is not None and (self.first_seen.history_seconds < 1 or self.first_seen.max_keys < 1
@@ -191,12 +188,6 @@ class Detector:
         if self.episode_seconds < 1:
             found.append("episode_seconds must be positive")
         return found
-
-    @property
-    def distinct_counts(self) -> tuple[DistinctCount, ...]:
-        if self.distinct is None:
-            return ()
-        return self.distinct if isinstance(self.distinct, tuple) else (self.distinct,)
 
     @property
     def stateful(self) -> bool:

@@ -13,7 +13,7 @@ from monitor.engine import Engine
 from monitor.engine.history import PERSIST_GRANULARITY
 from monitor.engine.registry import RegistryError, apply_settings
 from monitor.engine.settings import DetectorSettings
-from monitor.model import Alert, Detector, DistinctCount, Event, FirstSeen, Hit, Preceded, RateBaseline, Severity
+from monitor.model import Alert, Detector, Event, FirstSeen, Hit, Preceded, RateBaseline, Severity
 
 DAY = 86400
 T0 = datetime(2026, 5, 4, tzinfo=UTC).timestamp()
@@ -85,34 +85,6 @@ def test_sequence_priors_survive_a_snapshot_and_restore() -> None:
     second.restore(first.snapshot())
     [alert] = run(second, [event(120)])
     assert alert.count == 4
-
-
-def _other(event: Event) -> str | None:
-    other = event.get("other")
-    return other if isinstance(other, str) else None
-
-
-TWO_COUNTS = detector(distinct=(DistinctCount(value=_value, count=3, window_seconds=600, label="values"),
-                                DistinctCount(value=_other, count=2, window_seconds=600, label="others")))
-
-
-def test_either_distinct_count_fires_and_names_what_it_counted() -> None:
-    [by_value] = run(Engine([TWO_COUNTS]), [event(i, value=v) for i, v in enumerate("abc")])
-    assert by_value.context["values"] == ["a", "b", "c"]
-    [by_other] = run(Engine([TWO_COUNTS]), [event(i, value="a", other=o) for i, o in enumerate("xy")])
-    assert by_other.context["others"] == ["x", "y"]
-    assert run(Engine([TWO_COUNTS]), [event(i, value=v, other="x") for i, v in enumerate("ab")]) == []
-
-
-def test_settings_change_every_distinct_count_and_survive_restore() -> None:
-    tuned = apply_settings(TWO_COUNTS, DetectorSettings(threshold=2))
-    assert [d.count for d in tuned.distinct_counts] == [2, 2]
-    first = Engine([TWO_COUNTS])
-    run(first, [event(0, value="a", other="x")], flush=False)
-    second = Engine([TWO_COUNTS])
-    second.restore(first.snapshot())
-    [alert] = run(second, [event(5, value="b", other="y")])
-    assert alert.context["others"] == ["x", "y"]
 
 
 SEEN = detector(first_seen=FirstSeen(value=_value, label="new_values", history_seconds=14 * DAY,

@@ -15,8 +15,8 @@ import yaml
 from monitor.app import App
 from monitor.cli import main
 from monitor.config import parse_config
-from monitor.model import Alert
 from tests.factories import cloudtrail_event, iam_user
+from tests.test_app import Keep
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -206,22 +206,6 @@ def test_run_refuses_to_start_with_a_bad_custom_rule(tmp_path: Path, capsys: pyt
     code, _, err = cli(capsys, "run", "--config", str(config))
     assert code == 2 and "rule 'tagged-user-created': condition.regex: bad regex '(['" in err
     assert not (tmp_path / "state.sqlite").exists()  # refused before anything was created
-
-
-class Keep:
-    def __init__(self) -> None:
-        self.recorded: list[Alert] = []
-        self.changed = asyncio.Condition()
-
-    async def record(self, alerts: list[Alert]) -> None:
-        self.recorded.extend(alerts)
-        async with self.changed:
-            self.changed.notify_all()
-
-    async def wait_for(self, detector: str) -> None:
-        async with self.changed:
-            await asyncio.wait_for(self.changed.wait_for(
-                lambda: any(a.detector == detector for a in self.recorded)), 60)
 
 
 async def test_the_live_service_runs_custom_rules(tmp_path: Path) -> None:
