@@ -32,9 +32,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from monitor.alerts import Alerting
 from monitor.alerts.base import Sink
 from monitor.alerts.contract import AlertRecorder
+from monitor.alerts.service import Alerting
 from monitor.aws import AwsClients
 from monitor.backoff import Backoff
 from monitor.checkpoint import CheckpointStore

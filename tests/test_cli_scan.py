@@ -238,3 +238,11 @@ def test_a_reader_that_goes_away_is_not_an_error() -> None:
     stderr = process.stderr.read()
     assert process.wait(timeout=60) == 0
     assert b"Traceback" not in stderr
+
+
+def test_scan_does_not_load_the_delivery_clients() -> None:
+    # `scan` delivers nothing; importing aiohttp and botocore would add a third of a second to every run.
+    probe = ("import sys, monitor.cli; "
+             "print(sorted(m for m in ('aiohttp', 'botocore', 'aiobotocore') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=60, check=True)
+    assert result.stdout.decode().strip() == "[]"

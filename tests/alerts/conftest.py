@@ -12,7 +12,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from monitor.alerts import Alerting, AlertingSettings, parse_alerting
+from monitor.alerts import AlertingSettings, parse_alerting
+from monitor.alerts.service import Alerting
 from monitor.configreader import ConfigError, Section
 from monitor.model.alert import Alert
 from monitor.model.severity import Severity

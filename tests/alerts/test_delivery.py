@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts import SINK_FAILING_DETECTOR, Alerting
+from monitor.alerts.service import SINK_FAILING_DETECTOR, Alerting
 from monitor.model.severity import Severity
 from tests.alerts.conftest import (
     FAST,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from monitor.alerts import Alerting
+from monitor.alerts.service import Alerting
 from monitor.alerts.settings import ConsoleOptions, SlackOptions, WebhookOptions, describe_sink
 from monitor.configreader import ConfigError
 from monitor.model.severity import Severity

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from aiobotocore.session import get_session
 
-from monitor.alerts import Alerting
+from monitor.alerts.service import Alerting
 from monitor.aws import AwsClients
 from monitor.model.severity import Severity
 from tests.alerts.conftest import FAST, Receiver, Reply, make_alert, settings_from

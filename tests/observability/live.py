@@ -24,7 +24,7 @@ import pytest
 from aiobotocore.session import get_session
 from aiohttp import web
 
-from monitor.alerts import Alerting
+from monitor.alerts.service import Alerting
 from monitor.app import App
 from monitor.config import parse_config
 from monitor.demo import SOURCE_NAME, demo_config
