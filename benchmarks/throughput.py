@@ -17,6 +17,10 @@ the child) shows whether memory grows with the corpus:
                          detector on (scan pauses the collector and frees each batch the same way)
 - scan, mission only:    the same with only the foundation's eight mission detectors enabled, so the
                          whole catalog's own cost shows
+- scan, baseline:        the scan of an earlier commit (`--baseline REV`, by default the foundation's,
+                         whose figures head RESULTS.md), extracted with `git archive` and timed in the
+                         same rounds: figures taken months apart on a shared machine cannot be compared,
+                         so the catalog's bar (within 10% of the foundation) is checked against a re-run
 
 `--memory-size N` (e.g. 2000000) also scans a corpus of N events once: the
 engine remembers up to 2 x dedupe_capacity (500,000) eventIDs, so its peak RSS
@@ -35,6 +39,8 @@ import pstats
 import re
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,6 +103,10 @@ class Result:
 
 
 VARIANTS = ("bare", "bare-gc-paused", "bare-gc-freed", "bare-isal", "scan", "scan-mission")
+BASELINE = "scan-baseline"
+# The foundation's commit: its benchmark results are the first table of benchmarks/RESULTS.md.
+FOUNDATION_REVISION = "73a28c3"
+REPOSITORY = Path(__file__).resolve().parent.parent
 LABELS = {
     "bare": "bare loop (gunzip + orjson.loads)",
     "bare-gc-paused": "bare loop, GC paused around each parse",
@@ -104,6 +114,7 @@ LABELS = {
     "bare-isal": "bare loop, GC paused+freed, ISA-L inflate",
     "scan": "trailsentry scan, every detector",
     "scan-mission": "trailsentry scan, mission detectors only",
+    BASELINE: "trailsentry scan of the baseline commit",
 }
 _BARE_MODES = {"bare": "plain", "bare-gc-paused": "paused", "bare-gc-freed": "freed", "bare-isal": "isal"}
 MISSION = ("root-console-login", "root-activity", "console-login-failure-burst", "console-password-spray",
@@ -128,8 +139,19 @@ def _trailsentry() -> list[str]:
 def command(variant: str, directory: Path) -> list[str]:
     if variant in _BARE_MODES:
         return [sys.executable, "-c", BARE_LOOP, str(directory), _BARE_MODES[variant]]
+    if variant == BASELINE:
+        return [sys.executable, "-m", "monitor", "scan", "--format", "jsonl", "--no-progress", str(directory)]
     config = ["--config", str(_mission_config())] if variant == "scan-mission" else []
     return [*_trailsentry(), "scan", "--format", "jsonl", "--no-progress", *config, str(directory)]
+
+
+def extract_revision(revision: str, into: Path) -> Path:
+    """The `monitor` and `detectors` packages of a commit, for the baseline scan (which runs on this venv)."""
+    archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", "--format=tar", revision, "monitor",
+                              "detectors"], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
 
 
 def _scan_events(stderr: str) -> int:
@@ -139,12 +161,17 @@ def _scan_events(stderr: str) -> int:
     return int(match.group(2).replace(",", ""))
 
 
-def measure(variant: str, directory: Path) -> Run:
-    """Run with os.wait4 so the child's own rusage (not the sum over all children) is read."""
+def measure(variant: str, directory: Path, baseline: Path | None = None) -> Run:
+    """Run with os.wait4 so the child's own rusage (not the sum over all children) is read.
+
+    `baseline` is where the baseline commit was extracted (only for the baseline variant): its packages
+    come first on the path, and it runs from there.
+    """
+    env = None if baseline is None else {**os.environ, "PYTHONPATH": str(baseline)}
     started = time.perf_counter()
     child = subprocess.Popen(command(variant, directory),
                              stdout=subprocess.DEVNULL if variant.startswith("scan") else subprocess.PIPE,
-                             stderr=subprocess.PIPE)
+                             stderr=subprocess.PIPE, env=env, cwd=baseline)
     # Drain the pipes before reaping: a full pipe would block the child.
     out = child.stdout.read() if child.stdout is not None else b""
     err = child.stderr.read() if child.stderr is not None else b""
@@ -157,11 +184,12 @@ def measure(variant: str, directory: Path) -> Run:
     return Run(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, events)
 
 
-def bench(directory: Path, size: str, repeat: int, variants: Sequence[str] = VARIANTS) -> list[Result]:
+def bench(directory: Path, size: str, repeat: int, variants: Sequence[str] = VARIANTS,
+          baseline: Path | None = None) -> list[Result]:
     runs: dict[str, list[Run]] = {v: [] for v in variants}
     for round_number in range(repeat):
         for variant in variants:  # interleaved, so drift on a shared machine hits every variant alike
-            run = measure(variant, directory)
+            run = measure(variant, directory, baseline if variant == BASELINE else None)
             runs[variant].append(run)
             print(f"  {size} round {round_number + 1}: {variant:<15} {run.seconds:6.2f}s cpu {run.cpu_seconds:6.2f}s "
                   f"{run.events / run.seconds:>10,.0f} events/s  rss {run.max_rss_bytes / 2**20:,.0f} MiB",
@@ -181,7 +209,7 @@ def paired_ratio(scan: Result, bare: Result) -> float:
     return ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
 
 
-def report(results: Sequence[Result], manifests: dict[str, Manifest]) -> str:
+def report(results: Sequence[Result], manifests: dict[str, Manifest], revision: str = "") -> str:
     lines = [f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
              f"Python {platform.python_version()}, {platform.system()} {platform.release()}"]
     for size, manifest in manifests.items():
@@ -207,11 +235,12 @@ def report(results: Sequence[Result], manifests: dict[str, Manifest]) -> str:
             lines.append(f"  vs {LABELS[variant]:<42} {scan.rate() / bare.rate():.2f}x best wall, "
                          f"{scan.cpu_rate() / bare.cpu_rate():.2f}x best CPU, "
                          f"{paired_ratio(scan, bare):.2f}x median of rounds")
-        mission = by_key.get((size, "scan-mission"))
-        if mission is not None:
-            lines.append(f"  whole catalog vs mission detectors only: {scan.rate() / mission.rate():.2f}x best wall, "
-                         f"{scan.cpu_rate() / mission.cpu_rate():.2f}x best CPU, "
-                         f"{paired_ratio(scan, mission):.2f}x median of rounds")
+        for other, label in (("scan-mission", "mission detectors only"), (BASELINE, f"baseline {revision}")):
+            result = by_key.get((size, other))
+            if result is not None:
+                lines.append(f"  whole catalog vs {label}: {scan.rate() / result.rate():.3f}x best wall, "
+                             f"{scan.cpu_rate() / result.cpu_rate():.3f}x best CPU, "
+                             f"{paired_ratio(scan, result):.3f}x median of rounds")
     return "\n".join(lines) + "\n"
 
 
@@ -241,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also scan a corpus of N events once, for peak RSS (e.g. 2000000)")
     parser.add_argument("--profile", action="store_true", help="profile the scan in-process instead")
     parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
+    parser.add_argument("--baseline", default=FOUNDATION_REVISION, metavar="REV",
+                        help="git revision whose scan is timed in the same rounds (default: the foundation's "
+                             f"{FOUNDATION_REVISION}; 'none' to skip)")
     args = parser.parse_args(argv)
 
     sizes = {"full": args.events} if args.only_full or args.profile else {"full": args.events,
@@ -256,17 +288,20 @@ def main(argv: list[str] | None = None) -> int:
         profile(directories["full"], args.top)
         return 0
     results: list[Result] = []
-    for size in sizes:
-        print(f"timing {size} corpus ({directories[size]})", file=sys.stderr)
-        if size == "memory":
-            results.extend(bench(directories[size], size, 1, ("scan",)))
-        else:
-            results.extend(bench(directories[size], size, args.repeat))
+    with tempfile.TemporaryDirectory(prefix="trailsentry-baseline-") as scratch:
+        baseline = None if args.baseline == "none" else extract_revision(args.baseline, Path(scratch))
+        variants = VARIANTS if baseline is None else (*VARIANTS, BASELINE)
+        for size in sizes:
+            print(f"timing {size} corpus ({directories[size]})", file=sys.stderr)
+            if size == "memory":
+                results.extend(bench(directories[size], size, 1, ("scan",)))
+            else:
+                results.extend(bench(directories[size], size, args.repeat, variants, baseline))
     for result in results:
         expected = manifests[result.size].events
         if result.best.events != expected:
             raise RuntimeError(f"{result.variant} saw {result.best.events} events, the corpus has {expected}")
-    sys.stdout.write(report(results, manifests))
+    sys.stdout.write(report(results, manifests, args.baseline))
     return 0
 
 
