@@ -19,7 +19,7 @@ the child) shows whether memory grows with the corpus:
                          whole catalog's own cost shows
 - scan, baseline:        the scan of an earlier commit (`--baseline REV`, by default the foundation's,
                          whose figures head RESULTS.md), extracted with `git archive` and timed in the
-                         same rounds: figures taken months apart on a shared machine cannot be compared,
+                         same rounds: figures taken in different sessions on a shared machine cannot be compared,
                          so the catalog's bar (within 10% of the foundation) is checked against a re-run
 
 `--memory-size N` (e.g. 2000000) also scans a corpus of N events once: the

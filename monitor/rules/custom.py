@@ -124,9 +124,7 @@ def _compile_rule(raw: Any, errors: list[str]) -> tuple[Detector, list[dict[str,
     if not isinstance(raw, dict):
         errors.append(f"a rule must be a mapping, got {type(raw).__name__}")
         return None
-    for key in raw:
-        if key not in RULE_KEYS:
-            errors.append(f"unknown key {key!r}{_suggest(str(key), RULE_KEYS)}")
+    _unknown_keys(raw, RULE_KEYS, errors)
     for key in REQUIRED_KEYS:
         if raw.get(key) is None:
             errors.append(f"{key}: required")
@@ -162,9 +160,14 @@ def _compile_rule(raw: Any, errors: list[str]) -> tuple[Detector, list[dict[str,
     return detector, samples
 
 
-def _suggest(key: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+def _unknown_keys(mapping: dict[Any, Any], known: Sequence[str], errors: list[str], where: str = "") -> None:
+    """One error per key of `mapping` not in `known`, with the closest known key as a hint."""
+    lead = f"{where}: " if where else ""
+    for key in mapping:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            errors.append(f"{lead}unknown key {key!r}{hint}")
 
 
 def _id(value: Any, errors: list[str]) -> str:
@@ -271,9 +274,7 @@ def _settings(value: Any, key: str, allowed: tuple[str, ...], errors: list[str])
         errors.append(f"{key}: must be a mapping with {', '.join(allowed)}")
         return None
     before = len(errors)
-    for name in value:
-        if name not in allowed:
-            errors.append(f"{key}: unknown key {name!r}{_suggest(str(name), allowed)}")
+    _unknown_keys(value, allowed, errors, key)
     for name in allowed:
         if name not in value:
             errors.append(f"{key}.{name}: required")
@@ -323,9 +324,7 @@ def _samples(value: Any, errors: list[str]) -> list[dict[str, Any]]:
         if not isinstance(case, dict):
             errors.append(f"{where}: must be a mapping {{name, events, expect}}")
             continue
-        for key in case:
-            if key not in _CASE_KEYS:
-                errors.append(f"{where}: unknown key {key!r}{_suggest(str(key), _CASE_KEYS)}")
+        _unknown_keys(case, _CASE_KEYS, errors, where)
         if not isinstance(case.get("name"), str) or not case["name"]:
             errors.append(f"{where}.name: required string")
         if not isinstance(case.get("events"), list):
@@ -337,9 +336,7 @@ def _samples(value: Any, errors: list[str]) -> list[dict[str, Any]]:
         if not isinstance(expect, dict):
             errors.append(f"{where}.expect: required mapping, e.g. {{alerts: 1}}")
             continue
-        for key in expect:
-            if key not in _EXPECT_KEYS:
-                errors.append(f"{where}.expect: unknown key {key!r}{_suggest(str(key), _EXPECT_KEYS)}")
+        _unknown_keys(expect, _EXPECT_KEYS, errors, f"{where}.expect")
         alerts = expect.get("alerts")
         if isinstance(alerts, bool) or not isinstance(alerts, int) or alerts < 0:
             errors.append(f"{where}.expect.alerts: required count (0 for a near miss)")
