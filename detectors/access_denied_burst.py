@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors._common import aws_made, call_name
-from monitor.model import Detector, Event, Hit, Severity, Threshold
+from monitor.model import Detector, Event, Hit, Severity, Threshold, keys
 from monitor.model import event as f
 from monitor.model.alert import clip
 
@@ -17,27 +17,20 @@ def is_denied(code: str) -> bool:
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    # Runs on every event: almost all have no errorCode and leave here.
-    code = event.get("errorCode")
-    if type(code) is not str or not is_denied(code):
+    # The engine hands over failed calls only (errors_only).
+    code = event.errorCode or ""
+    if not is_denied(code):
         return None
-    ident = event.get("userIdentity")
-    if type(ident) is not dict or not ident:
+    who = f.principal(event)
+    if who == "unknown":
         return None  # no identity, nobody to attribute the errors to
     if aws_made(event):
         return None  # log delivery, service-linked roles, AWS Internal: never a person probing
-    return Hit(context={
+    return Hit(key=f"{f.account(event)}|{who}", context={
         "error_code": clip(code, 128),
         "call": call_name(event),
-        "error_message": clip(f.text(event, "errorMessage"), 300),
+        "error_message": clip(event.errorMessage or "", 300),
     })
-
-
-def group(event: Event) -> str | None:
-    who = f.principal(event)
-    if who == "unknown":
-        return None
-    return f"{f.account(event)}|{who}"
 
 
 DETECTOR = Detector(
@@ -56,7 +49,7 @@ DETECTOR = Detector(
     match=match,
     all_events=True,
     errors_only=True,
-    group_by=group,
-    threshold=Threshold(count=20, window_seconds=600),
+    group_by=keys(),
+    state=Threshold(count=20, window_seconds=600),
     episode_seconds=3600,
 )

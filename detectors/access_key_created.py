@@ -5,23 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import actor_key
+from detectors._common import ACTOR
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode"):
+    if event.errorCode:
         return None
-    ident = f.identity(event)
-    kind = f.nested_text(ident, "type")
+    ident = event.userIdentity
+    kind = ident.type
     if not kind:
         return None  # nobody to attribute the key to
-    target = f.nested_text(f.section(event, "requestParameters"), "userName")
+    target = f.nested_text(event.request(), "userName")
     # Only these three fields of the response are copied: the response may carry (or an attacker-crafted
     # record may add) secretAccessKey, which must never reach an alert.
-    key = f.section(event, "responseElements").get("accessKey")
+    key = event.response().get("accessKey")
     key = key if type(key) is dict else {}
     context = {
         "target_user": clip(target or f.nested_text(key, "userName") or f.user_name(event), 128),
@@ -35,7 +35,7 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
                        context={**context, "for": "another user"})
         return Hit(severity=Severity.CRITICAL, title="Root user created a root access key",
                    context={**context, "target_user": "root", "for": "root"})
-    caller = f.nested_text(ident, "userName") if kind == "IAMUser" else ""
+    caller = ident.userName if kind == "IAMUser" else ""
     if target and target != caller:
         return Hit(severity=Severity.HIGH, title="Access key created for another user",
                    context={**context, "for": "another user"})
@@ -58,6 +58,6 @@ DETECTOR = Detector(
     match=match,
     events=frozenset({("iam.amazonaws.com", "CreateAccessKey")}),
     # Keys minted by one actor from one place within an hour fold into one alert; severity rises to the worst.
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
 )

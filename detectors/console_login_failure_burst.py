@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors._common import ROOT_USER, SIGNIN, UNKNOWN_USER, console_login_failed, signin_user
-from monitor.model import Detector, Event, Hit, Severity, Threshold
+from monitor.model import Detector, Event, Hit, Severity, Threshold, keys
 from monitor.model import event as f
 
 _UNKNOWN_NOTE = (
@@ -16,28 +16,18 @@ _UNKNOWN_NOTE = (
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not console_login_failed(event) or not f.account(event):
+    """Keyed by account plus the user the attempts were for (root, an IAM user, or the one unknown-user key)."""
+    account = f.account(event)
+    if not account or not console_login_failed(event):
         return None
     user = signin_user(event)
     if user is None:
-        return Hit(title="Burst of failed console sign-ins for unknown user names",
+        return Hit(title="Burst of failed console sign-ins for unknown user names", key=f"{account}|unknown",
                    context={"user": UNKNOWN_USER, "user_known": False, "note": _UNKNOWN_NOTE})
     if user == ROOT_USER and f.is_root(event):
-        return Hit(title="Burst of failed root user console sign-ins", context={"user": ROOT_USER, "user_known": True})
-    return Hit(context={"user": user, "user_known": True})
-
-
-def group(event: Event) -> str | None:
-    """Account plus the user the attempts were for (root, an IAM user, or the one unknown-user key)."""
-    account = f.account(event)
-    if not account:
-        return None
-    user = signin_user(event)
-    if user is None:
-        return f"{account}|unknown"
-    if user == ROOT_USER and f.is_root(event):
-        return f"{account}|root"
-    return f"{account}|user:{user}"
+        return Hit(title="Burst of failed root user console sign-ins", key=f"{account}|root",
+                   context={"user": ROOT_USER, "user_known": True})
+    return Hit(key=f"{account}|user:{user}", context={"user": user, "user_known": True})
 
 
 DETECTOR = Detector(
@@ -56,7 +46,7 @@ DETECTOR = Detector(
     match=match,
     events=frozenset({SIGNIN}),
     # Same account and user (not source IP): a distributed guess against one user is still one burst.
-    group_by=group,
-    threshold=Threshold(count=5, window_seconds=600),
+    group_by=keys(),
+    state=Threshold(count=5, window_seconds=600),
     episode_seconds=3600,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import SIGNIN, actor_key, console_login_outcome
+from detectors._common import ACTOR, SIGNIN, console_login_outcome
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -16,10 +16,10 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
         return None
     # Federated sign-ins (AssumedRole incl. IAM Identity Center, FederatedUser, SAMLUser, ...) carry no
     # MFA fields: their MFA happens at the identity provider. Only people with IAM passwords count here.
-    kind = f.identity_type(event)
+    kind = event.userIdentity.type
     if kind not in ("IAMUser", "Root"):
         return None
-    extra = f.section(event, "additionalEventData")
+    extra = event.additional()
     if f.nested_text(extra, "MFAUsed") != "No":
         return None
     context = {"mfa_used": "No", "login_to": clip(f.nested_text(extra, "LoginTo"), 256)}
@@ -43,6 +43,6 @@ DETECTOR = Detector(
     match=match,
     events=frozenset({SIGNIN}),
     # Repeated sign-ins of one user from one place within an hour are one alert.
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
 )

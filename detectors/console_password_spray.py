@@ -6,33 +6,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors._common import SIGNIN, console_login_failed, signin_user
-from monitor.model import Detector, DistinctCount, Event, Hit, Severity
+from monitor.model import Detector, DistinctCount, Event, Hit, Severity, keys
 from monitor.model import event as f
 
 _GROUPING = "source IP alone: an organization trail sees one attacker address across all its accounts"
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not console_login_failed(event) or not f.text(event, "sourceIPAddress"):
-        return None
-    return Hit(context={"grouped_by": _GROUPING})
+    """Keyed by source address; the distinct value is "<account>:<user>".
 
-
-def group(event: Event) -> str | None:
-    return f.text(event, "sourceIPAddress") or None
-
-
-def target(event: Event) -> str | None:
-    """The distinct value: "<account>:<user>".
-
-    None for user names CloudTrail hid (HIDDEN_DUE_TO_SECURITY_REASONS): they
-    cannot be told apart, so they never add to the distinct count (they are
-    still counted in an open episode's event count).
+    User names CloudTrail hid (HIDDEN_DUE_TO_SECURITY_REASONS) cannot be told apart: they never add to
+    the distinct count (they are still counted in an open episode's event count).
     """
-    user = signin_user(event)
-    if user is None:
+    if not event.sourceIPAddress or not console_login_failed(event):
         return None
-    return f"{f.account(event)}:{user}"
+    user = signin_user(event)
+    target = None if user is None else f"{f.account(event)}:{user}"
+    return Hit(key=event.sourceIPAddress, value=target, context={"grouped_by": _GROUPING})
 
 
 DETECTOR = Detector(
@@ -50,7 +40,7 @@ DETECTOR = Detector(
     match=match,
     events=frozenset({SIGNIN}),
     # Keyed by source IP alone, across accounts: the same spray against several member accounts is one alert.
-    group_by=group,
-    distinct=DistinctCount(value=target, count=5, window_seconds=600, label="user_names"),
+    group_by=keys("source_ip"),
+    state=DistinctCount(count=5, window_seconds=600, label="user_names"),
     episode_seconds=3600,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors._common import actor_key, aws_made, call_name
+from detectors._common import ACTOR, aws_made, call_name
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -63,14 +63,14 @@ SENSITIVE_CALLS: Final[Mapping[str, tuple[str, ...]]] = {
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode"):
+    if event.errorCode:
         return None  # a refused change changed nothing
     # Roles (AssumedRole) are left out: their MFA condition is enforced when the role is assumed.
-    if f.identity_type(event) not in ("IAMUser", "Root") or aws_made(event):
+    if event.userIdentity.type not in ("IAMUser", "Root") or aws_made(event):
         return None
     if f.mfa_authenticated(event):
         return None
-    key_id = f.nested_text(f.identity(event), "accessKeyId")
+    key_id = event.userIdentity.accessKeyId
     return Hit(context={"first_call": call_name(event), "credential": _credential(key_id),
                         "access_key_id": clip(key_id, 32)})
 
@@ -100,6 +100,6 @@ DETECTOR = Detector(
     match=match,
     events=frozenset((source, name) for source, names in SENSITIVE_CALLS.items() for name in names),
     # One person's changes from one place within an hour are one alert.
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
 )

@@ -5,22 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import actor_key, aws_made, call_name
+from detectors._common import ACTOR, aws_made, call_name
 from monitor.model import Detector, Event, Hit, Severity
-from monitor.model import event as f
 from monitor.model.alert import clip
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    # Runs on every event: the identity type check rejects nearly all of them in two lookups.
-    ident = event.get("userIdentity")
-    if type(ident) is not dict or ident.get("type") != "Root":
-        return None
-    if event.get("eventName") == "ConsoleLogin" and event.get("eventSource") == "signin.amazonaws.com":
+    # The engine hands over root's calls only (identity_types).
+    if event.eventName == "ConsoleLogin" and event.eventSource == "signin.amazonaws.com":
         return None  # root-console-login's
     if aws_made(event):
         return None  # invokedBy, AwsServiceEvent, service host or "AWS Internal" source
-    error = f.text(event, "errorCode")
+    error = event.errorCode or ""
     return Hit(context={"first_call": call_name(event), "outcome": clip(error, 128) if error else "success"})
 
 
@@ -41,6 +37,6 @@ DETECTOR = Detector(
     all_events=True,
     identity_types=frozenset({"Root"}),
     # One root session from one place within an hour is one alert (count, first/last time, event ids).
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
 )

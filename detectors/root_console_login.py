@@ -5,23 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from monitor.model import Detector, Event, Hit, Severity
+from monitor.model import Detector, Event, Hit, Severity, keys
 from monitor.model import event as f
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not f.is_root(event):
         return None
-    outcome = f.nested_text(f.section(event, "responseElements"), "ConsoleLogin")
-    mfa_used = f.nested_text(f.section(event, "additionalEventData"), "MFAUsed")
+    outcome = f.nested_text(event.response(), "ConsoleLogin")
+    mfa_used = f.nested_text(event.additional(), "MFAUsed")
     context = {"outcome": outcome or "unknown", "mfa_used": mfa_used or "unknown"}
     if outcome == "Success":
         return Hit(severity=Severity.CRITICAL, title="Root user signed in to the console", context=context)
     return Hit(severity=Severity.HIGH, title="Failed root user console sign-in", context=context)
-
-
-def _group(event: Event) -> str:
-    return f"{f.account(event)}|{f.text(event, 'sourceIPAddress')}"
 
 
 DETECTOR = Detector(
@@ -39,5 +35,5 @@ DETECTOR = Detector(
     match=match,
     events=frozenset({("signin.amazonaws.com", "ConsoleLogin")}),
     # Retries from one place within an hour are one episode; a success escalates it at once.
-    group_by=_group,
+    group_by=keys("account", "source_ip"),
 )

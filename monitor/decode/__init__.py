@@ -1,5 +1,24 @@
-"""Bytes to CloudTrail events: pure, synchronous, shared by `scan` and `run`."""
+"""Bytes to typed CloudTrail events: pure, synchronous, shared by `scan` and `run`."""
 
-from monitor.decode.formats import DEFAULT_MAX_DECOMPRESSED_BYTES, Decoded, InputIssue, decode_bytes
+from monitor.decode.formats import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_SLICE_EVENTS,
+    DecodeLimits,
+    Slice,
+    decode_bytes,
+    decode_slices,
+)
+from monitor.decode.times import BAD_TIME, EventTimes
 
-__all__ = ["DEFAULT_MAX_DECOMPRESSED_BYTES", "Decoded", "InputIssue", "decode_bytes"]
+__all__ = [
+    "BAD_TIME",
+    "DEFAULT_MAX_DOCUMENT_BYTES",
+    "DEFAULT_MAX_RECORD_BYTES",
+    "DEFAULT_SLICE_EVENTS",
+    "DecodeLimits",
+    "EventTimes",
+    "Slice",
+    "decode_bytes",
+    "decode_slices",
+]

@@ -1,67 +1,82 @@
-"""Recognise and parse the shapes CloudTrail logs come in.
+"""Recognise the shapes CloudTrail logs come in and turn them into slices of typed events.
 
 - S3 delivery objects: `{"Records": [...]}`, plain or gzipped
-- a JSON array of events
-- JSON Lines, one event per line (plain or gzipped)
+- a JSON array of events, or one event object
+- JSON Lines, one event per line (plain or gzipped), also a delivery object per line
 - CloudWatch Logs exports: one event per line, optionally prefixed by a timestamp
 - `aws logs filter-log-events` output: `{"events": [{"message": "<event json>"}]}`
 
-CloudTrail digest files and Insight events are skipped and counted. Anything
-unreadable becomes an `InputIssue` naming where it came from; the rest of the
-input is still returned.
+Memory stays bounded whatever the input: gzip is inflated in chunks; line-based input is cut into
+slices of `slice_events` events and never held whole; a one-document input (the first four shapes)
+is read whole only up to `max_document_bytes`, which is refused past that (a plain file by its size,
+before it is read); a line or record over `max_record_bytes` is refused on its own.
+
+CloudTrail digest files and Insight events are skipped and counted. Anything unreadable becomes an
+`InputIssue` naming the file and the line or record; the rest of the input still comes out.
 """
 
 from __future__ import annotations
 
+import io
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
-from monitor.decode.gzip_bounded import DecompressedTooLarge, gunzip_bounded, is_gzip
+from monitor.decode.inflate import CHUNK_BYTES, GZIP_MAGIC, Inflated
+from monitor.decode.times import BAD_TIME, EventTimes
+from monitor.decode.typed import (
+    EVENT_ARRAY,
+    Decoded,
+    Problem,
+    decode_each,
+    decode_line,
+    decode_records,
+    from_plain,
+)
 from monitor.model.event import Event
+from monitor.model.issue import InputIssue
 
-DEFAULT_MAX_DECOMPRESSED_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
+DEFAULT_SLICE_EVENTS = 20_000
 
 INSIGHT_EVENT_TYPE = "AwsCloudTrailInsight"
+_NONE: set[int] = set()
 
 
 @dataclass(frozen=True, slots=True)
-class InputIssue:
-    """One problem with the input, located as precisely as the format allows."""
-
-    origin: str
-    reason: str  # a short, fixed category used as a counter key
-    detail: str
-    line: int | None = None
-    record: int | None = None
-
-    def location(self) -> str:
-        if self.line is not None:
-            return f"{self.origin}:{self.line}"
-        if self.record is not None:
-            return f"{self.origin} record {self.record}"
-        return self.origin
-
-    def __str__(self) -> str:
-        return f"{self.location()}: {self.detail}"
+class DecodeLimits:
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    slice_events: int = DEFAULT_SLICE_EVENTS
 
 
 @dataclass(slots=True)
-class Decoded:
+class Slice:
+    """Up to `slice_events` events of one input, with their epoch times and where each was found."""
+
     origin: str
     events: list[Event] = field(default_factory=list)
-    # For line-based formats, the 1-based line of each event (same order).
-    lines: list[int] | None = None
+    times: list[float] = field(default_factory=list)  # BAD_TIME where eventTime is unusable
+    # The 1-based line of each event (line-based input) or its index among the document's records.
+    places: list[int] = field(default_factory=list)
+    line_based: bool = False
     issues: list[InputIssue] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
-    bytes_in: int = 0
+
+    def issue(self, reason: str, detail: str, place: int | None = None) -> None:
+        if place is None:
+            self.issues.append(InputIssue(self.origin, reason, detail))
+        elif self.line_based:
+            self.issues.append(InputIssue(self.origin, reason, detail, line=place))
+        else:
+            self.issues.append(InputIssue(self.origin, reason, detail, record=place))
 
     def skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + count
-
-    def issue(self, reason: str, detail: str, *, line: int | None = None, record: int | None = None) -> None:
-        self.issues.append(InputIssue(self.origin, reason, detail, line, record))
 
 
 def is_digest_name(origin: str) -> bool:
@@ -72,50 +87,346 @@ def is_insight_name(origin: str) -> bool:
     return "/CloudTrail-Insight/" in origin
 
 
-def decode_bytes(data: bytes, origin: str, *, max_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES) -> Decoded:
-    result = Decoded(origin=origin, bytes_in=len(data))
+def decode_slices(source: bytes | BinaryIO, origin: str, limits: DecodeLimits = DecodeLimits(),
+                  times: EventTimes | None = None) -> Iterator[Slice]:
+    """The events of one input (bytes, or a binary file read as it goes), slice by slice."""
+    reader = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    times = times or EventTimes()
     if is_digest_name(origin):
-        result.skip("digest")
-        return result
-    if is_gzip(data):
-        try:
-            data, complete = gunzip_bounded(data, max_bytes)
-        except DecompressedTooLarge as exc:
-            result.issue("too_large", f"refused: {exc} (possible gzip bomb)")
-            return result
-        if not complete:
-            result.issue("truncated_gzip", "gzip stream is truncated or corrupt; decoded what was readable")
-            _decode_lines(data, result, partial=True)
-            return result
-    elif len(data) > max_bytes:
-        result.issue("too_large", f"refused: size exceeds the limit of {max_bytes} bytes")
-        return result
-    _decode_text(data, result)
-    if result.events and is_insight_name(origin):
-        # Everything CloudTrail writes under CloudTrail-Insight/ is an Insight event.
-        result.skip("insight", len(result.events))
-        result.events, result.lines = [], None
-    return result
-
-
-def _decode_text(data: bytes, result: Decoded) -> None:
-    start = _first_significant(data)
-    if start < 0:
-        return  # empty file: nothing to do, nothing wrong
-    if data[start] in b"[{":
-        try:
-            document = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            if b"\n" in data.strip():
-                _decode_lines(data, result)
-            else:
-                result.issue("invalid_json", f"invalid JSON: {exc}")
-            return
-        _take_document(document, result)
-        if type(document) is dict and result.events and "Records" not in document:
-            result.lines = [data.count(b"\n", 0, start) + 1]  # a lone event: say which line it is on
+        notice = Slice(origin)
+        notice.skip("digest")
+        yield notice
         return
-    _decode_lines(data, result)
+    head = reader.read(2)
+    gzipped = head == GZIP_MAGIC
+    notice = Slice(origin)
+    if origin.endswith(".gz") and not gzipped:
+        notice.issue("not_gzip", "empty file named .gz" if not head else "named .gz but not gzip; read as plain")
+    chunks: Iterable[bytes]
+    inflated: Inflated | None = None
+    if gzipped:
+        inflated = Inflated(_Rewound(head, reader))
+        chunks = inflated
+    else:
+        chunks = _plain_chunks(head, reader)
+    decoder = _Decoder(origin, limits, times, notice)
+    yield from decoder.run(iter(chunks), plain_size=None if gzipped else _size_of(reader))
+    if inflated is not None and not inflated.complete:
+        tail = Slice(origin)
+        if inflated.trailing_garbage:
+            tail.issue("truncated_gzip", "data after the gzip stream is not gzip; ignored")
+        else:
+            tail.issue("truncated_gzip", "gzip stream is truncated or corrupt; decoded what was readable")
+        yield tail
+
+
+def decode_bytes(data: bytes, origin: str, limits: DecodeLimits = DecodeLimits()) -> Slice:
+    """Every slice of a small input joined into one (tests, samples, and callers that want it whole)."""
+    whole = Slice(origin)
+    for part in decode_slices(data, origin, limits):
+        whole.line_based = whole.line_based or part.line_based
+        whole.events.extend(part.events)
+        whole.times.extend(part.times)
+        whole.places.extend(part.places)
+        whole.issues.extend(part.issues)
+        for reason, count in part.skipped.items():
+            whole.skip(reason, count)
+    return whole
+
+
+class _Rewound:
+    """A reader whose first bytes were already read once (to sniff gzip)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int, /) -> bytes:
+        if self._head:
+            head, self._head = self._head, b""
+            return head
+        return self._rest.read(size)
+
+
+def _plain_chunks(head: bytes, reader: BinaryIO) -> Iterator[bytes]:
+    if head:
+        yield head
+    while chunk := reader.read(CHUNK_BYTES):
+        yield chunk
+
+
+def _size_of(reader: BinaryIO) -> int | None:
+    try:
+        return os.fstat(reader.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+
+
+class _Decoder:
+    def __init__(self, origin: str, limits: DecodeLimits, times: EventTimes, notice: Slice) -> None:
+        self.origin = origin
+        self.limits = limits
+        self.times = times
+        self.notice = notice  # issues found before any event (named .gz but not gzip)
+        self.insight = is_insight_name(origin)
+
+    def run(self, chunks: Iterator[bytes], plain_size: int | None) -> Iterator[Slice]:
+        # Enough of the start to tell a document from lines: the first line, or a record's worth.
+        parts: list[bytes] = []
+        size = 0
+        for chunk in chunks:
+            parts.append(chunk)
+            size += len(chunk)
+            if size > self.limits.max_record_bytes or b"\n" in chunk.lstrip():
+                break
+        first = b"".join(parts)
+        start = _first_significant(first)
+        if start < 0:
+            yield self.notice  # empty: nothing to do
+            return
+        if first[start] in b"[{" and not self._looks_like_lines(first, start):
+            if plain_size is not None and plain_size > self.limits.max_document_bytes:
+                self.notice.issue("too_large", f"refused: {plain_size} bytes is over the limit of "
+                                               f"{self.limits.max_document_bytes} for one JSON document")
+                yield self.notice
+                return
+            document = self._whole(first, chunks)
+            if document is None:
+                yield self.notice
+                return
+            yield from self._document(document)
+            return
+        yield from self._lines(first, chunks)
+
+    def _looks_like_lines(self, first: bytes, start: int) -> bool:
+        """One complete JSON object on the first line and more after it: JSON Lines, streamed."""
+        end = first.find(b"\n", start)
+        if end < 0 or not first[end:].strip():
+            return False
+        try:
+            return type(orjson.loads(first[start:end])) is dict
+        except orjson.JSONDecodeError:
+            return False
+
+    def _whole(self, first: bytes, chunks: Iterator[bytes]) -> bytes | None:
+        limit = self.limits.max_document_bytes
+        parts = [first]
+        total = len(first)
+        for chunk in chunks:
+            total += len(chunk)
+            if total > limit:
+                self.notice.issue("too_large", f"refused: one JSON document over the limit of {limit} bytes "
+                                               "(possible gzip bomb)")
+                return None
+            parts.append(chunk)
+        return b"".join(parts)
+
+    # -- one JSON document -------------------------------------------------------------------------
+
+    def _document(self, data: bytes) -> Iterator[Slice]:
+        events: list[Event] = []
+        positions: list[int] = []
+        problems: list[Problem] = []
+        out = self.notice
+        try:
+            if data.lstrip()[:1] == b"[":
+                events, positions, problems = decode_records(data, wrapped=False)
+            else:
+                events, positions, problems = self._object(data, out)
+        except ValueError:
+            try:
+                orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                if b"\n" in data.strip():
+                    yield from self._lines(data, iter(()))
+                    return
+                out.issue("invalid_json", f"invalid JSON: {exc}")
+                yield out
+                return
+            out.issue("wrong_type", "top-level JSON is not an object or array of records")
+        for position, reason, detail in problems:
+            out.issue(reason, detail, position)
+        timeless = {position for position, reason, _ in problems if reason == "bad_event_time"}
+        if events and self.insight:
+            # Everything CloudTrail writes under CloudTrail-Insight/ is an Insight event.
+            out.skip("insight", len(events))
+            events = []
+        size = self.limits.slice_events
+        for begin in range(0, max(len(events), 1), size):
+            part = out if begin == 0 else Slice(self.origin)
+            self._finish(part, events[begin:begin + size], positions[begin:begin + size], timeless)
+            yield part
+
+    def _object(self, data: bytes, out: Slice) -> Decoded:
+        """A `{...}` document: delivery object, digest, filter-log-events page, or one event."""
+        try:
+            return decode_records(data, wrapped=True)
+        except ValueError:
+            pass
+        document = orjson.loads(data)  # the records list was not found: see what this object is
+        if type(document) is not dict:
+            raise ValueError("not an object")
+        if "Records" in document:
+            out.issue("wrong_type", f"'Records' is {_kind(document['Records'])}, expected a list")
+            return [], [], []
+        if "digestStartTime" in document or "logFiles" in document:
+            out.skip("digest")
+            return [], [], []
+        log_events = document.get("events")
+        if type(log_events) is list and "eventVersion" not in document:
+            return _log_events(log_events)
+        problems: list[Problem] = []
+        event = from_plain(document, 0, problems)
+        return ([event], [0], problems) if event is not None else ([], [], problems)
+
+    # -- JSON Lines and CloudWatch exports ---------------------------------------------------------
+
+    def _lines(self, first: bytes, chunks: Iterator[bytes]) -> Iterator[Slice]:
+        batch: list[bytes] = []
+        numbers: list[int] = []
+        out = self.notice
+        out.line_based = True
+        for number, line in self._split(first, chunks, out):
+            batch.append(line)
+            numbers.append(number)
+            if len(batch) >= self.limits.slice_events:
+                yield self._line_slice(out, batch, numbers)
+                out, batch, numbers = Slice(self.origin, line_based=True), [], []
+        yield self._line_slice(out, batch, numbers)
+
+    def _split(self, first: bytes, chunks: Iterator[bytes], out: Slice) -> Iterator[tuple[int, bytes]]:
+        """Non-empty lines with their 1-based numbers; a line over the record limit is reported and dropped."""
+        limit = self.limits.max_record_bytes
+        number = 0
+        partial = b""
+        skipping = False  # inside a line already refused for its length
+        for chunk in _with_first(first, chunks):
+            data = partial + chunk if partial else chunk
+            begin = 0
+            while True:
+                end = data.find(b"\n", begin)
+                if end < 0:
+                    break
+                number += 1
+                if skipping:
+                    skipping = False
+                elif end - begin > limit:
+                    out.issue("too_large", f"line longer than the limit of {limit} bytes; skipped", number)
+                else:
+                    line = data[begin:end].strip()
+                    if line:
+                        yield number, line
+                begin = end + 1
+            partial = data[begin:]
+            if len(partial) > limit:
+                if not skipping:
+                    out.issue("too_large", f"line longer than the limit of {limit} bytes; skipped", number + 1)
+                skipping = True
+                partial = b""
+        if partial.strip() and not skipping:
+            yield number + 1, partial.strip()
+
+    def _line_slice(self, out: Slice, lines: list[bytes], numbers: list[int]) -> Slice:
+        bodies = [line if line[:1] in b"{[" else _after_prefix(line) for line in lines]
+        try:
+            events = EVENT_ARRAY.decode(b"[" + b",".join(b or b"null" for b in bodies) + b"]")
+        except Exception:  # any refusal: decide line by line below
+            events = None
+        if events is not None and all(event.eventName or event.eventTime for event in events):
+            self._finish(out, events, numbers)
+            return out
+        kept: list[Event] = []
+        places: list[int] = []
+        self._timeless: set[int] = set()
+        for body, number in zip(bodies, numbers, strict=True):
+            self._one_line(out, body, number, kept, places)
+        self._finish(out, kept, places, self._timeless)
+        return out
+
+    def _one_line(self, out: Slice, body: bytes, number: int, kept: list[Event], places: list[int]) -> None:
+        if not body:
+            out.issue("invalid_json", "line is not a JSON object", number)
+            return
+        try:
+            value = decode_line(body)
+        except ValueError as exc:
+            out.issue("invalid_json", str(exc), number)
+            return
+        if isinstance(value, Event) and (value.eventName or value.eventTime):
+            kept.append(value)
+            places.append(number)
+            return
+        if isinstance(value, Event):
+            value = orjson.loads(body)  # an object without event fields: maybe a delivery object on one line
+        records = value.get("Records") if type(value) is dict else None
+        plain = records if type(records) is list else [value]
+        problems: list[Problem] = []
+        for item in plain:
+            event = from_plain(item, number, problems)
+            if event is not None:
+                kept.append(event)
+                places.append(number)
+        for _, reason, detail in problems:
+            out.issue(reason, detail, number)
+        if any(reason == "bad_event_time" for _, reason, _ in problems):
+            self._timeless.add(number)
+
+    # -- every event ------------------------------------------------------------------------------
+
+    def _finish(self, out: Slice, events: list[Event], places: Iterable[int], timeless: set[int] = _NONE) -> None:
+        """Parse times, check what every event needs, skip Insight events; fill `out`.
+
+        `timeless`: places whose time problem was already reported while decoding.
+        """
+        parse = self.times.parse
+        limit = self.limits.max_record_bytes
+        kept_events = out.events
+        kept_times = out.times
+        kept_places = out.places
+        for event, place in zip(events, places, strict=False):
+            if event.eventType == INSIGHT_EVENT_TYPE:
+                out.skip("insight")
+                continue
+            if len(event.requestParameters) + len(event.responseElements) + len(event.userAgent) > limit:
+                out.issue("too_large", f"record larger than the limit of {limit} bytes; skipped", place)
+                continue
+            ts = parse(event.eventTime) if event.eventTime else BAD_TIME
+            if ts == BAD_TIME and place not in timeless:
+                shown = _preview(event.eventTime) if event.eventTime else "(absent)"
+                out.issue("bad_event_time", f"eventTime {shown} is missing or not a timestamp", place)
+            if not event.eventName or not event.eventSource:
+                out.issue("wrong_type", "eventName/eventSource missing or not strings", place)
+            kept_events.append(event)
+            kept_times.append(ts)
+            kept_places.append(place)
+
+
+def _log_events(log_events: list[Any]) -> Decoded:
+    """`aws logs filter-log-events` output: each log event's message is one CloudTrail record."""
+    messages: list[bytes] = []
+    indexes: list[int] = []
+    problems: list[Problem] = []
+    for index, item in enumerate(log_events):
+        message = item.get("message") if type(item) is dict else None
+        if type(message) is str:
+            messages.append(message.encode("utf-8", "surrogatepass"))
+            indexes.append(index)
+        else:
+            problems.append((index, "wrong_type", "log event has no string 'message'"))
+    events, positions, more = decode_each(messages)
+    return (events, [indexes[p] for p in positions],
+            problems + [(indexes[p], reason, detail) for p, reason, detail in more])
+
+
+def _with_first(first: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from chunks
+
+
+def _after_prefix(line: bytes) -> bytes:
+    """A CloudWatch export line: the JSON after a timestamp prefix; b"" when there is no object."""
+    brace = line.find(b"{")
+    return line[brace:] if brace >= 0 else b""
 
 
 def _first_significant(data: bytes) -> int:
@@ -125,95 +436,11 @@ def _first_significant(data: bytes) -> int:
     return -1 if len(data) <= 4096 else 0
 
 
-def _take_document(document: Any, result: Decoded) -> None:
-    if type(document) is dict:
-        records = document.get("Records")
-        if records is not None:
-            if type(records) is not list:
-                result.issue("wrong_type", f"'Records' is a {type(records).__name__}, expected a list")
-                return
-            _take_records(records, result)
-            return
-        if "digestStartTime" in document or "logFiles" in document:
-            result.skip("digest")
-            return
-        log_events = document.get("events")
-        if type(log_events) is list and "eventVersion" not in document:
-            _take_log_events(log_events, result)
-            return
-        _take_records([document], result)
-        return
-    if type(document) is list:
-        _take_records(document, result)
-        return
-    result.issue("wrong_type", f"top-level JSON is a {type(document).__name__}, expected an object or array")
+def _kind(value: Any) -> str:
+    names: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
-def _take_records(records: list[Any], result: Decoded) -> None:
-    # CloudTrail writes Insight events to their own files, so one look at the
-    # first record decides for the whole batch.
-    if records and type(records[0]) is dict and records[0].get("eventType") == INSIGHT_EVENT_TYPE:
-        kept = [r for r in records if not (type(r) is dict and r.get("eventType") == INSIGHT_EVENT_TYPE)]
-        result.skip("insight", len(records) - len(kept))
-        records = kept
-    if result.events:
-        result.events.extend(records)
-    else:
-        result.events = records
-
-
-def _take_log_events(log_events: list[Any], result: Decoded) -> None:
-    for index, item in enumerate(log_events):
-        message = item.get("message") if type(item) is dict else None
-        if type(message) is not str:
-            result.issue("wrong_type", "log event has no string 'message'", record=index)
-            continue
-        try:
-            event = orjson.loads(message)
-        except orjson.JSONDecodeError as exc:
-            result.issue("invalid_json", f"invalid JSON in log message: {exc}", record=index)
-            continue
-        _take_line_value(event, result, None, index)
-
-
-def _decode_lines(data: bytes, result: Decoded, *, partial: bool = False) -> None:
-    lines: list[int] = []
-    result.lines = lines
-    raw_lines = data.split(b"\n")
-    last = len(raw_lines) - 1
-    for number, raw in enumerate(raw_lines, start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        if line[0] not in b"{[":  # a CloudWatch export prefixes a timestamp
-            brace = line.find(b"{")
-            if brace < 0:
-                result.issue("invalid_json", "line is not a JSON object", line=number)
-                continue
-            line = line[brace:]
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            if partial and number - 1 == last:
-                continue  # the cut-off tail of a truncated stream, already reported
-            result.issue("invalid_json", f"invalid JSON: {exc}", line=number)
-            continue
-        before = len(result.events)
-        _take_line_value(value, result, number, None)
-        lines.extend([number] * (len(result.events) - before))
-
-
-def _take_line_value(value: Any, result: Decoded, line: int | None, record: int | None) -> None:
-    if type(value) is not dict:
-        result.issue("not_an_object", f"record is a {type(value).__name__}, not an object", line=line, record=record)
-        return
-    records = value.get("Records")
-    if type(records) is list:
-        # A delivery object on one line (for example a concatenation of S3 objects).
-        for item in records:
-            _take_line_value(item, result, line, record)
-        return
-    if value.get("eventType") == INSIGHT_EVENT_TYPE:
-        result.skip("insight")
-        return
-    result.events.append(value)
+def _preview(text: str) -> str:
+    printable = "".join(ch if ch.isprintable() else "?" for ch in text[:40])
+    return repr(printable + ("…" if len(text) > 40 else ""))

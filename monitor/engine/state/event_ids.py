@@ -1,8 +1,8 @@
 """Bounded memory of recently seen eventIDs.
 
-Two generations of sets: lookups check both, inserts go to the newer one, and
-when it fills up the older generation is dropped. Memory stays below
-2 x capacity ids, and an id is remembered for at least `capacity` later events.
+Two generations of sets: lookups check both, inserts go to the newer one, and when it fills up the
+older generation is dropped. Memory stays below 2 x capacity ids, and an id is remembered for at
+least `capacity` later events.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
-class EventDeduper:
+class EventIds:
     __slots__ = ("_capacity", "_current", "_previous")
 
     def __init__(self, capacity: int) -> None:
@@ -27,27 +27,24 @@ class EventDeduper:
         current = self._current
         current.add(event_id)
         if len(current) >= self._capacity:
-            self.rotate()
+            self._previous = current
+            self._current = set()
         return False
+
+    def forget(self, event_ids: Iterable[str]) -> None:
+        """Undo recording these ids (their batch was rolled back)."""
+        for event_id in event_ids:
+            self._current.discard(event_id)
+            self._previous.discard(event_id)
 
     @property
     def capacity(self) -> int:
         return self._capacity
 
-    def generations(self) -> tuple[set[str], set[str]]:
-        """(newer, older): for a caller that checks and records ids inline, as `seen_before` does, and
-        calls `rotate` when the newer one reaches `capacity` (the engine's loop: no call per event)."""
-        return self._current, self._previous
-
-    def rotate(self) -> None:
-        self._previous = self._current
-        self._current = set()
-
     def __len__(self) -> int:
         return len(self._current) + len(self._previous)
 
-    def snapshot(self) -> list[str]:
-        """Oldest first, for persisting across restarts."""
+    def oldest_first(self) -> list[str]:
         return [*self._previous, *self._current]
 
     def restore(self, event_ids: Iterable[str]) -> None:

@@ -1,0 +1,99 @@
+"""Applying findings to state: the half of the engine that remembers.
+
+Runs in exactly one place per deployment slice of state (the process that owns the store), one slice
+at a time and in order, so the result is the same however many processes detected. For each slice:
+claim its eventIDs (duplicates change nothing), place events with unusable times at the newest time
+seen, hand each finding to its detector's kind, advance the watermark, forget what expired and close
+the episodes that ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from monitor.decode import BAD_TIME
+from monitor.engine.episodes import Episodes
+from monitor.engine.findings import SliceFindings
+from monitor.engine.kinds import Batch, Kind, kind_for
+from monitor.engine.settings import EngineSettings
+from monitor.engine.state.store import StateStore
+from monitor.model.alert import Alert
+from monitor.model.detector import Detector
+
+ENGINE_SPACE = "engine"
+WATERMARK = "watermark"
+NEVER = float("inf")
+
+
+class Applier:
+    def __init__(self, detectors: Sequence[Detector], store: StateStore, settings: EngineSettings) -> None:
+        self.store = store
+        self.lateness = float(settings.lateness_seconds)
+        store.space(ENGINE_SPACE, sweep_every=NEVER)
+        self.episodes = Episodes(store)
+        self.kinds: list[Kind] = [kind_for(detector, store, self.episodes, settings.account_aliases, self.lateness)
+                                  for detector in detectors]
+
+    @property
+    def watermark(self) -> float:
+        """The newest event time applied so far (epoch seconds; 0 before any)."""
+        value: float | None = self.store.get(ENGINE_SPACE, WATERMARK)
+        return value or 0.0
+
+    def apply(self, found: SliceFindings) -> tuple[list[Alert], int]:
+        """The alerts a slice's findings produce, and how many of its events were duplicates."""
+        store = self.store
+        fresh = store.claim_events(found.event_ids)
+        watermark = self.watermark
+        times = found.times
+        if BAD_TIME in times:
+            times = _placed(times, watermark)
+        batch = Batch(event_ids=found.event_ids, times=times, fresh=fresh, watermark=watermark, alerts=[])
+        kinds = self.kinds
+        for finding in found.findings:
+            position = finding.position
+            if not fresh[position] and not any(fresh[p] for p in finding.repeats):
+                continue
+            kinds[finding.detector].apply(finding, times[position], batch)
+        newest = max(watermark, found.newest)
+        if newest > watermark:
+            store.put(ENGINE_SPACE, WATERMARK, newest, NEVER)
+        self._advance(newest, batch.alerts)
+        return batch.alerts, fresh.count(False)
+
+    def close_expired(self, now: float) -> list[Alert]:
+        """Live mode: close episodes by wall-clock time when no newer events arrive.
+
+        Detection runs on event time; this only lets a quiet stream still deliver an episode's final count.
+        """
+        alerts: list[Alert] = []
+        self._advance(max(self.watermark, now), alerts)
+        return alerts
+
+    def flush(self) -> list[Alert]:
+        """Close every open episode (the end of a scan)."""
+        alerts: list[Alert] = []
+        self.episodes.close_all(alerts)
+        return alerts
+
+    def _advance(self, watermark: float, alerts: list[Alert]) -> None:
+        self.store.expire(watermark)
+        self.episodes.close_until(watermark - self.lateness, alerts)
+
+    def after_undo(self) -> None:
+        """The store went back to an earlier state (a batch undone, or state restored at start)."""
+        self.episodes.rebuild_index()
+
+
+def _placed(times: list[float], watermark: float) -> list[float]:
+    """Times with each unusable one replaced by the newest usable time before it (or the watermark)."""
+    placed: list[float] = []
+    newest = watermark
+    for ts in times:
+        if ts == BAD_TIME:
+            placed.append(newest)
+        else:
+            placed.append(ts)
+            if ts > newest:
+                newest = ts
+    return placed

@@ -1,0 +1,170 @@
+"""Detection: run every detector that wants an event, and keep what the state will need.
+
+Pure and stateless across slices: a slice of typed events in, `SliceFindings` out. This is the half
+of the engine that worker processes run; it never sees another slice, so any number of them give the
+same findings. Per event it costs a few lookups: detectors are indexed by eventName, narrowed by
+identity type or to failed calls, and a detector that raises is counted and skipped for that event
+only.
+
+A first-seen learner sees nearly every event of the principals it follows; repeats of the same key
+and value within a slice are folded into the first finding (`Finding.repeats`), so the state side
+does one lookup per distinct value instead of one per event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from monitor.decode import BAD_TIME, Slice
+from monitor.engine.findings import Facts, Finding, SliceFindings
+from monitor.engine.suppressions import SuppressionSet
+from monitor.model import event as ev
+from monitor.model.alert import clip
+from monitor.model.detector import ANY_SOURCE, Detector, FirstSeen, Hit, Keys
+from monitor.model.event import Event
+from monitor.model.facts import key_function
+
+log = logging.getLogger("trailsentry.engine")
+
+
+class Rule:
+    """One detector as detection runs it: its match, params, key and what its kind needs from a Hit."""
+
+    __slots__ = ("detector", "failed_once", "group", "id", "index", "learner", "match", "needs_key",
+                 "needs_value", "params", "suppressions")
+
+    def __init__(self, index: int, detector: Detector, suppressions: SuppressionSet) -> None:
+        self.index = index
+        self.detector = detector
+        self.id = detector.id
+        self.match = detector.match
+        self.params: Mapping[str, Any] = detector.params
+        group = detector.group_by
+        self.group: Callable[[Event], str | None] | None
+        if isinstance(group, Keys):
+            self.group = key_function(group) if group.facts else None
+        else:
+            self.group = group
+        self.needs_key = detector.state is not None
+        # A distinct count without a value still joins an open episode (the kind decides).
+        self.needs_value = isinstance(detector.state, FirstSeen)
+        self.learner = isinstance(detector.state, FirstSeen)
+        # None when no configured suppression can apply, so the common case costs nothing.
+        self.suppressions = suppressions if suppressions.applies_to(detector.id) else None
+        self.failed_once = False
+
+
+class Detection:
+    def __init__(self, detectors: Sequence[Detector], suppressions: SuppressionSet | None = None) -> None:
+        suppressions = suppressions or SuppressionSet()
+        self.rules = [Rule(index, detector, suppressions) for index, detector in enumerate(detectors)]
+        self._by_name: dict[str, list[tuple[str, Rule]]] = {}
+        self._every: list[Rule] = []
+        self._on_errors: list[Rule] = []
+        self._by_identity_type: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            detector = rule.detector
+            if detector.inert is not None and detector.inert(rule.params):
+                continue  # nothing to detect with these params: never dispatched
+            if detector.all_events and detector.errors_only:
+                self._on_errors.append(rule)
+            elif detector.identity_types:
+                for kind in detector.identity_types:
+                    self._by_identity_type.setdefault(kind, []).append(rule)
+            elif detector.all_events:
+                self._every.append(rule)
+            for source, name in sorted(detector.events):
+                self._by_name.setdefault(name, []).append((source, rule))
+
+    def detect(self, part: Slice) -> SliceFindings:
+        events = part.events
+        times = part.times
+        found = SliceFindings(origin=part.origin, event_ids=[event.eventID for event in events], times=times,
+                              findings=[], issues=part.issues, skipped=part.skipped)
+        learned: dict[tuple[int, str, str], Finding] = {}
+        by_name = self._by_name.get
+        by_type = self._by_identity_type.get
+        every = self._every
+        on_errors = self._on_errors
+        newest = -1.0
+        for position, event in enumerate(events):
+            ts = times[position]
+            if ts > newest:
+                newest = ts
+            facts: list[Facts] = []  # computed once, by the first finding of this event
+            wanted = by_name(event.eventName)
+            if wanted is not None:
+                source = event.eventSource
+                for wanted_source, rule in wanted:
+                    if wanted_source in (source, ANY_SOURCE):
+                        self._run(rule, event, position, ts, found, learned, facts)
+            for rule in every:
+                self._run(rule, event, position, ts, found, learned, facts)
+            if on_errors and event.errorCode:
+                for rule in on_errors:
+                    self._run(rule, event, position, ts, found, learned, facts)
+            typed = by_type(event.userIdentity.type)
+            if typed is not None:
+                for rule in typed:
+                    self._run(rule, event, position, ts, found, learned, facts)
+        found.newest = newest
+        return found
+
+    def _run(self, rule: Rule, event: Event, position: int, ts: float, found: SliceFindings,
+             learned: dict[tuple[int, str, str], Finding], facts: list[Facts]) -> None:
+        try:
+            verdict = rule.match(event, rule.params)
+            if verdict is None:
+                return
+            hits: Sequence[Hit] = (verdict,) if isinstance(verdict, Hit) else verdict
+            for hit in hits:
+                self._keep(rule, hit, event, position, ts, found, learned, facts)
+        except Exception as exc:  # a bug in one detector must not stop the others
+            found.detector_errors[rule.id] += 1
+            if not rule.failed_once:
+                rule.failed_once = True
+                log.error("detector %s failed on an event from %s: %s: %s (further errors are only counted)",
+                          rule.id, found.origin, type(exc).__name__, clip(str(exc), 200))
+
+    def _keep(self, rule: Rule, hit: Hit, event: Event, position: int, ts: float, found: SliceFindings,
+              learned: dict[tuple[int, str, str], Finding], facts: list[Facts]) -> None:
+        key = hit.key
+        if key is None and rule.group is not None:
+            key = rule.group(event)
+        if key is None and rule.needs_key:
+            return  # nothing to count against
+        value = hit.value
+        if rule.needs_value and value is None:
+            return
+        if rule.learner:
+            slot = (rule.index, key or "", value or "")
+            earlier = learned.get(slot)
+            if earlier is not None:
+                earlier.repeats.append(position)
+                return
+        if rule.suppressions is not None and rule.suppressions.match(rule.id, event, ts) is not None:
+            found.suppressed[rule.id] += 1  # dropped before it counts toward anything
+            return
+        found.matches[rule.id] += 1
+        if not facts:
+            facts.append(event_facts(event))
+        detector = rule.detector
+        finding = Finding(detector=rule.index, position=position, key=key, value=value,
+                          severity=hit.severity if hit.severity is not None else detector.severity,
+                          title=clip(hit.title or detector.title, 200), context=dict(hit.context), facts=facts[0],
+                          prior=hit.prior, standalone=hit.standalone)
+        if rule.learner:
+            learned[(rule.index, key or "", value or "")] = finding
+        found.findings.append(finding)
+
+
+def event_facts(event: Event) -> Facts:
+    """The alert fields of an event, clipped: attacker-controlled strings stay small."""
+    return (clip(event.eventID, 128), clip(ev.account(event), 64), clip(event.awsRegion, 64),
+            clip(ev.principal(event)), clip(event.sourceIPAddress, 256), clip(event.userAgent),
+            clip(event.eventSource, 128), clip(event.eventName, 128), clip(event.eventTime, 64))
+
+
+__all__ = ["BAD_TIME", "Detection", "Rule", "event_facts"]

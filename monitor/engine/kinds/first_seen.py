@@ -1,0 +1,154 @@
+"""First seen: alert when a key shows a value not seen for it within its history.
+
+Per key the store holds (first seen, last activity, {value: last seen}); per detector, the first event
+time it saw (learning is counted from it, or from the key's own first sighting). History runs on
+event time, so a scan of old logs learns exactly as the live service would have. A value seen again
+within `granularity` of its last sighting changes nothing, so a known value costs one lookup and is
+not written back: that is what keeps a learner that sees every person's every call cheap.
+
+Detection folds a slice's repeats of one key and value into one finding; they are replayed here in
+order, so the result is the one event-by-event processing gives.
+"""
+
+from __future__ import annotations
+
+from monitor.engine.episodes import Episodes
+from monitor.engine.findings import Finding
+from monitor.engine.kinds.base import Batch, Fired, Kind
+from monitor.engine.state.store import Codec, StateStore
+from monitor.model.alert import MAX_EVENT_IDS, clip
+from monitor.model.detector import Detector, FirstSeen
+
+# Last-seen times move at this granularity at most: a value seen again within the hour is not rewritten.
+GRANULARITY = 3600.0
+STARTED = "started"  # the space holding each learning detector's first event time
+NEVER = float("inf")
+
+Row = tuple[float, float, dict[str, float]]  # first seen, last activity, value -> last seen
+ROW = Codec(dump=list, load=lambda data: (float(data[0]), float(data[1]),
+                                          {str(v): float(seen) for v, seen in dict(data[2]).items()}))
+
+
+def note_start(store: StateStore, detector_id: str, ts: float) -> float:
+    """Record an event time for a learning detector; the first event time it ever saw."""
+    started: float | None = store.get(STARTED, detector_id)
+    if started is None or ts < started:
+        store.put(STARTED, detector_id, ts, NEVER)
+        return ts
+    return started
+
+
+def evict_least_active(store: StateStore, space: str, limit: int) -> None:
+    """Past `limit` keys, drop the least recently active tenth at once (rare and amortised)."""
+    if store.size(space) < limit:
+        return
+    ordered = sorted(store.items(space), key=lambda item: item[1][1])
+    for key, _ in ordered[: max(1, len(ordered) // 10)]:
+        store.delete(space, key)
+
+
+class FirstSeenKind(Kind):
+    def __init__(self, detector: Detector, store: StateStore, episodes: Episodes, *args: object,
+                 **kwargs: object) -> None:
+        super().__init__(detector, store, episodes, *args, **kwargs)  # type: ignore[arg-type]
+        assert isinstance(detector.state, FirstSeen)
+        self.spec = detector.state
+        self.space = f"history/{detector.id}"
+        # Short histories need a finer grain, so that a value in steady use never looks expired.
+        self.granularity = min(GRANULARITY, self.spec.history_seconds / 8)
+        store.space(self.space, ROW, sweep_every=3600.0)
+        store.space(STARTED, sweep_every=NEVER)
+
+    def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
+        key, value = finding.key, finding.value
+        assert key is not None and value is not None
+        label = self.spec.label
+        last_applied: float | None = None
+        folded: list[str] = []
+        fold_last = ts
+        fresh = batch.fresh
+        for position in (finding.position, *finding.repeats):
+            if not fresh[position]:
+                continue  # a duplicate of an event already applied
+            when = batch.times[position]
+            event_id = batch.event_ids[position]
+            if last_applied is not None and abs(when - last_applied) <= self.granularity:
+                folded.append(event_id)
+                fold_last = max(fold_last, when)
+                continue
+            last_applied = when
+            if self.observe(key, value, when, finding.standalone):
+                self._new_value(finding, key, value, when, event_id, batch)
+            else:
+                folded.append(event_id)
+                fold_last = max(fold_last, when)
+        if folded and self.spec.fold_repeats:
+            self._fold_repeats(finding, key, value, fold_last, folded, batch, label)
+
+    def observe(self, key: str, value: str, ts: float, standalone: bool) -> bool:
+        """Record one sighting; True when it is new for the key and learning is over (or it tells alone)."""
+        store = self.store
+        known: Row | None = store.get(self.space, key)
+        if known is not None:
+            last = known[2].get(value)
+            if last is not None and -self.granularity <= ts - last <= self.granularity:
+                return False
+        spec = self.spec
+        started = note_start(store, self.id, ts)
+        if known is not None and ts - max(known[2].values(), default=known[1]) > spec.history_seconds:
+            known = None  # every value expired: the key is learned afresh
+        if known is None:
+            evict_least_active(store, self.space, spec.max_keys)
+            self._put(key, (ts, ts, {value: ts}))
+            if standalone:
+                return True  # a value telling on its own, even for a key never seen
+            return spec.min_distinct <= 1 and not spec.learn_per_key and ts >= started + spec.learning_seconds
+        first, latest, values = known
+        last = values.get(value)
+        if last is not None and ts - last <= spec.history_seconds:
+            if ts > last or ts < first:
+                self._put(key, (min(first, ts), max(latest, ts), {**values, value: max(last, ts)}))
+            return False
+        horizon = ts - spec.history_seconds
+        kept = {v: seen for v, seen in values.items() if seen >= horizon}
+        kept[value] = ts
+        if len(kept) > spec.max_values:
+            del kept[min(kept, key=kept.__getitem__)]
+        self._put(key, (min(first, ts), max(latest, ts), kept))
+        learned_from = first if spec.learn_per_key else started
+        if spec.min_distinct > 1 and len(self.recent_values(key, ts)) < spec.min_distinct:
+            return False
+        return ts >= learned_from + spec.learning_seconds or standalone
+
+    def recent_values(self, key: str, ts: float) -> list[str]:
+        """The key's values seen within the history before `ts`, sorted."""
+        known: Row | None = self.store.get(self.space, key)
+        if known is None:
+            return []
+        horizon = ts - self.spec.history_seconds
+        return sorted(value for value, seen in known[2].items() if seen >= horizon)
+
+    def _put(self, key: str, row: Row) -> None:
+        self.store.put(self.space, key, row, max(row[2].values()) + self.spec.history_seconds)
+
+    def _new_value(self, finding: Finding, key: str, value: str, ts: float, event_id: str, batch: Batch) -> None:
+        spec = self.spec
+        fired = Fired(start=ts, count=1, event_ids=[event_id], values=[value],
+                      context={spec.label: [clip(value, 256)], "history_days": round(spec.history_seconds / 86400, 3)})
+        episode = self.episodes.get(self.id, key)
+        if spec.min_distinct > 1 and (episode is None or not episode.covers(ts, self.detector.episode_seconds)):
+            # Opening: the alert names (and counts) every value that made the count, not only the last.
+            values = self.recent_values(key, ts)
+            fired = Fired(start=ts, count=len(values), event_ids=fired.event_ids, values=values,
+                          context={**fired.context, spec.label: [clip(v, 256) for v in values[:MAX_EVENT_IDS]]})
+        self.fold_or_open(finding, ts, key, fired, batch, label=spec.label)
+
+    def _fold_repeats(self, finding: Finding, key: str, value: str, ts: float, event_ids: list[str], batch: Batch,
+                      label: str) -> None:
+        """Known values of a key whose open episode they started: count those calls in that episode."""
+        episode = self.episodes.get(self.id, key)
+        if episode is None or not episode.covers(ts, self.detector.episode_seconds):
+            return
+        if clip(value, 256) in episode.alert.context.get(label, ()):
+            self.episodes.join(self.id, key, episode, ts, event_ids, len(event_ids), episode.alert.severity,
+                               batch.alerts)

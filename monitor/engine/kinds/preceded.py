@@ -1,0 +1,48 @@
+"""Preceded: alert on a trigger that follows >= `count` prior events of the same key within the window.
+
+Prior events (`Hit.prior`) are only remembered; a trigger checks the window before it and, when it
+fires, clears the key's memory (each failure burst explains one success).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+from monitor.engine.episodes import Episodes
+from monitor.engine.findings import Finding
+from monitor.engine.kinds.base import Batch, Fired, Kind
+from monitor.engine.kinds.threshold import ENTRIES, MAX_ENTRIES_PER_KEY, add_entry
+from monitor.engine.state.store import StateStore
+from monitor.model.detector import Detector, Preceded
+
+
+class PrecededKind(Kind):
+    def __init__(self, detector: Detector, store: StateStore, episodes: Episodes, *args: object,
+                 **kwargs: object) -> None:
+        super().__init__(detector, store, episodes, *args, **kwargs)  # type: ignore[arg-type]
+        assert isinstance(detector.state, Preceded)
+        self.spec = detector.state
+        self.space = f"preceded/{detector.id}"
+        store.space(self.space, ENTRIES, sweep_every=300.0)
+
+    def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
+        key = finding.key
+        assert key is not None
+        event_id = batch.event_ids[finding.position]
+        window = float(self.spec.window_seconds)
+        stored: tuple[tuple[float, str], ...] | None = self.store.get(self.space, key)
+        priors = list(stored) if stored else []
+        if finding.prior:
+            add_entry(priors, ts, event_id)
+            horizon = batch.watermark - self.lateness - window
+            priors = [entry for entry in priors if entry[0] >= horizon][-MAX_ENTRIES_PER_KEY:] or [(ts, event_id)]
+            self.store.put(self.space, key, tuple(priors), self.expiry(priors[-1][0], window))
+            return
+        first = bisect_left(priors, (ts - window, ""))
+        inside = [entry for entry in priors[first:] if entry[0] <= ts]
+        if len(inside) < self.spec.count:
+            return
+        self.store.delete(self.space, key)
+        fired = Fired(start=inside[0][0], count=len(inside) + 1, event_ids=[*(e for _, e in inside if e), event_id],
+                      context={self.spec.label: len(inside), "window_seconds": self.spec.window_seconds})
+        self.fold_or_open(finding, ts, key, fired, batch)

@@ -1,0 +1,167 @@
+"""The in-process state store: dicts, a journal to undo batches, bounded by expiry and capacity.
+
+Every write first notes the value it replaces in the batch's journal (once per key), so `rollback`
+restores the batch's start exactly. A committed batch's journal joins the journal of everything not
+yet persisted: those are the keys `persist` writes, and the values `forget_unpersisted` restores.
+
+`scan` uses this store alone; `run` uses `EmbeddedStore`, which adds persistence in SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from monitor.engine.state.event_ids import EventIds
+from monitor.engine.state.store import PLAIN, Codec
+
+Entry = tuple[Any, float]  # (value, expires)
+_ABSENT: Entry | None = None
+
+
+class _Space:
+    __slots__ = ("codec", "entries", "last_sweep", "sweep_every")
+
+    def __init__(self, codec: Codec, sweep_every: float) -> None:
+        self.codec = codec
+        self.sweep_every = sweep_every
+        self.entries: dict[str, Entry] = {}
+        self.last_sweep = 0.0
+
+
+class MemoryStore:
+    def __init__(self, dedupe_capacity: int) -> None:
+        self._spaces: dict[str, _Space] = {}
+        self._event_ids = EventIds(dedupe_capacity)
+        # Batch journal: (space, key) -> the entry before the batch's first write (None: absent).
+        self._batch: dict[tuple[str, str], Entry | None] = {}
+        self._batch_ids: list[str] = []
+        # The same for every committed batch since the last persist.
+        self._unpersisted: dict[tuple[str, str], Entry | None] = {}
+        self._unpersisted_ids: list[str] = []
+
+    # -- spaces and values -------------------------------------------------------------------------
+
+    def space(self, name: str, codec: Codec = PLAIN, sweep_every: float = 3600.0) -> None:
+        if name not in self._spaces:
+            self._spaces[name] = _Space(codec, sweep_every)
+
+    def get(self, space: str, key: str) -> Any | None:
+        entry = self._spaces[space].entries.get(key)
+        return None if entry is None else entry[0]
+
+    def put(self, space: str, key: str, value: Any, expires: float) -> None:
+        entries = self._spaces[space].entries
+        self._note(space, key, entries)
+        entries[key] = (value, expires)
+
+    def delete(self, space: str, key: str) -> None:
+        entries = self._spaces[space].entries
+        if key in entries:
+            self._note(space, key, entries)
+            del entries[key]
+
+    def size(self, space: str) -> int:
+        return len(self._spaces[space].entries)
+
+    def items(self, space: str) -> Iterator[tuple[str, Any]]:
+        for key, (value, _) in list(self._spaces[space].entries.items()):
+            yield key, value
+
+    def expires_of(self, space: str, key: str) -> float | None:
+        entry = self._spaces[space].entries.get(key)
+        return None if entry is None else entry[1]
+
+    def prefetch(self, wanted: dict[str, set[str]]) -> None:
+        """Everything is in memory already."""
+
+    def _note(self, space: str, key: str, entries: dict[str, Entry]) -> None:
+        slot = (space, key)
+        if slot not in self._batch:
+            self._batch[slot] = entries.get(key)
+
+    def expire(self, watermark: float) -> None:
+        for name, space in self._spaces.items():
+            if watermark - space.last_sweep < space.sweep_every:
+                continue
+            space.last_sweep = watermark
+            for key in [key for key, (_, expires) in space.entries.items() if expires < watermark]:
+                self.delete(name, key)
+
+    # -- eventIDs ----------------------------------------------------------------------------------
+
+    def claim_events(self, event_ids: Sequence[str]) -> list[bool]:
+        seen_before = self._event_ids.seen_before
+        fresh = [not (event_id and seen_before(event_id)) for event_id in event_ids]
+        self._batch_ids.extend(event_id for event_id, new in zip(event_ids, fresh, strict=True) if new and event_id)
+        return fresh
+
+    @property
+    def event_ids(self) -> EventIds:
+        return self._event_ids
+
+    # -- batches -----------------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        if self._batch or self._batch_ids:
+            raise RuntimeError("a batch is already open")
+
+    def commit(self) -> None:
+        unpersisted = self._unpersisted
+        for slot, before in self._batch.items():
+            unpersisted.setdefault(slot, before)
+        self._unpersisted_ids.extend(self._batch_ids)
+        self._batch = {}
+        self._batch_ids = []
+
+    def rollback(self) -> None:
+        self._undo(self._batch, self._batch_ids)
+        self._batch = {}
+        self._batch_ids = []
+
+    def persist(self) -> None:
+        if self._batch or self._batch_ids:
+            raise RuntimeError("persist with a batch open")
+        self._write(list(self._unpersisted), self._unpersisted_ids)
+        self._unpersisted = {}
+        self._unpersisted_ids = []
+
+    def forget_unpersisted(self) -> None:
+        self.rollback()
+        self._undo(self._unpersisted, self._unpersisted_ids)
+        self._unpersisted = {}
+        self._unpersisted_ids = []
+
+    @property
+    def unpersisted(self) -> bool:
+        return bool(self._unpersisted or self._unpersisted_ids)
+
+    def _undo(self, journal: dict[tuple[str, str], Entry | None], event_ids: list[str]) -> None:
+        for (space, key), before in journal.items():
+            entries = self._spaces[space].entries
+            if before is None:
+                entries.pop(key, None)
+            else:
+                entries[key] = before
+        self._event_ids.forget(event_ids)
+
+    def _write(self, changed: list[tuple[str, str]], event_ids: list[str]) -> None:
+        """Where a durable store writes `changed` keys (their current values) and new ids: here, nowhere."""
+
+    # -- for persistence -------------------------------------------------------------------------
+
+    def dump(self, space: str, key: str) -> tuple[Any, float] | None:
+        """A key's value as plain data with its expiry; None when absent."""
+        entry = self._spaces[space].entries.get(key)
+        if entry is None:
+            return None
+        return self._spaces[space].codec.dump(entry[0]), entry[1]
+
+    def load(self, space: str, key: str, plain: Any, expires: float) -> None:
+        """Restore one saved value (at start, outside any batch)."""
+        target = self._spaces.get(space)
+        if target is not None:
+            target.entries[key] = (target.codec.load(plain), expires)
+
+    def space_names(self) -> list[str]:
+        return list(self._spaces)
