@@ -40,6 +40,8 @@ from monitor.backoff import Backoff
 from monitor.checkpoint import CheckpointStore
 from monitor.config import Config, ConfigError
 from monitor.engine import Engine
+from monitor.engine.state.embedded import EmbeddedStore
+from monitor.failpoints import Failpoints
 from monitor.health import MetricsServer, readiness_check
 from monitor.metrics import Telemetry
 from monitor.model.detector import Detector
@@ -94,6 +96,7 @@ class App:
         self.clients = clients if clients is not None else AwsClients()
         self.services: list[Service] = list(services or [])
         self.checkpoints: CheckpointStore | None = None
+        self.state: EmbeddedStore | None = None
         self.pipeline: Pipeline | None = None
         # Sources built by the caller (tests, embedding) instead of from the config's `sources`.
         self._given_sources = list(sources) if sources is not None else None
@@ -120,11 +123,12 @@ class App:
                                      sinks=self._alert_sinks)
             self.recorder = self.alerting
         self.checkpoints = CheckpointStore(path)
-        engine = Engine(self._detectors(), self.config.engine)
+        self.state = EmbeddedStore(path, self.config.engine.dedupe_capacity)
+        engine = Engine(self._detectors(), self.config.engine, store=self.state)
         warn_expired(self.config.engine.suppressions, time.time(), log)
         self.pipeline = Pipeline(engine, self.recorder, self.checkpoints, queue_batches=live.service.queue_batches,
-                                 max_decompressed_bytes=self.config.max_decompressed_bytes)
-        restored = self.pipeline.restore_seen_events()
+                                 limits=self.config.decode, failpoints=Failpoints.from_environment())
+        values, restored = self.pipeline.restore_state()
         context = SourceContext(clients=self.clients, checkpoints=self.checkpoints)
         if self._given_sources is not None:
             self.sources = self._given_sources
@@ -154,8 +158,9 @@ class App:
                                                  name="trailsentry-checkpoint")
         for source in self.sources:
             self._tasks[source.name] = asyncio.create_task(self._supervise(source), name=f"source-{source.name}")
-        log.info("trailsentry running: %d detector(s), source(s) %s, checkpoint %s (%d eventIDs restored)%s",
-                 len(engine.detectors), ", ".join(f"{s.name} ({s.kind})" for s in self.sources), path, restored,
+        log.info("trailsentry running: %d detector(s), source(s) %s, checkpoint %s (%d state values and %d eventIDs "
+                 "restored)%s", len(engine.detectors), ", ".join(f"{s.name} ({s.kind})" for s in self.sources), path,
+                 values, restored,
                  f", metrics on {self.metrics_server.url}" if self.metrics_server is not None else "")
         self.started.set()
 
@@ -231,14 +236,14 @@ class App:
             released = await pipeline.release_queued("shutdown")
             if released:
                 log.info("released %d unprocessed batch(es) for redelivery", released)
-            # 4. Final checkpoint: flush episodes, record them, persist the eventID memory and cursors.
+            # 4. Final checkpoint: close episodes that ended, commit the open group (outbox, then state), cursors.
             try:
                 await asyncio.wait_for(pipeline.checkpoint(final=True), FINAL_CHECKPOINT_SECONDS)
             except Exception as exc:
                 log.error("final checkpoint failed: %s: %s (unrecorded alerts are produced again after restart)",
                           type(exc).__name__, printable(str(exc)))
             if pipeline.pending_alerts:
-                log.error("%d alert(s) could not be recorded; their events will be processed again after restart",
+                log.error("%d alert(s) could not be made durable; their batches are redelivered after restart",
                           pipeline.pending_alerts)
         if pipeline is not None:
             pipeline.close()
@@ -261,6 +266,9 @@ class App:
         if self.checkpoints is not None:
             checkpoints, self.checkpoints = self.checkpoints, None
             await _quietly("committing checkpoints", _sync(checkpoints.close))
+        if self.state is not None:
+            state, self.state = self.state, None
+            await _quietly("closing the engine state", _sync(state.close))
         self.pipeline = None
         if self.started.is_set():
             log.info("trailsentry stopped")

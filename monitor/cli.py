@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -14,18 +16,21 @@ import orjson
 
 from monitor import __version__
 from monitor.config import Config, ConfigError, load_config
-from monitor.decode import InputIssue
 from monitor.engine import Engine, RegistryError, builtin_detectors
-from monitor.model import Detector
+from monitor.model import Detector, DistinctCount, InputIssue, Threshold
 from monitor.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
 from monitor.rules.loader import assemble_detectors, kind_of
 from monitor.samples import run_case, run_samples
-from monitor.scan import Scanner, UnreadablePath, expand_paths
+from monitor.scan import STDIN, Scanner, UnreadablePath, expand_paths
 from monitor.suppress_config import warn_expired
+from monitor.workers.pool import default_workers
 
 EXIT_OK = 0
 EXIT_WARNINGS = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3  # trailsentry itself failed on some input (a bug): never mistaken for input warnings
+# Below this much input, worker processes cost more to start than they save.
+_PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,7 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--detector", action="append", default=[], metavar="ID",
                       help="run only this detector (repeatable)")
     scan.add_argument("--max-decompressed-bytes", type=int, default=None, metavar="N",
-                      help="refuse gzip input that expands beyond N bytes")
+                      help="refuse a one-document input (a delivery object, a JSON array) larger than N bytes "
+                           "once decompressed (line-based input is read in slices, whatever its size)")
+    scan.add_argument("--workers", type=int, default=None, metavar="N",
+                      help="worker processes that decode and detect (default: one per core for large inputs); "
+                           "the alerts are the same for any N")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     scan.set_defaults(handler=cmd_scan)
 
@@ -136,26 +145,42 @@ def cmd_scan(args: argparse.Namespace) -> int:
     except UnreadablePath as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.workers is not None and args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
     engine = Engine(_detectors(config, args.detector), config.engine)
     warn_expired(config.engine.suppressions, time.time(), logging.getLogger("trailsentry.scan"))
-    max_bytes = args.max_decompressed_bytes or config.max_decompressed_bytes
+    limits = config.decode
+    if args.max_decompressed_bytes:
+        limits = dataclasses.replace(limits, max_document_bytes=args.max_decompressed_bytes)
     printer = IssuePrinter(sys.stderr)
-    scanner = Scanner(engine, max_decompressed_bytes=max_bytes, on_issue=printer)
+    scanner = Scanner(engine, limits=limits, workers=args.workers or _default_workers(paths), on_issue=printer)
     scanner.report(unlisted)
     progress = Progress(len(paths), sys.stderr, enabled=sys.stderr.isatty() and not args.no_progress)
     started = time.perf_counter()
-    for done, path in enumerate(paths, start=1):
-        scanner.scan_file(path)
-        progress.update(done, scanner.totals.events)
-    result = scanner.finish()
+    result = scanner.scan(paths, progress.update)
     elapsed = time.perf_counter() - started
     progress.clear()
     _print_alerts(result.alerts, args.format)
     sys.stderr.write(format_summary(result.totals, result.alerts, elapsed, engine.stats.detector_errors,
                                     engine.stats.suppressed))
+    if result.totals.internal_errors:
+        print(f"error: trailsentry failed on {result.totals.internal_errors} input(s) (see the log above); "
+              "their alerts are missing. Please report this.", file=sys.stderr)
+        return EXIT_INTERNAL
     if args.strict and result.totals.issues:
         return EXIT_WARNINGS
     return EXIT_OK
+
+
+def _default_workers(paths: list[str]) -> int:
+    """One per core for inputs worth it; small scans run in this process."""
+    total = 0
+    for path in paths:
+        if path != STDIN:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(path)
+    return default_workers() if len(paths) > 1 and total >= _PARALLEL_MIN_BYTES else 1
 
 
 def _print_alerts(alerts: list, output_format: str | None) -> None:  # type: ignore[type-arg]
@@ -181,10 +206,11 @@ def cmd_detectors_list(args: argparse.Namespace) -> int:
                 "runbook": d.runbook,
                 "events": sorted(f"{s}:{n}" for s, n in d.events),
                 "all_events": d.all_events,
-                "threshold": {"count": d.threshold.count, "window_seconds": d.threshold.window_seconds}
-                if d.threshold else None,
-                "distinct": {"count": d.distinct.count, "window_seconds": d.distinct.window_seconds,
-                             "of": d.distinct.label} if d.distinct else None,
+                "threshold": {"count": d.state.count, "window_seconds": d.state.window_seconds}
+                if isinstance(d.state, Threshold) else None,
+                "distinct": {"count": d.state.count, "window_seconds": d.state.window_seconds,
+                             "of": d.state.label} if isinstance(d.state, DistinctCount) else None,
+                "state": type(d.state).__name__ if d.state is not None else None,
                 "episode_seconds": d.episode_seconds if d.group_by else None,
                 "params": dict(d.params),
             }
@@ -288,7 +314,8 @@ def _scan_example_corpus(args: argparse.Namespace) -> int:
         print(f"scanning the example corpus written to {tmp}", file=sys.stderr)
         output = {"text": "table", "jsonl": "jsonl", None: None}[args.format]
         namespace = argparse.Namespace(paths=[tmp], format=output, config=None, strict=False,
-                                       detector=[], max_decompressed_bytes=None, no_progress=False)
+                                       detector=[], max_decompressed_bytes=None, no_progress=False,
+                                       workers=None)
         return cmd_scan(namespace)
 
 

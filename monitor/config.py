@@ -15,7 +15,7 @@ import yaml
 
 from monitor.alerts.settings import AlertingSettings, parse_alerting
 from monitor.configreader import ConfigError, Section
-from monitor.decode import DEFAULT_MAX_DECOMPRESSED_BYTES
+from monitor.decode import DEFAULT_MAX_DOCUMENT_BYTES, DEFAULT_MAX_RECORD_BYTES, DEFAULT_SLICE_EVENTS, DecodeLimits
 from monitor.engine.settings import (
     DEFAULT_DEDUPE_CAPACITY,
     DEFAULT_LATENESS_SECONDS,
@@ -34,7 +34,7 @@ __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 @dataclass(frozen=True, slots=True)
 class Config:
     engine: EngineSettings = field(default_factory=EngineSettings)
-    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
+    decode: DecodeLimits = field(default_factory=DecodeLimits)
     live: LiveConfig = field(default_factory=LiveConfig)  # sources, checkpoint, service (monitor/service_config.py)
     alerting: AlertingSettings = field(default_factory=AlertingSettings)  # sinks, routes, alerting
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
@@ -66,7 +66,11 @@ def parse_config(data: Any) -> Config:
     dedupe = engine_section.integer("dedupe_capacity", DEFAULT_DEDUPE_CAPACITY, minimum=1)
     engine_section.reject_unknown()
     decode_section = top.section("decode")
-    max_bytes = decode_section.integer("max_decompressed_bytes", DEFAULT_MAX_DECOMPRESSED_BYTES, minimum=1024)
+    limits = DecodeLimits(
+        max_document_bytes=decode_section.integer("max_decompressed_bytes", DEFAULT_MAX_DOCUMENT_BYTES, minimum=1024),
+        max_record_bytes=decode_section.integer("max_record_bytes", DEFAULT_MAX_RECORD_BYTES, minimum=1024),
+        slice_events=decode_section.integer("slice_events", DEFAULT_SLICE_EVENTS, minimum=1),
+    )
     decode_section.reject_unknown()
     aliases = _account_aliases(top.section("accounts"))
     detectors = _detector_settings(top.section("detectors"))
@@ -80,7 +84,7 @@ def parse_config(data: Any) -> Config:
         raise ConfigError(errors)
     engine = EngineSettings(lateness_seconds=lateness, dedupe_capacity=dedupe,
                             account_aliases=aliases, detectors=detectors, suppressions=suppressions)
-    return Config(engine=engine, max_decompressed_bytes=max_bytes, live=live, alerting=alerting, metrics=metrics,
+    return Config(engine=engine, decode=limits, live=live, alerting=alerting, metrics=metrics,
                   rules=rules)
 
 

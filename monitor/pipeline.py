@@ -1,56 +1,67 @@
-"""Sources to alerts: a bounded queue, one detect stage, the recorder, then the acknowledgement.
+"""Sources to alerts, and nothing acknowledged before it is durable.
 
-    source.run(emit) ──► Queue(queue_batches) ──► decode + Engine ──► recorder.record(alerts) ──► batch.ack()
-                                                  (one worker thread)          │ raised
-                                                                               └──► batch.release(reason)
+    source.run(emit) ──► Queue(queue_batches) ──► decode + detect + apply ──► group ──► commit ──► ack
+                                                  (one worker thread,          │  outbox.record(alerts)
+                                                   one batch at a time)        │  state.persist()
+                                                                               └► release (retry) / quarantine
 
-`emit` blocks while the queue is full, so a source can never read ahead of the
-detectors by more than `queue_batches` batches: memory stays bounded however
-fast the producer is. The engine is not thread-safe and is CPU-bound: all
-engine work runs, one call at a time, on a single worker thread so SQS long
-polls, S3 downloads and HTTP keep flowing on the event loop.
+A batch (one object or file) is applied to the engine's state whole or not at all. Batches then wait
+in a group; the group is committed when no other batch is ready (so a quiet stream commits each batch
+at once), when it holds `group_batches` batches, or after `group_seconds`. A commit writes the
+group's alerts to the durable outbox, then writes everything the group changed in the engine's state
+(windows, episodes, histories, the eventID memory) in one transaction, and only then acknowledges the
+group's sources. A crash before the outbox commit loses nothing (the sources redeliver, and the state
+on disk predates the group); a crash between the two commits redelivers batches whose alerts are
+already in the outbox: they come out the same and the outbox keeps one copy of each. When a commit
+fails, the group's state changes are undone and its batches released for redelivery.
 
-A batch is acknowledged only once `record()` returned for its alerts. When
-recording fails the batch is released for redelivery and its alerts are kept
-and recorded with the next batch: the engine already remembers the batch's
-eventIDs, so the redelivered copy is a duplicate and cannot re-create them.
-For the same reason the eventID memory is persisted only while every alert
-behind it has been recorded.
+A batch that fails to apply (a bug, not bad input: bad input is reported and counted inside the
+batch) is released after a growing delay; after `max_attempts` failures it is quarantined: the
+source is told to give it up (acknowledged, or left to SQS's dead-letter queue), it is counted and
+logged, and an alert on the monitor itself says so. Never a hot loop.
 
-Counting is plain integers per batch on `PipelineStats`, read by the metrics
-module at scrape time.
+Counting is plain integers per batch on `PipelineStats`, read by the metrics module at scrape time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import gc
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import orjson
-
 from monitor.alerts.contract import AlertRecorder
 from monitor.checkpoint import CheckpointStore
-from monitor.decode import DEFAULT_MAX_DECOMPRESSED_BYTES, InputIssue, decode_bytes
+from monitor.decode import DecodeLimits
 from monitor.engine import Engine
-from monitor.engine.clock import EventTimeParser
+from monitor.failpoints import Failpoints
 from monitor.metrics import observe_batch
-from monitor.model import Alert
-from monitor.model.alert import clip
+from monitor.model import Alert, InputIssue
+from monitor.model.alert import clip, fingerprint
+from monitor.model.severity import Severity
 from monitor.sources.base import Batch
+from monitor.workers import Job, detect_locally
+from monitor.workers.pool import gc_paused
 
 log = logging.getLogger("trailsentry.pipeline")
 
 # A batch with thousands of broken records gets a few log lines, then a count.
 ISSUE_LINES_PER_BATCH = 5
-# The checkpoint store's name for the engine's windows and open episodes.
-ENGINE_STATE = "engine"
+QUARANTINE_DETECTOR = "trailsentry-batch-quarantined"
+_RETRY_BASE_SECONDS = 1.0
+_RETRY_CAP_SECONDS = 60.0
+_REMEMBERED_FAILURES = 10_000  # origins whose failed attempts are counted (oldest forgotten first)
+_QUARANTINE_RUNBOOK = (
+    "trailsentry could not process this input after several attempts and gave up on it, so its events were not "
+    "checked. This is a bug in trailsentry, not bad input (bad records are reported and skipped on their own). "
+    "Look at the service log for the error (search for the origin in the alert context), keep a copy of the object "
+    "for the bug report, and scan it by hand with `trailsentry scan` once fixed. For SQS sources the message is "
+    "left to the queue's dead-letter queue."
+)
 
 T = TypeVar("T")
 
@@ -61,6 +72,7 @@ class SourceCounters:
 
     batches: int = 0  # processed and acknowledged
     batches_failed: int = 0  # released for redelivery
+    batches_quarantined: int = 0  # given up after repeated failures
     events: int = 0
     bytes: int = 0
     duplicates: int = 0
@@ -82,6 +94,9 @@ class PipelineStats:
         self.record_failures = 0
         self.checkpoints = 0
         self.checkpoint_failures = 0
+        self.commits = 0  # groups made durable (outbox, then state)
+        self.commit_failures = 0
+        self.batches_committed = 0
 
     def source(self, name: str) -> SourceCounters:
         counters = self.sources.get(name)
@@ -99,36 +114,43 @@ class PipelineStats:
 
 
 @dataclass(slots=True)
-class _Detected:
+class _Applied:
+    """One batch applied to the engine's state (not yet durable), with what it produced."""
+
+    batch: Batch | None  # None: housekeeping (episodes closed by the clock)
     alerts: list[Alert]
-    issues: list[InputIssue]
-    skipped: dict[str, int]
-    events: int
-    duplicates: int
-    newest_event_time: float
+    issues: list[InputIssue] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    events: int = 0
+    duplicates: int = 0
+    newest_event_time: float = 0.0
+    size: int = 0
 
 
 class Pipeline:
     def __init__(self, engine: Engine, recorder: AlertRecorder, checkpoints: CheckpointStore, *,
-                 queue_batches: int = 16, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
-                 clock: Callable[[], float] = time.time) -> None:
+                 queue_batches: int = 16, limits: DecodeLimits | None = None,
+                 clock: Callable[[], float] = time.time, group_batches: int = 32, group_seconds: float = 0.2,
+                 max_attempts: int = 5, failpoints: Failpoints | None = None) -> None:
         self.engine = engine
         self.recorder = recorder
         self.checkpoints = checkpoints
-        self.max_bytes = max_decompressed_bytes
+        self.limits = limits or DecodeLimits()
         self.clock = clock
+        self.group_batches = max(1, group_batches)
+        self.group_seconds = group_seconds
+        self.max_attempts = max(1, max_attempts)
         self._queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=queue_batches)
         self.stats = PipelineStats(self._queue)
-        # One thread: the engine is used by one caller at a time, in order.
+        # One thread: the engine and its store are used by one caller at a time, in order.
         self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="trailsentry-detect")
-        self._lock = asyncio.Lock()  # one batch or checkpoint at a time: they share `_pending`
-        # Alerts produced but not yet recorded (the recorder failed), newest emission per id.
-        self._pending: dict[str, Alert] = {}
-        # A detection was abandoned mid-way (shutdown deadline): its eventIDs are in the engine's
-        # memory but its alerts are lost, so that memory must not be persisted any more.
-        self._abandoned = False
-        self._saved_events_in = -1
-        self._times = EventTimeParser()
+        self._lock = asyncio.Lock()  # one batch, commit or checkpoint at a time: they share the group
+        self._group: list[_Applied] = []
+        self._group_started = 0.0
+        self._failures: OrderedDict[str, int] = OrderedDict()  # origin -> failed attempts
+        self._held: set[asyncio.Task[None]] = set()  # failed batches waiting for their retry delay
+        self._monitor_alerts: list[Alert] = []
+        self._failpoints = failpoints or Failpoints()
 
     # -- the source side -------------------------------------------------------------------------
 
@@ -147,65 +169,93 @@ class Pipeline:
     async def run(self) -> None:
         """Process batches until cancelled. Exactly one consumer."""
         while True:
-            batch = await self._queue.get()
+            if (self._group or self._monitor_alerts) and self._queue.empty():
+                await self.commit()  # nothing else ready: make what is done durable now
+            batch = await self._next_batch()
+            if batch is None:
+                await self.commit()
+                continue
             self.stats.source(batch.source).queued -= 1
             try:
                 await self.process(batch)
             finally:
                 self._queue.task_done()
+            if len(self._group) >= self.group_batches:
+                await self.commit()
+
+    async def _next_batch(self) -> Batch | None:
+        """The next batch, or None when the open group is due for its commit before one arrives."""
+        if not self._group:
+            return await self._queue.get()
+        wait = self._group_started + self.group_seconds - time.monotonic()
+        if wait <= 0:
+            return None
+        try:
+            return await asyncio.wait_for(self._queue.get(), wait)
+        except TimeoutError:
+            return None
 
     async def process(self, batch: Batch) -> None:
-        counters = self.stats.source(batch.source)
-        try:
-            async with self._lock:
-                detected = await self._in_worker(self._detect, batch)
-                self._count(counters, batch, detected)
-                self._log_issues(batch, detected.issues)
-                await self._record(detected.alerts)
-        except asyncio.CancelledError:
-            await run_to_completion(self._release(batch, "shutdown during processing"))
-            raise
-        except Exception as exc:  # the recorder or a bug: this batch only, the next one still flows
-            counters.batches_failed += 1
-            log.error("batch %s from source %s not processed, released for redelivery: %s: %s",
-                      printable(batch.origin), batch.source, type(exc).__name__, printable(str(exc)))
-            await self._release(batch, f"processing failed: {type(exc).__name__}")
-            return
-        counters.batches += 1
-        counters.alerts += len(detected.alerts)
-        try:
-            await batch.ack()
-        except Exception as exc:  # the alerts are safe; redelivery is de-duplicated by eventID
-            counters.ack_errors += 1
-            log.error("acknowledging %s from source %s failed: %s: %s", printable(batch.origin), batch.source,
-                      type(exc).__name__, printable(str(exc)))
+        """Apply one batch to the state and add it to the open group (committed later)."""
+        async with self._lock:
+            future = asyncio.get_running_loop().run_in_executor(self._worker, self._apply, batch)
+            try:
+                try:
+                    applied = await asyncio.shield(future)
+                except asyncio.CancelledError:
+                    # Stopping: the state already holds (or is taking) this batch; keep it in the group, so
+                    # the final commit makes it durable with its alerts, or the batch is released.
+                    await _settled(future)
+                    if future.exception() is None:
+                        self._add_to_group(future.result())
+                    else:
+                        await run_to_completion(self._release(batch, "shutdown during processing"))
+                    raise
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug: the batch was undone; retried later, then quarantined
+                await self._failed(batch, exc)
+                return
+            counters = self.stats.source(batch.source)
+            self._count(counters, batch, applied)
+            self._log_issues(batch, applied.issues)
+            applied.issues = []
+            batch.data = b""  # applied: only its acknowledgement is needed any more
+            self._add_to_group(applied)
 
-    def _detect(self, batch: Batch) -> _Detected:
-        """Decode and detect; runs on the worker thread."""
-        # Parsing allocates many objects that all stay alive; pausing the cyclic
-        # collector meanwhile roughly doubles throughput.
-        gc.disable()
-        try:
-            decoded = decode_bytes(batch.data, batch.origin, max_bytes=self.max_bytes)
-            result = self.engine.process(decoded.events, batch.origin, decoded.lines)
-            newest = result.newest_event_time
-        finally:
-            gc.enable()
-        return _Detected(alerts=result.alerts, issues=[*decoded.issues, *result.issues], skipped=decoded.skipped,
-                         events=result.events, duplicates=result.duplicates, newest_event_time=newest)
+    def _apply(self, batch: Batch) -> _Applied:
+        """Decode, detect and apply one batch, whole or not at all; runs on the worker thread."""
+        applied = _Applied(batch=batch, alerts=[], size=len(batch.data))
+        engine = self.engine
+        with gc_paused(), engine.batch():
+            for found in detect_locally(engine.detection, Job(origin=batch.origin, data=batch.data), self.limits):
+                self._failpoints.reached("mid_batch")
+                result = engine.apply(found)
+                applied.alerts.extend(result.alerts)
+                applied.issues.extend(result.issues)
+                applied.skipped.update(found.skipped)
+                applied.events += result.events
+                applied.duplicates += result.duplicates
+                applied.newest_event_time = max(applied.newest_event_time, result.newest_event_time)
+        return applied
 
-    def _count(self, counters: SourceCounters, batch: Batch, detected: _Detected) -> None:
+    def _add_to_group(self, applied: _Applied) -> None:
+        if not self._group:
+            self._group_started = time.monotonic()
+        self._group.append(applied)
+
+    def _count(self, counters: SourceCounters, batch: Batch, applied: _Applied) -> None:
         now = self.clock()
-        counters.events += detected.events
-        counters.bytes += len(batch.data)
-        counters.duplicates += detected.duplicates
+        counters.events += applied.events
+        counters.bytes += applied.size
+        counters.duplicates += applied.duplicates
         counters.last_batch_at = now
-        counters.skipped.update(detected.skipped)
-        for issue in detected.issues:
+        counters.skipped.update(applied.skipped)
+        for issue in applied.issues:
             counters.issues[issue.reason] += 1
-        if detected.newest_event_time > counters.newest_event_time:
-            counters.newest_event_time = detected.newest_event_time
-        ingest = now - detected.newest_event_time if detected.newest_event_time else None
+        if applied.newest_event_time > counters.newest_event_time:
+            counters.newest_event_time = applied.newest_event_time
+        ingest = now - applied.newest_event_time if applied.newest_event_time else None
         delivery = now - batch.landed_at if batch.landed_at is not None else None
         observe_batch(batch.source, ingest_lag=ingest, delivery_lag=delivery)
 
@@ -217,20 +267,101 @@ class Pipeline:
             log.warning("input problem (source %s): %s: %d more problems in this batch; counted", batch.source,
                         printable(batch.origin), len(issues) - ISSUE_LINES_PER_BATCH)
 
-    async def _record(self, alerts: list[Alert]) -> None:
-        """Record new alerts together with any left over from a failed attempt; keep them all on failure."""
-        for alert in alerts:
-            self._pending[alert.id] = alert  # a later emission of an episode supersedes an earlier one
-        if not self._pending:
+    # -- commits ---------------------------------------------------------------------------------
+
+    async def commit(self) -> None:
+        """Make the open group durable (outbox, then state) and acknowledge its batches."""
+        async with self._lock:
+            await self._commit()
+
+    async def _commit(self) -> None:
+        group, self._group = self._group, []
+        monitor_alerts, self._monitor_alerts = self._monitor_alerts, []
+        if not group and not monitor_alerts:
             return
-        batch = list(self._pending.values())
+        alerts = _newest_per_id([*(alert for applied in group for alert in applied.alerts), *monitor_alerts])
+        failpoints = self._failpoints
         try:
-            await self.recorder.record(batch)
-        except Exception:
-            self.stats.record_failures += 1
-            raise
-        self.stats.alerts_recorded += len(batch)
-        self._pending.clear()
+            failpoints.reached("before_record")
+            if alerts:
+                try:
+                    await self.recorder.record(alerts)
+                except Exception:
+                    self.stats.record_failures += 1
+                    raise
+            failpoints.reached("after_record")
+            await self._in_worker(self.engine.store.persist)
+            failpoints.reached("after_persist")
+        except Exception as exc:  # disk full, outbox down: undo the group, let the sources redeliver it
+            self.stats.commit_failures += 1
+            self._monitor_alerts = monitor_alerts
+            await self._in_worker(self.engine.forget_unpersisted)
+            log.error("could not make %d batch(es) durable, released for redelivery: %s: %s", len(group),
+                      type(exc).__name__, printable(str(exc)))
+            for applied in group:
+                if applied.batch is not None:
+                    self.stats.source(applied.batch.source).batches_failed += 1
+                    await self._release(applied.batch, f"commit failed: {type(exc).__name__}")
+            return
+        self.stats.commits += 1
+        self.stats.alerts_recorded += len(alerts)
+        for applied in group:
+            batch = applied.batch
+            if batch is None:
+                continue
+            counters = self.stats.source(batch.source)
+            counters.batches += 1
+            counters.alerts += len(applied.alerts)
+            self.stats.batches_committed += 1
+            self._failures.pop(batch.origin, None)
+            try:
+                await batch.ack()
+            except Exception as exc:  # the state is durable; a redelivery is de-duplicated by eventID
+                counters.ack_errors += 1
+                log.error("acknowledging %s from source %s failed: %s: %s", printable(batch.origin), batch.source,
+                          type(exc).__name__, printable(str(exc)))
+        self.checkpoints.commit()
+        failpoints.reached("after_ack")
+
+    # -- failures ----------------------------------------------------------------------------------
+
+    async def _failed(self, batch: Batch, exc: Exception) -> None:
+        counters = self.stats.source(batch.source)
+        attempts = self._failures.pop(batch.origin, 0) + 1
+        log.error("batch %s from source %s failed to apply (attempt %d of %d): %s: %s", printable(batch.origin),
+                  batch.source, attempts, self.max_attempts, type(exc).__name__, printable(str(exc)))
+        if attempts >= self.max_attempts:
+            counters.batches_quarantined += 1
+            self._monitor_alerts.append(self._quarantine_alert(batch, exc, attempts))
+            log.error("batch %s from source %s quarantined after %d failed attempts; its events were not checked",
+                      printable(batch.origin), batch.source, attempts)
+            await _quietly("quarantining a batch", batch.quarantine or batch.ack)
+            return
+        self._failures[batch.origin] = attempts
+        while len(self._failures) > _REMEMBERED_FAILURES:
+            self._failures.popitem(last=False)
+        counters.batches_failed += 1
+        delay = min(_RETRY_CAP_SECONDS, _RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+        task = asyncio.create_task(self._release_later(batch, delay, f"failed: {type(exc).__name__}"))
+        self._held.add(task)
+        task.add_done_callback(self._held.discard)
+
+    async def _release_later(self, batch: Batch, delay: float, reason: str) -> None:
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            await run_to_completion(self._release(batch, reason))
+
+    def _quarantine_alert(self, batch: Batch, exc: Exception, attempts: int) -> Alert:
+        now = self.clock()
+        return Alert(
+            id=fingerprint(QUARANTINE_DETECTOR, batch.source, batch.origin), detector=QUARANTINE_DETECTOR,
+            title=f"Input from source {batch.source} quarantined after {attempts} failed attempts",
+            severity=Severity.HIGH, account="", region="", principal="trailsentry", source_ip="", user_agent="",
+            event_source="trailsentry", event_name="BatchQuarantined", event_time=now, last_event_time=now,
+            event_ids=[], count=1, mitre=(), runbook=_QUARANTINE_RUNBOOK,
+            context={"source": batch.source, "origin": printable(batch.origin, 1024), "attempts": attempts,
+                     "error": printable(f"{type(exc).__name__}: {exc}", 300)})
 
     async def _release(self, batch: Batch, reason: str) -> None:
         try:
@@ -241,17 +372,13 @@ class Pipeline:
 
     async def _in_worker(self, function: Callable[..., T], *args: Any) -> T:
         future = asyncio.get_running_loop().run_in_executor(self._worker, function, *args)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            if not future.done():
-                self._abandoned = True  # the engine finishes it, but its result is dropped
-            raise
+        # Shielded: the state is never left half-changed by a cancelled caller; the work finishes.
+        return await asyncio.shield(future)
 
     # -- housekeeping ----------------------------------------------------------------------------
 
     async def run_checkpoints(self, interval: float) -> None:
-        """Every `interval` seconds: close quiet episodes, record them, persist state. Until cancelled."""
+        """Every `interval` seconds: close quiet episodes and commit. Until cancelled."""
         while True:
             await asyncio.sleep(interval)
             try:
@@ -261,56 +388,26 @@ class Pipeline:
                 log.error("checkpoint failed: %s: %s", type(exc).__name__, printable(str(exc)))
 
     async def checkpoint(self, *, final: bool = False) -> None:
-        """Close expired episodes, record them, save the eventID memory and engine state, commit cursors."""
+        """Close episodes that ended by the wall clock, then commit everything open."""
         async with self._lock:
-            # Open episodes and windows are not closed at shutdown: they are saved with the eventID
-            # memory and continue after a restart (a burst spanning the restart still fires).
+            # Open episodes and windows are not closed at shutdown: they are durable and continue after a
+            # restart (a burst spanning the restart still fires, an episode keeps its alert id).
             closed = await self._in_worker(self.engine.close_expired, self.clock())
-            try:
-                await self._record(closed)
-            finally:
-                await self._save_seen_events()
-                self.checkpoints.commit()
+            if closed:
+                self._add_to_group(_Applied(batch=None, alerts=closed))
+            await self._commit()
+            self.checkpoints.commit()
         self.stats.checkpoints += 1
 
-    async def _save_seen_events(self) -> None:
-        if self._pending or self._abandoned:
-            return  # the memory names events whose alerts are not recorded: a restart must see them again
-        events_in = self.engine.stats.events_in
-        if events_in == self._saved_events_in:
-            return
-        snapshot = await self._in_worker(self.engine.deduper.snapshot)
-        state = await self._in_worker(self.engine.snapshot)
-        history = await self._in_worker(self.engine.history_changes)
-        self.checkpoints.save_seen_events(snapshot)
-        self.checkpoints.save_state(ENGINE_STATE, orjson.dumps(state))
-        # Only what changed since the last checkpoint: history can be large, its changes are small.
-        self.checkpoints.save_history((detector, key, None if data is None else orjson.dumps(data))
-                                      for detector, key, data in history)
-        self._saved_events_in = events_in
-
-    def restore_seen_events(self) -> int:
-        """Load the persisted eventID memory and engine state (at start, before any batch)."""
-        event_ids = self.checkpoints.load_seen_events()
-        self.engine.deduper.restore(event_ids)
-        saved = self.checkpoints.load_state(ENGINE_STATE)
-        if saved is not None:
-            try:
-                self.engine.restore(orjson.loads(saved))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                log.error("saved engine state is unreadable, starting with empty windows: %s", exc)
-        rows: list[tuple[str, str, dict[str, Any]]] = []
-        for detector, key, value in self.checkpoints.load_history():
-            try:
-                rows.append((detector, key, orjson.loads(value)))
-            except orjson.JSONDecodeError:
-                log.error("saved history row of %s is unreadable and was skipped", detector)
-        try:
-            self.engine.restore_history(rows)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.error("saved history is unreadable, learning again: %s", exc)
-        self._saved_events_in = self.engine.stats.events_in
-        return len(event_ids)
+    def restore_state(self) -> tuple[int, int]:
+        """Load the durable engine state (at start, before any batch): (values, eventIDs) restored."""
+        store = self.engine.store
+        restore = getattr(store, "restore", None)
+        if restore is None:
+            return 0, 0
+        restored: tuple[int, int] = restore()
+        self.engine.restored()
+        return restored
 
     # -- shutdown --------------------------------------------------------------------------------
 
@@ -319,7 +416,7 @@ class Pipeline:
         await self._queue.join()
 
     async def release_queued(self, reason: str) -> int:
-        """Release batches still queued (after the consumer stopped)."""
+        """Release batches still queued (after the consumer stopped) and those waiting for a retry."""
         released = 0
         while not self._queue.empty():
             batch = self._queue.get_nowait()
@@ -327,15 +424,44 @@ class Pipeline:
             self._queue.task_done()
             await self._release(batch, reason)
             released += 1
+        for task in list(self._held):
+            task.cancel()  # releases at once
+        if self._held:
+            await asyncio.gather(*self._held, return_exceptions=True)
         return released
 
     @property
     def pending_alerts(self) -> int:
-        return len(self._pending)
+        """Alerts of applied batches not yet durable (a commit is due)."""
+        return sum(len(applied.alerts) for applied in self._group) + len(self._monitor_alerts)
 
     def close(self) -> None:
         """Stop the worker thread (after the consumer and checkpoints stopped)."""
         self._worker.shutdown(wait=True)
+
+
+def _newest_per_id(alerts: list[Alert]) -> list[Alert]:
+    """One alert per id, its latest emission (an episode emitted twice in a group is recorded once)."""
+    newest: dict[str, Alert] = {}
+    for alert in alerts:
+        newest[alert.id] = alert
+    return list(newest.values())
+
+
+async def _settled(future: asyncio.Future[Any]) -> None:
+    """Wait for work already running on the worker thread, whatever cancels the waiter meanwhile."""
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except BaseException:
+            continue
+
+
+async def _quietly(what: str, action: Callable[[], Any]) -> None:
+    try:
+        await action()
+    except Exception as exc:
+        log.error("%s failed: %s: %s", what, type(exc).__name__, printable(str(exc)))
 
 
 async def run_to_completion(awaitable: Any) -> None:
@@ -353,4 +479,3 @@ async def run_to_completion(awaitable: Any) -> None:
 def printable(text: str, limit: int = 400) -> str:
     # Origins and details carry attacker-controlled text: no terminal escapes in the logs.
     return clip("".join(ch if ch.isprintable() else "?" for ch in text), limit)
-

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from monitor.decode import InputIssue
+from monitor.model import InputIssue
 from monitor.engine import Engine, builtin_detectors
 from monitor.examples import (
     EXAMPLE_ACCOUNTS,

@@ -26,7 +26,6 @@ from typing import Any, BinaryIO
 import orjson
 
 from monitor.decode.inflate import CHUNK_BYTES, GZIP_MAGIC, Inflated
-from monitor.decode.times import BAD_TIME, EventTimes
 from monitor.decode.typed import (
     EVENT_ARRAY,
     Decoded,
@@ -60,12 +59,18 @@ class Slice:
 
     origin: str
     events: list[Event] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)  # BAD_TIME where eventTime is unusable
     # The 1-based line of each event (line-based input) or its index among the document's records.
     places: list[int] = field(default_factory=list)
     line_based: bool = False
     issues: list[InputIssue] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
+    # Indexes (into `events`) whose unusable eventTime was already reported while decoding.
+    timeless: set[int] = field(default_factory=set)
+
+    def where(self, index: int) -> tuple[int | None, int | None]:
+        """(line, record) of an event, for an InputIssue."""
+        place = self.places[index]
+        return (place, None) if self.line_based else (None, place)
 
     def issue(self, reason: str, detail: str, place: int | None = None) -> None:
         if place is None:
@@ -87,11 +92,10 @@ def is_insight_name(origin: str) -> bool:
     return "/CloudTrail-Insight/" in origin
 
 
-def decode_slices(source: bytes | BinaryIO, origin: str, limits: DecodeLimits = DecodeLimits(),
-                  times: EventTimes | None = None) -> Iterator[Slice]:
+def decode_slices(source: bytes | BinaryIO, origin: str, limits: DecodeLimits | None = None) -> Iterator[Slice]:
     """The events of one input (bytes, or a binary file read as it goes), slice by slice."""
+    limits = limits or DecodeLimits()
     reader = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
-    times = times or EventTimes()
     if is_digest_name(origin):
         notice = Slice(origin)
         notice.skip("digest")
@@ -109,7 +113,7 @@ def decode_slices(source: bytes | BinaryIO, origin: str, limits: DecodeLimits = 
         chunks = inflated
     else:
         chunks = _plain_chunks(head, reader)
-    decoder = _Decoder(origin, limits, times, notice)
+    decoder = _Decoder(origin, limits, notice)
     yield from decoder.run(iter(chunks), plain_size=None if gzipped else _size_of(reader))
     if inflated is not None and not inflated.complete:
         tail = Slice(origin)
@@ -120,13 +124,13 @@ def decode_slices(source: bytes | BinaryIO, origin: str, limits: DecodeLimits = 
         yield tail
 
 
-def decode_bytes(data: bytes, origin: str, limits: DecodeLimits = DecodeLimits()) -> Slice:
+def decode_bytes(data: bytes, origin: str, limits: DecodeLimits | None = None) -> Slice:
     """Every slice of a small input joined into one (tests, samples, and callers that want it whole)."""
     whole = Slice(origin)
     for part in decode_slices(data, origin, limits):
         whole.line_based = whole.line_based or part.line_based
+        whole.timeless.update(index + len(whole.events) for index in part.timeless)
         whole.events.extend(part.events)
-        whole.times.extend(part.times)
         whole.places.extend(part.places)
         whole.issues.extend(part.issues)
         for reason, count in part.skipped.items():
@@ -163,10 +167,9 @@ def _size_of(reader: BinaryIO) -> int | None:
 
 
 class _Decoder:
-    def __init__(self, origin: str, limits: DecodeLimits, times: EventTimes, notice: Slice) -> None:
+    def __init__(self, origin: str, limits: DecodeLimits, notice: Slice) -> None:
         self.origin = origin
         self.limits = limits
-        self.times = times
         self.notice = notice  # issues found before any event (named .gz but not gzip)
         self.insight = is_insight_name(origin)
 
@@ -373,32 +376,17 @@ class _Decoder:
 
     # -- every event ------------------------------------------------------------------------------
 
-    def _finish(self, out: Slice, events: list[Event], places: Iterable[int], timeless: set[int] = _NONE) -> None:
-        """Parse times, check what every event needs, skip Insight events; fill `out`.
+    def _finish(self, out: Slice, events: list[Event], places: list[int], timeless: set[int] = _NONE) -> None:
+        """Fill `out` (`timeless`: places whose time problem was already reported while decoding).
 
-        `timeless`: places whose time problem was already reported while decoding.
+        What every event needs checked (its time, its names, its size, Insight events) is checked where
+        each event is looked at anyway, in the engine's prologue: one pass over the events, not two.
         """
-        parse = self.times.parse
-        limit = self.limits.max_record_bytes
-        kept_events = out.events
-        kept_times = out.times
-        kept_places = out.places
-        for event, place in zip(events, places, strict=False):
-            if event.eventType == INSIGHT_EVENT_TYPE:
-                out.skip("insight")
-                continue
-            if len(event.requestParameters) + len(event.responseElements) + len(event.userAgent) > limit:
-                out.issue("too_large", f"record larger than the limit of {limit} bytes; skipped", place)
-                continue
-            ts = parse(event.eventTime) if event.eventTime else BAD_TIME
-            if ts == BAD_TIME and place not in timeless:
-                shown = _preview(event.eventTime) if event.eventTime else "(absent)"
-                out.issue("bad_event_time", f"eventTime {shown} is missing or not a timestamp", place)
-            if not event.eventName or not event.eventSource:
-                out.issue("wrong_type", "eventName/eventSource missing or not strings", place)
-            kept_events.append(event)
-            kept_times.append(ts)
-            kept_places.append(place)
+        if timeless:
+            first = len(out.events)
+            out.timeless.update(first + index for index, place in enumerate(places) if place in timeless)
+        out.events.extend(events)
+        out.places.extend(places)
 
 
 def _log_events(log_events: list[Any]) -> Decoded:
@@ -441,6 +429,3 @@ def _kind(value: Any) -> str:
     return names.get(type(value), f"a {type(value).__name__}")
 
 
-def _preview(text: str) -> str:
-    printable = "".join(ch if ch.isprintable() else "?" for ch in text[:40])
-    return repr(printable + ("…" if len(text) > 40 else ""))

@@ -17,7 +17,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from monitor.decode import BAD_TIME, Slice
+from monitor.decode import BAD_TIME, DEFAULT_MAX_RECORD_BYTES, EventTimes, Slice
+from monitor.decode.formats import INSIGHT_EVENT_TYPE
 from monitor.engine.findings import Facts, Finding, SliceFindings
 from monitor.engine.suppressions import SuppressionSet
 from monitor.model import event as ev
@@ -25,6 +26,7 @@ from monitor.model.alert import clip
 from monitor.model.detector import ANY_SOURCE, Detector, FirstSeen, Hit, Keys
 from monitor.model.event import Event
 from monitor.model.facts import key_function
+from monitor.model.issue import InputIssue
 
 log = logging.getLogger("trailsentry.engine")
 
@@ -57,8 +59,11 @@ class Rule:
 
 
 class Detection:
-    def __init__(self, detectors: Sequence[Detector], suppressions: SuppressionSet | None = None) -> None:
+    def __init__(self, detectors: Sequence[Detector], suppressions: SuppressionSet | None = None,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
         suppressions = suppressions or SuppressionSet()
+        self.max_record_bytes = max_record_bytes
+        self._times = EventTimes()
         self.rules = [Rule(index, detector, suppressions) for index, detector in enumerate(detectors)]
         self._by_name: dict[str, list[tuple[str, Rule]]] = {}
         self._every: list[Rule] = []
@@ -79,8 +84,9 @@ class Detection:
                 self._by_name.setdefault(name, []).append((source, rule))
 
     def detect(self, part: Slice) -> SliceFindings:
+        """The prologue and dispatch of every event of a slice: one pass over its events."""
         events = part.events
-        times = part.times
+        times: list[float] = []
         found = SliceFindings(origin=part.origin, event_ids=[event.eventID for event in events], times=times,
                               findings=[], issues=part.issues, skipped=part.skipped)
         learned: dict[tuple[int, str, str], Finding] = {}
@@ -88,13 +94,26 @@ class Detection:
         by_type = self._by_identity_type.get
         every = self._every
         on_errors = self._on_errors
+        parse_time = self._times.parse
+        limit = self.max_record_bytes
         newest = -1.0
         for position, event in enumerate(events):
-            ts = times[position]
+            ts = parse_time(event.eventTime)
+            times.append(ts)
             if ts > newest:
                 newest = ts
+            elif ts == BAD_TIME and position not in part.timeless:
+                self._issue(part, found, position, "bad_event_time",
+                            f"eventTime {_preview(event.eventTime)} is missing or not a timestamp")
+            name = event.eventName
+            if not name or not event.eventSource:
+                self._issue(part, found, position, "wrong_type", "eventName/eventSource missing or not strings")
+            if event.eventType == INSIGHT_EVENT_TYPE or (
+                    len(event.requestParameters) + len(event.responseElements) + len(event.userAgent) > limit):
+                self._set_aside(part, found, position, event)
+                continue
             facts: list[Facts] = []  # computed once, by the first finding of this event
-            wanted = by_name(event.eventName)
+            wanted = by_name(name)
             if wanted is not None:
                 source = event.eventSource
                 for wanted_source, rule in wanted:
@@ -111,6 +130,19 @@ class Detection:
                     self._run(rule, event, position, ts, found, learned, facts)
         found.newest = newest
         return found
+
+    def _issue(self, part: Slice, found: SliceFindings, position: int, reason: str, detail: str) -> None:
+        line, record = part.where(position)
+        found.issues.append(InputIssue(part.origin, reason, detail, line=line, record=record))
+
+    def _set_aside(self, part: Slice, found: SliceFindings, position: int, event: Event) -> None:
+        """An Insight event (skipped and counted) or a record over the size limit (refused and reported)."""
+        found.event_ids[position] = ""  # not applied, so not remembered
+        if event.eventType == INSIGHT_EVENT_TYPE:
+            found.skipped["insight"] = found.skipped.get("insight", 0) + 1
+        else:
+            self._issue(part, found, position, "too_large",
+                        f"record larger than the limit of {self.max_record_bytes} bytes; skipped")
 
     def _run(self, rule: Rule, event: Event, position: int, ts: float, found: SliceFindings,
              learned: dict[tuple[int, str, str], Finding], facts: list[Facts]) -> None:
@@ -158,6 +190,13 @@ class Detection:
         if rule.learner:
             learned[(rule.index, key or "", value or "")] = finding
         found.findings.append(finding)
+
+
+def _preview(text: str) -> str:
+    if not text:
+        return "(absent)"
+    printable = "".join(ch if ch.isprintable() else "?" for ch in text[:40])
+    return repr(printable + ("…" if len(text) > 40 else ""))
 
 
 def event_facts(event: Event) -> Facts:

@@ -139,7 +139,7 @@ def _compile_rule(raw: Any, errors: list[str]) -> tuple[Detector, list[dict[str,
     context_paths = _paths(raw.get("context_fields"), "context_fields", errors)
     episode = _positive(raw.get("episode_seconds", 3600), "episode_seconds", errors)
     threshold = _threshold(raw.get("threshold"), errors)
-    distinct = _distinct(raw.get("distinct"), errors)
+    distinct, distinct_value = _distinct(raw.get("distinct"), errors)
     if (threshold is not None or distinct is not None) and not group_paths:
         errors.append(f"{'threshold' if threshold is not None else 'distinct'}: needs group_by (what to count per)")
     if raw.get("threshold") is not None and raw.get("distinct") is not None:
@@ -150,9 +150,10 @@ def _compile_rule(raw: Any, errors: list[str]) -> tuple[Detector, list[dict[str,
     try:
         detector = Detector(
             id=rule_id, title=title, severity=severity, mitre=mitre, runbook=runbook,
-            match=_match(condition, _context(context_paths)), events=events, all_events=all_events,
+            match=_match(condition, _context(context_paths), distinct_value),
+            events=events, all_events=all_events,
             group_by=_group_key([reader for _, reader in group_paths]) if group_paths else None,
-            episode_seconds=episode, threshold=threshold, distinct=distinct,
+            episode_seconds=episode, state=threshold or distinct,
         )
     except ValueError as exc:  # the contract's own checks, should any slip past the ones above
         errors.append(str(exc))
@@ -289,22 +290,23 @@ def _threshold(value: Any, errors: list[str]) -> Threshold | None:
                      window_seconds=_positive(data["window_seconds"], "threshold.window_seconds", errors))
 
 
-def _distinct(value: Any, errors: list[str]) -> DistinctCount | None:
+def _distinct(value: Any, errors: list[str]) -> tuple[DistinctCount | None, Callable[[Any], str | None] | None]:
+    """The distinct-count kind and the function giving each event's value (its Hit.value)."""
     data = _settings(value, "distinct", ("field", "count", "window_seconds"), errors)
     if data is None:
-        return None
+        return None, None
     count = _positive(data["count"], "distinct.count", errors)
     window = _positive(data["window_seconds"], "distinct.window_seconds", errors)
     field = data["field"]
     if not isinstance(field, str):
         errors.append("distinct.field: must be a field path")
-        return None
+        return None, None
     try:
         reader = compile_path(field)
     except ValueError as exc:
         errors.append(f"distinct.field: {exc}")
-        return None
-    return DistinctCount(value=_first_value(reader), count=count, window_seconds=window, label=field)
+        return None, None
+    return DistinctCount(count=count, window_seconds=window, label=field), _first_value(reader)
 
 
 _CASE_KEYS = ("name", "events", "expect")
@@ -361,16 +363,19 @@ def _not_json(value: Any, path: str = "", depth: int = 0) -> list[tuple[str, str
     return [(path, type(value).__name__)]
 
 
-def _match(condition: Callable[[Any], bool],
-           context: Callable[[Any], dict[str, Any]] | None) -> Callable[[Any, Mapping[str, Any]], Hit | None]:
-    if context is None:
+def _match(condition: Callable[[Any], bool], context: Callable[[Any], dict[str, Any]] | None,
+           value: Callable[[Any], str | None] | None) -> Callable[[Any, Mapping[str, Any]], Hit | None]:
+    if context is None and value is None:
         def plain(event: Any, params: Mapping[str, Any]) -> Hit | None:
             return _NO_CONTEXT if condition(event) else None
 
         return plain
 
     def with_context(event: Any, params: Mapping[str, Any]) -> Hit | None:
-        return Hit(context=context(event)) if condition(event) else None
+        if not condition(event):
+            return None
+        return Hit(context=context(event) if context is not None else {},
+                   value=value(event) if value is not None else None)
 
     return with_context
 

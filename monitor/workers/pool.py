@@ -1,0 +1,166 @@
+"""A pool of worker processes that decode inputs and run detection; the caller applies the findings.
+
+Files are split over workers, not detectors: every worker that re-decoded the same file would pay the
+whole parse again. Input `i` goes to worker `i % N`, and the caller reads results input by input, so
+findings reach the state in exactly the order one process would produce them: `--workers 2` gives
+the alerts of `--workers 1`. Each worker streams a file's slices as it decodes them through a bounded
+queue, so a worker runs at most `lookahead` slices ahead and memory stays bounded however large a
+file is.
+
+Workers are forked after the detectors are built (custom and Sigma rules are compiled closures), so
+the pool must be created before the process starts threads of its own.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.context import ForkProcess
+from multiprocessing.queues import Queue
+from typing import Any
+
+from monitor.decode import DecodeLimits, decode_slices
+from monitor.engine.detect import Detection
+from monitor.engine.findings import SliceFindings
+from monitor.model.issue import InputIssue
+
+_SLICE, _END, _FAILED = "slice", "end", "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One input: a file the worker reads (`path`), or bytes already read (`data`)."""
+
+    origin: str
+    path: str | None = None
+    data: bytes | None = None
+
+
+class WorkerFailed(RuntimeError):
+    """Detection failed on one input for a reason that is not the input's (a bug): its slices are void."""
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic collector while a batch is decoded and detected.
+
+    Decoding allocates many objects that all stay alive until the batch is done; the collector would
+    walk them again and again for nothing. The batch must be freed before it resumes.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def detect_locally(detection: Detection, job: Job, limits: DecodeLimits) -> Iterator[SliceFindings]:
+    """The findings of one input, slice by slice, in this process (what a worker does)."""
+    if job.path is not None:
+        try:
+            handle = open(job.path, "rb")  # noqa: SIM115 - closed below, after the last slice
+        except OSError as exc:
+            yield _unreadable(job.origin, exc)
+            return
+        with handle:
+            try:
+                for part in decode_slices(handle, job.origin, limits):
+                    yield detection.detect(part)
+            except OSError as exc:  # the file went away or the disk failed mid-read
+                yield _unreadable(job.origin, exc)
+        return
+    for part in decode_slices(job.data or b"", job.origin, limits):
+        yield detection.detect(part)
+
+
+def _unreadable(origin: str, exc: OSError) -> SliceFindings:
+    issue = InputIssue(origin, "unreadable", f"cannot read: {exc.strerror or exc}")
+    return SliceFindings(origin=origin, event_ids=[], times=[], findings=[], issues=[issue], skipped={})
+
+
+def _work(detection: Detection, limits: DecodeLimits, inbox: Queue[Job | None], outbox: Queue[Any]) -> None:
+    while (job := inbox.get()) is not None:
+        try:
+            with gc_paused():
+                for found in detect_locally(detection, job, limits):
+                    outbox.put((_SLICE, found))
+                    del found
+        except Exception as exc:  # a bug, not the input: reported for this input, the worker goes on
+            outbox.put((_FAILED, f"{type(exc).__name__}: {exc}"))
+            continue
+        outbox.put((_END, None))
+
+
+class DetectionPool:
+    def __init__(self, detection: Detection, limits: DecodeLimits, workers: int, lookahead: int = 4) -> None:
+        context = multiprocessing.get_context("fork")
+        self._inboxes: list[Queue[Job | None]] = []
+        self._outboxes: list[Queue[Any]] = []
+        self._processes: list[ForkProcess] = []
+        self._lookahead = max(1, lookahead)
+        for index in range(workers):
+            inbox: Queue[Job | None] = context.Queue()
+            outbox: Queue[Any] = context.Queue(maxsize=self._lookahead)
+            process = context.Process(target=_work, args=(detection, limits, inbox, outbox),
+                                      name=f"trailsentry-detect-{index}", daemon=True)
+            process.start()
+            self._inboxes.append(inbox)
+            self._outboxes.append(outbox)
+            self._processes.append(process)
+
+    @property
+    def size(self) -> int:
+        return len(self._processes)
+
+    def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, Iterator[SliceFindings]]]:
+        """Each job in order, with its slices' findings; consume a job's slices before taking the next."""
+        pending = iter(jobs)
+        queued: list[Job] = []  # sent to workers, results not taken yet, in order
+        sent = 0
+        for job in pending:
+            self._inboxes[sent % self.size].put(job)
+            queued.append(job)
+            sent += 1
+            if len(queued) >= self.size * self._lookahead:
+                break
+        taken = 0
+        while queued:
+            job = queued.pop(0)
+            yield job, self._slices(self._outboxes[taken % self.size], job)
+            taken += 1
+            following = next(pending, None)
+            if following is not None:
+                self._inboxes[sent % self.size].put(following)
+                queued.append(following)
+                sent += 1
+
+    def _slices(self, outbox: Queue[Any], job: Job) -> Iterator[SliceFindings]:
+        while True:
+            kind, payload = outbox.get()
+            if kind == _END:
+                return
+            if kind == _FAILED:
+                raise WorkerFailed(f"{job.origin}: {payload}")
+            yield payload
+
+    def close(self) -> None:
+        for inbox in self._inboxes:
+            inbox.put(None)
+        for process in self._processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1

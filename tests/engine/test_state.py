@@ -1,0 +1,143 @@
+"""The state stores: batches kept or undone whole, persisted exactly, restored exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.engine.state.embedded import EmbeddedStore
+from monitor.engine.state.memory import MemoryStore
+from monitor.engine.state.store import Codec
+
+
+def _store() -> MemoryStore:
+    store = MemoryStore(dedupe_capacity=100)
+    store.space("windows")
+    return store
+
+
+def test_a_rolled_back_batch_leaves_values_and_event_ids_as_they_were() -> None:
+    store = _store()
+    store.begin()
+    store.put("windows", "k", (1,), 10.0)
+    assert store.claim_events(["a", "b"]) == [True, True]
+    store.commit()
+    store.begin()
+    store.put("windows", "k", (1, 2), 20.0)
+    store.put("windows", "new", (3,), 30.0)
+    store.delete("windows", "k")
+    assert store.claim_events(["b", "c"]) == [False, True]
+    store.rollback()
+    assert store.get("windows", "k") == (1,)
+    assert store.get("windows", "new") is None
+    assert store.claim_events(["c"]) == [True]  # its claim was undone with the batch
+    assert store.claim_events(["a"]) == [False]
+
+
+def test_forgetting_unpersisted_batches_goes_back_to_the_last_persist() -> None:
+    store = _store()
+    store.begin()
+    store.put("windows", "k", "persisted", 10.0)
+    store.claim_events(["a"])
+    store.commit()
+    store.persist()
+    for value in ("one", "two"):
+        store.begin()
+        store.put("windows", "k", value, 10.0)
+        store.claim_events([value])
+        store.commit()
+    store.forget_unpersisted()
+    assert store.get("windows", "k") == "persisted"
+    assert store.claim_events(["one", "two", "a"]) == [True, True, False]
+
+
+def test_duplicates_within_one_claim_and_empty_ids() -> None:
+    store = _store()
+    assert store.claim_events(["x", "x", "", ""]) == [True, False, True, True]
+
+
+def test_expired_values_are_swept_by_the_watermark_and_the_sweep_can_be_undone() -> None:
+    store = _store()
+    store.begin()
+    store.put("windows", "old", 1, 100.0)
+    store.put("windows", "young", 2, 10_000.0)
+    store.commit()
+    store.begin()
+    store.expire(5_000.0)
+    assert [key for key, _ in store.items("windows")] == ["young"]
+    store.rollback()
+    assert store.get("windows", "old") == 1
+
+
+def test_embedded_store_persists_exactly_the_committed_changes(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    codec = Codec(dump=list, load=tuple)
+    first = EmbeddedStore(path, dedupe_capacity=100)
+    first.space("windows", codec)
+    first.begin()
+    first.put("windows", "kept", (1, 2), 50.0)
+    first.put("windows", "deleted", (3,), 50.0)
+    first.claim_events(["e1", "e2"])
+    first.commit()
+    first.persist()
+    first.begin()
+    first.delete("windows", "deleted")
+    first.put("windows", "unpersisted", (9,), 50.0)
+    first.claim_events(["e3"])
+    first.commit()
+    # No persist: a crash here loses only what no source was acknowledged for.
+    first.close()
+
+    second = EmbeddedStore(path, dedupe_capacity=100)
+    second.space("windows", codec)
+    assert second.restore() == (2, 2)
+    assert second.get("windows", "kept") == (1, 2)
+    assert second.get("windows", "deleted") == (3,)
+    assert second.get("windows", "unpersisted") is None
+    assert second.claim_events(["e1", "e2", "e3"]) == [False, False, True]
+    second.close()
+
+
+def test_embedded_store_keeps_only_the_event_ids_its_memory_holds(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "s.sqlite", dedupe_capacity=3)
+    for index in range(20):
+        store.begin()
+        store.claim_events([f"e{index}"])
+        store.commit()
+        store.persist()
+    rows = store._db.execute("SELECT COUNT(*) FROM engine_event_ids").fetchone()[0]
+    assert rows == 6  # twice the capacity: both generations
+    store.close()
+
+
+def test_values_of_spaces_no_longer_declared_are_dropped_at_restore(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    first = EmbeddedStore(path, dedupe_capacity=10)
+    first.space("gone")
+    first.space("kept")
+    first.begin()
+    first.put("gone", "k", 1, 9.0)
+    first.put("kept", "k", 2, 9.0)
+    first.commit()
+    first.persist()
+    first.close()
+    second = EmbeddedStore(path, dedupe_capacity=10)
+    second.space("kept")
+    assert second.restore() == (1, 0)
+    second.close()
+    third = EmbeddedStore(path, dedupe_capacity=10)
+    third.space("gone")
+    third.space("kept")
+    assert third.restore() == (1, 0)  # the stale rows are gone from the file
+    third.close()
+
+
+def test_a_batch_cannot_open_inside_another_or_persist_while_open() -> None:
+    store = _store()
+    store.begin()
+    store.put("windows", "k", 1, 1.0)
+    with pytest.raises(RuntimeError):
+        store.begin()
+    with pytest.raises(RuntimeError):
+        store.persist()
