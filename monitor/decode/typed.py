@@ -181,6 +181,8 @@ Converter = Callable[[Any, str, list[str]], Any]
 def _text(value: Any, name: str, wrong: list[str]) -> Any:
     if type(value) is str:
         return value
+    if type(value) is bool:  # "true"/"false" written as a JSON boolean (mfaAuthenticated, ...): same meaning
+        return "true" if value else "false"
     if value is not None:  # null is absence
         wrong.append(f"{name} is {_a(value)}, not a string")
     return _LEAVE_OUT
