@@ -18,6 +18,7 @@ that persists does it in `persist()`, called by whoever acknowledges the source.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -107,8 +108,12 @@ class Engine:
     def process_records(self, records: Sequence[object], origin: str) -> BatchResult:
         """Plain JSON records (tests, samples, embedders): decoded as a delivery object, then processed."""
         result = BatchResult([], [])
+        try:
+            data = orjson.dumps({"Records": list(records)}, default=str)
+        except TypeError:  # what orjson will not write (integers past 64 bits, odd keys, deep nesting)
+            data = json.dumps({"Records": list(records)}, default=str).encode()
         with self.batch():
-            for part in decode_slices(orjson.dumps({"Records": list(records)}, default=str), origin):
+            for part in decode_slices(data, origin):
                 found = self.process(part)
                 result.alerts.extend(found.alerts)
                 result.issues.extend(found.issues)

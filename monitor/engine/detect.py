@@ -49,7 +49,8 @@ class Rule:
             self.group = key_function(group) if group.facts else None
         else:
             self.group = group
-        self.needs_key = detector.state is not None
+        # A key is needed by every stateful kind, and by grouping that takes its key from the Hit.
+        self.needs_key = detector.state is not None or (isinstance(group, Keys) and not group.facts)
         # A distinct count without a value still joins an open episode (the kind decides).
         self.needs_value = isinstance(detector.state, FirstSeen)
         self.learner = isinstance(detector.state, FirstSeen)
@@ -166,6 +167,8 @@ class Detection:
         if key is None and rule.group is not None:
             key = rule.group(event)
         if key is None and rule.needs_key:
+            if rule.group is None and rule.detector.state is None:
+                found.detector_errors[rule.id] += 1  # the detector promised a key in its Hits and gave none
             return  # nothing to count against
         value = hit.value
         if rule.needs_value and value is None:
