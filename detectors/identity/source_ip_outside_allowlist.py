@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from detectors._common import aws_made, call_name
 from detectors._configured import address, human_role, inside, networks, param, string_tuple
-from detectors.non_mfa_sensitive_call import SENSITIVE_CALLS
+from detectors.identity.non_mfa_sensitive_call import SENSITIVE_CALLS
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
