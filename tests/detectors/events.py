@@ -6,7 +6,10 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.model import Alert
+import orjson
+
+from monitor.decode import decode_bytes
+from monitor.model import Alert, Event
 
 ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "444455556666"
@@ -110,6 +113,16 @@ def log_delivery_denied(seconds: float, index: int) -> dict[str, Any]:
         requestParameters={"bucketName": "example-flow-logs",
                            "key": f"AWSLogs/{ACCOUNT}/vpcflowlogs/us-east-1/2026/03/02/part-{index:06d}.log.gz"},
     )
+
+
+def typed(record: dict[str, Any]) -> Event:
+    """A typed event from a plain record the way decoding reads it: a field of the wrong type is left out.
+
+    For records that may hold hostile values; a well-formed record can use `event_from_record`.
+    """
+    events = decode_bytes(orjson.dumps({"Records": [record]}, default=str), "test").events
+    assert len(events) == 1, "one record decodes to one event"
+    return events[0]
 
 
 def of(alerts: list[Alert], detector: str) -> list[Alert]:

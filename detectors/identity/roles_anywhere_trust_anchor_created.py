@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._attack import changed_by_someone, request
-from detectors._common import actor_key, call_name
+from detectors._common import ACTOR, call_name, changed_by_someone
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -15,14 +14,14 @@ SOURCE = "rolesanywhere.amazonaws.com"
 
 
 def _anchor_arn(event: Event) -> str:
-    anchor = f.section(event, "responseElements").get("trustAnchor")
+    anchor = event.response().get("trustAnchor")
     return f.nested_text(anchor, "trustAnchorArn") if type(anchor) is dict else ""
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not changed_by_someone(event):
         return None
-    req = request(event)
+    req = event.request()
     source = req.get("source")
     source_type = f.nested_text(source, "sourceType") if type(source) is dict else ""
     # The certificate bundle itself is public material but long; only its kind goes into the alert.
@@ -46,5 +45,5 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset({(SOURCE, "CreateTrustAnchor"), (SOURCE, "UpdateTrustAnchor")}),
-    group_by=actor_key,
+    group_by=ACTOR,
 )

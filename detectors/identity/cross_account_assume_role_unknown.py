@@ -28,28 +28,24 @@ from detectors._configured import (
     role_name_of,
     string_tuple,
 )
-from monitor.model import Detector, Event, Hit, Severity
+from monitor.model import Detector, Event, Hit, Severity, keys
 from monitor.model import event as f
 from monitor.model.alert import clip
 
 DEFAULT_SENSITIVE_ROLES = ["*Admin*", "OrganizationAccountAccessRole"]
 
 
-def _accounts(event: Event) -> tuple[str, str, str]:
-    """(caller account, role account, role ARN); an account is "" when it cannot be told."""
-    caller = account_of(f.nested_text(f.identity(event), "accountId"))
-    role = role_arn_from_request(event)
-    owner = account_of(role) or account_of(f.text(event, "recipientAccountId"))
-    return caller, owner, role
-
-
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode") or aws_made(event):
+    if event.errorCode or aws_made(event):
         return None
     known = param(params, "known_accounts", [])
     if not known:
         return None
-    caller, owner, role = _accounts(event)
+    # An account is "" when it cannot be told.
+    caller = account_of(event.userIdentity.accountId)
+    request = event.request()
+    role = role_arn_from_request(event, request)
+    owner = account_of(role) or account_of(event.recipientAccountId)
     if not caller or not owner or caller == owner:
         return None
     if caller in accounts(known):
@@ -57,18 +53,12 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     name = role_name_of(role)
     sensitive = bool(name) and matches_any(name, string_tuple(param(params, "sensitive_role_globs",
                                                                     DEFAULT_SENSITIVE_ROLES)), fold=True)
-    request = f.section(event, "requestParameters")
-    return Hit(severity=Severity.HIGH if sensitive else Severity.MEDIUM, context={
+    # Both copies of a cross-account call (caller's log and the role owner's log) fold into one episode.
+    return Hit(severity=Severity.HIGH if sensitive else Severity.MEDIUM, key=f"{owner}|{caller}|{role}", context={
         "caller_account": caller, "role_account": owner, "role_arn": clip(role or "(unknown)", 256),
         "role_session_name": clip(f.nested_text(request, "roleSessionName"), 128),
         "external_id_given": bool(request.get("externalId")), "sensitive_role": sensitive,
     })
-
-
-def group(event: Event) -> str:
-    caller, owner, role = _accounts(event)
-    # Both copies of a cross-account call (caller's log and the role owner's log) fold into one episode.
-    return f"{owner}|{caller}|{role}"
 
 
 DETECTOR = Detector(
@@ -88,7 +78,7 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset({("sts.amazonaws.com", "AssumeRole")}),
-    group_by=group,
+    group_by=keys(),
     episode_seconds=3600,
     params={"known_accounts": [], "sensitive_role_globs": list(DEFAULT_SENSITIVE_ROLES)},
 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import actor_key, aws_made, call_name
+from detectors._common import ACTOR, aws_made, call_name
 from detectors._iam_policy import parse_document, wide_grants
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
@@ -26,9 +26,9 @@ _TARGET_KEYS = ("policyArn", "policyName", "userName", "roleName", "groupName")
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode") or aws_made(event):
+    if event.errorCode or aws_made(event):
         return None
-    request = f.section(event, "requestParameters")
+    request = event.request()
     grants = wide_grants(parse_document(request.get("policyDocument")))
     if not grants:
         return None
@@ -64,6 +64,6 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset(("iam.amazonaws.com", name) for name in _CALLS),
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
 )

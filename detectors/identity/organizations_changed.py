@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors import _cis
+from detectors._common import ACTOR, change_context, human_change
 from monitor.model import Detector, Event, Hit, Severity
 
 CALLS = (
@@ -26,7 +26,13 @@ _FIELDS = ("accountId", "accountName", "policyId", "policyType", "type", "name",
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    return _cis.change_hit(event, _FIELDS, _HIGH, "Account left the organization or its guardrails were removed")
+    if not human_change(event):
+        return None
+    context = change_context(event, event.request(), _FIELDS)
+    if event.eventName in _HIGH:
+        return Hit(severity=Severity.HIGH, title="Account left the organization or its guardrails were removed",
+                   context=context)
+    return Hit(context=context)
 
 
 DETECTOR = Detector(
@@ -45,6 +51,6 @@ DETECTOR = Detector(
         "Control Tower) and refused calls are excluded."
     ),
     match=match,
-    events=_cis.events("organizations.amazonaws.com", CALLS),
-    group_by=_cis.group_key,
+    events=frozenset(("organizations.amazonaws.com", name) for name in CALLS),
+    group_by=ACTOR,
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import actor_key, aws_made, call_name
+from detectors._common import ACTOR, aws_made, call_name
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -21,10 +21,10 @@ _CALLS = (
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode") or aws_made(event):
+    if event.errorCode or aws_made(event):
         return None
-    request = f.section(event, "requestParameters")
-    response = f.section(event, "responseElements")
+    request = event.request()
+    response = event.response()
     provider = (
         f.nested_text(request, "openIDConnectProviderArn") or f.nested_text(request, "sAMLProviderArn")
         or f.nested_text(request, "sAMLProviderARN") or f.nested_text(response, "openIDConnectProviderArn")
@@ -54,6 +54,6 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset(("iam.amazonaws.com", name) for name in _CALLS),
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
 )

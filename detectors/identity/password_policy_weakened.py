@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import actor_key, aws_made, call_name
+from detectors._common import ACTOR, aws_made, call_name
 from monitor.model import Detector, Event, Hit, Severity
-from monitor.model import event as f
 
 DEFAULT_REQUIRED = ("requireSymbols", "requireNumbers", "requireUppercaseCharacters", "requireLowercaseCharacters")
 # IAM's default when MinimumPasswordLength is omitted.
@@ -50,11 +49,11 @@ def weaknesses(request: Mapping[str, Any], params: Mapping[str, Any]) -> list[st
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode") or aws_made(event):
+    if event.errorCode or aws_made(event):
         return None
-    if f.text(event, "eventName") == "DeleteAccountPasswordPolicy":
+    if event.eventName == "DeleteAccountPasswordPolicy":
         return Hit(title="Account password policy deleted", context={"call": call_name(event), "change": "deleted"})
-    found = weaknesses(f.section(event, "requestParameters"), params)
+    found = weaknesses(event.request(), params)
     if not found:
         return None
     return Hit(context={"call": call_name(event), "change": ", ".join(found)[:400]})
@@ -75,7 +74,7 @@ DETECTOR = Detector(
     match=match,
     events=frozenset({("iam.amazonaws.com", "UpdateAccountPasswordPolicy"),
                       ("iam.amazonaws.com", "DeleteAccountPasswordPolicy")}),
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
     params={"min_length": 14, "required": list(DEFAULT_REQUIRED)},
 )

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors._configured import matches_any, param, role_arn_from_request, string_tuple
-from monitor.model import Detector, Event, Hit
+from monitor.model import Detector, Event, Hit, keys
 from monitor.model import event as f
 from monitor.model.alert import clip
 from monitor.model.severity import Severity
@@ -64,40 +64,37 @@ def _judge(rules: Rules, role: str, subject: str) -> str:
 _remembered = functools.lru_cache(maxsize=1024)(_judge)
 
 
-def subject_of(event: Event) -> str:
-    subject = f.nested_text(f.section(event, "responseElements"), "subjectFromWebIdentityToken")
+def subject_of(event: Event, response: dict[str, Any]) -> str:
+    """The token's subject: `response` (the responseElements).subjectFromWebIdentityToken, else the user name."""
+    subject = f.nested_text(response, "subjectFromWebIdentityToken")
     if subject:
         return subject
-    name = f.nested_text(f.identity(event), "userName")
+    name = event.userIdentity.userName
     return "" if name in f.HIDDEN_USER_NAMES else name
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode"):
+    """Keyed by account, role and subject: each subject's use of a role is its own episode."""
+    if event.errorCode:
         return None
     rules = _frozen(param(params, "allowed_subjects", {}))
     alert_unlisted = param(params, "unlisted_roles", "ignore") == "alert"
     if not rules and not alert_unlisted:
         return None
-    role = role_arn_from_request(event)
-    subject = subject_of(event)
+    response = event.response()
+    role = role_arn_from_request(event, event.request())
+    subject = subject_of(event, response)
     verdict = _verdict(rules, role, subject)
     if verdict == "allowed" or (verdict == "unlisted" and not alert_unlisted):
         return None
-    provider = (f.nested_text(f.section(event, "responseElements"), "provider")
-                or f.nested_text(f.identity(event), "identityProvider"))
+    provider = f.nested_text(response, "provider") or event.userIdentity.identityProvider
     title = ("Web identity subject not allowed for the role" if verdict == "unexpected"
              else "Web identity assumption of a role with no subject allowlist")
-    return Hit(title=title, context={
+    return Hit(title=title, key=f"{f.account(event)}|{role}|{subject}", context={
         "role_arn": clip(role or "(unknown)", 256), "subject": clip(subject or "(none)", 256),
-        "provider": clip(provider, 256), "audience": clip(f.nested_text(f.section(event, "responseElements"),
-                                                                        "audience"), 128),
+        "provider": clip(provider, 256), "audience": clip(f.nested_text(response, "audience"), 128),
         "role_listed": verdict == "unexpected",
     })
-
-
-def group(event: Event) -> str:
-    return f"{f.account(event)}|{role_arn_from_request(event)}|{subject_of(event)}"
 
 
 DETECTOR = Detector(
@@ -116,7 +113,7 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset({("sts.amazonaws.com", "AssumeRoleWithWebIdentity")}),
-    group_by=group,
+    group_by=keys(),
     episode_seconds=3600,
     params={"allowed_subjects": {}, "unlisted_roles": "ignore"},
 )

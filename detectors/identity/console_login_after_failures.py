@@ -12,31 +12,30 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors._common import ROOT_USER, SIGNIN, console_login_failed, console_login_outcome, signin_user
-from monitor.model import Detector, Event, Hit, Preceded, Severity
+from monitor.model import Detector, Event, Hit, Preceded, Severity, keys
 from monitor.model import event as f
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if console_login_failed(event):
-        return Hit()  # remembered as a prior failure by the engine
-    if console_login_outcome(event) != "Success" or f.text(event, "errorCode"):
+    """Keyed by account plus user; a failure is a prior, a success the trigger."""
+    account = f.account(event)
+    if not account:
+        return None
+    outcome = console_login_outcome(event)
+    failed = console_login_failed(event, outcome)
+    if not failed and (outcome != "Success" or event.errorCode):
         return None
     user = signin_user(event)
     if user is None:
-        return None
-    mfa = f.nested_text(f.section(event, "additionalEventData"), "MFAUsed")
+        return None  # a hidden user name cannot be tied to anyone
+    key = f"{account}|{user}"
+    if failed:
+        return Hit(key=key, prior=True)  # only remembered, toward a later success
+    mfa = f.nested_text(event.additional(), "MFAUsed")
     if user == ROOT_USER:
         return Hit(severity=Severity.CRITICAL, title="Root console sign-in succeeded after repeated failures",
-                   context={"user": ROOT_USER, "mfa_used": mfa})
-    return Hit(context={"user": user, "mfa_used": mfa})
-
-
-def group(event: Event) -> str | None:
-    account = f.account(event)
-    user = signin_user(event)
-    if not account or user is None:
-        return None
-    return f"{account}|{user}"
+                   key=key, context={"user": ROOT_USER, "mfa_used": mfa})
+    return Hit(key=key, context={"user": user, "mfa_used": mfa})
 
 
 DETECTOR = Detector(
@@ -54,7 +53,7 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset({SIGNIN}),
-    group_by=group,
-    preceded=Preceded(prior=console_login_failed, count=3, window_seconds=3600, label="failures_before"),
+    group_by=keys(),
+    state=Preceded(count=3, window_seconds=3600, label="failures_before"),
     episode_seconds=3600,
 )

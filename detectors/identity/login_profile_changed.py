@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import actor_key, aws_made, call_name
+from detectors._common import ACTOR, aws_made, call_name, identified
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -20,13 +20,14 @@ _CALLS = ("CreateLoginProfile", "UpdateLoginProfile", "DeleteLoginProfile")
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode") or aws_made(event):
+    if event.errorCode or aws_made(event):
         return None
-    if not f.identity(event):
+    if not identified(event):
         return None  # no caller: whether it was for another user cannot be told (redacted exports)
-    request = f.section(event, "requestParameters")
+    request = event.request()
     target = f.nested_text(request, "userName")
-    caller = f.nested_text(f.identity(event), "userName") if f.identity_type(event) == "IAMUser" else ""
+    ident = event.userIdentity
+    caller = ident.userName if ident.type == "IAMUser" else ""
     # Without a userName the call applies to the caller itself.
     own = not target or (bool(caller) and target == caller)
     context: dict[str, Any] = {"call": call_name(event), "user": clip(target or caller or "(caller)", 256),
@@ -54,6 +55,6 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset(("iam.amazonaws.com", name) for name in _CALLS),
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
 )

@@ -17,9 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors._common import actor_key, aws_made, call_name
+from detectors._common import ACTOR, aws_made, call_name
 from monitor.model import Detector, Event, Hit, Severity
-from monitor.model import event as f
 from monitor.model.alert import clip
 
 # Distribution markers appear in SDK user agents as "Linux/6.5.0-kali3-amd64" or "md/distrib#kali.2024";
@@ -85,7 +84,7 @@ _memo_search = functools.lru_cache(maxsize=4096)(_search)
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    agent = f.text(event, "userAgent")
+    agent = event.userAgent
     if not agent:
         return None
     configured = params.get("user_agents", DEFAULT_USER_AGENTS)
@@ -93,7 +92,7 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if tool is None or aws_made(event):
         return None
     return Hit(context={"tool": clip(tool, 64), "user_agent": clip(agent, 300),
-                        "first_call": call_name(event), "denied": bool(event.get("errorCode"))})
+                        "first_call": call_name(event), "denied": bool(event.errorCode)})
 
 
 DETECTOR = Detector(
@@ -111,7 +110,7 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset((source, name) for source, names in DISCOVERY_CALLS.items() for name in names),
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
     params={"user_agents": list(DEFAULT_USER_AGENTS)},
 )

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-from detectors._common import actor_key, aws_made, call_name
+from detectors._common import ACTOR, aws_made, call_name
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -33,13 +33,13 @@ def _patterns(params: Mapping[str, Any]) -> list[str]:
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode") or aws_made(event):
+    if event.errorCode or aws_made(event):
         return None
-    request = f.section(event, "requestParameters")
+    request = event.request()
     arn = f.nested_text(request, "policyArn").strip()
     if not arn or not any(fnmatchcase(arn, pattern) for pattern in _patterns(params)):
         return None
-    name = f.text(event, "eventName")
+    name = event.eventName
     target_key = _TARGETS.get(name, "")
     target = f.nested_text(request, target_key) if target_key else ""
     context = {"call": call_name(event), "policy_arn": clip(arn, 256), target_key or "target": clip(target, 256)}
@@ -63,7 +63,7 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset(("iam.amazonaws.com", name) for name in _TARGETS),
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
     params={"admin_policy_arns": list(DEFAULT_ADMIN_POLICIES)},
 )

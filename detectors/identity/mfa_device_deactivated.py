@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import actor_key, aws_made, call_name
+from detectors._common import ACTOR, aws_made, call_name
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode") or aws_made(event):
+    if event.errorCode or aws_made(event):
         return None
-    request = f.section(event, "requestParameters")
+    request = event.request()
     serial = f.nested_text(request, "serialNumber")
     target = f.nested_text(request, "userName")
     # Root's virtual device is named root-account-mfa-device; root acting without a userName targets itself.
@@ -46,6 +46,6 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset({("iam.amazonaws.com", "DeactivateMFADevice"), ("iam.amazonaws.com", "DeleteVirtualMFADevice")}),
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
 )

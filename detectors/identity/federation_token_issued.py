@@ -8,24 +8,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._attack import changed_by_someone, request
-from detectors._common import actor_key, call_name
+from detectors._common import ACTOR, call_name, changed_by_someone
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if f.identity_type(event) != "IAMUser" or not changed_by_someone(event):
+    if event.userIdentity.type != "IAMUser" or not changed_by_someone(event):
         return None
-    req = request(event)
+    req = event.request()
     duration = req.get("durationSeconds")
     policy_arns = req.get("policyArns")
     # The session policy may be long and is not needed to triage; only whether one limited the session.
     return Hit(context={"call": call_name(event), "federated_name": clip(f.nested_text(req, "name"), 64),
                         "duration_seconds": duration if type(duration) is int else None,
                         "session_policy": bool(req.get("policy")) or bool(policy_arns),
-                        "access_key_id": clip(f.nested_text(f.identity(event), "accessKeyId"), 32)})
+                        "access_key_id": clip(event.userIdentity.accessKeyId, 32)})
 
 
 DETECTOR = Detector(
@@ -43,5 +42,5 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset({("sts.amazonaws.com", "GetFederationToken")}),
-    group_by=actor_key,
+    group_by=ACTOR,
 )

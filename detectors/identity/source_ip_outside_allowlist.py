@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors._common import aws_made, call_name
+from detectors._common import ACTOR, aws_made, call_name, console_login_outcome
 from detectors._configured import address, human_role, inside, networks, param, string_tuple
-from detectors.non_mfa_sensitive_call import SENSITIVE_CALLS
+from detectors.identity.non_mfa_sensitive_call import SENSITIVE_CALLS
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -46,30 +46,25 @@ DEFAULT_HUMAN_ROLES = ["AWSReservedSSO_*"]
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode"):
+    if event.errorCode:
         return None
     nets = networks(string_tuple(param(params, "allowed_cidrs", [])))
     if not nets:
         return None
-    found = address(f.text(event, "sourceIPAddress"))
+    found = address(event.sourceIPAddress)
     if found is None or inside(found, nets):
         return None
-    kind = f.identity_type(event)
+    kind = event.userIdentity.type
     human_roles = string_tuple(param(params, "human_roles", DEFAULT_HUMAN_ROLES))
     if kind not in f.HUMAN_IDENTITY_TYPES and not human_role(event, human_roles):
         return None
     if aws_made(event):
         return None
-    if f.text(event, "eventSource") == _SIGNIN and f.nested_text(f.section(event, "responseElements"),
-                                                                 "ConsoleLogin") != "Success":
+    if event.eventSource == _SIGNIN and console_login_outcome(event) != "Success":
         return None
     return Hit(severity=Severity.HIGH if kind == "Root" else None,
                context={"first_call": call_name(event), "identity_type": kind or "unknown",
-                        "user_agent": clip(f.text(event, "userAgent"), 200)})
-
-
-def group(event: Event) -> str:
-    return f"{f.account(event)}|{f.principal(event)}|{f.text(event, 'sourceIPAddress')}"
+                        "user_agent": clip(event.userAgent, 200)})
 
 
 DETECTOR = Detector(
@@ -90,7 +85,7 @@ DETECTOR = Detector(
     inert=lambda params: not string_tuple(params.get("allowed_cidrs")),  # quiet until allowed_cidrs is set
     events=frozenset((source, name) for calls in (SENSITIVE_CALLS, EXTRA_CALLS)
                      for source, names in calls.items() for name in names),
-    group_by=group,
+    group_by=ACTOR,
     episode_seconds=3600,
     params={"allowed_cidrs": [], "human_roles": list(DEFAULT_HUMAN_ROLES)},
 )

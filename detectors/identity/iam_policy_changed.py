@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors import _cis
+from detectors._common import ACTOR, change_context, human_change
 from monitor.model import Detector, Event, Hit, Severity
 
 CALLS = (
@@ -24,9 +24,9 @@ _FIELDS = ("policyArn", "policyName", "versionId", "userName", "groupName", "rol
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not _cis.human_change(event):
+    if not human_change(event):
         return None
-    return Hit(context=_cis.context(event, _FIELDS))
+    return Hit(context=change_context(event, event.request(), _FIELDS))
 
 
 DETECTOR = Detector(
@@ -44,6 +44,6 @@ DETECTOR = Detector(
         "CloudFormation) and refused calls are excluded."
     ),
     match=match,
-    events=_cis.events("iam.amazonaws.com", CALLS),
-    group_by=_cis.group_key,
+    events=frozenset(("iam.amazonaws.com", name) for name in CALLS),
+    group_by=ACTOR,
 )
