@@ -2,8 +2,8 @@
 
 Not a detector: the registry skips modules whose name starts with `_`. The CIS AWS Foundations
 monitoring detectors (CloudWatch.1-14 and 4.15) and the attack-path detectors report a successful
-change made by an identified principal (not by AWS itself), grouped per actor and hour
-(`_common.ACTOR`), with the changed resource in the alert context. Request values are
+change made by someone (not by AWS itself), grouped per actor and hour (`_common.ACTOR`), with the
+changed resource in the alert context. Request values are
 attacker-controlled JSON of any shape: only scalars are copied into the context, clipped.
 """
 
@@ -14,21 +14,30 @@ from typing import Any
 
 from detectors._common import aws_made, call_name
 from monitor.model import Event, Hit, Severity
-from monitor.model import event as f
 from monitor.model.alert import clip
+from monitor.model.event import NO_IDENTITY
 
 
 def events(source: str, names: Iterable[str]) -> frozenset[tuple[str, str]]:
     return frozenset((source, name) for name in names)
 
 
-def changed_by_someone(event: Event) -> bool:
-    """A successful call by an identified principal, that AWS did not make on its own behalf.
+def human_change(event: Event) -> bool:
+    """A successful call by a caller of a known identity type, that AWS did not make on its own behalf.
 
-    A record whose userIdentity names no one (console captures, stripped or hand-made exports) gives
-    nobody to ask about the change or to contain, so it is left out.
+    The CIS detectors' rule: a record without a userIdentity type (console captures, hand-made exports)
+    names no one to ask about the change, so it is left out.
     """
-    return not event.errorCode and f.principal(event) != "unknown" and not aws_made(event)
+    return not event.errorCode and bool(event.userIdentity.type) and not aws_made(event)
+
+
+def changed_by_someone(event: Event) -> bool:
+    """A successful call by an identified caller, that AWS did not make on its own behalf.
+
+    The attack-path detectors' rule: any userIdentity will do; records without one (stripped exports)
+    name nobody to ask or contain.
+    """
+    return not event.errorCode and event.userIdentity != NO_IDENTITY and not aws_made(event)
 
 
 def flat(request: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,7 +79,7 @@ def context(event: Event, keys: Iterable[str], values: Mapping[str, Any] | None 
 def change_hit(event: Event, fields: Iterable[str], high: frozenset[str] = frozenset(),
                high_title: str | None = None) -> Hit | None:
     """The common CIS verdict: a person's successful change, high when its event name is in `high`."""
-    if not changed_by_someone(event):
+    if not human_change(event):
         return None
     found = context(event, fields)
     if event.eventName in high:

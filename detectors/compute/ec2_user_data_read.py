@@ -18,7 +18,7 @@ from monitor.model.alert import clip
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     """Keyed by account and principal (a record that names no principal is not counted)."""
-    if not changed_by_someone(event):
+    if not changed_by_someone(event) or f.principal(event) == "unknown":
         return None
     req = event.request()
     if f.nested_text(req, "attribute") != "userData":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._changes import changed_by_someone, context, events, scalar
+from detectors._changes import context, events, human_change, scalar
 from detectors._common import ACTOR
 from monitor.model import Detector, Event, Hit, Severity
 
@@ -18,7 +18,7 @@ _FIELDS = ("keyId", "pendingWindowInDays")
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not changed_by_someone(event):
+    if not human_change(event):
         return None
     found = context(event, _FIELDS)
     response = event.response()

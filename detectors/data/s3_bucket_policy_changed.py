@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._changes import changed_by_someone, context, events
+from detectors._changes import context, events, human_change
 from detectors._common import ACTOR
 from monitor.model import Detector, Event, Hit, Severity
 
@@ -21,7 +21,7 @@ CALLS = (
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not changed_by_someone(event):
+    if not human_change(event):
         return None
     return Hit(context=context(event, ("bucketName",)))
 

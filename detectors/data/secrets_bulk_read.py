@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._changes import changed_by_someone
-from detectors._common import call_name
+from detectors._common import aws_made, call_name
 from monitor.model import Detector, DistinctCount, Event, Hit, Severity, keys
+from monitor.model import event as f
 from monitor.model.alert import clip
 
 _SSM = "ssm.amazonaws.com"
@@ -37,8 +37,8 @@ _READ_FIELDS = ("secretId", "secretIdList", "name", "names", "path", "instanceId
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     """Keyed by account and principal; the distinct value is what the call read (`secret_read`)."""
-    if not changed_by_someone(event):
-        return None  # refused, made by AWS, or by nobody a key could name
+    if event.errorCode or aws_made(event) or f.principal(event) == "unknown":
+        return None  # refused, made by AWS, or by nobody the key could name
     request = event.request()
     if event.eventSource == _SSM and not _true(request.get("withDecryption")):
         return None  # plain parameters are configuration, not secrets

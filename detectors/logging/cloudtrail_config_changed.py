@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._changes import changed_by_someone, events
+from detectors._changes import events, human_change
 from detectors._common import ACTOR
 from detectors.logging._trails import CLOUDTRAIL, TRAIL_UPDATES, data_trail_names, trail_blinded, trail_context
 from monitor.model import Detector, Event, Hit, Severity
@@ -21,7 +21,7 @@ _CALLS = frozenset({"CreateTrail", "StartLogging", "StartEventDataStoreIngestion
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not changed_by_someone(event):
+    if not human_change(event):
         return None
     request = event.request()
     reasons = trail_blinded(event.eventName, request, data_trail_names(params.get("data_event_trails")))

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._changes import changed_by_someone, context, events, scalar
+from detectors._changes import context, events, human_change, scalar
 from detectors._common import ACTOR
 from detectors.logging._trails import (
     CLOUDTRAIL,
@@ -39,7 +39,7 @@ _S3 = "s3.amazonaws.com"
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not changed_by_someone(event):
+    if not human_change(event):
         return None
     request = event.request()
     if event.eventSource == _S3:

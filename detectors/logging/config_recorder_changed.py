@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._changes import changed_by_someone, context, events, flat
+from detectors._changes import context, events, flat, human_change
 from detectors._common import ACTOR
 from monitor.model import Detector, Event, Hit, Severity
 
@@ -19,7 +19,7 @@ _CALLS = _BLINDING | {"PutDeliveryChannel", "PutConfigurationRecorder"}
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not changed_by_someone(event):
+    if not human_change(event):
         return None
     request = event.request()
     found = context(event, ("configurationRecorderName", "deliveryChannelName"), flat(request))

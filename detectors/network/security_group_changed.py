@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._changes import changed_by_someone, context, events, flat
+from detectors._changes import context, events, flat, human_change
 from detectors._common import ACTOR
 from detectors.network._open_ports import port_set, world_open_ports
 from monitor.model import Detector, Event, Hit, Severity
@@ -32,7 +32,7 @@ _FIELDS = ("groupId", "groupName", "vpcId", "cidrIp", "ipProtocol", "fromPort", 
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not changed_by_someone(event):
+    if not human_change(event):
         return None
     request = event.request()
     found = context(event, _FIELDS, flat(request))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._changes import changed_by_someone, context, events, flat, scalar
+from detectors._changes import context, events, flat, human_change, scalar
 from detectors._common import ACTOR
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model.alert import clip
@@ -24,7 +24,7 @@ _ATTRIBUTES = ("enableDnsSupport", "enableDnsHostnames", "enableNetworkAddressUs
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not changed_by_someone(event):
+    if not human_change(event):
         return None
     request = event.request()
     found = context(event, _FIELDS, flat(request))
