@@ -35,7 +35,7 @@ SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 def run(events: list[Event], detectors: list[Detector]) -> list[Alert]:
     engine = Engine(detectors)
-    alerts = [*engine.process(copy.deepcopy(events), "test").alerts, *engine.flush()]
+    alerts = [*engine.process_records(copy.deepcopy(events), "test").alerts, *engine.flush()]
     assert dict(engine.stats.detector_errors) == {}
     return alerts
 
@@ -106,7 +106,7 @@ def test_source_ip_watches_sign_ins_and_every_sensitive_call() -> None:
 
 
 def test_unapproved_region_watches_creation_and_recon_but_no_global_service() -> None:
-    from detectors.unapproved_region import GLOBAL_SOURCES
+    from detectors.network.unapproved_region import GLOBAL_SOURCES
     events = BY_ID["unapproved-region"].events
     assert {("ec2.amazonaws.com", "RunInstances"), ("lambda.amazonaws.com", "CreateFunction20150331"),
             ("bedrock.amazonaws.com", "InvokeModel"), ("ec2.amazonaws.com", "DescribeInstances")} <= events
@@ -275,7 +275,7 @@ def hostile_variants() -> list[Event]:
 def test_hostile_events_never_raise() -> None:
     detectors = configured()
     engine = Engine([d for d in detectors if d.id in IDS])
-    engine.process(hostile_variants(), "hostile")
+    engine.process_records(hostile_variants(), "hostile")
     engine.flush()
     assert dict(engine.stats.detector_errors) == {}
     assert sum(engine.stats.matches.values()) > 0  # the variants that keep their meaning still match
@@ -289,7 +289,7 @@ def test_wrong_typed_params_never_raise(detector_id: str) -> None:
     for value in BAD_PARAMS:
         params = dict.fromkeys(BY_ID[detector_id].params, value)
         engine = Engine([with_params(detector_id, **params)])
-        engine.process(copy.deepcopy(base_events()), "bad params")
+        engine.process_records(copy.deepcopy(base_events()), "bad params")
         engine.flush()
         assert dict(engine.stats.detector_errors) == {}, value
 
