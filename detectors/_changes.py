@@ -3,8 +3,8 @@
 Not a detector: the registry skips modules whose name starts with `_`. The CIS AWS Foundations
 monitoring detectors (CloudWatch.1-14 and 4.15) and the attack-path detectors report a successful
 change made by someone (not by AWS itself), grouped per actor and hour (`_common.ACTOR`), with the
-changed resource in the alert context. Request values are
-attacker-controlled JSON of any shape: only scalars are copied into the context, clipped.
+changed resource in the alert context. Request values are attacker-controlled JSON of any shape:
+only scalars are copied into the context, clipped.
 """
 
 from __future__ import annotations
