@@ -106,7 +106,7 @@ def test_source_ip_watches_sign_ins_and_every_sensitive_call() -> None:
 
 
 def test_unapproved_region_watches_creation_and_recon_but_no_global_service() -> None:
-    from detectors.unapproved_region import GLOBAL_SOURCES
+    from detectors.network.unapproved_region import GLOBAL_SOURCES
     events = BY_ID["unapproved-region"].events
     assert {("ec2.amazonaws.com", "RunInstances"), ("lambda.amazonaws.com", "CreateFunction20150331"),
             ("bedrock.amazonaws.com", "InvokeModel"), ("ec2.amazonaws.com", "DescribeInstances")} <= events

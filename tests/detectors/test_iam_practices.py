@@ -121,12 +121,12 @@ def test_trust_risks_name_each_danger() -> None:
     ("m5.99999999999xlarge", False),
 ])
 def test_expensive_instance_types(instance_type: str, expensive: bool) -> None:
-    from detectors.expensive_instance_launched import DETECTOR, is_expensive
+    from detectors.compute.expensive_instance_launched import DETECTOR, is_expensive
     assert is_expensive(instance_type, DETECTOR.params) is expensive
 
 
 def test_bucket_policy_restricting_conditions_are_case_insensitive() -> None:
-    from detectors.s3_bucket_made_public import public_reason
+    from detectors.data.s3_bucket_made_public import public_reason
     statement = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*",
                  "Condition": {"StringEquals": {"AWS:PrincipalOrgID": "o-abc"}}}
     assert public_reason("PutBucketPolicy", {"bucketPolicy": {"Statement": [statement]}}) is None

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors._common import aws_made, call_name
-from monitor.model import Detector, DistinctCount, Event, Hit, Severity
+from monitor.model import Detector, DistinctCount, Event, Hit, Severity, keys
 from monitor.model import event as f
 from monitor.model.alert import clip
 
@@ -31,22 +31,23 @@ def _true(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
-def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode") or aws_made(event):
-        return None
-    if f.text(event, "eventSource") == _SSM and not _true(f.section(event, "requestParameters").get("withDecryption")):
-        return None  # plain parameters are configuration, not secrets
-    # Which secrets were read is in the event ids; their names are not copied into the alert.
-    return Hit(context={"first_call": call_name(event)})
-
-
 # Where each call names what it read (a string or a list of strings).
 _READ_FIELDS = ("secretId", "secretIdList", "name", "names", "path", "instanceId")
 
 
-def secret_read(event: Event) -> str | None:
+def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
+    """Keyed by account and principal; the distinct value is what the call read (`secret_read`)."""
+    if event.errorCode or aws_made(event) or f.principal(event) == "unknown":
+        return None  # refused, made by AWS, or by nobody the key could name
+    request = event.request()
+    if event.eventSource == _SSM and not _true(request.get("withDecryption")):
+        return None  # plain parameters are configuration, not secrets
+    # Which secrets were read is in the event ids; their names are not copied into the alert.
+    return Hit(value=secret_read(request), context={"first_call": call_name(event)})
+
+
+def secret_read(request: Mapping[str, Any]) -> str | None:
     """What one call read, as one value: a secret id, parameter name or path, an instance id, or a batch."""
-    request = f.section(event, "requestParameters")
     for field in _READ_FIELDS:
         value = request.get(field)
         if isinstance(value, str) and value:
@@ -55,11 +56,6 @@ def secret_read(event: Event) -> str | None:
             names = sorted(str(item)[:256] for item in value[:50])
             return clip(",".join(names), 256)
     return None
-
-
-def group(event: Event) -> str | None:
-    who = f.principal(event)
-    return None if who == "unknown" else f"{f.account(event)}|{who}"
 
 
 DETECTOR = Detector(
@@ -77,7 +73,7 @@ DETECTOR = Detector(
     ),
     match=match,
     events=_EVENTS,
-    group_by=group,
-    distinct=DistinctCount(value=secret_read, count=20, window_seconds=600, label="secrets_read"),
+    group_by=keys("account", "principal"),
+    state=DistinctCount(count=20, window_seconds=600, label="secrets_read"),
     episode_seconds=3600,
 )

@@ -28,8 +28,7 @@ from typing import Any, Final
 
 from detectors._common import aws_made, call_name
 from detectors._configured import matches_any, param, string_tuple
-from monitor.model import Detector, Event, Hit, Severity
-from monitor.model import event as f
+from monitor.model import Detector, Event, Hit, Severity, keys
 from monitor.model.alert import clip
 
 # Calls that create, start or open something in the region they are made in.
@@ -87,10 +86,9 @@ def _remembered(region: str, allowed: tuple[str, ...]) -> bool:
 
 
 def _from_console(event: Event) -> bool:
-    flag = event.get("sessionCredentialFromConsole")
-    if flag is True or (type(flag) is str and flag.lower() == "true"):
+    if event.sessionCredentialFromConsole.lower() == "true":
         return True
-    agent = f.text(event, "userAgent")
+    agent = event.userAgent
     return agent.startswith(("console.", "signin.amazonaws.com", "AWS Internal")) or ".console." in agent
 
 
@@ -98,21 +96,18 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     allowed = string_tuple(param(params, "allowed_regions", []))
     if not allowed:
         return None
-    region = f.text(event, "awsRegion")
+    region = event.awsRegion
     if not region or _approved(region, allowed):
         return None
-    source = f.text(event, "eventSource")
+    source = event.eventSource
     if source in GLOBAL_SOURCES or (source == _STS and region == "us-east-1") or aws_made(event):
         return None
-    denied = bool(event.get("errorCode"))
-    if (source, f.text(event, "eventName")) in _RECON and (denied or _from_console(event)):
+    error = event.errorCode or ""
+    denied = bool(error)
+    if (source, event.eventName) in _RECON and (denied or _from_console(event)):
         return None
     return Hit(context={"region": clip(region, 64), "first_call": call_name(event), "denied": denied,
-                        "error_code": clip(f.text(event, "errorCode"), 64)})
-
-
-def group(event: Event) -> str:
-    return f"{f.account(event)}|{f.text(event, 'awsRegion')}|{f.principal(event)}"
+                        "error_code": clip(error, 64)})
 
 
 DETECTOR = Detector(
@@ -133,7 +128,7 @@ DETECTOR = Detector(
     inert=lambda params: not string_tuple(param(params, "allowed_regions", [])),  # quiet until allowed_regions is set
     events=frozenset((source, name) for calls in (CREATING_CALLS, RECON_CALLS)
                      for source, names in calls.items() for name in names),
-    group_by=group,
+    group_by=keys("account", "region", "principal"),
     episode_seconds=3600,
     params={"allowed_regions": []},
 )

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors import _cis
+from detectors._changes import context, events, flat, human_change, scalar
+from detectors._common import ACTOR
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model.alert import clip
 
@@ -23,16 +24,16 @@ _ATTRIBUTES = ("enableDnsSupport", "enableDnsHostnames", "enableNetworkAddressUs
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    hit = _cis.change_hit(event, _FIELDS)
-    if hit is None:
+    if not human_change(event):
         return None
-    request = _cis.request(event)
+    request = event.request()
+    found = context(event, _FIELDS, flat(request))
     for name in _ATTRIBUTES:
         setting = request.get(name)
         if type(setting) is dict:
-            value = _cis.scalar(setting.get("value"))
-            return Hit(context={**hit.context, "attribute": clip(f"{name}={value or '?'}", 80)})
-    return hit
+            found["attribute"] = clip(f"{name}={scalar(setting.get('value')) or '?'}", 80)
+            break
+    return Hit(context=found)
 
 
 DETECTOR = Detector(
@@ -50,6 +51,6 @@ DETECTOR = Detector(
         "dry runs are excluded."
     ),
     match=match,
-    events=_cis.events("ec2.amazonaws.com", CALLS),
-    group_by=_cis.group_key,
+    events=events("ec2.amazonaws.com", CALLS),
+    group_by=ACTOR,
 )

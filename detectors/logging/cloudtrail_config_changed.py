@@ -12,22 +12,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors import _cis
+from detectors._changes import events, human_change
+from detectors._common import ACTOR
+from detectors.logging._trails import CLOUDTRAIL, TRAIL_UPDATES, data_trail_names, trail_blinded, trail_context
 from monitor.model import Detector, Event, Hit, Severity
-from monitor.model import event as f
 
-_CALLS = frozenset({"CreateTrail", "StartLogging", "StartEventDataStoreIngestion"}) | _cis.TRAIL_UPDATES
+_CALLS = frozenset({"CreateTrail", "StartLogging", "StartEventDataStoreIngestion"}) | TRAIL_UPDATES
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not _cis.human_change(event):
+    if not human_change(event):
         return None
-    request = _cis.request(event)
-    reasons = _cis.trail_blinded(f.text(event, "eventName"), request,
-                                 _cis.data_trail_names(params.get("data_event_trails")))
+    request = event.request()
+    reasons = trail_blinded(event.eventName, request, data_trail_names(params.get("data_event_trails")))
     if reasons:
         return None
-    found = _cis.trail_context(event, request)
+    found = trail_context(event, request)
     if reasons is None:
         found["selectors"] = "unreadable"
     return Hit(context=found)
@@ -47,7 +47,7 @@ DETECTOR = Detector(
         "calls invoked by an AWS service) and refused calls are excluded."
     ),
     match=match,
-    events=_cis.events(_cis.CLOUDTRAIL, _CALLS),
-    group_by=_cis.group_key,
+    events=events(CLOUDTRAIL, _CALLS),
+    group_by=ACTOR,
     params={"data_event_trails": []},
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors._common import actor_key, aws_made, call_name
+from detectors._common import ACTOR, aws_made, call_name
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -34,15 +34,15 @@ def _false(value: object) -> bool:
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode") or aws_made(event):
+    if event.errorCode or aws_made(event):
         return None
-    name = f.text(event, "eventName")
-    request = f.section(event, "requestParameters")
+    name = event.eventName
+    request = event.request()
     if name == "UpdateDetector" and not _false(request.get("enable")):
         return None  # finding frequency or data source changes leave GuardDuty on
     if name == "UpdateMacieSession" and f.nested_text(request, "status").upper() != "PAUSED":
         return None
-    context: dict[str, Any] = {"call": call_name(event), "region": clip(f.text(event, "awsRegion"), 32)}
+    context: dict[str, Any] = {"call": call_name(event), "region": clip(event.awsRegion, 32)}
     for key in _NAME_KEYS:
         value = request.get(key)
         if isinstance(value, str) and value:
@@ -69,6 +69,6 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset((source, name) for source, names in CALLS.items() for name in names),
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
 )

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._attack import changed_by_someone, request
-from detectors._common import actor_key, call_name
+from detectors._changes import changed_by_someone
+from detectors._common import ACTOR, call_name
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -18,7 +18,7 @@ from monitor.model.alert import clip
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not changed_by_someone(event):
         return None
-    req = request(event)
+    req = event.request()
     # Recorded as a "userData" key (often redacted), or as the generic attribute/value form.
     if "userData" not in req and f.nested_text(req, "attribute") != "userData":
         return None
@@ -40,5 +40,5 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset({("ec2.amazonaws.com", "ModifyInstanceAttribute")}),
-    group_by=actor_key,
+    group_by=ACTOR,
 )

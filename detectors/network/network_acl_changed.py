@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors import _cis
+from detectors._changes import change_hit, events
+from detectors._common import ACTOR
 from monitor.model import Detector, Event, Hit, Severity
 
 CALLS = (
@@ -22,7 +23,7 @@ _FIELDS = ("networkAclId", "vpcId", "ruleNumber", "egress", "ruleAction", "aclPr
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    return _cis.change_hit(event, _FIELDS)
+    return change_hit(event, _FIELDS)
 
 
 DETECTOR = Detector(
@@ -39,6 +40,6 @@ DETECTOR = Detector(
         "AWS service), refused calls and dry runs are excluded."
     ),
     match=match,
-    events=_cis.events("ec2.amazonaws.com", CALLS),
-    group_by=_cis.group_key,
+    events=events("ec2.amazonaws.com", CALLS),
+    group_by=ACTOR,
 )

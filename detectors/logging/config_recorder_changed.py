@@ -10,25 +10,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors import _cis
+from detectors._changes import context, events, flat, human_change
+from detectors._common import ACTOR
 from monitor.model import Detector, Event, Hit, Severity
-from monitor.model import event as f
 
 _BLINDING = frozenset({"StopConfigurationRecorder", "DeleteConfigurationRecorder", "DeleteDeliveryChannel"})
 _CALLS = _BLINDING | {"PutDeliveryChannel", "PutConfigurationRecorder"}
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not _cis.human_change(event):
+    if not human_change(event):
         return None
-    request = _cis.request(event)
-    found = _cis.context(event, ("configurationRecorderName", "deliveryChannelName"))
+    request = event.request()
+    found = context(event, ("configurationRecorderName", "deliveryChannelName"), flat(request))
     for key in ("configurationRecorder", "deliveryChannel"):
         nested = request.get(key)
         if type(nested) is dict:
-            found.update({k: v for k, v in _cis.context(event, ("name", "roleARN", "s3BucketName"), nested).items()
+            found.update({k: v for k, v in context(event, ("name", "roleARN", "s3BucketName"), nested).items()
                           if k not in ("call", "region")})
-    if f.text(event, "eventName") in _BLINDING:
+    if event.eventName in _BLINDING:
         return Hit(severity=Severity.HIGH, title="AWS Config recording stopped or deleted", context=found)
     return Hit(context=found)
 
@@ -47,6 +47,6 @@ DETECTOR = Detector(
         "and refused calls are excluded."
     ),
     match=match,
-    events=_cis.events("config.amazonaws.com", _CALLS),
-    group_by=_cis.group_key,
+    events=events("config.amazonaws.com", _CALLS),
+    group_by=ACTOR,
 )

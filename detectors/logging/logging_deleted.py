@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._attack import changed_by_someone, matches_any, param, request, short_list, walk
-from detectors._common import actor_key, call_name
+from detectors._changes import changed_by_someone
+from detectors._common import ACTOR, call_name
+from detectors._fields import matches_any, param, short_list, walk
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -27,13 +28,13 @@ CRITICAL_GROUPS = ["*cloudtrail*", "*flowlog*", "*flow-log*", "*flow_log*", "*vp
 
 
 def _flow_logs(event: Event) -> Hit:
-    ids = [v for _, v in walk(request(event)) if type(v) is str and v.startswith("fl-")]
+    ids = [v for _, v in walk(event.request()) if type(v) is str and v.startswith("fl-")]
     return Hit(title="VPC flow logs deleted",
                context={"call": call_name(event), "flow_logs": short_list(ids, limit=64)})
 
 
 def _resolver(event: Event) -> Hit:
-    req = request(event)
+    req = event.request()
     return Hit(title="Route 53 Resolver query logging removed",
                context={"call": call_name(event),
                         "query_log_config": clip(f.nested_text(req, "resolverQueryLogConfigId"), 128),
@@ -41,11 +42,11 @@ def _resolver(event: Event) -> Hit:
 
 
 def _log_group(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    req = request(event)
+    req = event.request()
     group = f.nested_text(req, "logGroupName") or f.nested_text(req, "logGroupIdentifier")
     critical = matches_any(group, param(params, "critical_log_groups", CRITICAL_GROUPS), fold=True)
     context = {"call": call_name(event), "log_group": clip(group, 512)}
-    if f.text(event, "eventName") == "DeleteLogStream":
+    if event.eventName == "DeleteLogStream":
         if not critical:
             return None
         context["log_stream"] = clip(f.nested_text(req, "logStreamName"), 512)
@@ -56,7 +57,7 @@ def _log_group(event: Event, params: Mapping[str, Any]) -> Hit | None:
 
 
 def _bucket_logging(event: Event) -> Hit | None:
-    req = request(event)
+    req = event.request()
     status = req.get("BucketLoggingStatus")
     if type(status) is not dict or status.get("LoggingEnabled"):
         return None  # enabling or changing the target, or a record we cannot read
@@ -67,7 +68,7 @@ def _bucket_logging(event: Event) -> Hit | None:
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not changed_by_someone(event):
         return None
-    source = f.text(event, "eventSource")
+    source = event.eventSource
     if source == EC2:
         return _flow_logs(event)
     if source == RESOLVER:
@@ -101,6 +102,6 @@ DETECTOR = Detector(
         (S3, "PutBucketLogging"),
         (BEDROCK, "DeleteModelInvocationLoggingConfiguration"),
     }),
-    group_by=actor_key,
+    group_by=ACTOR,
     params={"critical_log_groups": CRITICAL_GROUPS},
 )

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._attack import account_of, changed_by_someone, request, short_list, strings, walk
-from detectors._common import actor_key, call_name
+from detectors._changes import changed_by_someone
+from detectors._common import ACTOR, call_name
+from detectors._fields import account_of, short_list, strings, walk
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -56,9 +57,9 @@ def _ec2_grantees(req: dict[str, Any], block: str) -> tuple[bool, list[str]]:
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not changed_by_someone(event):
         return None
-    req = request(event)
-    name = f.text(event, "eventName")
-    if f.text(event, "eventSource") == RDS:
+    req = event.request()
+    name = event.eventName
+    if event.eventSource == RDS:
         if f.nested_text(req, "attributeName").lower() != "restore":
             return None
         values = strings(req.get("valuesToAdd"))
@@ -97,6 +98,6 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset({(EC2, name) for name in _EC2_CALLS} | {(RDS, name) for name in _RDS_CALLS}),
-    group_by=actor_key,
+    group_by=ACTOR,
     params={"trusted_accounts": []},
 )

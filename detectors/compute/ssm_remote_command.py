@@ -14,14 +14,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._attack import as_list, changed_by_someone, is_human, param, positive_int, request, short_list, strings
-from detectors._common import actor_key, call_name
+from detectors._changes import changed_by_someone
+from detectors._common import ACTOR, call_name
+from detectors._fields import as_list, matches_any, param, positive_int, short_list, strings
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
 
 SSM = "ssm.amazonaws.com"
 _INSTANCE_TARGET_KEYS = frozenset({"instanceids", "instanceid"})
+
+
+def is_human(event: Event, human_roles: Any) -> bool:
+    """An IAM user or root, or a role session whose role name matches `human_roles` (SSO permission sets)."""
+    kind = event.userIdentity.type
+    if kind in f.HUMAN_IDENTITY_TYPES:
+        return True
+    role = f.user_name(event) if kind == "AssumedRole" else ""
+    return bool(role) and matches_any(role, human_roles)
 
 
 def _targets(req: dict[str, Any]) -> tuple[list[str], bool]:
@@ -43,9 +53,9 @@ def _targets(req: dict[str, Any]) -> tuple[list[str], bool]:
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not changed_by_someone(event):
         return None
-    req = request(event)
+    req = event.request()
     human = is_human(event, param(params, "human_roles", ["AWSReservedSSO_*"]))
-    if f.text(event, "eventName") == "StartSession":
+    if event.eventName == "StartSession":
         if not human:
             return None
         return Hit(title="Interactive SSM session started by a person",
@@ -79,6 +89,6 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset({(SSM, "SendCommand"), (SSM, "StartSession")}),
-    group_by=actor_key,
+    group_by=ACTOR,
     params={"human_roles": ["AWSReservedSSO_*"], "many_instances": 10},
 )

@@ -1,8 +1,8 @@
-"""Helpers for the attack-path detectors (sharing, backdoors, remote execution, logging removal).
+"""Reading values of untrusted shape: request fields, the accounts they name, and params.
 
-Not a detector: the registry skips modules whose name starts with `_`. Pure
-functions of one event; every request field is attacker-controlled, so each
-helper tolerates wrong types, nulls and deep nesting.
+Not a detector: the registry skips modules whose name starts with `_`. What `event.request()` returns
+is attacker-controlled JSON, and params come from config: every reader here tolerates wrong types,
+nulls and deep nesting, and keeps only the well-formed members.
 """
 
 from __future__ import annotations
@@ -12,28 +12,13 @@ from collections.abc import Iterator, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-from detectors._common import aws_made
-from monitor.model import event as f
 from monitor.model.alert import clip
-from monitor.model.event import Event
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]*:[a-z0-9-]*:(\d{12}):")
 # How deep a walk into request parameters goes: real requests nest a few levels, hostile ones may not stop.
 _MAX_DEPTH = 8
 _MAX_ITEMS = 1000
-
-
-def changed_by_someone(event: Event) -> bool:
-    """A successful call by an identified principal, not by AWS itself.
-
-    Records without a userIdentity (stripped exports) name nobody to ask or contain: not reported.
-    """
-    return not event.get("errorCode") and bool(f.identity(event)) and not aws_made(event)
-
-
-def request(event: Event) -> dict[str, Any]:
-    return f.section(event, "requestParameters")
 
 
 def as_list(value: Any) -> list[Any]:
@@ -75,41 +60,6 @@ def account_of(value: str) -> str:
     return found.group(1) if found else ""
 
 
-def role_name(event: Event) -> str:
-    """The role behind an AssumedRole session (its issuer's name), or ""."""
-    if f.identity_type(event) != "AssumedRole":
-        return ""
-    return f.user_name(event)
-
-
-def matches_any(value: str, patterns: Any, *, fold: bool = False) -> bool:
-    """`value` matches one of the glob patterns (a param: strings only, anything else ignored)."""
-    if fold:
-        value = value.lower()
-    return any(fnmatchcase(value, p.lower() if fold else p) for p in strings(patterns))
-
-
-def is_human(event: Event, human_roles: Any) -> bool:
-    """An IAM user or root, or a role session whose role name matches `human_roles` (SSO permission sets)."""
-    kind = f.identity_type(event)
-    if kind in f.HUMAN_IDENTITY_TYPES:
-        return True
-    name = role_name(event)
-    return bool(name) and matches_any(name, human_roles)
-
-
-def principal_arns(event: Event) -> list[str]:
-    """The caller's ARN and, for a role session, the role's own ARN (what an allowlist names)."""
-    found = [f.principal(event)]
-    context = f.identity(event).get("sessionContext")
-    issuer = context.get("sessionIssuer") if type(context) is dict else None
-    if type(issuer) is dict:
-        arn = f.nested_text(issuer, "arn")
-        if arn:
-            found.append(arn)
-    return found
-
-
 def short_list(values: list[str], keep: int = 10, limit: int = 128) -> list[str]:
     """A few values for alert context, each clipped."""
     return [clip(v, limit) for v in values[:keep]]
@@ -122,3 +72,10 @@ def param(params: Mapping[str, Any], name: str, default: Any) -> Any:
 
 def positive_int(value: Any, default: int) -> int:
     return value if type(value) is int and value > 0 else default
+
+
+def matches_any(value: str, patterns: Any, *, fold: bool = False) -> bool:
+    """`value` matches one of the glob patterns (a param: strings only, anything else ignored)."""
+    if fold:
+        value = value.lower()
+    return any(fnmatchcase(value, p.lower() if fold else p) for p in strings(patterns))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors import _cis
+from detectors._changes import change_hit, events
+from detectors._common import ACTOR
 from monitor.model import Detector, Event, Hit, Severity
 
 CALLS = (
@@ -18,7 +19,7 @@ _FIELDS = ("routeTableId", "vpcId", "subnetId", "associationId", "destinationCid
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    return _cis.change_hit(event, _FIELDS)
+    return change_hit(event, _FIELDS)
 
 
 DETECTOR = Detector(
@@ -35,6 +36,6 @@ DETECTOR = Detector(
         "by an AWS service), refused calls and dry runs are excluded."
     ),
     match=match,
-    events=_cis.events("ec2.amazonaws.com", CALLS),
-    group_by=_cis.group_key,
+    events=events("ec2.amazonaws.com", CALLS),
+    group_by=ACTOR,
 )

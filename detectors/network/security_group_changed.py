@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors import _cis
+from detectors._changes import context, events, flat, human_change
+from detectors._common import ACTOR
+from detectors.network._open_ports import port_set, world_open_ports
 from monitor.model import Detector, Event, Hit, Severity
-from monitor.model import event as f
 from monitor.model.alert import clip
 
 CALLS = (
@@ -31,13 +32,13 @@ _FIELDS = ("groupId", "groupName", "vpcId", "cidrIp", "ipProtocol", "fromPort", 
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not _cis.human_change(event):
+    if not human_change(event):
         return None
-    request = _cis.request(event)
-    found = _cis.context(event, _FIELDS)
-    if f.text(event, "eventName") in _OPENING:
-        allowed = _cis.port_set(params.get("world_open_allowed_ports"), _DEFAULT_PORTS)
-        opened = _cis.world_open_ports(request, allowed)
+    request = event.request()
+    found = context(event, _FIELDS, flat(request))
+    if event.eventName in _OPENING:
+        allowed = port_set(params.get("world_open_allowed_ports"), _DEFAULT_PORTS)
+        opened = world_open_ports(request, allowed)
         if opened:
             found["open_to_world"] = clip(", ".join(opened), 300)
             return Hit(severity=Severity.HIGH, title="Security group opened to the internet", context=found)
@@ -59,7 +60,7 @@ DETECTOR = Detector(
         "an AWS service), refused calls and dry runs are excluded."
     ),
     match=match,
-    events=_cis.events("ec2.amazonaws.com", CALLS),
-    group_by=_cis.group_key,
+    events=events("ec2.amazonaws.com", CALLS),
+    group_by=ACTOR,
     params={"world_open_allowed_ports": list(_DEFAULT_PORTS)},
 )

@@ -18,16 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._attack import (
-    account_of,
-    changed_by_someone,
-    matches_any,
-    principal_arns,
-    request,
-    short_list,
-    strings,
-)
-from detectors._common import actor_key, call_name
+from detectors._changes import changed_by_someone
+from detectors._common import ACTOR, call_name
+from detectors._fields import account_of, matches_any, short_list, strings
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -69,11 +62,17 @@ def _layers(event: Event, req: dict[str, Any], own: str, trusted: set[str]) -> H
                         "foreign_layers": short_list(foreign, limit=256)})
 
 
+def _principal_arns(event: Event) -> list[str]:
+    """The caller's ARN and, for a role session, the role's own ARN (what a deployers glob names)."""
+    role = event.userIdentity.sessionContext.sessionIssuer.arn
+    return [f.principal(event), role] if role else [f.principal(event)]
+
+
 def _code(event: Event, req: dict[str, Any], deployers: Any) -> Hit | None:
     if strings(deployers):
-        if any(matches_any(arn, deployers) for arn in principal_arns(event)):
+        if any(matches_any(arn, deployers) for arn in _principal_arns(event)):
             return None
-    elif f.identity_type(event) not in f.HUMAN_IDENTITY_TYPES:
+    elif event.userIdentity.type not in f.HUMAN_IDENTITY_TYPES:
         return None
     return Hit(severity=Severity.MEDIUM, title="Lambda code replaced outside the deployment pipeline",
                context={"call": call_name(event), "function": _function(req),
@@ -83,8 +82,8 @@ def _code(event: Event, req: dict[str, Any], deployers: Any) -> Hit | None:
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not changed_by_someone(event):
         return None
-    req = request(event)
-    name = f.text(event, "eventName")
+    req = event.request()
+    name = event.eventName
     own = f.account(event)
     trusted = set(strings(params.get("trusted_accounts")))
     if name in _ADD_PERMISSION:
@@ -111,6 +110,6 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset((LAMBDA, name) for name in _ADD_PERMISSION | _UPDATE_CONFIG | _UPDATE_CODE),
-    group_by=actor_key,
+    group_by=ACTOR,
     params={"deployers": [], "trusted_accounts": []},
 )

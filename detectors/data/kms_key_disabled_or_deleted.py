@@ -10,20 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors import _cis
+from detectors._changes import context, events, human_change, scalar
+from detectors._common import ACTOR
 from monitor.model import Detector, Event, Hit, Severity
-from monitor.model import event as f
 
 _FIELDS = ("keyId", "pendingWindowInDays")
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not _cis.human_change(event):
+    if not human_change(event):
         return None
-    found = _cis.context(event, _FIELDS)
-    response = f.section(event, "responseElements")
+    found = context(event, _FIELDS)
+    response = event.response()
     for key in ("keyId", "deletionDate", "keyState"):
-        value = _cis.scalar(response.get(key))
+        value = scalar(response.get(key))
         if value:
             found[f"response_{key}"] = value
     return Hit(context=found)
@@ -43,6 +43,6 @@ DETECTOR = Detector(
         "are excluded."
     ),
     match=match,
-    events=_cis.events("kms.amazonaws.com", ("DisableKey", "ScheduleKeyDeletion")),
-    group_by=_cis.group_key,
+    events=events("kms.amazonaws.com", ("DisableKey", "ScheduleKeyDeletion")),
+    group_by=ACTOR,
 )

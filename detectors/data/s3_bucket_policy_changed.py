@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors import _cis
+from detectors._changes import context, events, human_change
+from detectors._common import ACTOR
 from monitor.model import Detector, Event, Hit, Severity
 
 CALLS = (
@@ -20,9 +21,9 @@ CALLS = (
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not _cis.human_change(event):
+    if not human_change(event):
         return None
-    return Hit(context=_cis.context(event, ("bucketName",)))
+    return Hit(context=context(event, ("bucketName",)))
 
 
 DETECTOR = Detector(
@@ -39,6 +40,6 @@ DETECTOR = Detector(
         "roles, calls invoked by an AWS service) and refused calls are excluded."
     ),
     match=match,
-    events=_cis.events("s3.amazonaws.com", CALLS),
-    group_by=_cis.group_key,
+    events=events("s3.amazonaws.com", CALLS),
+    group_by=ACTOR,
 )

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-from detectors._common import actor_key, aws_made, call_name
+from detectors._common import ACTOR, aws_made, call_name
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -21,13 +21,18 @@ from monitor.model.alert import clip
 DEFAULT_FAMILIES = ("p*", "g*", "trn*", "inf*", "dl*", "x*", "u-*")
 
 
-def instance_types(event: Event) -> list[str]:
+def _section(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    value = obj.get(key)
+    return value if type(value) is dict else {}
+
+
+def instance_types(event: Event, request: dict[str, Any]) -> list[str]:
     """The requested type, else the launched ones (a launch template leaves the request without one)."""
-    request_type = f.nested_text(f.section(event, "requestParameters"), "instanceType")
+    request_type = f.nested_text(request, "instanceType")
     if request_type:
         return [request_type]
     found: list[str] = []
-    items = f.section(f.section(event, "responseElements"), "instancesSet").get("items")
+    items = _section(event.response(), "instancesSet").get("items")
     if isinstance(items, list):
         for item in items[:100]:
             if isinstance(item, dict) and isinstance(item.get("instanceType"), str):
@@ -50,17 +55,18 @@ def is_expensive(instance_type: str, params: Mapping[str, Any]) -> bool:
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode") or aws_made(event):
+    if event.errorCode or aws_made(event):
         return None
-    expensive = sorted({t for t in instance_types(event) if is_expensive(t, params)})
+    request = event.request()
+    expensive = sorted({t for t in instance_types(event, request) if is_expensive(t, params)})
     if not expensive:
         return None
-    request = f.section(f.section(event, "requestParameters"), "instancesSet").get("items")
-    first = request[0] if isinstance(request, list) and request and isinstance(request[0], dict) else {}
+    items = _section(request, "instancesSet").get("items")
+    first = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
     count = first.get("maxCount")
     return Hit(context={
         "call": call_name(event), "instance_types": clip(", ".join(expensive), 200),
-        "region": clip(f.text(event, "awsRegion"), 32),
+        "region": clip(event.awsRegion, 32),
         "max_count": count if isinstance(count, int) and not isinstance(count, bool) else "unknown",
     })
 
@@ -80,7 +86,7 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset({("ec2.amazonaws.com", "RunInstances")}),
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
     params={"families": list(DEFAULT_FAMILIES), "min_xlarge": 24, "metal": True},
 )

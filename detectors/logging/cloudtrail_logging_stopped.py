@@ -21,36 +21,44 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors import _cis
+from detectors._changes import context, events, human_change, scalar
+from detectors._common import ACTOR
+from detectors.logging._trails import (
+    CLOUDTRAIL,
+    TRAIL_STOPS,
+    TRAIL_UPDATES,
+    data_trail_names,
+    lifecycle_expires,
+    trail_blinded,
+    trail_context,
+)
 from monitor.model import Detector, Event, Hit, Severity
-from monitor.model import event as f
 from monitor.model.alert import clip
 
 _S3 = "s3.amazonaws.com"
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not _cis.human_change(event):
+    if not human_change(event):
         return None
-    request = _cis.request(event)
-    if f.text(event, "eventSource") == _S3:
+    request = event.request()
+    if event.eventSource == _S3:
         return _trail_bucket_expiry(event, request, params)
-    reasons = _cis.trail_blinded(f.text(event, "eventName"), request,
-                                 _cis.data_trail_names(params.get("data_event_trails")))
+    reasons = trail_blinded(event.eventName, request, data_trail_names(params.get("data_event_trails")))
     if not reasons:
         return None
-    found = _cis.trail_context(event, request)
+    found = trail_context(event, request)
     found["blinded_by"] = clip("; ".join(reasons), 300)
     return Hit(context=found)
 
 
 def _trail_bucket_expiry(event: Event, request: Mapping[str, Any], params: Mapping[str, Any]) -> Hit | None:
-    bucket = _cis.scalar(request.get("bucketName"))
-    if not bucket or bucket not in _cis.data_trail_names(params.get("trail_buckets")):
+    bucket = scalar(request.get("bucketName"))
+    if not bucket or bucket not in data_trail_names(params.get("trail_buckets")):
         return None
-    if not _cis.lifecycle_expires(request):
+    if not lifecycle_expires(request):
         return None
-    found = _cis.context(event, ("bucketName",))
+    found = context(event, ("bucketName",), request)
     found["blinded_by"] = "lifecycle rule expires trail log objects"
     return Hit(context=found)
 
@@ -70,7 +78,7 @@ DETECTOR = Detector(
         "service) and refused calls are excluded."
     ),
     match=match,
-    events=_cis.events(_cis.CLOUDTRAIL, _cis.TRAIL_STOPS | _cis.TRAIL_UPDATES) | {(_S3, "PutBucketLifecycle")},
-    group_by=_cis.group_key,
+    events=events(CLOUDTRAIL, TRAIL_STOPS | TRAIL_UPDATES) | {(_S3, "PutBucketLifecycle")},
+    group_by=ACTOR,
     params={"data_event_trails": [], "trail_buckets": []},
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors._common import actor_key, aws_made, call_name
+from detectors._common import ACTOR, aws_made, call_name
 from detectors._iam_policy import allows_everyone, condition_keys, is_allow, parse_document, statements, strings
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
@@ -90,10 +90,10 @@ def public_reason(name: str, request: Mapping[str, Any]) -> str | None:
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("errorCode") or aws_made(event):
+    if event.errorCode or aws_made(event):
         return None
-    request = f.section(event, "requestParameters")
-    reason = public_reason(f.text(event, "eventName"), request)
+    request = event.request()
+    reason = public_reason(event.eventName, request)
     if reason is None:
         return None
     bucket = f.nested_text(request, "bucketName") or "(account-wide)"
@@ -115,6 +115,6 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset((_S3, name) for name in _CALLS),
-    group_by=actor_key,
+    group_by=ACTOR,
     episode_seconds=3600,
 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._attack import changed_by_someone, request
-from detectors._common import actor_key, call_name
+from detectors._changes import changed_by_someone
+from detectors._common import ACTOR, call_name
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -18,10 +18,10 @@ SERIAL = "SendSerialConsoleSSHPublicKey"
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not changed_by_someone(event):
         return None
-    req = request(event)
+    req = event.request()
     context: dict[str, Any] = {"call": call_name(event), "instance": clip(f.nested_text(req, "instanceId"), 64),
                                "os_user": clip(f.nested_text(req, "instanceOSUser"), 64)}
-    if f.text(event, "eventName") == SERIAL:
+    if event.eventName == SERIAL:
         serial_port = req.get("serialPort")
         context["serial_port"] = serial_port if type(serial_port) is int else None
         return Hit(severity=Severity.HIGH, title="SSH key pushed for the EC2 serial console", context=context)
@@ -43,5 +43,5 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset({(SOURCE, "SendSSHPublicKey"), (SOURCE, SERIAL)}),
-    group_by=actor_key,
+    group_by=ACTOR,
 )

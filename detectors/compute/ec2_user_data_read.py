@@ -9,25 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._attack import changed_by_someone, request
+from detectors._changes import changed_by_someone
 from detectors._common import call_name
-from monitor.model import Detector, Event, Hit, Severity, Threshold
+from monitor.model import Detector, Event, Hit, Severity, Threshold, keys
 from monitor.model import event as f
 from monitor.model.alert import clip
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if not changed_by_someone(event):
+    """Keyed by account and principal (a record that names no principal is not counted)."""
+    if not changed_by_someone(event) or f.principal(event) == "unknown":
         return None
-    req = request(event)
+    req = event.request()
     if f.nested_text(req, "attribute") != "userData":
         return None
     return Hit(context={"call": call_name(event), "instance": clip(f.nested_text(req, "instanceId"), 64)})
-
-
-def group(event: Event) -> str | None:
-    who = f.principal(event)
-    return None if who == "unknown" else f"{f.account(event)}|{who}"
 
 
 DETECTOR = Detector(
@@ -45,6 +41,6 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset({("ec2.amazonaws.com", "DescribeInstanceAttribute")}),
-    group_by=group,
-    threshold=Threshold(count=10, window_seconds=600),
+    group_by=keys("account", "principal"),
+    state=Threshold(count=10, window_seconds=600),
 )
