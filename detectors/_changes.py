@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from detectors._common import aws_made, call_name
+from detectors._common import aws_made, call_name, identified
 from monitor.model import Event, Hit, Severity
 from monitor.model.alert import clip
-from monitor.model.event import NO_IDENTITY
 
 
 def events(source: str, names: Iterable[str]) -> frozenset[tuple[str, str]]:
@@ -37,7 +36,7 @@ def changed_by_someone(event: Event) -> bool:
     The attack-path detectors' rule: any userIdentity will do; records without one (stripped exports)
     name nobody to ask or contain.
     """
-    return not event.errorCode and event.userIdentity != NO_IDENTITY and not aws_made(event)
+    return not event.errorCode and identified(event) and not aws_made(event)
 
 
 def flat(request: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._attack import account_of
 from detectors._common import aws_made
 from detectors._configured import (
     accounts,
@@ -28,6 +27,7 @@ from detectors._configured import (
     role_name_of,
     string_tuple,
 )
+from detectors._fields import account_of
 from monitor.model import Detector, Event, Hit, Severity, keys
 from monitor.model import event as f
 from monitor.model.alert import clip

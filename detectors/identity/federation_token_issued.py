@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import ACTOR, call_name, changed_by_someone
+from detectors._changes import changed_by_someone
+from detectors._common import ACTOR, call_name
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import ACTOR, change_context, human_change
+from detectors._changes import context, human_change
+from detectors._common import ACTOR
 from monitor.model import Detector, Event, Hit, Severity
 
 CALLS = (
@@ -26,7 +27,7 @@ _FIELDS = ("policyArn", "policyName", "versionId", "userName", "groupName", "rol
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not human_change(event):
         return None
-    return Hit(context=change_context(event, event.request(), _FIELDS))
+    return Hit(context=context(event, _FIELDS))
 
 
 DETECTOR = Detector(

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import ACTOR, change_context, human_change
+from detectors._changes import context as change_context
+from detectors._changes import human_change
+from detectors._common import ACTOR
 from monitor.model import Detector, Event, Hit, Severity
 
 CALLS = (
@@ -28,7 +30,7 @@ _FIELDS = ("accountId", "accountName", "policyId", "policyType", "type", "name",
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not human_change(event):
         return None
-    context = change_context(event, event.request(), _FIELDS)
+    context = change_context(event, _FIELDS)
     if event.eventName in _HIGH:
         return Hit(severity=Severity.HIGH, title="Account left the organization or its guardrails were removed",
                    context=context)
