@@ -1,8 +1,9 @@
-"""Helpers of `instance-credentials-used-elsewhere`, shared with the learners' profile (detectors/_profile.py).
+"""Instance sessions for `instance-credentials-used-elsewhere`: whose they are, where a call came from, which client.
 
 Not a detector: the registry skips modules whose name starts with `_`. What marks a role session as an EC2
 instance's, where a call came from (a public address, or the instance's own network), and which clients
-are not an SDK running on a server.
+are not an SDK running on a server. Every memo key comes from the event: values longer than the limits
+below are judged without being remembered.
 """
 
 from __future__ import annotations
@@ -10,13 +11,19 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from typing import Any, Final
+from typing import Final, NamedTuple
 
 from detectors._configured import MAX_ADDRESS_CHARS, Network, address, inside
-from detectors.scanner_user_agent import DEFAULT_USER_AGENTS as OFFENSIVE_TOOLS
 from monitor.model import Event
 from monitor.model.alert import clip
 
+# Offensive tools by a marker in the user agent: the same list as scanner-user-agent's default
+# (`DEFAULT_USER_AGENTS`; a test keeps them equal). A copy, not an import, so that this detector does
+# not depend on another subject folder's detector module.
+OFFENSIVE_TOOLS: Final = (
+    "pacu", "scoutsuite", "scout suite", "prowler", "cloudmapper", "cloudsplaining", "stratus-red-team",
+    "stratus red team", "cloudfox", "weirdaal", "enumerate-iam", "sqlmap", "-kali", "#kali", "kali linux", "parrot",
+)
 SUSPICIOUS_USER_AGENTS: Final = (
     "mozilla/", "curl/", "wget/", "python-requests/", "python-urllib", "go-http-client/", "postmanruntime/",
     "insomnia/", "okhttp/", "httpie/", "axios/", "node-fetch", *OFFENSIVE_TOOLS,
@@ -24,7 +31,6 @@ SUSPICIOUS_USER_AGENTS: Final = (
 WORKSTATION_PLATFORMS: Final = ("darwin/", "os/macos")
 
 _INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
-# Memo keys come from the event: values longer than these are judged without being remembered.
 _MAX_ID_CHARS = 128
 _MAX_AGENT_CHARS = 1024
 # The instance's own side of the network: never a second place. (ipaddress's is_private would also
@@ -35,15 +41,49 @@ _LOCAL_NETWORKS: Final[tuple[Network, ...]] = tuple(ipaddress.ip_network(n) for 
 ))
 
 
-def instance_session(event: Event) -> str | None:
-    """The instance id a role session is named after, or None; the cheap test runs first."""
-    ident = event.get("userIdentity")
-    if type(ident) is not dict or ident.get("type") != "AssumedRole":
+class Place(NamedTuple):
+    """Where one call of an instance session came from."""
+
+    session: str  # the session key: account and session ARN (it names role and instance)
+    instance: str  # the instance id the session is named after
+    place: str  # the public source address, or a client signal ("client: curl/")
+    signal: bool  # `place` is a client signal, which tells on its own
+
+
+def instance_place(event: Event) -> Place | None:
+    """The place of a call by an instance's role session; None for other callers and calls without one.
+
+    The place is the public source address; calls from the instance's own side (private addresses, VPC
+    endpoints) and calls AWS makes with the role have none. A client signal wins over the address.
+    """
+    ident = event.userIdentity
+    principal_id = ident.principalId
+    if ":i-" not in principal_id or ident.type != "AssumedRole":
+        return None  # the cheap test first: nearly every role session leaves here
+    instance = _instance_of(principal_id)
+    if instance is None or event.eventType == "AwsServiceEvent" or ident.invokedBy:
         return None
-    principal_id = ident.get("principalId")
-    if type(principal_id) is not str or ":i-" not in principal_id:
+    source_ip = event.sourceIPAddress
+    if len(source_ip) > MAX_ADDRESS_CHARS or address(source_ip) is None:
+        return None  # service host names, "AWS Internal", garbage
+    key = session_key(event)
+    if key is None:
         return None
-    return _instance_of(principal_id)
+    signal = client_signal(event.userAgent)
+    if signal is not None:
+        return Place(key, instance, clip(signal, 200), True)
+    if event.vpcEndpointId:
+        return None
+    public = _public(source_ip)
+    return None if public is None else Place(key, instance, public, False)
+
+
+def session_key(event: Event) -> str | None:
+    """Account and the session ARN (it names role and instance), else the principalId; None without an account."""
+    ident = event.userIdentity
+    session = ident.arn or ident.principalId
+    account = event.recipientAccountId or ident.accountId
+    return f"{account}|{session}" if session and account else None
 
 
 def _instance_of(principal_id: str) -> str | None:
@@ -81,45 +121,3 @@ def _public(source_ip: str) -> str | None:
     # ipaddress containment costs about a microsecond per network: decide once per distinct address.
     found = address(source_ip)
     return None if found is None or inside(found, _LOCAL_NETWORKS) else str(found)
-
-
-
-
-def is_client_signal(value: str) -> bool:
-    """A profile value naming a client signal ("client: curl/"), not an address (which has no ": ")."""
-    return ": " in value
-
-
-def instance_place(event: Event, ident: dict[str, Any]) -> tuple[str, str] | None:
-    """(session key, place or client signal) of a call by an AssumedRole identity; None unless it is an
-    instance session's call with one.
-
-    The place is the public source address; calls from the instance's own side (private addresses, VPC
-    endpoints) and calls AWS makes with the role have none. A client signal wins over the address.
-    """
-    principal_id = ident.get("principalId")
-    if type(principal_id) is not str or ":i-" not in principal_id or _instance_of(principal_id) is None:
-        return None
-    if event.get("eventType") == "AwsServiceEvent" or ident.get("invokedBy"):
-        return None
-    source_ip = event.get("sourceIPAddress")
-    if type(source_ip) is not str or len(source_ip) > MAX_ADDRESS_CHARS or address(source_ip) is None:
-        return None  # service host names, "AWS Internal", garbage
-    key = session_key(event, ident)
-    if key is None:
-        return None
-    agent = event.get("userAgent")
-    signal = client_signal(agent) if type(agent) is str else None
-    if signal is not None:
-        return (key, clip(signal, 200))
-    if event.get("vpcEndpointId"):
-        return None
-    public = _public(source_ip)
-    return None if public is None else (key, public)
-
-
-def session_key(event: Event, ident: dict[str, Any]) -> str | None:
-    """Account and the session ARN (it names role and instance), else the principalId."""
-    session = ident.get("arn") or ident.get("principalId")
-    account = event.get("recipientAccountId") or ident.get("accountId")
-    return f"{account}|{session}" if type(session) is str and type(account) is str else None

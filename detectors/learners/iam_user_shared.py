@@ -4,6 +4,10 @@ IAM users should be one person (or one workload) each. Fires when one user's cal
 distinct networks (/24 or /48) or >= 4 distinct tool families (aws-cli, boto3, a browser per
 platform, terraform...) within one hour (threshold, window_seconds). Calls AWS makes for the user
 (service host names, "AWS Internal", invokedBy) are not counted; versions of a tool are one family.
+
+`match` sees IAM users' calls only (`identity_types`) and gives up to two Hits per call: the network
+under the key "<user ARN>|networks" and the tool family under "<user ARN>|tools", so networks and
+tools are counted apart in one history.
 """
 
 from __future__ import annotations
@@ -11,35 +15,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import aws_made
-from detectors._profile import NETWORK, TOOL, USER_NETWORKS, USER_TOOLS, profile, source_network, user_agent_family
-from monitor.model import Detector, Event, FirstSeen, Hit, Severity
-
-_HIT = Hit()
+from detectors.learners._normalise import caller, source_network, user_agent_family
+from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
 
 
-def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    ident = event.get("userIdentity")
-    if type(ident) is not dict or ident.get("type") != "IAMUser" or aws_made(event):
+def match(event: Event, params: Mapping[str, Any]) -> tuple[Hit, ...] | None:
+    """The user's network and tool family, each under its own key; None for AWS's calls for the user."""
+    if event.userIdentity.type != "IAMUser":
+        return None  # the engine hands over IAM users' calls only (identity_types); kept for direct calls
+    user = caller(event)
+    if user is None:
         return None
-    return _HIT
-
-
-def group(event: Event) -> str | None:
-    # The profile's networks key (the slow path, without the profile, counts networks only).
-    ident = event.get("userIdentity")
-    arn = ident.get("arn") if type(ident) is dict else None
-    return f"{arn}|networks" if type(arn) is str and arn else None
-
-
-def network(event: Event) -> str | None:
-    source_ip = event.get("sourceIPAddress")
-    return source_network(source_ip) if type(source_ip) is str else None
-
-
-def tool(event: Event) -> str | None:
-    user_agent = event.get("userAgent")
-    return user_agent_family(user_agent) if type(user_agent) is str else None
+    network = source_network(event.sourceIPAddress)
+    tool = user_agent_family(event.userAgent)
+    if tool is None:
+        return None if network is None else (Hit(key=f"{user}|networks", value=network),)
+    if network is None:
+        return (Hit(key=f"{user}|tools", value=tool),)
+    return Hit(key=f"{user}|networks", value=network), Hit(key=f"{user}|tools", value=tool)
 
 
 DETECTOR = Detector(
@@ -56,11 +49,10 @@ DETECTOR = Detector(
         "services make on the user's behalf are not counted."
     ),
     match=match,
-    all_events=True,  # any call by the user counts, through the learners' shared profile (one call per event)
-    group_by=group,
+    all_events=True,  # any call by the user counts
+    identity_types=frozenset({"IAMUser"}),
+    group_by=keys(),
     # Networks and tools are counted apart (two keys per user); 4 of either within the hour fires.
-    first_seen=FirstSeen(value=network, label="networks_or_tools", history_seconds=3600, learning_seconds=0,
-                         min_distinct=4, profile=profile, key_at=USER_NETWORKS, value_at=NETWORK,
-                         more_columns=((USER_TOOLS, TOOL),)),
+    state=FirstSeen(label="networks_or_tools", history_seconds=3600, learning_seconds=0, min_distinct=4),
     episode_seconds=3600,
 )
