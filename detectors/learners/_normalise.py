@@ -19,6 +19,7 @@ from typing import Final
 
 from detectors._configured import address
 from monitor.model import event as f
+from monitor.model.detector import Hit
 from monitor.model.event import Event
 
 # Calls recorded in us-east-1 whatever region the caller works in: not a sign of a new region.
@@ -106,6 +107,22 @@ def _fold(caller_key: str) -> str:
 
 
 _memo_fold = functools.lru_cache(maxsize=8192)(_fold)
+
+
+# --- the verdict ----------------------------------------------------------------------------------------
+
+def learned(key: str, value: str) -> Hit:
+    """The Hit that has the engine learn `value` for `key`.
+
+    The same, immutable, for every call of a (key, value) pair: a person repeats a few networks and tools
+    all day, and building a Hit costs several times more than finding it again.
+    """
+    return Hit(key=key, value=value) if len(key) + len(value) > _MEMO_MAX_LENGTH else _learned(key, value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _learned(key: str, value: str) -> Hit:
+    return Hit(key=key, value=value)
 
 
 # --- what they use ---------------------------------------------------------------------------------------

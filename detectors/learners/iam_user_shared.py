@@ -12,11 +12,15 @@ tools are counted apart in one history.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from detectors.learners._normalise import caller, source_network, user_agent_family
 from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
+
+# Longer users are classified without being remembered (see `_normalise`).
+_MEMO_MAX_LENGTH = 1024
 
 
 def match(event: Event, params: Mapping[str, Any]) -> tuple[Hit, ...] | None:
@@ -28,11 +32,17 @@ def match(event: Event, params: Mapping[str, Any]) -> tuple[Hit, ...] | None:
         return None
     network = source_network(event.sourceIPAddress)
     tool = user_agent_family(event.userAgent)
-    if tool is None:
-        return None if network is None else (Hit(key=f"{user}|networks", value=network),)
-    if network is None:
-        return (Hit(key=f"{user}|tools", value=tool),)
-    return Hit(key=f"{user}|networks", value=network), Hit(key=f"{user}|tools", value=tool)
+    return _hits(user, network, tool) if len(user) > _MEMO_MAX_LENGTH else _memo_hits(user, network, tool)
+
+
+def _hits(user: str, network: str | None, tool: str | None) -> tuple[Hit, ...] | None:
+    hits = ((Hit(key=f"{user}|networks", value=network),) if network is not None else ()) + (
+        (Hit(key=f"{user}|tools", value=tool),) if tool is not None else ())
+    return hits or None
+
+
+# A user calls from a few networks with a few tools: the same Hits serve every such call.
+_memo_hits = functools.lru_cache(maxsize=8192)(_hits)
 
 
 DETECTOR = Detector(

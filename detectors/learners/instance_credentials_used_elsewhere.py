@@ -32,14 +32,17 @@ The user-agent lists are constants, not params. `window_seconds` sets the histor
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from detectors._configured import address_in, string_tuple
-from detectors.learners._instance_sessions import instance_place
+from detectors.learners._instance_sessions import Place, instance_place
 from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
 
 _ELSEWHERE = "more than one public source IP"
+# Longer session keys are judged without being remembered (an ARN is far shorter).
+_MEMO_MAX_LENGTH = 1024
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
@@ -47,16 +50,25 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     found = instance_place(event)
     if found is None:
         return None
+    if not found.signal:
+        if params.get("count_source_ips") is False:
+            return None
+        own = params.get("instance_networks")
+        if own and address_in(found.place, string_tuple(own)):
+            return None
+    return _hit(found) if len(found.session) > _MEMO_MAX_LENGTH else _memo_hit(found)
+
+
+def _hit(found: Place) -> Hit:
     if found.signal:
         # The role, call and user agent are the alert's own fields (principal, event_name, user_agent).
         return Hit(key=found.session, value=found.place, standalone=True, severity=Severity.HIGH,
                    context={"instance_id": found.instance, "reason": found.place})
-    if params.get("count_source_ips") is False:
-        return None
-    own = params.get("instance_networks")
-    if own and address_in(found.place, string_tuple(own)):
-        return None
     return Hit(key=found.session, value=found.place, context={"instance_id": found.instance, "reason": _ELSEWHERE})
+
+
+# A session calls from one place nearly always: the same Hit serves all its calls (the engine copies context).
+_memo_hit = functools.lru_cache(maxsize=8192)(_hit)
 
 
 DETECTOR = Detector(

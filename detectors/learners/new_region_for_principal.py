@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors.learners._normalise import GLOBAL_SOURCES, principal_key
+from detectors.learners._normalise import GLOBAL_SOURCES, learned, principal_key
 from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
 
 
@@ -28,7 +28,7 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not source or source in GLOBAL_SOURCES or not region:
         return None
     principal = principal_key(event)
-    return None if principal is None else Hit(key=principal, value=region[:32])
+    return None if principal is None else learned(principal, region[:32])
 
 
 DETECTOR = Detector(

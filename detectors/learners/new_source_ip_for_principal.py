@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors.learners._normalise import PERSON_IDENTITY_TYPES, person_key, source_network
+from detectors.learners._normalise import PERSON_IDENTITY_TYPES, learned, person_key, source_network
 from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
 
 
@@ -25,7 +25,7 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if person is None:
         return None
     network = source_network(event.sourceIPAddress)
-    return None if network is None else Hit(key=person, value=network)
+    return None if network is None else learned(person, network)
 
 
 DETECTOR = Detector(

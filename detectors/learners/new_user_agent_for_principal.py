@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors.learners._normalise import PERSON_IDENTITY_TYPES, person_key, user_agent_family
+from detectors.learners._normalise import PERSON_IDENTITY_TYPES, learned, person_key, user_agent_family
 from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
 
 
@@ -24,7 +24,7 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if person is None:
         return None
     tool = user_agent_family(event.userAgent)
-    return None if tool is None else Hit(key=person, value=tool)
+    return None if tool is None else learned(person, tool)
 
 
 DETECTOR = Detector(
