@@ -72,7 +72,10 @@ def is_person(event: Event) -> bool:
 
 
 def caller(event: Event) -> str | None:
-    """The caller's ARN (else "account|principal"); None when AWS itself made the call."""
+    """The caller's ARN (else "account|principal"); None when AWS itself made the call.
+
+    A person's key (an SSO session ARN names the person), and an IAM user's.
+    """
     if f.is_aws_service_activity(event):
         return None
     arn = event.userIdentity.arn
@@ -80,11 +83,6 @@ def caller(event: Event) -> str | None:
         return arn  # it names the account too
     principal = f.principal(event)
     return None if principal == "unknown" else f"{f.account(event)}|{principal}"
-
-
-def person_key(event: Event) -> str | None:
-    """A person's key (their ARN; an SSO session ARN names the person); None for anyone else and AWS's calls."""
-    return caller(event) if is_person(event) else None
 
 
 def principal_key(event: Event) -> str | None:

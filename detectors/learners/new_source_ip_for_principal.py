@@ -15,13 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors.learners._normalise import PERSON_IDENTITY_TYPES, learned, person_key, source_network
+from detectors.learners._normalise import PERSON_IDENTITY_TYPES, caller, is_person, learned, source_network
 from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     """Key: the person's ARN; value: the caller's network (none for service names and garbage)."""
-    person = person_key(event)
+    if not is_person(event):
+        return None  # nearly every event ends here: a workload's role session
+    person = caller(event)
     if person is None:
         return None
     network = source_network(event.sourceIPAddress)
