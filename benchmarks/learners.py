@@ -35,19 +35,20 @@ LEARNERS = ("new_source_ip_for_principal", "new_user_agent_for_principal", "new_
 
 try:
     from monitor.engine.detect import Detection
+    TYPED = True
 except ImportError:  # an engine before the typed model: one `process` over dict events
-    Detection = None
+    TYPED = False
 
 
 def learner(name: str) -> Any:
-    package = "detectors.learners" if Detection is not None else "detectors"  # before the subject folders
+    package = "detectors.learners" if TYPED else "detectors"  # before the subject folders
     return importlib.import_module(f"{package}.{name}").DETECTOR
 
 
 def decoded(corpus: Path) -> tuple[list[Any], int]:
     """Every slice of the corpus (or, for an old engine, every file's events) and the event count."""
     paths = sorted(corpus.rglob("*.json.gz"))
-    if Detection is not None:
+    if TYPED:
         from monitor.decode import decode_slices
         parts = [part for path in paths for part in decode_slices(path.read_bytes(), str(path)) if part.events]
         return parts, sum(len(part.events) for part in parts)
@@ -73,7 +74,6 @@ def timed(runs: Sequence[Callable[[], None]], rounds: int) -> list[list[float]]:
 
 
 def detect_run(detectors: Sequence[Any], parts: list[Any]) -> Callable[[], None]:
-    assert Detection is not None
     detection = Detection(list(detectors))
 
     def run() -> None:
@@ -87,12 +87,13 @@ def engine_run(detectors: Sequence[Any], parts: list[Any]) -> Callable[[], None]
 
     def run() -> None:
         engine = Engine(list(detectors))
-        if Detection is not None:
+        if TYPED:
             for part in parts:
                 engine.process(part)
         else:
+            process: Any = engine.process  # (events, origin) before the typed model
             for events, origin in parts:
-                engine.process(events, origin)
+                process(events, origin)
         engine.flush()
     return run
 
@@ -108,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"best and median of {args.rounds} rounds, microseconds per event")
     variants: list[tuple[str, Callable[[], None]]] = [
         ("engine, none", engine_run([], parts)), ("engine, learners", engine_run(learners, parts))]
-    if Detection is not None:
+    if TYPED:
         variants += [("detect, none", detect_run([], parts)), ("detect, learners", detect_run(learners, parts))]
         variants += [(f"detect, {d.id} alone", detect_run([d], parts)) for d in learners]
     for (name, _), times in zip(variants, timed([run for _, run in variants], args.rounds), strict=True):
