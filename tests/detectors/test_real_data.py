@@ -80,7 +80,7 @@ def test_otrf_ec2_proxy_s3_exfiltration() -> None:
     caught = [a for a in latest(alerts).values() if a.detector == "instance-credentials-used-elsewhere"]
     assert len(caught) == 1
     alert = caught[0]
-    assert alert.principal == stolen[0]["userIdentity"]["arn"]
+    assert alert.principal == stolen[0].userIdentity.arn
     assert alert.principal.endswith("/MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0/i-0317f6c6b66ae9c40")
     assert alert.severity.label == "high"
     assert alert.context["instance_id"] == "i-0317f6c6b66ae9c40"
