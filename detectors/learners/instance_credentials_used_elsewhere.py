@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 from detectors._configured import address_in, string_tuple
@@ -62,13 +61,13 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
 
 def _hit(found: Place) -> Hit:
     # The role, call and user agent are the alert's own fields (principal, event_name, user_agent).
-    context = MappingProxyType({"instance_id": found.instance, "reason": found.place if found.signal else _ELSEWHERE})
+    context = {"instance_id": found.instance, "reason": found.place if found.signal else _ELSEWHERE}
     if found.signal:
         return Hit(key=found.session, value=found.place, standalone=True, severity=Severity.HIGH, context=context)
     return Hit(key=found.session, value=found.place, context=context)
 
 
-# A session calls from one place nearly always: the same (read-only) Hit serves all its calls.
+# A session calls from one place nearly always: the same Hit serves all its calls (the engine copies context).
 _memo_hit = functools.lru_cache(maxsize=8192)(_hit)
 
 
