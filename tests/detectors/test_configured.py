@@ -21,6 +21,7 @@ from monitor.engine import Engine, builtin_detectors, configure
 from monitor.engine.registry import apply_settings
 from monitor.engine.settings import DetectorSettings
 from monitor.model import Alert, Detector
+from monitor.model.event import event_from_record
 from tests.detectors.events import ACCOUNT, OTHER_ACCOUNT, api_call, iam_user, latest, of, root, signin
 
 Event = dict[str, Any]
@@ -307,19 +308,19 @@ def test_address_helpers() -> None:
 
 
 def test_oversized_event_values_are_judged_but_never_remembered() -> None:
-    from detectors import _instance as icue
+    from detectors.learners import _instance_sessions as icue
     detector = BY_ID["instance-credentials-used-elsewhere"]
     normal = instance_call("1.2.3.4", "curl/8.5.0")
-    assert detector.match(normal, detector.params) is not None
+    assert detector.match(event_from_record(normal), detector.params) is not None
     sizes = (icue._public.cache_info().currsize, icue._client_signal.cache_info().currsize,
              _configured._address.cache_info().currsize)
     for n in range(3):
         huge = copy.deepcopy(normal)
         huge["userAgent"] = f"curl/8.5.0 {n}" + "x" * 200_000
-        hit = detector.match(huge, detector.params)
+        hit = detector.match(event_from_record(huge), detector.params)
         assert hit is not None and hit.context["reason"] == "client: curl/"
         huge["sourceIPAddress"] = f"{n}" * 100_000
-        assert detector.match(huge, detector.params) is None
+        assert detector.match(event_from_record(huge), detector.params) is None
         assert _configured.address(f"1.2.3.{n}" + " " * 100) is None
     assert (icue._public.cache_info().currsize, icue._client_signal.cache_info().currsize,
             _configured._address.cache_info().currsize) == sizes

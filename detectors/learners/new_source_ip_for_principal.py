@@ -4,6 +4,10 @@ People (IAM users, root, and IAM Identity Center role sessions, whose session na
 are followed; workloads move between AWS addresses all the time and are not. Addresses are
 remembered by network (/24 for IPv4, /48 for IPv6), so a new DHCP lease is not news. Each person
 is learned quietly for their first 7 days (learning_seconds); history is 14 days (window_seconds).
+
+`match` sees every call of the identity types a person can be (`identity_types`): it keys the call
+by the person and gives its network, which the engine learns; a role session that is not an
+Identity Center one leaves at the first test.
 """
 
 from __future__ import annotations
@@ -11,19 +15,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._profile import NETWORK, PERSON, is_person, person_key, profile, source_network
-from monitor.model import Detector, Event, FirstSeen, Hit, Severity
-from monitor.model import event as f
-
-_HIT = Hit()
+from detectors.learners._normalise import PERSON_IDENTITY_TYPES, caller, is_person, learned, source_network
+from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    return _HIT if is_person(event) else None
-
-
-def network(event: Event) -> str | None:
-    return source_network(f.text(event, "sourceIPAddress"))
+    """Key: the person's ARN; value: the caller's network (none for service names and garbage)."""
+    if not is_person(event):
+        return None  # nearly every event ends here: a workload's role session
+    person = caller(event)
+    if person is None:
+        return None
+    network = source_network(event.sourceIPAddress)
+    return None if network is None else learned(person, network)
 
 
 DETECTOR = Detector(
@@ -39,10 +43,9 @@ DETECTOR = Detector(
         "their access keys and sessions. Workload roles and AWS's own calls are not followed."
     ),
     match=match,
-    all_events=True,  # every call of a person counts toward their history; match is a type check
-    group_by=person_key,
-    # The fast path shared by the three learners (detectors/_profile.py); same verdict as match/value.
-    first_seen=FirstSeen(value=network, label="new_source_networks",
-                         profile=profile, key_at=PERSON, value_at=NETWORK),
+    all_events=True,  # every call of a person counts toward their history
+    identity_types=PERSON_IDENTITY_TYPES,
+    group_by=keys(),
+    state=FirstSeen(label="new_source_networks"),
     episode_seconds=3600,
 )

@@ -17,62 +17,58 @@ more than one public address, e.g. dual-stack). Calls AWS services make with the
 name as the source, `invokedBy`, "AWS Internal") are excluded. Refused calls count: stolen credentials
 probing for permissions are as telling as successful ones.
 
-Credentials can be used for any call, so this detector sees every event. It is a first-seen detector
-with a one-hour history per session: a profile (one call per event, bailing out on a plain substring
-test of principalId, ":i-") names the session's place (its public address) or client signal, the
-engine remembers them, and `match` runs only for a place or signal new to the session.
+Credentials can be used for any call, so this detector sees every role session's call
+(`identity_types`); `match` leaves at a plain substring test of principalId (":i-") for every session
+not named after an instance. For an instance session's call it gives the session key and the call's
+place (its public address) or client signal; the engine remembers them for an hour and alerts on a
+place new to the session, or on any client signal (`standalone`).
 
 Params:
 - `instance_networks` (list of CIDRs that belong to the instances' own egress; never counted as elsewhere).
+  Calls from them are not places at all (like private addresses), so they are not learned either.
 - `count_source_ips` (default true); false keeps only the single-call client signal.
-The user-agent lists are constants, not params: the profile sees only the event. `window_seconds` sets the
-history (3600).
+The user-agent lists are constants, not params. `window_seconds` sets the history (3600).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from detectors._configured import address_in, string_tuple
-from detectors._instance import _instance_of, instance_place, is_client_signal, session_key
-from detectors._profile import PLACE, SESSION, profile
-from monitor.model import Detector, Event, FirstSeen, Hit, Severity
+from detectors.learners._instance_sessions import Place, instance_place
+from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
 
-
-def _place_of(event: Event) -> tuple[str, str] | None:
-    ident = event.get("userIdentity")
-    if type(ident) is not dict or ident.get("type") != "AssumedRole":
-        return None
-    return instance_place(event, ident)
-
-
-def place(event: Event) -> str | None:
-    row = _place_of(event)
-    return None if row is None else row[1]
+_ELSEWHERE = "more than one public source IP"
+# Longer session keys are judged without being remembered (an ARN is far shorter).
+_MEMO_MAX_LENGTH = 1024
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    """The verdict on a place or signal new to the session (the engine calls it for those only)."""
-    row = _place_of(event)
-    if row is None:
+    """Key: the instance session; value: the call's public address, or its client signal (standalone, high)."""
+    found = instance_place(event)
+    if found is None:
         return None
-    ident = event["userIdentity"]  # the profile checked it is an instance session's identity
-    instance = _instance_of(ident["principalId"])
-    if is_client_signal(row[1]):
-        # The role, call and user agent are the alert's own fields (principal, event_name, user_agent).
-        return Hit(severity=Severity.HIGH, context={"instance_id": instance, "reason": row[1]})
-    if params.get("count_source_ips") is False:
-        return None
-    own = params.get("instance_networks")
-    if own and address_in(row[1], string_tuple(own)):
-        return None
-    return Hit(context={"instance_id": instance, "reason": "more than one public source IP"})
+    if not found.signal:
+        if params.get("count_source_ips") is False:
+            return None
+        own = params.get("instance_networks")
+        if own and address_in(found.place, string_tuple(own)):
+            return None
+    return _hit(found) if len(found.session) > _MEMO_MAX_LENGTH else _memo_hit(found)
 
 
-def group(event: Event) -> str | None:
-    ident = event.get("userIdentity")
-    return session_key(event, ident) if type(ident) is dict else None
+def _hit(found: Place) -> Hit:
+    # The role, call and user agent are the alert's own fields (principal, event_name, user_agent).
+    context = {"instance_id": found.instance, "reason": found.place if found.signal else _ELSEWHERE}
+    if found.signal:
+        return Hit(key=found.session, value=found.place, standalone=True, severity=Severity.HIGH, context=context)
+    return Hit(key=found.session, value=found.place, context=context)
+
+
+# A session calls from one place nearly always: the same Hit serves all its calls (the engine copies context).
+_memo_hit = functools.lru_cache(maxsize=8192)(_hit)
 
 
 DETECTOR = Detector(
@@ -94,11 +90,10 @@ DETECTOR = Detector(
     ),
     match=match,
     all_events=True,
-    group_by=group,
+    identity_types=frozenset({"AssumedRole"}),
+    group_by=keys(),
     episode_seconds=3600,
     # A session's first place is its own (learned); a second within the hour, or any client signal, alerts.
-    first_seen=FirstSeen(value=place, label="places", history_seconds=3600, learning_seconds=0,
-                         alert_first=is_client_signal, fold_repeats=True, profile=profile, key_at=SESSION,
-                         value_at=PLACE),
+    state=FirstSeen(label="places", history_seconds=3600, learning_seconds=0, fold_repeats=True),
     params={"instance_networks": [], "count_source_ips": True},
 )

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._profile import principal_key
-from monitor.model import Detector, Event, Hit, RateBaseline, Severity
+from detectors.learners._normalise import principal_key
+from monitor.model import Detector, Event, Hit, RateBaseline, Severity, keys
 from monitor.model import event as f
 
 _SOURCE = "bedrock.amazonaws.com"
@@ -21,10 +21,14 @@ _INVOKE = ("InvokeModel", "InvokeModelWithResponseStream", "Converse", "Converse
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if f.text(event, "errorCode"):
+    """Key: the principal (a role session folded into its role); denied calls do not count."""
+    if event.errorCode:
         return None
-    model = f.nested_text(f.section(event, "requestParameters"), "modelId")
-    return Hit(context={"model": model[:256]} if model else {})
+    principal = principal_key(event)
+    if principal is None:
+        return None
+    model = f.nested_text(event.request(), "modelId")
+    return Hit(key=principal, context={"model": model[:256]} if model else {})
 
 
 DETECTOR = Detector(
@@ -41,7 +45,7 @@ DETECTOR = Detector(
     ),
     match=match,
     events=frozenset((_SOURCE, name) for name in _INVOKE),
-    group_by=principal_key,
-    rate=RateBaseline(bucket_seconds=3600, factor=10.0, min_count=100, learning_seconds=7 * 86400),
+    group_by=keys(),
+    state=RateBaseline(bucket_seconds=3600, factor=10.0, min_count=100, learning_seconds=7 * 86400),
     episode_seconds=3600,
 )

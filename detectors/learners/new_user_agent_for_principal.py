@@ -4,6 +4,9 @@ User agents are remembered by tool family (aws-cli, boto3, terraform, browser/wi
 upgrades are not news. People only (IAM users, root, Identity Center sessions); console-internal
 calls ("AWS Internal", console user agents) are not a tool choice. Learned quietly for each person's
 first 7 days; history is 14 days.
+
+`match` sees every call of the identity types a person can be (`identity_types`): it keys the call
+by the person and gives its tool family, which the engine learns.
 """
 
 from __future__ import annotations
@@ -11,19 +14,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._profile import PERSON, TOOL, is_person, person_key, profile, user_agent_family
-from monitor.model import Detector, Event, FirstSeen, Hit, Severity
-from monitor.model import event as f
-
-_HIT = Hit()
+from detectors.learners._normalise import PERSON_IDENTITY_TYPES, caller, is_person, learned, user_agent_family
+from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    return _HIT if is_person(event) else None
-
-
-def tool(event: Event) -> str | None:
-    return user_agent_family(f.text(event, "userAgent"))
+    """Key: the person's ARN; value: the tool family of the user agent (none for the console and AWS)."""
+    if not is_person(event):
+        return None  # nearly every event ends here: a workload's role session
+    person = caller(event)
+    if person is None:
+        return None
+    tool = user_agent_family(event.userAgent)
+    return None if tool is None else learned(person, tool)
 
 
 DETECTOR = Detector(
@@ -40,9 +43,8 @@ DETECTOR = Detector(
     ),
     match=match,
     all_events=True,
-    group_by=person_key,
-    # The fast path shared by the three learners (detectors/_profile.py); same verdict as match/value.
-    first_seen=FirstSeen(value=tool, label="new_user_agents",
-                         profile=profile, key_at=PERSON, value_at=TOOL),
+    identity_types=PERSON_IDENTITY_TYPES,
+    group_by=keys(),
+    state=FirstSeen(label="new_user_agents"),
     episode_seconds=3600,
 )

@@ -6,6 +6,8 @@ regions in the console reads from each of them, which is not news. Calls to glob
 recorded in us-east-1 (IAM, Organizations, CloudFront...) say nothing about where someone works and
 are left out. Learned quietly for each principal's first 7 days; history is 14 days. Attackers with
 stolen keys favour regions nobody watches.
+
+Any identity type can act, so `match` sees every event; most are reads and leave at the first test.
 """
 
 from __future__ import annotations
@@ -13,26 +15,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._profile import GLOBAL_SOURCES, PRINCIPAL, REGION, principal_key, profile
-from monitor.model import Detector, Event, FirstSeen, Hit, Severity
-from monitor.model import event as f
-
-_HIT = Hit()
+from detectors.learners._normalise import GLOBAL_SOURCES, learned, principal_key
+from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.get("readOnly") is True:
+    """Key: the principal (a role session folded into its role); value: the region of a changing call."""
+    if event.readOnly:
         return None  # switching regions in the console reads everywhere; acting there is what matters
-    source = event.get("eventSource")
-    if type(source) is not str or source in GLOBAL_SOURCES:
+    source = event.eventSource
+    region = event.awsRegion
+    if not source or source in GLOBAL_SOURCES or not region:
         return None
-    region = event.get("awsRegion")
-    return _HIT if type(region) is str and region else None
-
-
-def region(event: Event) -> str | None:
-    value = f.text(event, "awsRegion")
-    return value[:32] or None
+    principal = principal_key(event)
+    return None if principal is None else learned(principal, region[:32])
 
 
 DETECTOR = Detector(
@@ -50,9 +46,7 @@ DETECTOR = Detector(
     ),
     match=match,
     all_events=True,
-    group_by=principal_key,
-    # The fast path shared by the three learners (detectors/_profile.py); same verdict as match/value.
-    first_seen=FirstSeen(value=region, label="new_regions",
-                         profile=profile, key_at=PRINCIPAL, value_at=REGION),
+    group_by=keys(),
+    state=FirstSeen(label="new_regions"),
     episode_seconds=3600,
 )
