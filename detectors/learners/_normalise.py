@@ -19,7 +19,7 @@ from typing import Final
 
 from detectors._configured import address
 from monitor.model import event as f
-from monitor.model.detector import Hit
+from monitor.model.detector import IDENTITY_CENTER, Hit
 from monitor.model.event import Event
 
 # Calls recorded in us-east-1 whatever region the caller works in: not a sign of a new region.
@@ -32,9 +32,9 @@ GLOBAL_SOURCES: Final = frozenset({
     "servicequotas.amazonaws.com", "tax.amazonaws.com", "billing.amazonaws.com", "freetier.amazonaws.com",
 })
 
-# The identity types a person can act as (a detector's `identity_types`): IAM users, root, and the
-# Identity Center (SSO) role sessions among AssumedRole ones, which `is_person` tells apart.
-PERSON_IDENTITY_TYPES: Final = frozenset({"IAMUser", "Root", "AssumedRole"})
+# The identity types a person can act as (a detector's `identity_types`): IAM users, root, and
+# Identity Center (SSO) role sessions, which the engine tells apart from other AssumedRole sessions.
+PERSON_IDENTITY_TYPES: Final = frozenset({"IAMUser", "Root", IDENTITY_CENTER})
 
 # Roles people use (IAM Identity Center permission sets); their session name names the person.
 _SSO_SESSION = ":assumed-role/AWSReservedSSO_"
@@ -110,16 +110,7 @@ _memo_fold = functools.lru_cache(maxsize=8192)(_fold)
 # --- the verdict ----------------------------------------------------------------------------------------
 
 def learned(key: str, value: str) -> Hit:
-    """The Hit that has the engine learn `value` for `key`.
-
-    The same, immutable, for every call of a (key, value) pair: a person repeats a few networks and tools
-    all day, and building a Hit costs several times more than finding it again.
-    """
-    return Hit(key=key, value=value) if len(key) + len(value) > _MEMO_MAX_LENGTH else _learned(key, value)
-
-
-@functools.lru_cache(maxsize=8192)
-def _learned(key: str, value: str) -> Hit:
+    """The Hit that has the engine learn `value` for `key`."""
     return Hit(key=key, value=value)
 
 

@@ -55,7 +55,7 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
             return None
         own = params.get("instance_networks")
         if own and address_in(found.place, string_tuple(own)):
-            return None
+            return _quiet(found)  # the instances' own egress: learned as the session's place, never news
     return _hit(found) if len(found.session) > _MEMO_MAX_LENGTH else _memo_hit(found)
 
 
@@ -65,6 +65,10 @@ def _hit(found: Place) -> Hit:
     if found.signal:
         return Hit(key=found.session, value=found.place, standalone=True, severity=Severity.HIGH, context=context)
     return Hit(key=found.session, value=found.place, context=context)
+
+
+def _quiet(found: Place) -> Hit:
+    return Hit(key=found.session, value=found.place, quiet=True)
 
 
 # A session calls from one place nearly always: the same Hit serves all its calls (the engine copies context).

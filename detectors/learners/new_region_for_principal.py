@@ -21,8 +21,8 @@ from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     """Key: the principal (a role session folded into its role); value: the region of a changing call."""
-    if event.readOnly:
-        return None  # switching regions in the console reads everywhere; acting there is what matters
+    # The engine hands over changing calls only (changes_only): switching regions in the console reads
+    # everywhere; acting there is what matters.
     source = event.eventSource
     region = event.awsRegion
     if not source or source in GLOBAL_SOURCES or not region:
@@ -46,6 +46,7 @@ DETECTOR = Detector(
     ),
     match=match,
     all_events=True,
+    changes_only=True,
     group_by=keys(),
     state=FirstSeen(label="new_regions"),
     episode_seconds=3600,

@@ -20,10 +20,11 @@ from typing import Any
 from monitor.decode import BAD_TIME, DEFAULT_MAX_RECORD_BYTES, EventTimes, Slice
 from monitor.decode.formats import INSIGHT_EVENT_TYPE
 from monitor.engine.findings import Facts, Finding, SliceFindings
+from monitor.engine.kinds.first_seen import first_seen_granularity
 from monitor.engine.suppressions import SuppressionSet
 from monitor.model import event as ev
 from monitor.model.alert import clip
-from monitor.model.detector import ANY_SOURCE, Detector, FirstSeen, Hit, Keys
+from monitor.model.detector import ANY_SOURCE, IDENTITY_CENTER, IDENTITY_CENTER_MARK, Detector, FirstSeen, Hit, Keys
 from monitor.model.event import Event
 from monitor.model.facts import key_function
 from monitor.model.issue import InputIssue
@@ -34,7 +35,7 @@ log = logging.getLogger("trailsentry.engine")
 class Rule:
     """One detector as detection runs it: its match, params, key and what its kind needs from a Hit."""
 
-    __slots__ = ("detector", "failed_once", "group", "id", "index", "learner", "match", "needs_key",
+    __slots__ = ("detector", "failed_once", "fold_seconds", "group", "id", "index", "learner", "match", "needs_key",
                  "needs_value", "params", "suppressions")
 
     def __init__(self, index: int, detector: Detector, suppressions: SuppressionSet) -> None:
@@ -54,6 +55,9 @@ class Rule:
         # A distinct count without a value still joins an open episode (the kind decides).
         self.needs_value = isinstance(detector.state, FirstSeen)
         self.learner = isinstance(detector.state, FirstSeen)
+        # A learner's repeats of one key and value within this much event time fold into one finding (the
+        # first-seen kind's own granularity: within it, a known value changes nothing).
+        self.fold_seconds = first_seen_granularity(detector.state) if isinstance(detector.state, FirstSeen) else 0.0
         # None when no configured suppression can apply, so the common case costs nothing.
         self.suppressions = suppressions if suppressions.applies_to(detector.id) else None
         self.failed_once = False
@@ -69,6 +73,7 @@ class Detection:
         self._by_name: dict[str, list[tuple[str, Rule]]] = {}
         self._every: list[Rule] = []
         self._on_errors: list[Rule] = []
+        self._on_changes: list[Rule] = []
         self._by_identity_type: dict[str, list[Rule]] = {}
         for rule in self.rules:
             detector = rule.detector
@@ -76,6 +81,8 @@ class Detection:
                 continue  # nothing to detect with these params: never dispatched
             if detector.all_events and detector.errors_only:
                 self._on_errors.append(rule)
+            elif detector.all_events and detector.changes_only:
+                self._on_changes.append(rule)
             elif detector.identity_types:
                 for kind in detector.identity_types:
                     self._by_identity_type.setdefault(kind, []).append(rule)
@@ -95,6 +102,8 @@ class Detection:
         by_type = self._by_identity_type.get
         every = self._every
         on_errors = self._on_errors
+        on_changes = self._on_changes
+        identity_center = self._by_identity_type.get(IDENTITY_CENTER)
         parse_time = self._times.parse
         limit = self.max_record_bytes
         newest = -1.0
@@ -125,9 +134,16 @@ class Detection:
             if on_errors and event.errorCode:
                 for rule in on_errors:
                     self._run(rule, event, position, ts, found, learned, facts)
-            typed = by_type(event.userIdentity.type)
+            if on_changes and event.readOnly is not True:
+                for rule in on_changes:
+                    self._run(rule, event, position, ts, found, learned, facts)
+            identity = event.userIdentity
+            typed = by_type(identity.type)
             if typed is not None:
                 for rule in typed:
+                    self._run(rule, event, position, ts, found, learned, facts)
+            if identity_center is not None and IDENTITY_CENTER_MARK in identity.arn and identity.type == "AssumedRole":
+                for rule in identity_center:
                     self._run(rule, event, position, ts, found, learned, facts)
         found.newest = newest
         return found
@@ -174,9 +190,8 @@ class Detection:
         if rule.needs_value and value is None:
             return
         if rule.learner:
-            slot = (rule.index, key or "", value or "")
-            earlier = learned.get(slot)
-            if earlier is not None:
+            earlier = learned.get((rule.index, key or "", value or ""))
+            if earlier is not None and abs(ts - found.times[earlier.position]) <= rule.fold_seconds:
                 earlier.repeats.append(position)
                 return
         if rule.suppressions is not None and rule.suppressions.match(rule.id, event, ts) is not None:
@@ -189,7 +204,7 @@ class Detection:
         finding = Finding(detector=rule.index, position=position, key=key, value=value,
                           severity=hit.severity if hit.severity is not None else detector.severity,
                           title=clip(hit.title or detector.title, 200), context=dict(hit.context), facts=facts[0],
-                          prior=hit.prior, standalone=hit.standalone)
+                          prior=hit.prior, standalone=hit.standalone, quiet=hit.quiet)
         if rule.learner:
             learned[(rule.index, key or "", value or "")] = finding
         found.findings.append(finding)

@@ -34,6 +34,7 @@ class Finding:
     facts: Facts
     prior: bool = False
     standalone: bool = False
+    quiet: bool = False
     # First-seen learners: later events of the slice with the same key and value (their positions).
     repeats: list[int] = field(default_factory=list)
 

@@ -20,24 +20,32 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from monitor.model.event import Event
 from monitor.model.severity import Severity
 
 # In `events`, (ANY_SOURCE, name) wants that eventName from any eventSource (rules that name only the call).
 ANY_SOURCE = "*"
+# In `identity_types`: IAM Identity Center sessions (people), AssumedRole sessions of an AWSReservedSSO_ role.
+IDENTITY_CENTER = "IdentityCenter"
+IDENTITY_CENTER_MARK = ":assumed-role/AWSReservedSSO_"
 
 _ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _MITRE_PATTERN = re.compile(r"^T\d{4}(?:\.\d{3})?$")
 _NO_CONTEXT: Mapping[str, Any] = types.MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A positive verdict on one event; a field left None keeps the detector's default."""
+class Hit(msgspec.Struct, frozen=True, gc=False):
+    """A positive verdict on one event; a field left None keeps the detector's default.
+
+    A msgspec struct rather than a dataclass: detectors that see every event build many, and this
+    costs a tenth as much.
+    """
 
     severity: Severity | None = None
     title: str | None = None
-    context: Mapping[str, Any] = field(default_factory=lambda: _NO_CONTEXT)
+    context: Mapping[str, Any] = _NO_CONTEXT
     # The group key, when `match` classifies the actor itself (else the detector's `group_by`).
     key: str | None = None
     # DistinctCount and FirstSeen: the value counted or learned for the key.
@@ -46,6 +54,8 @@ class Hit:
     prior: bool = False
     # FirstSeen: this value alerts on its own, even as the key's first sighting or while learning.
     standalone: bool = False
+    # FirstSeen: learn this value for the key but never alert on it (an address listed as the key's own).
+    quiet: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +169,13 @@ class Detector:
     group_by: Keys | GroupKey | None = None
     episode_seconds: int = 3600
     state: StateKind | None = None
-    # Detectors that see every event may narrow that cheaply: to callers of these userIdentity types,
-    # and/or to failed calls (records with an errorCode). The engine checks both once per event.
+    # Detectors that see every event may narrow that cheaply: to callers of these userIdentity types
+    # (IDENTITY_CENTER: Identity Center role sessions, a kind of AssumedRole), to failed calls (records
+    # with an errorCode), or to calls that change something (readOnly not true). The engine works each
+    # out once per event.
     identity_types: frozenset[str] = frozenset()
     errors_only: bool = False
+    changes_only: bool = False
     # True when these params leave nothing to detect (an allowlist not configured yet): the engine then
     # does not run the detector at all, so an unconfigured one costs nothing.
     inert: Callable[[Mapping[str, Any]], bool] | None = None
@@ -186,8 +199,10 @@ class Detector:
             found.append("mitre must list ATT&CK technique ids like T1078 or T1078.004")
         if self.all_events == bool(self.events):
             found.append("declare either events or all_events=True, exactly one")
-        if (self.identity_types or self.errors_only) and not self.all_events:
-            found.append("identity_types and errors_only narrow all_events detectors only")
+        if (self.identity_types or self.errors_only or self.changes_only) and not self.all_events:
+            found.append("identity_types, errors_only and changes_only narrow all_events detectors only")
+        if sum((bool(self.identity_types), self.errors_only, self.changes_only)) > 1:
+            found.append("narrow by one of identity_types, errors_only or changes_only")
         if self.state is not None and self.group_by is None:
             found.append("a stateful detector needs group_by (keys() when match gives Hit.key)")
         found.extend(_kind_problems(self.state))

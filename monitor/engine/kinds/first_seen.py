@@ -29,6 +29,12 @@ ROW = Codec(dump=list, load=lambda data: (float(data[0]), float(data[1]),
                                           {str(v): float(seen) for v, seen in dict(data[2]).items()}))
 
 
+def first_seen_granularity(spec: FirstSeen) -> float:
+    """How far apart two sightings of a known value must be for the second to change anything."""
+    # Short histories need a finer grain, so that a value in steady use never looks expired.
+    return min(GRANULARITY, spec.history_seconds / 8)
+
+
 def note_start(store: StateStore, detector_id: str, ts: float) -> float:
     """Record an event time for a learning detector; the first event time it ever saw."""
     started: float | None = store.get(STARTED, detector_id)
@@ -54,8 +60,7 @@ class FirstSeenKind(Kind):
         assert isinstance(detector.state, FirstSeen)
         self.spec = detector.state
         self.space = f"history/{detector.id}"
-        # Short histories need a finer grain, so that a value in steady use never looks expired.
-        self.granularity = min(GRANULARITY, self.spec.history_seconds / 8)
+        self.granularity = first_seen_granularity(self.spec)
         store.space(self.space, ROW, sweep_every=3600.0)
         store.space(STARTED, sweep_every=NEVER)
 
@@ -77,8 +82,10 @@ class FirstSeenKind(Kind):
                 fold_last = max(fold_last, when)
                 continue
             last_applied = when
-            if self.observe(key, value, when, finding.standalone):
+            if self.observe(key, value, when, finding.standalone) and not finding.quiet:
                 self._new_value(finding, key, value, when, event_id, batch)
+            elif finding.quiet:
+                continue  # learned, never alerted on nor counted
             else:
                 folded.append(event_id)
                 fold_last = max(fold_last, when)
