@@ -257,7 +257,7 @@ def test_role_sessions_fold_into_their_role_and_aws_itself_has_no_key() -> None:
 
 
 def test_hostile_long_values_are_normalised_without_being_remembered() -> None:
-    memos = (_normalise._memo_family, _normalise._memo_network, _normalise._memo_fold, _normalise._learned,
+    memos = (_normalise._memo_family, _normalise._memo_network, _normalise._memo_fold,
              ius._memo_hits, icue._memo_hit, _instance_sessions._client_signal, _instance_sessions._instance_in)
     before = [memo.cache_info().currsize for memo in memos]
     for index in range(50):
