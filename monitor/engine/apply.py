@@ -48,18 +48,20 @@ class Applier:
         times = found.times
         if BAD_TIME in times:
             times = _placed(times, watermark)
-        batch = Batch(event_ids=found.event_ids, times=times, fresh=fresh, watermark=watermark, alerts=[])
+        duplicates = fresh.count(False)
+        batch = Batch(event_ids=found.event_ids, times=times, fresh=fresh, watermark=watermark, alerts=[],
+                      duplicates=duplicates > 0)
         kinds = self.kinds
         for finding in found.findings:
             position = finding.position
-            if not fresh[position] and not any(fresh[p] for p in finding.repeats):
+            if duplicates and not fresh[position] and not any(fresh[p] for p in finding.repeats):
                 continue
             kinds[finding.detector].apply(finding, times[position], batch)
         newest = max(watermark, found.newest)
         if newest > watermark:
             store.put(ENGINE_SPACE, WATERMARK, newest, NEVER)
         self._advance(newest, batch.alerts)
-        return batch.alerts, fresh.count(False)
+        return batch.alerts, duplicates
 
     def close_expired(self, now: float) -> list[Alert]:
         """Live mode: close episodes by wall-clock time when no newer events arrive.

@@ -46,6 +46,7 @@ class Batch:
     fresh: list[bool]  # False for an event already applied (a duplicate eventID)
     watermark: float  # the newest event time before this batch
     alerts: list[Alert]
+    duplicates: bool = False  # any False in `fresh`
 
 
 class Kind:

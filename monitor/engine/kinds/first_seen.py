@@ -65,32 +65,27 @@ class FirstSeenKind(Kind):
         store.space(STARTED, sweep_every=NEVER)
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
+        """The finding's event, then its repeats: detection folded only those within the granularity of the
+        first, so with the first event applied, its repeats change nothing but an episode's count."""
         key, value = finding.key, finding.value
         assert key is not None and value is not None
-        label = self.spec.label
-        last_applied: float | None = None
-        folded: list[str] = []
-        fold_last = ts
         fresh = batch.fresh
-        for position in (finding.position, *finding.repeats):
-            if not fresh[position]:
-                continue  # a duplicate of an event already applied
-            when = batch.times[position]
-            event_id = batch.event_ids[position]
-            if last_applied is not None and abs(when - last_applied) <= self.granularity:
-                folded.append(event_id)
-                fold_last = max(fold_last, when)
-                continue
-            last_applied = when
-            if self.observe(key, value, when, finding.standalone) and not finding.quiet:
-                self._new_value(finding, key, value, when, event_id, batch)
-            elif finding.quiet:
-                continue  # learned, never alerted on nor counted
-            else:
-                folded.append(event_id)
-                fold_last = max(fold_last, when)
-        if folded and self.spec.fold_repeats:
-            self._fold_repeats(finding, key, value, fold_last, folded, batch, label)
+        positions = [p for p in (finding.position, *finding.repeats) if fresh[p]] if batch.duplicates else None
+        if positions == []:
+            return  # every one of them was applied before
+        first = finding.position if positions is None else positions[0]
+        when = batch.times[first]
+        new = self.observe(key, value, when, finding.standalone)
+        if finding.quiet:
+            return  # learned, never alerted on nor counted
+        repeats = finding.repeats if positions is None else positions[1:]
+        if new:
+            self._new_value(finding, key, value, when, batch.event_ids[first], batch)
+        else:
+            repeats = [first, *repeats]
+        if repeats and self.spec.fold_repeats:
+            self._fold_repeats(finding, key, value, max(batch.times[p] for p in repeats),
+                               [batch.event_ids[p] for p in repeats], batch, self.spec.label)
 
     def observe(self, key: str, value: str, ts: float, standalone: bool) -> bool:
         """Record one sighting; True when it is new for the key and learning is over (or it tells alone)."""

@@ -7,7 +7,7 @@ least `capacity` later events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class EventIds:
@@ -30,6 +30,30 @@ class EventIds:
             self._previous = current
             self._current = set()
         return False
+
+    def claim(self, event_ids: Sequence[str]) -> tuple[list[bool], list[str]]:
+        """For each id, True when it is new (now remembered) or empty; and the ids newly remembered.
+
+        The usual batch repeats nothing: set operations in C tell so at once, one lookup per id otherwise.
+        """
+        batch = set(event_ids)
+        batch.discard("")
+        current = self._current
+        if (len(batch) == len(event_ids) and len(current) + len(batch) < self._capacity
+                and batch.isdisjoint(current) and batch.isdisjoint(self._previous)):
+            current |= batch
+            return [True] * len(event_ids), list(event_ids)
+        fresh: list[bool] = []
+        added: list[str] = []
+        for event_id in event_ids:
+            if not event_id:
+                fresh.append(True)
+            elif self.seen_before(event_id):
+                fresh.append(False)
+            else:
+                fresh.append(True)
+                added.append(event_id)
+        return fresh, added
 
     def forget(self, event_ids: Iterable[str]) -> None:
         """Undo recording these ids (their batch was rolled back)."""

@@ -91,9 +91,8 @@ class MemoryStore:
     # -- eventIDs ----------------------------------------------------------------------------------
 
     def claim_events(self, event_ids: Sequence[str]) -> list[bool]:
-        seen_before = self._event_ids.seen_before
-        fresh = [not (event_id and seen_before(event_id)) for event_id in event_ids]
-        self._batch_ids.extend(event_id for event_id, new in zip(event_ids, fresh, strict=True) if new and event_id)
+        fresh, added = self._event_ids.claim(event_ids)
+        self._batch_ids.extend(added)
         return fresh
 
     @property
