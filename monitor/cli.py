@@ -14,9 +14,8 @@ import orjson
 
 from monitor import __version__
 from monitor.config import Config, ConfigError, load_config
-from monitor.decode import InputIssue
 from monitor.engine import Engine, RegistryError, builtin_detectors
-from monitor.model import Detector
+from monitor.model import Detector, InputIssue
 from monitor.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
 from monitor.rules.loader import assemble_detectors, kind_of
 from monitor.samples import run_case, run_samples

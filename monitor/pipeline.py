@@ -37,11 +37,11 @@ import orjson
 
 from monitor.alerts.contract import AlertRecorder
 from monitor.checkpoint import CheckpointStore
-from monitor.decode import DEFAULT_MAX_DECOMPRESSED_BYTES, InputIssue, decode_bytes
+from monitor.decode import DEFAULT_MAX_DECOMPRESSED_BYTES, decode_bytes
 from monitor.engine import Engine
 from monitor.engine.clock import EventTimeParser
 from monitor.metrics import observe_batch
-from monitor.model import Alert
+from monitor.model import Alert, InputIssue
 from monitor.model.alert import clip
 from monitor.sources.base import Batch
 

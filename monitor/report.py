@@ -6,8 +6,7 @@ import time
 from collections import Counter
 from typing import IO
 
-from monitor.decode import InputIssue
-from monitor.model import Alert
+from monitor.model import Alert, InputIssue
 from monitor.model.alert import rfc3339
 from monitor.scan import ScanTotals
 

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.decode import DEFAULT_MAX_DECOMPRESSED_BYTES, InputIssue, decode_bytes
+from monitor.decode import DEFAULT_MAX_DECOMPRESSED_BYTES, decode_bytes
 from monitor.engine import Engine
-from monitor.model import Alert
+from monitor.model import Alert, InputIssue
 
 STDIN = "-"
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from monitor.decode import InputIssue
 from monitor.engine import Engine, builtin_detectors
 from monitor.examples import (
     EXAMPLE_ACCOUNTS,
@@ -27,7 +26,7 @@ from monitor.examples import (
     example_day,
     write_example_corpus,
 )
-from monitor.model import Alert
+from monitor.model import Alert, InputIssue
 from monitor.model.event import Event
 from monitor.scan import Scanner, expand_paths
 

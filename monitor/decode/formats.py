@@ -20,31 +20,11 @@ import orjson
 
 from monitor.decode.gzip_bounded import DecompressedTooLarge, gunzip_bounded, is_gzip
 from monitor.model.event import Event
+from monitor.model.issue import InputIssue
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 512 * 1024 * 1024
 
 INSIGHT_EVENT_TYPE = "AwsCloudTrailInsight"
-
-
-@dataclass(frozen=True, slots=True)
-class InputIssue:
-    """One problem with the input, located as precisely as the format allows."""
-
-    origin: str
-    reason: str  # a short, fixed category used as a counter key
-    detail: str
-    line: int | None = None
-    record: int | None = None
-
-    def location(self) -> str:
-        if self.line is not None:
-            return f"{self.origin}:{self.line}"
-        if self.record is not None:
-            return f"{self.origin} record {self.record}"
-        return self.origin
-
-    def __str__(self) -> str:
-        return f"{self.location()}: {self.detail}"
 
 
 @dataclass(slots=True)

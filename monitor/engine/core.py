@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.decode.formats import InputIssue
 from monitor.engine.clock import EventTimeParser
 from monitor.engine.dedupe import EventDeduper
 from monitor.engine.episodes import Episode, EpisodeBook
@@ -28,6 +27,7 @@ from monitor.model import event as ev_fields
 from monitor.model.alert import MAX_EVENT_IDS, Alert, clip, fingerprint
 from monitor.model.detector import ANY_SOURCE, Detector, Hit, Match
 from monitor.model.event import Event
+from monitor.model.issue import InputIssue
 from monitor.model.severity import Severity
 
 log = logging.getLogger("trailsentry.engine")

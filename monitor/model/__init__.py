@@ -1,8 +1,9 @@
-"""Leaf types shared by every stage: events, severities, detectors, alerts."""
+"""Leaf types shared by every stage: events, severities, detectors, alerts, input issues."""
 
 from monitor.model.alert import ALERT_SCHEMA_VERSION, Alert
 from monitor.model.detector import Detector, DistinctCount, FirstSeen, Hit, Preceded, RateBaseline, Threshold
 from monitor.model.event import Event
+from monitor.model.issue import InputIssue
 from monitor.model.severity import Severity
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "Event",
     "FirstSeen",
     "Hit",
+    "InputIssue",
     "Preceded",
     "RateBaseline",
     "Severity",
