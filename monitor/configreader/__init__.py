@@ -3,6 +3,9 @@
 `Section(data, "sources[1]", errors).string("queue_url", required=True)`
 records `sources[1].queue_url: required` instead of raising, so a config
 with five mistakes reports all five at once.
+
+The ground floor of the config: every stage's `settings.py` reads its own
+section with it, and it imports no stage (monitor/config/ assembles the file).
 """
 
 from __future__ import annotations
