@@ -35,8 +35,8 @@ from typing import Any, Protocol
 from monitor.alerts.base import Sink
 from monitor.alerts.contract import AlertRecorder
 from monitor.alerts.service import Alerting
-from monitor.aws import AwsClients
-from monitor.backoff import Backoff
+from monitor.aws.backoff import Backoff
+from monitor.aws.clients import AwsClients
 from monitor.checkpoint import CheckpointStore
 from monitor.config import Config, ConfigError
 from monitor.engine import Engine

@@ -40,7 +40,7 @@ from monitor.alerts.sns import SnsSink
 from monitor.alerts.stats import AlertingStats, SinkStats
 from monitor.alerts.webhook import WebhookSink
 from monitor.alerts.worker import DeliveryWorker, HealthChange
-from monitor.aws import AwsClients
+from monitor.aws.clients import AwsClients
 from monitor.configreader import ConfigError
 from monitor.model.alert import Alert, fingerprint
 from monitor.model.severity import Severity

@@ -26,7 +26,7 @@ from monitor.alerts.base import KIND_REPEAT, DeliveryError, Notice, Sink
 from monitor.alerts.outbox import Due, Outbox
 from monitor.alerts.settings import HealthSettings, SinkSettings
 from monitor.alerts.stats import SinkCounters
-from monitor.backoff import Backoff
+from monitor.aws.backoff import Backoff
 from monitor.model.alert import Alert
 
 log = logging.getLogger("trailsentry.alerts")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from monitor.aws import AwsClients
+    from monitor.aws.clients import AwsClients
     from monitor.checkpoint import CheckpointStore
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from monitor.backoff import Backoff, error_code, is_throttle
+from monitor.aws.backoff import Backoff, error_code, is_throttle
 from monitor.configreader import Section
 from monitor.sources.base import SourceStats
 

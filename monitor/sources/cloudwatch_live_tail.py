@@ -33,8 +33,8 @@ from typing import Any, Literal
 
 from aiobotocore.config import AioConfig
 
-from monitor.aws import AwsSettings
-from monitor.backoff import Backoff, error_code
+from monitor.aws.backoff import Backoff, error_code
+from monitor.aws.settings import AwsSettings
 from monitor.configreader import Section
 from monitor.sources.base import Batch, Emit, Source, SourceContext, SourceStats
 from monitor.sources.cloudwatch_common import (

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.aws import AwsSettings
-from monitor.backoff import Backoff
+from monitor.aws.backoff import Backoff
+from monitor.aws.settings import AwsSettings
 from monitor.configreader import Section
 from monitor.sources.base import Batch, Emit, Source, SourceContext, SourceStats
 from monitor.sources.cloudwatch_common import (

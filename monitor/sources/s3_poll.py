@@ -46,8 +46,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.aws import AwsSettings
-from monitor.backoff import Backoff, error_code, is_throttle
+from monitor.aws.backoff import Backoff, error_code, is_throttle
+from monitor.aws.settings import AwsSettings
 from monitor.configreader import Section
 from monitor.sources.base import Batch, Emit, SourceContext, SourceStats
 from monitor.sources.s3_objects import classify_error, classify_key, get_object

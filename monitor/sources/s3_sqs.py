@@ -37,8 +37,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from monitor.aws import AwsSettings
-from monitor.backoff import Backoff, error_code, is_throttle
+from monitor.aws.backoff import Backoff, error_code, is_throttle
+from monitor.aws.settings import AwsSettings
 from monitor.configreader import Section
 from monitor.sources.base import Batch, Emit, SourceContext, SourceStats
 from monitor.sources.s3_messages import MessageError, ObjectRef, parse_message

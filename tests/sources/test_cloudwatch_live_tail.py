@@ -17,8 +17,9 @@ import orjson
 import pytest
 from botocore.exceptions import EventStreamError
 
-from monitor.aws import AwsClients, AwsSettings
-from monitor.backoff import Backoff
+from monitor.aws.backoff import Backoff
+from monitor.aws.clients import AwsClients
+from monitor.aws.settings import AwsSettings
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.decode import decode_bytes

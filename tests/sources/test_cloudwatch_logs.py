@@ -12,8 +12,9 @@ import pytest
 from aiohttp import web
 from botocore.exceptions import ClientError
 
-from monitor.aws import AwsClients, AwsSettings
-from monitor.backoff import Backoff, is_throttle
+from monitor.aws.backoff import Backoff, is_throttle
+from monitor.aws.clients import AwsClients
+from monitor.aws.settings import AwsSettings
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.decode import decode_bytes

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from monitor.aws import AwsClients
+from monitor.aws.clients import AwsClients
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.decode import decode_bytes

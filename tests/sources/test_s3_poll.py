@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from monitor.aws import AwsClients, AwsSettings
+from monitor.aws.clients import AwsClients
+from monitor.aws.settings import AwsSettings
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.sources import s3_poll

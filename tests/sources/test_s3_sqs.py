@@ -13,7 +13,8 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from monitor.aws import AwsClients, AwsSettings
+from monitor.aws.clients import AwsClients
+from monitor.aws.settings import AwsSettings
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.sources import s3_sqs

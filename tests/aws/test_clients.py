@@ -9,8 +9,9 @@ import random
 import pytest
 from botocore.exceptions import ClientError
 
-from monitor.aws import SESSION_NAME, AwsClients, AwsSettings
-from monitor.backoff import Backoff, error_code, is_throttle
+from monitor.aws.backoff import Backoff, error_code, is_throttle
+from monitor.aws.clients import SESSION_NAME, AwsClients
+from monitor.aws.settings import AwsSettings
 from monitor.configreader import Section
 from monitor.sources.s3_objects import ObjectTooLarge, classify_error
 from tests.aws_emulator import Emulator

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,34 +17,9 @@ from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioRefreshableCredentials
 from aiobotocore.session import AioSession, get_session
 
-from monitor.configreader import Section
+from monitor.aws.settings import AwsSettings
 
 SESSION_NAME = "trailsentry"
-
-
-@dataclass(frozen=True, slots=True)
-class AwsSettings:
-    region: str | None = None
-    endpoint_url: str | None = None
-    role_arn: str | None = None
-    external_id: str | None = None
-
-    @classmethod
-    def parse(cls, section: Section) -> AwsSettings:
-        role = section.string("role_arn") or None
-        if role is not None and not role.startswith("arn:"):
-            section.error("role_arn", "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-        endpoint = section.string("endpoint_url") or None
-        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-            section.error("endpoint_url", "must start with http:// or https://")
-        settings = cls(
-            region=section.string("region") or None,
-            endpoint_url=endpoint,
-            role_arn=role,
-            external_id=section.string("external_id") or None,
-        )
-        section.reject_unknown()  # `aws: {regoin: ...}` must not silently fall back to the default region
-        return settings
 
 
 class AwsClients:
