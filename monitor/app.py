@@ -40,8 +40,8 @@ from monitor.aws.clients import AwsClients
 from monitor.checkpoint import CheckpointStore
 from monitor.config import Config, ConfigError
 from monitor.engine import Engine
-from monitor.health import MetricsServer, readiness_check
-from monitor.metrics import Telemetry
+from monitor.metrics.collector import Telemetry
+from monitor.metrics.server import MetricsServer, readiness_check
 from monitor.model.detector import Detector
 from monitor.pipeline import Pipeline, printable, run_to_completion
 from monitor.rules.loader import assemble_detectors
@@ -122,8 +122,12 @@ class App:
         self.checkpoints = CheckpointStore(path)
         engine = Engine(self._detectors(), self.config.engine)
         warn_expired(self.config.engine.suppressions, time.time(), log)
+        settings = self._metrics_settings
+        if settings is not None and settings.enabled:
+            self.telemetry = Telemetry()
         self.pipeline = Pipeline(engine, self.recorder, self.checkpoints, queue_batches=live.service.queue_batches,
-                                 max_decompressed_bytes=self.config.max_decompressed_bytes)
+                                 max_decompressed_bytes=self.config.max_decompressed_bytes,
+                                 observe_batch=self.telemetry.observe_batch if self.telemetry is not None else None)
         restored = self.pipeline.restore_seen_events()
         context = SourceContext(clients=self.clients, checkpoints=self.checkpoints)
         if self._given_sources is not None:
@@ -132,9 +136,7 @@ class App:
             self.sources = [create_source(spec, context) for spec in live.sources]
         if self.alerting is not None:
             await self.alerting.start()
-        settings = self._metrics_settings
-        if settings is not None and settings.enabled:
-            self.telemetry = Telemetry()
+        if settings is not None and self.telemetry is not None:
             self.telemetry.register_engine(engine)
             self.telemetry.register_pipeline(self.pipeline.stats)
             self.telemetry.register_sources(self.sources)
@@ -247,8 +249,6 @@ class App:
             await _quietly("stopping a service", service.stop)
         if self.metrics_server is not None:
             await _quietly("stopping the metrics server", self.metrics_server.stop)
-        if self.telemetry is not None:
-            self.telemetry.deactivate()
         if self.alerting is not None:
             # Deliver what is due for a moment; the rest stays in the outbox for the next start.
             await _quietly("stopping alert delivery", lambda: _stop_alerting(self.alerting))

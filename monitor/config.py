@@ -22,7 +22,7 @@ from monitor.engine.settings import (
     DetectorSettings,
     EngineSettings,
 )
-from monitor.health import MetricsSettings, parse_metrics
+from monitor.metrics.settings import MetricsSettings, parse_metrics
 from monitor.model.severity import Severity
 from monitor.rules.config import RulesSettings, parse_rules
 from monitor.service_config import LiveConfig, parse_live_sections

@@ -18,7 +18,7 @@ For the same reason the eventID memory is persisted only while every alert
 behind it has been recorded.
 
 Counting is plain integers per batch on `PipelineStats`, read by the metrics
-module at scrape time.
+collector at scrape time; each batch's lags go to the `observe_batch` it was given.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -40,7 +40,6 @@ from monitor.checkpoint import CheckpointStore
 from monitor.decode import DEFAULT_MAX_DECOMPRESSED_BYTES, decode_bytes
 from monitor.engine import Engine
 from monitor.engine.clock import EventTimeParser
-from monitor.metrics import observe_batch
 from monitor.model import Alert, InputIssue
 from monitor.model.alert import clip
 from monitor.sources.base import Batch
@@ -53,6 +52,13 @@ ISSUE_LINES_PER_BATCH = 5
 ENGINE_STATE = "engine"
 
 T = TypeVar("T")
+
+
+class BatchObserver(Protocol):
+    """Told each processed batch's lags in seconds (the metrics' histograms); given by the composition root."""
+
+    def __call__(self, source: str, *, ingest_lag: float | None, delivery_lag: float | None) -> None: ...
+
 
 
 @dataclass(slots=True)
@@ -111,12 +117,13 @@ class _Detected:
 class Pipeline:
     def __init__(self, engine: Engine, recorder: AlertRecorder, checkpoints: CheckpointStore, *,
                  queue_batches: int = 16, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, observe_batch: BatchObserver | None = None) -> None:
         self.engine = engine
         self.recorder = recorder
         self.checkpoints = checkpoints
         self.max_bytes = max_decompressed_bytes
         self.clock = clock
+        self._observe_batch = observe_batch
         self._queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=queue_batches)
         self.stats = PipelineStats(self._queue)
         # One thread: the engine is used by one caller at a time, in order.
@@ -207,7 +214,8 @@ class Pipeline:
             counters.newest_event_time = detected.newest_event_time
         ingest = now - detected.newest_event_time if detected.newest_event_time else None
         delivery = now - batch.landed_at if batch.landed_at is not None else None
-        observe_batch(batch.source, ingest_lag=ingest, delivery_lag=delivery)
+        if self._observe_batch is not None:
+            self._observe_batch(batch.source, ingest_lag=ingest, delivery_lag=delivery)
 
     def _log_issues(self, batch: Batch, issues: list[InputIssue]) -> None:
         # Input problems are not failures: logged (capped), counted, and the batch is acknowledged.

@@ -12,9 +12,7 @@
   including before a probe is set (`set_readiness`), so a starting pod gets no
   traffic and a stuck one is visible.
 
-The config section (`metrics: {enabled, host, port}`) is parsed here too; aiohttp
-and prometheus_client are imported only when the server starts, so loading the
-config (and `scan`) does not pay for them.
+aiohttp is imported only when the server starts.
 """
 
 from __future__ import annotations
@@ -24,19 +22,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from monitor.configreader import Section
+from monitor.metrics.settings import MetricsSettings
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from monitor.metrics import Telemetry
+    from monitor.metrics.collector import Telemetry
 
-log = logging.getLogger("trailsentry.health")
+log = logging.getLogger("trailsentry.health")  # the name `run` raises to INFO
 
 # Every trailsentry name is a classic metric name, so the body is the 0.0.4 text format every Prometheus reads.
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
-DEFAULT_HOST = "0.0.0.0"
-DEFAULT_PORT = 9108
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,26 +42,6 @@ class Readiness:
 
 
 ReadinessProbe = Callable[[], Readiness]
-
-
-@dataclass(frozen=True, slots=True)
-class MetricsSettings:
-    enabled: bool = True
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-
-
-def parse_metrics(top: Section) -> MetricsSettings:
-    """Read the top-level `metrics` section, recording errors on `top`'s error list."""
-    section = top.section("metrics")
-    enabled = section.boolean("enabled", True)
-    host = section.string("host", DEFAULT_HOST)
-    if not host or any(ch.isspace() for ch in host) or "/" in host:
-        section.error("host", f"must be an address or host name to listen on, got {host!r}")
-        host = DEFAULT_HOST
-    port = section.integer("port", DEFAULT_PORT, minimum=0, maximum=65535)
-    section.reject_unknown()
-    return MetricsSettings(enabled=enabled, host=host, port=port)
 
 
 class _Ready(Protocol):

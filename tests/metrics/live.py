@@ -30,8 +30,8 @@ from monitor.config import parse_config
 from monitor.demo import SOURCE_NAME, demo_config
 from monitor.demo.emulator import REGION, wire_trail
 from monitor.demo.traffic import TrafficGenerator
-from monitor.health import MetricsServer
-from monitor.metrics import Telemetry
+from monitor.metrics.collector import Telemetry
+from monitor.metrics.server import MetricsServer
 
 WAIT = 120.0  # generous: the emulator, the service and Prometheus share two cores with the rest of the suite
 BUCKET = "org-cloudtrail-logs-111122223333"
@@ -141,7 +141,5 @@ async def live_service(aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     finally:
         app.request_stop("test finished")
         code = await asyncio.wait_for(service, WAIT)
-        if app.telemetry is not None:
-            app.telemetry.deactivate()
         await receiver.stop()
         assert code == 0

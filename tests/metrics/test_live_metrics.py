@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 
 from monitor.demo import SOURCE_NAME
-from tests.observability.live import live_service
-from tests.observability.scrape import Samples, parse, total, value
-from tests.observability.tools import require_tool
+from tests.deploy.tools import require_tool
+from tests.metrics.live import live_service
+from tests.metrics.scrape import Samples, parse, total, value
 
 
 async def _get(url: str) -> tuple[int, str]:

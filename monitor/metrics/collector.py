@@ -1,44 +1,28 @@
-"""Every trailsentry metric, in one place.
+"""The scrape-time collector: stage counters turned into Prometheus families only when /metrics is read.
 
 Counting costs nothing on the hot path: the stages bump plain integers on their
-own stats objects (`EngineStats`, `PipelineStats`, each source's `SourceStats`,
-the alerting service's `stats()`), and a `Telemetry` object turns them into
-Prometheus families only when `/metrics` is scraped. The only per-batch work is
-`observe_batch` (two histogram observations).
+own stats objects (`EngineStats`, the pipeline's `PipelineCounters`, each source's
+`SourceStats`, the alerting service's `stats()`), and `Telemetry` reads them at
+scrape time. The only per-batch work is `observe_batch` (two histogram
+observations), which the composition root hands to the pipeline.
 
-Usage (the composition root does this once):
-
-    telemetry = Telemetry()              # its own CollectorRegistry; becomes observe_batch's target
+    telemetry = Telemetry()              # its own CollectorRegistry
     telemetry.register_engine(engine)
     telemetry.register_pipeline(pipeline.stats)
     telemetry.register_sources(sources)
     telemetry.register_alerting(alerting)
-
-`observe_batch(source, ingest_lag=..., delivery_lag=...)` is a plain module
-function so the pipeline needs no reference to the telemetry object: it feeds
-the most recently created (or `activate()`d) Telemetry, and does nothing when
-there is none (`scan`). Tests create a fresh Telemetry each, so registries never
-collide.
-
-Naming: prefix `trailsentry_`, base units, `_total` on counters, and labels only
-from small fixed sets (source and sink names from the config, detector ids,
-severities, reasons and API names from the code). Reasons and API names are
-checked against a pattern so a bug can never turn free text into a label value.
+    Pipeline(..., observe_batch=telemetry.observe_batch)
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import platform
-import re
-import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
@@ -46,161 +30,81 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.metrics.catalogue import CATALOGUE, label_token
+from monitor.metrics.histogram import LagHistogram
 
 if TYPE_CHECKING:
     from monitor.alerts.stats import AlertingStats
     from monitor.engine import Engine
-    from monitor.pipeline import PipelineStats
     from monitor.sources.base import Source
 
-Kind = Literal["counter", "gauge", "histogram"]
 
-# Lags: CloudTrail delivers to S3 within ~5-15 minutes; a backlog after an outage lasts hours.
-LAG_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0,
-               7200.0, 14400.0, 28800.0, 86400.0)
+class SourceCounters(Protocol):
+    """What the metrics read of the pipeline's per-source counters (monitor.pipeline.SourceCounters)."""
 
+    @property
+    def batches(self) -> int: ...
 
-@dataclass(frozen=True, slots=True)
-class MetricDef:
-    name: str  # the family name; counters are exposed with `_total`
-    kind: Kind
-    help: str
-    labels: tuple[str, ...] = ()
+    @property
+    def batches_failed(self) -> int: ...
 
+    @property
+    def events(self) -> int: ...
 
-def _m(name: str, kind: Kind, help_text: str, *labels: str) -> MetricDef:
-    return MetricDef("trailsentry_" + name, kind, help_text, labels)
+    @property
+    def bytes(self) -> int: ...
 
+    @property
+    def duplicates(self) -> int: ...
 
-CATALOGUE: tuple[MetricDef, ...] = (
-    _m("build_info", "gauge", "Always 1; the version and Python running.", "version", "python"),
-    # -- ingest: what the pipeline saw from each source ----------------------------------------------
-    _m("events_received", "counter", "CloudTrail records received from a source.", "source"),
-    _m("events_processed", "counter", "Records run through the detectors.", "source"),
-    _m("events_discarded", "counter",
-       "Records not run through the detectors (duplicate eventID, Insights record, digest, not an object).",
-       "source", "reason"),
-    _m("decode_errors", "counter",
-       "Input problems found decoding and validating records (bad JSON, truncated gzip, wrong types, bad "
-       "eventTime); the rest of the input keeps flowing.", "source", "reason"),
-    _m("batches_processed", "counter", "Batches (objects, files, log pages) processed and acknowledged.",
-       "source"),
-    _m("batches_failed", "counter", "Batches released for redelivery because processing failed.", "source"),
-    _m("processed_bytes", "counter", "Bytes of batches handed to the detect stage (compressed size).",
-       "source"),
-    _m("ack_errors", "counter", "Batches whose acknowledgement to the source failed after their alerts were "
-       "recorded.", "source"),
-    _m("source_restarts", "counter", "Times a source's task crashed and was restarted.", "source"),
-    _m("queued_batches", "gauge", "Batches of a source waiting for the detectors.", "source"),
-    _m("queue_capacity_batches", "gauge", "Batches the detect queue holds before sources block."),
-    _m("last_event_timestamp_seconds", "gauge", "Event time of the newest record processed, per source.",
-       "source"),
-    _m("last_batch_timestamp_seconds", "gauge", "Wall-clock time the last batch of a source was processed.",
-       "source"),
-    _m("alerts_recorded", "counter", "Alert emissions handed to the outbox by the pipeline."),
-    _m("record_failures", "counter", "Times recording alerts in the outbox failed (the batch is redelivered)."),
-    _m("checkpoints", "counter", "Periodic checkpoints (episodes closed, state saved, cursors committed).",
-       "outcome"),
-    # -- sources: their upstream calls ---------------------------------------------------------------
-    _m("source_up", "gauge", "1 when the source reached its upstream and is not failing.", "source", "kind"),
-    _m("source_last_success_timestamp_seconds", "gauge", "Wall-clock time of a source's last successful "
-       "upstream call.", "source"),
-    _m("objects_read", "counter", "Objects (S3 objects, files) read by a source.", "source"),
-    _m("read_bytes", "counter", "Bytes read from upstream by a source.", "source"),
-    _m("objects_skipped", "counter", "Objects or notifications a source skipped, by reason.", "source", "reason"),
-    _m("log_events_read", "counter", "CloudWatch Logs events read by a source.", "source"),
-    _m("sqs_messages_received", "counter", "SQS messages received.", "source"),
-    _m("sqs_messages_deleted", "counter", "SQS messages deleted after their batch was acknowledged.", "source"),
-    _m("sqs_messages_failed", "counter", "SQS messages that could not be handled (left for redelivery or DLQ).",
-       "source"),
-    _m("aws_api_calls", "counter", "AWS API calls made by a source.", "source", "api"),
-    _m("aws_api_throttles", "counter", "AWS API calls rejected by rate limiting.", "source", "api"),
-    _m("aws_api_errors", "counter", "AWS API calls that failed for another reason.", "source", "api"),
-    _m("source_operations", "counter", "Other per-source counters, by name.", "source", "operation"),
-    # -- detection -----------------------------------------------------------------------------------
-    _m("detector_matches", "counter", "Events a detector matched (before thresholds and grouping).", "detector"),
-    _m("detector_errors", "counter", "Exceptions raised by a detector; the event still reaches the others.",
-       "detector"),
-    _m("detector_alerts", "counter", "Alert emissions by the engine, including episode updates.", "detector"),
-    _m("detections_suppressed", "counter", "Detections dropped by a configured suppression entry (counted, "
-       "never alerted).", "detector"),
-    _m("engine_duplicate_events", "counter", "Records dropped by the engine as already-seen eventIDs."),
-    _m("engine_watermark_timestamp_seconds", "gauge", "The newest event time the engine has seen."),
-    # -- delivery ------------------------------------------------------------------------------------
-    _m("alerts_created", "counter", "Alerts recorded in the outbox (new episodes and updates).",
-       "detector", "severity"),
-    _m("alerts_duplicate_records", "counter", "Re-recordings of an unchanged alert, ignored by the outbox."),
-    _m("alerts_unrouted", "counter", "Alerts no route sent to any sink (stored and logged)."),
-    _m("alerts_sent", "counter", "Alerts delivered to a sink.", "sink"),
-    _m("alerts_failed", "counter", "Delivery attempts to a sink that failed.", "sink"),
-    _m("alerts_retried", "counter", "Delivery attempts to a sink that were retries.", "sink"),
-    _m("alerts_rate_limited", "counter", "Delivery attempts a sink answered with rate limiting.", "sink"),
-    _m("alerts_dead_lettered", "counter", "Alerts given up on for a sink after the last retry.", "sink"),
-    _m("alerts_coalesced", "counter", "Alert records not sent as a message of their own, by reason "
-       "(suppressed into a follow-up, merged into a pending message, skipped as already covered).", "sink", "reason"),
-    _m("outbox_depth", "gauge", "Alert deliveries waiting in the outbox, per sink.", "sink"),
-    _m("outbox_oldest_pending_age_seconds", "gauge", "Age of the oldest delivery waiting in the outbox, per sink.",
-       "sink"),
-    _m("sink_failing", "gauge", "1 while a sink is considered failing (consecutive failures or old pending).",
-       "sink", "kind"),
-    _m("sink_consecutive_failures", "gauge", "Delivery attempts that failed in a row, per sink.", "sink"),
-    _m("alerting_up", "gauge", "1 when alert delivery is ready (the outbox is not stuck)."),
-    # -- histograms, observed once per batch by observe_batch ----------------------------------------
-    _m("ingest_lag_seconds", "histogram", "Wall clock minus the newest event time of a batch, when processed.",
-       "source"),
-    _m("delivery_lag_seconds", "histogram", "Wall clock minus when the batch's data landed (S3 LastModified, "
-       "log ingestion time), when processed.", "source"),
-)
+    @property
+    def ack_errors(self) -> int: ...
 
-BY_NAME: dict[str, MetricDef] = {m.name: m for m in CATALOGUE}
+    @property
+    def restarts(self) -> int: ...
 
-# Label values that come from code-defined keys (reasons, API names) must look like identifiers.
-_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    @property
+    def queued(self) -> int: ...
+
+    @property
+    def issues(self) -> Mapping[str, int]: ...
+
+    @property
+    def skipped(self) -> Mapping[str, int]: ...
+
+    @property
+    def newest_event_time(self) -> float: ...
+
+    @property
+    def last_batch_at(self) -> float: ...
 
 
-def label_token(value: str) -> str:
-    return value if _TOKEN.match(value) else "other"
+class PipelineCounters(Protocol):
+    """What the metrics read of the pipeline (monitor.pipeline.PipelineCounters)."""
+
+    @property
+    def alerts_recorded(self) -> int: ...
+
+    @property
+    def record_failures(self) -> int: ...
+
+    @property
+    def checkpoints(self) -> int: ...
+
+    @property
+    def checkpoint_failures(self) -> int: ...
+
+    @property
+    def sources(self) -> Mapping[str, SourceCounters]: ...
+
+    @property
+    def queue_capacity(self) -> int: ...
 
 
 class Alerting(Protocol):
     """What the metrics read from the alert delivery stage (monitor.alerts.service.Alerting)."""
 
     def stats(self) -> AlertingStats: ...
-
-
-class LagHistogram:
-    """A per-source histogram kept as plain lists; turned into a family at scrape time."""
-
-    def __init__(self, buckets: tuple[float, ...] = LAG_BUCKETS) -> None:
-        self.buckets = buckets
-        self._lock = threading.Lock()
-        self._series: dict[str, tuple[list[int], list[float]]] = {}  # source -> (bucket counts, [sum])
-
-    def observe(self, source: str, value: float) -> None:
-        index = bisect.bisect_left(self.buckets, value)  # first bucket with le >= value
-        with self._lock:
-            series = self._series.get(source)
-            if series is None:
-                series = self._series[source] = ([0] * (len(self.buckets) + 1), [0.0])
-            series[0][index] += 1
-            series[1][0] += value
-
-    def family(self, name: str) -> HistogramMetricFamily:
-        family = HistogramMetricFamily(name, BY_NAME[name].help, labels=["source"])
-        with self._lock:
-            snapshot = {source: (list(counts), total[0]) for source, (counts, total) in self._series.items()}
-        for source, (counts, total) in sorted(snapshot.items()):
-            cumulative = 0
-            buckets: list[tuple[str, float]] = []
-            for bound, count in zip((*self.buckets, math.inf), counts, strict=True):
-                cumulative += count
-                buckets.append((_le(bound), cumulative))
-            family.add_metric([source], buckets, total)
-        return family
-
-
-def _le(bound: float) -> str:
-    return "+Inf" if math.isinf(bound) else repr(bound)
 
 
 class _Families:
@@ -279,7 +183,7 @@ def _read_engine(families: _Families, engine: Engine) -> None:
         families.add("trailsentry_engine_watermark_timestamp_seconds", stats.newest_event_time)
 
 
-def _read_pipeline(families: _Families, stats: PipelineStats) -> None:
+def _read_pipeline(families: _Families, stats: PipelineCounters) -> None:
     families.add("trailsentry_queue_capacity_batches", stats.queue_capacity)
     families.add("trailsentry_alerts_recorded", stats.alerts_recorded)
     families.add("trailsentry_record_failures", stats.record_failures)
@@ -402,10 +306,10 @@ def _read_alerting(families: _Families, alerting: Alerting, seeds: Iterable[tupl
 class Telemetry:
     """Owns a CollectorRegistry with every trailsentry metric (plus process and GC metrics)."""
 
-    def __init__(self, *, activate: bool = True, process_metrics: bool = True) -> None:
+    def __init__(self, *, process_metrics: bool = True) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.engine: Engine | None = None
-        self.pipeline: PipelineStats | None = None
+        self.pipeline: PipelineCounters | None = None
         self.sources: tuple[Source, ...] = ()
         self.alerting: Alerting | None = None
         self.ingest_lag = LagHistogram()
@@ -415,15 +319,13 @@ class Telemetry:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
             GCCollector(registry=self.registry)
-        if activate:
-            self.activate()
 
     # -- registration: keep references, read them at scrape time ------------------------------------
 
     def register_engine(self, engine: Engine) -> None:
         self.engine = engine
 
-    def register_pipeline(self, stats: PipelineStats) -> None:
+    def register_pipeline(self, stats: PipelineCounters) -> None:
         self.pipeline = stats
 
     def register_sources(self, sources: Iterable[Source]) -> None:
@@ -440,18 +342,6 @@ class Telemetry:
             self.ingest_lag.observe(source, max(ingest_lag, 0.0))
         if delivery_lag is not None and math.isfinite(delivery_lag):
             self.delivery_lag.observe(source, max(delivery_lag, 0.0))
-
-    def activate(self) -> None:
-        """Make the module-level `observe_batch` feed this object."""
-        global _active
-        with _active_lock:
-            _active = self
-
-    def deactivate(self) -> None:
-        global _active
-        with _active_lock:
-            if _active is self:
-                _active = None
 
     # -- exposition --------------------------------------------------------------------------------
 
@@ -479,20 +369,3 @@ def _series_names(name: str, kind: str) -> list[str]:
     if kind == "info":
         return [name + "_info"]
     return [name]
-
-
-_active: Telemetry | None = None
-_active_lock = threading.Lock()
-
-
-def observe_batch(source: str, *, ingest_lag: float | None, delivery_lag: float | None) -> None:
-    """Record one processed batch's lags (seconds) on the active Telemetry; a no-op without one."""
-    telemetry = _active
-    if telemetry is not None:
-        telemetry.observe_batch(source, ingest_lag=ingest_lag, delivery_lag=delivery_lag)
-
-
-def active() -> Telemetry | None:
-    return _active
-
-

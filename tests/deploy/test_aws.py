@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.observability.tools import DEPLOY, REPO, require_module
+from tests.deploy.tools import DEPLOY, REPO, require_module
 
 TEMPLATE = DEPLOY / "aws" / "trailsentry.yaml"
 POLICY = DEPLOY / "aws" / "monitor-policy.json"

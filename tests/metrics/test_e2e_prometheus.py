@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.observability import promql
-from tests.observability.live import WAIT, live_service
-from tests.observability.tools import DEPLOY, free_port, require_tool
+from tests.deploy import promql
+from tests.deploy.tools import DEPLOY, free_port, require_tool
+from tests.metrics.live import WAIT, live_service
 
 # Panels whose queries must return data on a running service (title -> refIds).
 MAIN_PANELS = {

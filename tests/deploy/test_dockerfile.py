@@ -15,10 +15,11 @@ from pathlib import Path
 
 import yaml
 
-from monitor.health import DEFAULT_PORT, MetricsServer, MetricsSettings
-from monitor.metrics import Telemetry
+from monitor.metrics.collector import Telemetry
+from monitor.metrics.server import MetricsServer
+from monitor.metrics.settings import DEFAULT_PORT, MetricsSettings
 from monitor.service_config import CHECKPOINT_ENV
-from tests.observability.tools import DEPLOY, REPO, free_port
+from tests.deploy.tools import DEPLOY, REPO, free_port
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 SECRET_NAMES = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|WEBHOOK|API_KEY|ACCESS_KEY|PRIVATE", re.I)
@@ -140,7 +141,7 @@ def _healthcheck() -> list[str]:
 
 async def test_the_healthcheck_command_passes_on_a_live_server_and_fails_without_one() -> None:
     healthcheck = _healthcheck()
-    server = MetricsServer(Telemetry(activate=False), MetricsSettings(host="127.0.0.1", port=0))
+    server = MetricsServer(Telemetry(), MetricsSettings(host="127.0.0.1", port=0))
     await server.start()
     try:
         live = [sys.executable, *healthcheck[1:-1],

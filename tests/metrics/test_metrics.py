@@ -1,4 +1,4 @@
-"""The metric catalogue, the scrape-time collector and observe_batch."""
+"""The metric catalogue, the scrape-time collector and its per-batch lag histograms."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from collections import Counter
 
 import pytest
 
-from monitor import examples, metrics
+import monitor.metrics.collector as metrics
+from monitor import examples
 from monitor.engine import Engine, builtin_detectors
-from monitor.metrics import CATALOGUE, LAG_BUCKETS, Telemetry, label_token, observe_batch
+from monitor.metrics.catalogue import CATALOGUE, LAG_BUCKETS, label_token
+from monitor.metrics.collector import Telemetry
 from monitor.sources.base import SourceStats
-from tests.observability.scrape import parse, total, value
+from tests.metrics.scrape import parse, total, value
 
 # Label names a metric may carry: small fixed sets, never an identity, address, key or event.
 ALLOWED_LABELS = frozenset({"source", "kind", "detector", "severity", "sink", "outcome", "stage", "reason", "api",
@@ -54,7 +56,7 @@ def test_catalogue_follows_the_naming_rules() -> None:
 
 
 def test_exposition_has_every_family_with_counters_suffixed() -> None:
-    telemetry = Telemetry(activate=False)
+    telemetry = Telemetry()
     samples = parse(telemetry.exposition().decode())
     text = telemetry.exposition().decode()
     for metric in CATALOGUE:
@@ -65,26 +67,22 @@ def test_exposition_has_every_family_with_counters_suffixed() -> None:
     assert build[0][0]["version"] == metrics.__version__
 
 
-def test_observe_batch_feeds_the_newest_telemetry_and_nothing_without_one() -> None:
+def test_lags_reach_only_the_telemetry_they_are_given_to() -> None:
+    # No module-level "active" telemetry: the composition root hands observe_batch to the pipeline.
     first = Telemetry()
-    second = Telemetry()  # created later: it receives
-    observe_batch("org-trail", ingest_lag=120.0, delivery_lag=30.0)
+    second = Telemetry()
+    second.observe_batch("org-trail", ingest_lag=120.0, delivery_lag=30.0)
     assert value(parse(second.exposition().decode()), "trailsentry_ingest_lag_seconds_count", source="org-trail") == 1
     assert value(parse(first.exposition().decode()), "trailsentry_ingest_lag_seconds_count", source="org-trail") is None
-    first.activate()
-    observe_batch("org-trail", ingest_lag=None, delivery_lag=5.0)
+    first.observe_batch("org-trail", ingest_lag=None, delivery_lag=5.0)
     first_samples = parse(first.exposition().decode())
     assert value(first_samples, "trailsentry_delivery_lag_seconds_count", source="org-trail") == 1
     assert value(first_samples, "trailsentry_ingest_lag_seconds_count", source="org-trail") is None
-    first.deactivate()
-    second.deactivate()  # not active any more: no effect
-    assert metrics.active() is None
-    observe_batch("org-trail", ingest_lag=1.0, delivery_lag=1.0)  # no telemetry: quietly nothing
-    assert value(parse(first.exposition().decode()), "trailsentry_delivery_lag_seconds_count", source="org-trail") == 1
+    assert not hasattr(metrics, "observe_batch") and not hasattr(metrics, "active")
 
 
 def test_lag_histograms_are_cumulative_and_clamped() -> None:
-    telemetry = Telemetry(activate=False)
+    telemetry = Telemetry()
     for lag in (0.5, 300.0, 301.0, 90000.0, -40.0, math.nan, math.inf):
         telemetry.observe_batch("s", ingest_lag=lag, delivery_lag=None)
     samples = parse(telemetry.exposition().decode())
@@ -103,7 +101,7 @@ def test_lag_histograms_are_cumulative_and_clamped() -> None:
 
 
 def test_source_counters_become_families() -> None:
-    telemetry = Telemetry(activate=False)
+    telemetry = Telemetry()
     sqs = StubSource("org-trail")
     logs = StubSource("audit", kind="cloudwatch-logs", ready=False)
     telemetry.register_sources([sqs, logs])
@@ -146,13 +144,13 @@ def test_a_broken_ready_is_a_down_source_not_a_failed_scrape() -> None:
         def ready(self) -> bool:
             raise RuntimeError("boom")
 
-    telemetry = Telemetry(activate=False)
+    telemetry = Telemetry()
     telemetry.register_sources([Broken("x")])
     assert value(parse(telemetry.exposition().decode()), "trailsentry_source_up", source="x") == 0
 
 
 def test_engine_counts_are_read_at_scrape_time() -> None:
-    telemetry = Telemetry(activate=False)
+    telemetry = Telemetry()
     engine = Engine(builtin_detectors())
     telemetry.register_engine(engine)
     before = parse(telemetry.exposition().decode())
@@ -178,7 +176,7 @@ def test_engine_counts_are_read_at_scrape_time() -> None:
 
 def test_scraping_while_the_engine_thread_changes_its_counters() -> None:
     """The engine runs on a worker thread and adds detector keys while /metrics is being served."""
-    telemetry = Telemetry(activate=False)
+    telemetry = Telemetry()
     engine = Engine([])
     telemetry.register_engine(engine)
     matches: Counter[str] = engine.stats.matches

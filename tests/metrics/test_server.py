@@ -11,10 +11,11 @@ import pytest
 
 from monitor.configreader import Section
 from monitor.engine import Engine, builtin_detectors
-from monitor.health import DEFAULT_PORT, MetricsServer, MetricsSettings, Readiness, parse_metrics, readiness_check
-from monitor.metrics import Telemetry
-from tests.observability.scrape import parse, value
-from tests.observability.tools import require_tool
+from monitor.metrics.collector import Telemetry
+from monitor.metrics.server import MetricsServer, Readiness, readiness_check
+from monitor.metrics.settings import DEFAULT_PORT, MetricsSettings, parse_metrics
+from tests.deploy.tools import require_tool
+from tests.metrics.scrape import parse, value
 
 LOOPBACK = MetricsSettings(host="127.0.0.1", port=0)
 
@@ -34,7 +35,7 @@ async def _get(url: str) -> tuple[int, str, str]:
 
 
 async def test_healthz_and_readyz() -> None:
-    server = MetricsServer(Telemetry(activate=False), LOOPBACK)
+    server = MetricsServer(Telemetry(), LOOPBACK)
     await server.start()
     try:
         assert server.port and server.port != 0
@@ -83,7 +84,7 @@ def test_readiness_names_at_most_five_sources() -> None:
 
 async def test_metrics_endpoint_serves_prometheus_text_that_promtool_accepts() -> None:
     promtool = require_tool("promtool")
-    telemetry = Telemetry(activate=False)
+    telemetry = Telemetry()
     engine = Engine(builtin_detectors())
     telemetry.register_engine(engine)
     telemetry.observe_batch("org-trail", ingest_lag=420.0, delivery_lag=12.0)
@@ -108,7 +109,7 @@ async def test_a_taken_port_is_an_error_at_start() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        server = MetricsServer(Telemetry(activate=False),
+        server = MetricsServer(Telemetry(),
                                MetricsSettings(host="127.0.0.1", port=taken.getsockname()[1]))
         with pytest.raises(OSError):
             await server.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.observability.tools import require_module, require_tool
+from tests.deploy.tools import require_module, require_tool
 
 
 def test_missing_tool_skips_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
