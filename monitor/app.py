@@ -40,6 +40,7 @@ from monitor.aws.clients import AwsClients
 from monitor.checkpoint import CheckpointStore
 from monitor.config import Config, ConfigError
 from monitor.engine import Engine
+from monitor.engine.suppressions_settings import warn_expired
 from monitor.metrics.collector import Telemetry
 from monitor.metrics.server import MetricsServer, readiness_check
 from monitor.model.detector import Detector
@@ -47,7 +48,6 @@ from monitor.pipeline import Pipeline, printable, run_to_completion
 from monitor.rules.loader import assemble_detectors
 from monitor.sources.base import Source, SourceContext
 from monitor.sources.registry import create_source
-from monitor.suppress_config import warn_expired
 
 log = logging.getLogger("trailsentry.app")
 
@@ -126,7 +126,7 @@ class App:
         if settings is not None and settings.enabled:
             self.telemetry = Telemetry()
         self.pipeline = Pipeline(engine, self.recorder, self.checkpoints, queue_batches=live.service.queue_batches,
-                                 max_decompressed_bytes=self.config.max_decompressed_bytes,
+                                 max_decompressed_bytes=self.config.decode.max_decompressed_bytes,
                                  observe_batch=self.telemetry.observe_batch if self.telemetry is not None else None)
         restored = self.pipeline.restore_seen_events()
         context = SourceContext(clients=self.clients, checkpoints=self.checkpoints)

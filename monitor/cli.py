@@ -14,13 +14,14 @@ import orjson
 
 from monitor import __version__
 from monitor.config import Config, ConfigError, load_config
+from monitor.config.validate import run_errors, validate
 from monitor.engine import Engine, RegistryError, builtin_detectors
+from monitor.engine.suppressions_settings import warn_expired
 from monitor.model import Detector, InputIssue
 from monitor.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
 from monitor.rules.loader import assemble_detectors, kind_of
 from monitor.samples import run_case, run_samples
 from monitor.scan import Scanner, UnreadablePath, expand_paths
-from monitor.suppress_config import warn_expired
 
 EXIT_OK = 0
 EXIT_WARNINGS = 1
@@ -137,7 +138,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     engine = Engine(_detectors(config, args.detector), config.engine)
     warn_expired(config.engine.suppressions, time.time(), logging.getLogger("trailsentry.scan"))
-    max_bytes = args.max_decompressed_bytes or config.max_decompressed_bytes
+    max_bytes = args.max_decompressed_bytes or config.decode.max_decompressed_bytes
     printer = IssuePrinter(sys.stderr)
     scanner = Scanner(engine, max_decompressed_bytes=max_bytes, on_issue=printer)
     scanner.report(unlisted)
@@ -225,13 +226,13 @@ def cmd_detectors_test(args: argparse.Namespace) -> int:
 
 def cmd_config_validate(args: argparse.Namespace) -> int:
     config = load_config(args.file)
-    _detectors(config)
+    validate(config)
     print(f"{args.file}: valid")
     return EXIT_OK
 
 
 def cmd_config_example(args: argparse.Namespace) -> int:
-    from monitor.config_example import EXAMPLE_CONFIG
+    from monitor.config.example import EXAMPLE_CONFIG
 
     sys.stdout.write(EXAMPLE_CONFIG)
     return EXIT_OK
@@ -245,10 +246,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
     from monitor.app import App
-    from monitor.service_config import run_errors
 
     config = load_config(args.config)
-    _detectors(config)
+    validate(config)
     errors = run_errors(config.live)
     if errors:
         raise ConfigError(errors)

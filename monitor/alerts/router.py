@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
-from monitor.alerts.settings import RouteRule, SinkSettings, SuppressionSettings
+from monitor.alerts.settings import RouteRule, SuppressionSettings
+from monitor.alerts.sink_settings import SinkSettings
 from monitor.model.alert import Alert, fingerprint
 
 

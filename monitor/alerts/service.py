@@ -27,14 +27,8 @@ from monitor.alerts.console import ConsoleSink
 from monitor.alerts.outbox import MERGED, SUPPRESSED, Outbox, Target
 from monitor.alerts.router import Router, Suppression
 from monitor.alerts.secrets import Secret, SecretError, expand
-from monitor.alerts.settings import (
-    AlertingSettings,
-    ConsoleOptions,
-    SinkSettings,
-    SlackOptions,
-    SnsOptions,
-    WebhookOptions,
-)
+from monitor.alerts.settings import AlertingSettings
+from monitor.alerts.sink_settings import ConsoleOptions, SinkSettings, SlackOptions, SnsOptions, WebhookOptions
 from monitor.alerts.slack import SlackSink
 from monitor.alerts.sns import SnsSink
 from monitor.alerts.stats import AlertingStats, SinkStats

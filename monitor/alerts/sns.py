@@ -27,7 +27,7 @@ from botocore.exceptions import (
 )
 
 from monitor.alerts.base import KIND_ESCALATION, KIND_REPEAT, DeliveryError, Notice
-from monitor.alerts.settings import SinkSettings, SnsOptions
+from monitor.alerts.sink_settings import SinkSettings, SnsOptions
 from monitor.aws.backoff import error_code, is_throttle
 from monitor.aws.clients import AwsClients
 from monitor.aws.settings import AwsSettings

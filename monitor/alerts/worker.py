@@ -24,7 +24,8 @@ import orjson
 
 from monitor.alerts.base import KIND_REPEAT, DeliveryError, Notice, Sink
 from monitor.alerts.outbox import Due, Outbox
-from monitor.alerts.settings import HealthSettings, SinkSettings
+from monitor.alerts.settings import HealthSettings
+from monitor.alerts.sink_settings import SinkSettings
 from monitor.alerts.stats import SinkCounters
 from monitor.aws.backoff import Backoff
 from monitor.model.alert import Alert

@@ -28,39 +28,31 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiobotocore.config import AioConfig
 
 from monitor.aws.backoff import Backoff, error_code
-from monitor.aws.settings import AwsSettings
-from monitor.configreader import Section
 from monitor.sources.base import Batch, Emit, Source, SourceContext, SourceStats
 from monitor.sources.cloudwatch_common import (
-    FetchSettings,
     RecentKeys,
     Sleep,
     content_key,
     count_error,
     describe_error,
     filter_pages,
-    group_name,
     landed_at,
     now_ms,
     page_bytes,
-    parse_fetch_settings,
     timestamps,
 )
+from monitor.sources.settings import LiveTailSettings, group_name
 
 KIND = "cloudwatch-live-tail"
 
 log = logging.getLogger(__name__)
 
-# StartLiveTail accepts at most 10 log groups per session.
-MAX_LOG_GROUPS = 10
-# CloudWatch ends a session after 3 hours; reconnecting earlier keeps the handover under our control.
-DEFAULT_SESSION_SECONDS = 10_500.0
 # A session that ends by itself sooner than this is treated like an error (backoff), so a
 # server that closes streams at once is not reconnected in a hot loop.
 HEALTHY_SESSION_SECONDS = 60.0
@@ -71,43 +63,7 @@ StreamEvent = Mapping[str, Any]
 OpenStream = Callable[[Sequence[str]], AsyncIterator[StreamEvent]]
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    log_groups: tuple[str, ...]  # names or ARNs
-    aws: AwsSettings = field(default_factory=AwsSettings)
-    fetch: FetchSettings = field(default_factory=FetchSettings)
-    session_seconds: float = DEFAULT_SESSION_SECONDS
-    interval_seconds: float = 10.0  # the least time between two back-fill reads
-
-
-def parse_settings(section: Section) -> Settings:
-    groups = section.strings("log_groups")
-    if not groups:
-        section.error("log_groups", "required: one to ten log group names or ARNs")
-    elif len(groups) > MAX_LOG_GROUPS:
-        section.error("log_groups", f"at most {MAX_LOG_GROUPS} log groups per Live Tail session")
-    for i, group in enumerate(groups):
-        if not group or group.endswith("*"):
-            section.error(f"log_groups[{i}]", "must be a log group name or ARN without a trailing *")
-    if len({group_name(g) for g in groups}) != len(groups):
-        section.error("log_groups", "lists a log group twice")
-    fetch = parse_fetch_settings(section)
-    if fetch.log_stream_prefix and len(groups) > 1:
-        section.error("log_stream_prefix", "Live Tail accepts a stream prefix only with a single log group")
-    settings = Settings(
-        log_groups=tuple(groups),
-        aws=AwsSettings.parse(section.section("aws")),
-        fetch=fetch,
-        session_seconds=section.number("session_seconds", DEFAULT_SESSION_SECONDS, minimum=60.0),
-        interval_seconds=section.number("interval_seconds", 10.0, minimum=0.1),
-    )
-    if settings.session_seconds > 3 * 3600:
-        section.error("session_seconds", "must be <= 10800 (CloudWatch ends sessions after 3 hours)")
-    section.reject_unknown()
-    return settings
-
-
-def create(name: str, settings: Settings, context: SourceContext) -> Source:
+def create(name: str, settings: LiveTailSettings, context: SourceContext) -> Source:
     return LiveTailSource(name, settings, context)
 
 
@@ -211,7 +167,7 @@ class LiveTailSource:
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        settings: LiveTailSettings,
         context: SourceContext,
         *,
         open_stream: OpenStream | None = None,
@@ -559,4 +515,4 @@ def _merge(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     return merged
 
 
-__all__ = ["KIND", "LiveTailSource", "SessionEnd", "Settings", "TailSession", "create", "parse_settings"]
+__all__ = ["KIND", "LiveTailSettings", "LiveTailSource", "SessionEnd", "TailSession", "create"]

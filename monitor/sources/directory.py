@@ -22,48 +22,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.configreader import Section
 from monitor.sources.base import Batch, Emit, Source, SourceContext, SourceStats
+from monitor.sources.settings import DirectorySettings
 
 KIND = "directory"
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
 
 Sleep = Callable[[float], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    path: Path
-    pattern: str = "*"
-    interval_seconds: float = 2.0
-    settle_seconds: float = 1.0
-    delete_after: bool = False
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-
-
-def parse_settings(section: Section) -> Settings:
-    path = section.string("path", required=True)
-    pattern = section.string("pattern", "*") or "*"
-    if pattern.startswith("/") or ".." in Path(pattern).parts:
-        section.error("pattern", "must be relative to path and stay inside it")
-        pattern = "*"
-    settings = Settings(
-        path=Path(path).expanduser() if path else Path("."),
-        pattern=pattern,
-        interval_seconds=section.number("interval_seconds", 2.0, minimum=0.05),
-        settle_seconds=section.number("settle_seconds", 1.0, minimum=0.0),
-        delete_after=section.boolean("delete_after", False),
-        max_file_bytes=section.integer("max_file_bytes", DEFAULT_MAX_FILE_BYTES, minimum=1),
-    )
-    section.reject_unknown()
-    return settings
-
-
-def create(name: str, settings: Settings, context: SourceContext) -> Source:
+def create(name: str, settings: DirectorySettings, context: SourceContext) -> Source:
     return DirectorySource(name, settings, context)
 
 
@@ -84,7 +55,7 @@ class DirectorySource:
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        settings: DirectorySettings,
         context: SourceContext,
         *,
         clock: Callable[[], float] = time.monotonic,

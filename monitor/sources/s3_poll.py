@@ -47,10 +47,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.aws.backoff import Backoff, error_code, is_throttle
-from monitor.aws.settings import AwsSettings
-from monitor.configreader import Section
 from monitor.sources.base import Batch, Emit, SourceContext, SourceStats
 from monitor.sources.s3_objects import classify_error, classify_key, get_object
+from monitor.sources.settings import PollSettings
 
 KIND = "s3-poll"
 log = logging.getLogger(__name__)
@@ -64,68 +63,7 @@ MIDNIGHT_SKEW = dt.timedelta(minutes=5)  # list tomorrow's folder this close to 
 INFLIGHT, ACKED, RELEASED = 0, 1, 2
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    bucket: str
-    prefix: str = "AWSLogs/"
-    aws: AwsSettings = field(default_factory=AwsSettings)
-    interval_seconds: float = 60.0
-    lookback_seconds: int = 900
-    recent_keys: int = 10000
-    start_at: dt.datetime | None = None
-    # "auto": both layouts; "yes": only <prefix>o-xxx/<account>/; "no": only <prefix><account>/
-    organization: str = "auto"
-    discovery_every: int = 10
-    download_concurrency: int = 4
-    list_concurrency: int = 4
-    max_attempts: int = 5
-
-
-def parse_settings(section: Section) -> Settings:
-    bucket = section.string("bucket", required=True)
-    if bucket and (not 3 <= len(bucket) <= 63 or "/" in bucket):
-        section.error("bucket", "must be a bucket name (3-63 characters, no '/')")
-    prefix = section.string("prefix", "AWSLogs/")
-    if not prefix:
-        section.error("prefix", "must not be empty (the folder holding AWSLogs' accounts, e.g. AWSLogs/)")
-    elif not prefix.endswith("/"):
-        prefix += "/"
-    aws = AwsSettings.parse(section.section("aws"))
-    raw_start = section.data.get("start_at")
-    if isinstance(raw_start, dt.date):  # YAML reads an unquoted date as a date
-        section.data["start_at"] = raw_start.isoformat()
-    start_at = section.parsed("start_at", _parse_start, None)
-    if isinstance(section.data.get("organization"), bool):
-        organization = "yes" if section.boolean("organization", False) else "no"
-    else:
-        organization = section.string("organization", "auto", choices=("auto", "yes", "no"))
-    settings = Settings(
-        bucket=bucket,
-        prefix=prefix or "AWSLogs/",
-        aws=aws,
-        interval_seconds=section.number("interval_seconds", 60.0, minimum=1.0),
-        lookback_seconds=section.integer("lookback_seconds", 900, minimum=0, maximum=7 * 86400),
-        recent_keys=section.integer("recent_keys", 10000, minimum=1),
-        start_at=start_at,
-        organization=organization,
-        discovery_every=section.integer("discovery_every", 10, minimum=1),
-        download_concurrency=section.integer("download_concurrency", 4, minimum=1, maximum=256),
-        list_concurrency=section.integer("list_concurrency", 4, minimum=1, maximum=64),
-        max_attempts=section.integer("max_attempts", 5, minimum=1),
-    )
-    section.reject_unknown()
-    return settings
-
-
-def _parse_start(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("must be an ISO date or time, e.g. 2026-03-01 or 2026-03-01T12:00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def create(name: str, settings: Settings, context: SourceContext) -> PollSource:
+def create(name: str, settings: PollSettings, context: SourceContext) -> PollSource:
     return PollSource(name, settings, context)
 
 
@@ -172,7 +110,7 @@ class _Job:
 
 
 class PollSource:
-    def __init__(self, name: str, settings: Settings, context: SourceContext, *,
+    def __init__(self, name: str, settings: PollSettings, context: SourceContext, *,
                  rng: random.Random | None = None) -> None:
         self.name = name
         self.kind = KIND

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from monitor.alerts.service import Alerting
-from monitor.alerts.settings import ConsoleOptions, SlackOptions, WebhookOptions, describe_sink
+from monitor.alerts.sink_settings import ConsoleOptions, SlackOptions, WebhookOptions, describe_sink
 from monitor.configreader import ConfigError
 from monitor.model.severity import Severity
 from tests.alerts.conftest import TOKEN, settings_from

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 
+from monitor.config.service import CHECKPOINT_ENV
 from monitor.metrics.collector import Telemetry
 from monitor.metrics.server import MetricsServer
 from monitor.metrics.settings import DEFAULT_PORT, MetricsSettings
-from monitor.service_config import CHECKPOINT_ENV
 from tests.deploy.tools import DEPLOY, REPO, free_port
 
 DOCKERFILE = DEPLOY / "Dockerfile"

@@ -12,9 +12,9 @@ import yaml
 
 from monitor.app import ALERT_DELIVERY_STOP_SECONDS, FINAL_CHECKPOINT_SECONDS, App
 from monitor.config import parse_config
+from monitor.config.service import CHECKPOINT_ENV, DEFAULT_DRAIN_SECONDS
 from monitor.configreader import Section
 from monitor.metrics.settings import DEFAULT_PORT, parse_metrics
-from monitor.service_config import CHECKPOINT_ENV, DEFAULT_DRAIN_SECONDS
 from tests.deploy.tools import DEPLOY, require_module
 
 K8S = DEPLOY / "kubernetes"

@@ -25,8 +25,8 @@ from monitor.configreader import Section
 from monitor.decode import decode_bytes
 from monitor.sources import cloudwatch_live_tail
 from monitor.sources.base import Batch, SourceContext
-from monitor.sources.cloudwatch_common import FetchSettings
-from monitor.sources.cloudwatch_live_tail import LiveTailSource, Settings, TailSession
+from monitor.sources.cloudwatch_live_tail import LiveTailSource, TailSession
+from monitor.sources.settings import FetchSettings, LiveTailSettings, parse_live_tail
 from tests.aws_emulator import Emulator
 
 GROUP = "aws-cloudtrail-logs-111122223333"
@@ -99,7 +99,7 @@ def make_source(aws: Emulator, clients: AwsClients, checkpoints: CheckpointStore
     fetch.setdefault("settle_seconds", 0.0)
     fetch.setdefault("overlap_seconds", 0.0)
     fetch.setdefault("start_at", time.time())
-    settings = Settings(log_groups=(GROUP,), aws=AwsSettings(region=aws.region, endpoint_url=aws.endpoint_url),
+    settings = LiveTailSettings(log_groups=(GROUP,), aws=AwsSettings(region=aws.region, endpoint_url=aws.endpoint_url),
                         fetch=FetchSettings(**fetch), session_seconds=session_seconds, interval_seconds=0.02)
 
     async def record_sleep(delay: float) -> None:
@@ -124,7 +124,7 @@ async def test_live_tail_against_moto_end_to_end(aws: Emulator, clients: AwsClie
     for i in range(3):
         await put(logs, f"e{i}", now - 100 + i)
     errors: list[str] = []
-    settings = cloudwatch_live_tail.parse_settings(Section(
+    settings = parse_live_tail(Section(
         {"log_groups": [GROUP], "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}, "sources[0]", errors))
     assert errors == []
     source = cloudwatch_live_tail.create("tail", settings, SourceContext(clients, checkpoints))
@@ -322,7 +322,7 @@ async def test_without_a_session_the_backfill_polls_and_a_missing_group_does_not
         opened.append(arns)
         yield start("never")
 
-    settings = Settings(log_groups=(GROUP, "missing-group"),
+    settings = LiveTailSettings(log_groups=(GROUP, "missing-group"),
                         aws=AwsSettings(region=aws.region, endpoint_url=aws.endpoint_url),
                         fetch=FetchSettings(settle_seconds=0.0, overlap_seconds=0.0, start_at=time.time() - 60),
                         interval_seconds=0.02)
@@ -395,18 +395,18 @@ async def test_tail_session_reports_how_it_ended() -> None:
 def test_settings() -> None:
     errors: list[str] = []
     arn = f"arn:aws:logs:us-east-1:111122223333:log-group:{GROUP}"
-    settings = cloudwatch_live_tail.parse_settings(Section({"log_groups": [arn, "other"]}, "sources[0]", errors))
+    settings = parse_live_tail(Section({"log_groups": [arn, "other"]}, "sources[0]", errors))
     assert errors == []
     assert settings.log_groups == (arn, "other")
     assert settings.session_seconds == 10_500.0 and settings.fetch.overlap_seconds == 300.0
 
     errors = []
-    cloudwatch_live_tail.parse_settings(Section(
+    parse_live_tail(Section(
         {"log_groups": [f"g{i}" for i in range(11)], "log_stream_prefix": "p", "session_seconds": 20_000},
         "sources[1]", errors))
     assert "sources[1].log_groups: at most 10 log groups per Live Tail session" in errors
     assert "sources[1].log_stream_prefix: Live Tail accepts a stream prefix only with a single log group" in errors
     assert "sources[1].session_seconds: must be <= 10800 (CloudWatch ends sessions after 3 hours)" in errors
     errors = []
-    cloudwatch_live_tail.parse_settings(Section({"log_groups": [GROUP, f"{arn}:*"]}, "sources[2]", errors))
+    parse_live_tail(Section({"log_groups": [GROUP, f"{arn}:*"]}, "sources[2]", errors))
     assert "sources[2].log_groups[1]: must be a log group name or ARN without a trailing *" in errors

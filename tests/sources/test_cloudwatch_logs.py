@@ -20,8 +20,9 @@ from monitor.configreader import Section
 from monitor.decode import decode_bytes
 from monitor.sources import cloudwatch_logs
 from monitor.sources.base import Batch, SourceContext, SourceStats
-from monitor.sources.cloudwatch_common import FetchSettings, count_error, page_bytes, parse_fetch_settings
-from monitor.sources.cloudwatch_logs import CloudWatchLogsSource, Settings
+from monitor.sources.cloudwatch_common import count_error, page_bytes
+from monitor.sources.cloudwatch_logs import CloudWatchLogsSource
+from monitor.sources.settings import CloudWatchLogsSettings, FetchSettings, parse_cloudwatch_logs, parse_fetch
 from tests.aws_emulator import Emulator
 
 GROUP = "aws-cloudtrail-logs-111122223333"
@@ -80,7 +81,8 @@ async def put_events(client: Any, group: str, events: list[tuple[int, str]], *, 
 def make_source(aws: Emulator, clients: AwsClients, checkpoints: CheckpointStore, clock: Clock,
                 groups: tuple[str, ...] = (GROUP,), **fetch: Any) -> CloudWatchLogsSource:
     fetch.setdefault("settle_seconds", 5.0)
-    settings = Settings(log_groups=groups, aws=aws_settings(aws), fetch=FetchSettings(**fetch), interval_seconds=0.01)
+    settings = CloudWatchLogsSettings(log_groups=groups, aws=aws_settings(aws), fetch=FetchSettings(**fetch),
+                                      interval_seconds=0.01)
     return CloudWatchLogsSource("cw", settings, SourceContext(clients, checkpoints), clock=clock)
 
 
@@ -90,7 +92,7 @@ async def test_put_log_events_end_to_end(aws: Emulator, clients: AwsClients, che
     await put_events(logs, GROUP, [(int((now - 60 + i) * 1000), trail_event(f"e{i}")) for i in range(3)])
     # Built through the config path, as the service builds it.
     errors: list[str] = []
-    settings = cloudwatch_logs.parse_settings(Section(
+    settings = parse_cloudwatch_logs(Section(
         {"log_groups": [GROUP], "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}, "sources[0]", errors))
     assert errors == []
     source = cloudwatch_logs.create("cw", settings, SourceContext(clients, checkpoints))
@@ -266,7 +268,7 @@ async def test_a_throttled_page_is_retried_after_a_backoff(
 
     clients = AwsClients()
     try:
-        settings = Settings(log_groups=(GROUP,),
+        settings = CloudWatchLogsSettings(log_groups=(GROUP,),
                             aws=AwsSettings(region="us-east-1", endpoint_url=f"http://127.0.0.1:{port}"))
         source = CloudWatchLogsSource("cw", settings, SourceContext(clients, checkpoints), clock=Clock(now),
                                       sleep=record_sleep, backoff=Backoff(0.5, 4.0))
@@ -307,7 +309,7 @@ async def test_cancellation_is_re_raised_and_nothing_advances(
 
 def test_settings_errors_name_their_path() -> None:
     errors: list[str] = []
-    cloudwatch_logs.parse_settings(Section({"log_groups": [], "start_at": "yesterday", "page_size": 20000,
+    parse_cloudwatch_logs(Section({"log_groups": [], "start_at": "yesterday", "page_size": 20000,
                                             "interval": 5}, "sources[2]", errors))
     assert "sources[2].log_groups: required: one or more log group names" in errors
     assert any(e.startswith("sources[2].start_at: must be an RFC 3339 time") for e in errors)
@@ -320,14 +322,14 @@ def test_settings_accept_yaml_timestamps_and_defaults() -> None:
 
     errors: list[str] = []
     data = yaml.safe_load("log_groups: [a, b]\nstart_at: 2024-05-01T00:00:00Z\nfilter_pattern: '{ $.eventName = * }'\n")
-    settings = cloudwatch_logs.parse_settings(Section(data, "sources[0]", errors))
+    settings = parse_cloudwatch_logs(Section(data, "sources[0]", errors))
     assert errors == []
     assert settings.log_groups == ("a", "b")
     assert settings.fetch.start_at == 1714521600.0
     assert settings.fetch.filter_pattern == "{ $.eventName = * }"
     assert settings.fetch.overlap_seconds == 300.0 and settings.fetch.settle_seconds == 5.0
     assert settings.fetch.recent_event_ids == 50_000 and settings.interval_seconds == 10.0
-    assert parse_fetch_settings(Section({"start_at": "2024-05-01"}, "s", errors)).start_at == 1714521600.0
+    assert parse_fetch(Section({"start_at": "2024-05-01"}, "s", errors)).start_at == 1714521600.0
 
 
 def test_page_bytes_keeps_one_event_per_line() -> None:

@@ -16,7 +16,8 @@ from monitor.configreader import Section
 from monitor.decode import decode_bytes
 from monitor.sources import directory
 from monitor.sources.base import Batch, SourceContext
-from monitor.sources.directory import DirectorySource, Settings
+from monitor.sources.directory import DirectorySource
+from monitor.sources.settings import DirectorySettings, parse_directory
 
 
 class Clock:
@@ -55,7 +56,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def make_source(folder: Path, checkpoints: CheckpointStore, clock: Clock, **options: object) -> DirectorySource:
-    settings = Settings(path=folder, interval_seconds=0.01, **options)  # type: ignore[arg-type]
+    settings = DirectorySettings(path=folder, interval_seconds=0.01, **options)  # type: ignore[arg-type]
     return DirectorySource("dir", settings, SourceContext(AwsClients(), checkpoints), clock=clock)
 
 
@@ -215,7 +216,7 @@ async def test_a_missing_folder_is_reported_not_fatal(tmp_path: Path, checkpoint
 async def test_cancellation_is_re_raised(folder: Path, checkpoints: CheckpointStore) -> None:
     (folder / "a.json").write_bytes(records("a"))
     os.utime(folder / "a.json", (1, 1))
-    source = DirectorySource("dir", Settings(path=folder, interval_seconds=0.01, settle_seconds=0.0),
+    source = DirectorySource("dir", DirectorySettings(path=folder, interval_seconds=0.01, settle_seconds=0.0),
                              SourceContext(AwsClients(), checkpoints))
     handed: asyncio.Queue[Batch] = asyncio.Queue()
     never = asyncio.Event()
@@ -236,13 +237,13 @@ async def test_cancellation_is_re_raised(folder: Path, checkpoints: CheckpointSt
 
 def test_settings() -> None:
     errors: list[str] = []
-    settings = directory.parse_settings(Section({"path": "/var/trail"}, "sources[0]", errors))
+    settings = parse_directory(Section({"path": "/var/trail"}, "sources[0]", errors))
     assert errors == []
-    assert settings == Settings(path=Path("/var/trail"))
+    assert settings == DirectorySettings(path=Path("/var/trail"))
     assert (settings.pattern, settings.interval_seconds, settings.settle_seconds, settings.delete_after) == (
         "*", 2.0, 1.0, False)
     errors = []
-    directory.parse_settings(Section({"pattern": "../*", "delete": True}, "sources[1]", errors))
+    parse_directory(Section({"pattern": "../*", "delete": True}, "sources[1]", errors))
     assert errors == ["sources[1].path: required", "sources[1].pattern: must be relative to path and stay inside it",
                       "sources[1].delete: unknown key"]
     source = directory.create("dir", settings, SourceContext(AwsClients(), CheckpointStore(":memory:")))

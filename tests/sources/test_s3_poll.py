@@ -18,6 +18,7 @@ from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.sources import s3_poll
 from monitor.sources.base import Batch, SourceContext
+from monitor.sources.settings import PollSettings, parse_poll
 from tests.aws_emulator import Emulator
 from tests.sources.s3_helpers import Collector, event, event_ids, log_object, running, wait_until
 
@@ -64,7 +65,7 @@ class Env:
                                    "discovery_every": 1}
         options.update(overrides)
         context = SourceContext(self.clients, store or self.checkpoints)
-        return s3_poll.create(NAME, s3_poll.Settings(**options), context)
+        return s3_poll.create(NAME, PollSettings(**options), context)
 
     def stored(self, stream_prefix: str) -> dict[str, Any]:
         value = self.checkpoints.get(NAME, f"s3://{BUCKET}/{stream_prefix}")
@@ -100,7 +101,7 @@ async def take(collector: Collector, count: int) -> list[Batch]:
 
 def test_parse_settings_errors_and_defaults() -> None:
     errors: list[str] = []
-    s3_poll.parse_settings(Section({"start_at": "yesterday", "organization": "maybe", "interval_seconds": 0,
+    parse_poll(Section({"start_at": "yesterday", "organization": "maybe", "interval_seconds": 0,
                                     "aws": {"endpoint_url": "ftp://x"}, "bukket": "x"}, "sources[1]", errors))
     assert "sources[1].bucket: required" in errors
     assert any(e.startswith("sources[1].start_at: must be an ISO date") for e in errors)
@@ -110,7 +111,7 @@ def test_parse_settings_errors_and_defaults() -> None:
     assert "sources[1].bukket: unknown key" in errors
 
     errors = []
-    settings = s3_poll.parse_settings(Section({"bucket": BUCKET, "prefix": "custom/AWSLogs",
+    settings = parse_poll(Section({"bucket": BUCKET, "prefix": "custom/AWSLogs",
                                                "start_at": dt.date(2026, 3, 1), "organization": True},
                                               "sources[0]", errors))
     assert errors == []

@@ -19,6 +19,7 @@ from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.sources import s3_sqs
 from monitor.sources.base import Batch, SourceContext
+from monitor.sources.settings import SqsSettings, parse_sqs
 from tests.aws_emulator import Emulator
 from tests.sources.s3_helpers import Collector, event, event_ids, log_object, moto_state, running, wait_until
 
@@ -72,7 +73,7 @@ class Env:
     def source(self, **overrides: Any) -> s3_sqs.SqsSource:
         options: dict[str, Any] = {"queue_url": self.queue_url, "aws": self.settings, "wait_seconds": 1}
         options.update(overrides)
-        return s3_sqs.create("org-trail", s3_sqs.Settings(**options), SourceContext(self.clients, self.checkpoints))
+        return s3_sqs.create("org-trail", SqsSettings(**options), SourceContext(self.clients, self.checkpoints))
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ def visible_at(aws: Emulator, message_id: str) -> float:
 
 def test_parse_settings_reports_every_error_with_its_path() -> None:
     errors: list[str] = []
-    s3_sqs.parse_settings(Section({"wait_seconds": 30, "max_messages": 0, "aws": {"role_arn": "nope", "x": 1},
+    parse_sqs(Section({"wait_seconds": 30, "max_messages": 0, "aws": {"role_arn": "nope", "x": 1},
                                    "typo": True}, "sources[0]", errors))
     assert "sources[0].queue_url: required" in errors
     assert "sources[0].wait_seconds: must be <= 20" in errors
@@ -129,7 +130,7 @@ def test_parse_settings_reports_every_error_with_its_path() -> None:
 
 def test_parse_settings_defaults_and_region_from_queue_url() -> None:
     errors: list[str] = []
-    settings = s3_sqs.parse_settings(Section(
+    settings = parse_sqs(Section(
         {"queue_url": "https://sqs.eu-west-3.amazonaws.com/111122223333/trail", "key_prefixes": "logs/"},
         "sources[2]", errors))
     assert errors == []

@@ -1,8 +1,7 @@
-"""The live-service sections of the config file: `sources`, `checkpoint` and `service`.
+"""The live service's sections: `checkpoint` and `service` (the composition root's own), with `sources`.
 
-Read by `monitor.config.parse_config` into `Config.live`; every error is
-recorded with its path (`sources[1].queue_url: required`) so a config with
-several mistakes reports them all before the service touches AWS.
+Read by `monitor.config.parse_config` into `Config.live`; the sources themselves
+are read by monitor/sources/settings.py. Every error is recorded with its path.
 
 The checkpoint file: `checkpoint.path` in the config, overridden by the
 environment variable TRAILSENTRY_CHECKPOINT_PATH (handy in a container whose
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.configreader import Section
-from monitor.sources.registry import SourceSpec, parse_sources
+from monitor.sources.settings import SourceSpec, parse_sources
 
 CHECKPOINT_ENV = "TRAILSENTRY_CHECKPOINT_PATH"
 DEFAULT_CHECKPOINT_PATH = Path("var") / "trailsentry.sqlite"
@@ -69,13 +68,6 @@ def parse_live_sections(top: Section) -> LiveConfig:
     checkpoint = _checkpoint(top.section("checkpoint"))
     service = _service(top.section("service"))
     return LiveConfig(sources=tuple(sources), checkpoint=checkpoint, service=service)
-
-
-def run_errors(live: LiveConfig) -> list[str]:
-    """What `run` needs beyond a valid file (a scan-only config is valid without sources)."""
-    if not live.sources:
-        return ["sources: at least one source is required to run (see `trailsentry config example`)"]
-    return []
 
 
 def _checkpoint(section: Section) -> CheckpointSettings:

@@ -10,14 +10,9 @@ import yaml
 
 from monitor.cli import main
 from monitor.config import ConfigError, parse_config
-from monitor.config_example import EXAMPLE_CONFIG
-from monitor.service_config import (
-    CHECKPOINT_ENV,
-    DEFAULT_CHECKPOINT_PATH,
-    CheckpointSettings,
-    ServiceSettings,
-    run_errors,
-)
+from monitor.config.example import EXAMPLE_CONFIG
+from monitor.config.service import CHECKPOINT_ENV, DEFAULT_CHECKPOINT_PATH, CheckpointSettings, ServiceSettings
+from monitor.config.validate import run_errors
 from monitor.sources.registry import KINDS, UnavailableKind, source_module
 
 QUEUE = "https://sqs.us-east-1.amazonaws.com/111122223333/cloudtrail-events"

@@ -1,4 +1,4 @@
-"""The `suppressions:` config section, and the start-up checks that need the detector list or a clock.
+"""The `suppressions:` config section (allowlists), and the start-up checks that need the detector list or a clock.
 
     suppressions:
       - name: scanner
