@@ -18,10 +18,10 @@ from monitor.config.validate import run_errors, validate
 from monitor.engine import Engine, RegistryError, builtin_detectors
 from monitor.engine.suppressions_settings import warn_expired
 from monitor.model import Detector, InputIssue
-from monitor.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
+from monitor.offline.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
+from monitor.offline.samples import run_case, run_samples
+from monitor.offline.scan import Scanner, UnreadablePath, expand_paths
 from monitor.rules.loader import assemble_detectors, kind_of
-from monitor.samples import run_case, run_samples
-from monitor.scan import Scanner, UnreadablePath, expand_paths
 
 EXIT_OK = 0
 EXIT_WARNINGS = 1

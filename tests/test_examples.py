@@ -28,7 +28,7 @@ from monitor.examples import (
 )
 from monitor.model import Alert, InputIssue
 from monitor.model.event import Event
-from monitor.scan import Scanner, expand_paths
+from monitor.offline.scan import Scanner, expand_paths
 
 _KEY = re.compile(
     r"^AWSLogs/(?:o-[a-z0-9]{10}/)?(\d{12})/CloudTrail/([a-z0-9-]+)/(\d{4})/(\d{2})/(\d{2})/"

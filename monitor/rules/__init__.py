@@ -26,7 +26,7 @@ class RuleProblem:
 
 @dataclass(frozen=True, slots=True)
 class RuleSampleCase:
-    """A sample case written inside a rule file, in the shape of `monitor/samples.py` cases."""
+    """A sample case written inside a rule file, in the shape of `monitor/offline/samples.py` cases."""
 
     detector: str
     file: str

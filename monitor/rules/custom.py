@@ -312,7 +312,7 @@ _EXPECT_KEYS = ("alerts", "severity", "count")
 
 
 def _samples(value: Any, errors: list[str]) -> list[dict[str, Any]]:
-    """Sample cases in monitor/samples.py's shape (no `params`: custom rules have none)."""
+    """Sample cases in monitor/offline/samples.py's shape (no `params`: custom rules have none)."""
     if value is None:
         return []
     if not isinstance(value, list):

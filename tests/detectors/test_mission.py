@@ -15,7 +15,7 @@ from detectors.non_mfa_sensitive_call import DETECTOR as NON_MFA
 from monitor.engine import DetectorSettings, Engine, builtin_detectors, configure
 from monitor.model import Alert, Severity
 from monitor.model.alert import MAX_EVENT_IDS
-from monitor.samples import load_cases, samples_path
+from monitor.offline.samples import load_cases, samples_path
 from tests.detectors.events import (
     ACCOUNT,
     ATTACKER_IP,

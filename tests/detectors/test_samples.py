@@ -6,7 +6,7 @@ import pytest
 
 from monitor.engine import builtin_detectors
 from monitor.model import Detector
-from monitor.samples import run_samples
+from monitor.offline.samples import run_samples
 from tests.detectors.events import MISSION
 
 DETECTORS = builtin_detectors()

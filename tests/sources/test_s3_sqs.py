@@ -259,6 +259,8 @@ async def test_message_is_deleted_only_after_every_object_is_acked(env: Env) -> 
         assert source.stats.counts.get("messages_deleted", 0) == 0
         await batches[1].ack()
         await wait_until(env.empty, what="message deleted after the last ack")
+        # The queue is empty once SQS deleted it; the source counts when DeleteMessageBatch returns.
+        await wait_until(lambda: "messages_deleted" in source.stats.counts, what="the deletion counted")
     assert source.stats.counts["messages_deleted"] == 1
 
 

@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 from monitor.examples import access_denied_burst, encode_records
-from tests.test_cli_scan import alerts_of, trailsentry, write
+from tests.test_cli import alerts_of, trailsentry, write
 
 ACCOUNT = "111122223333"
 AT = 1_780_000_000.0

@@ -8,7 +8,7 @@ from typing import IO
 
 from monitor.model import Alert, InputIssue
 from monitor.model.alert import rfc3339
-from monitor.scan import ScanTotals
+from monitor.offline.scan import ScanTotals
 
 # A file with thousands of broken records gets a few lines, then a count.
 ISSUE_LINES_PER_FILE = 5
