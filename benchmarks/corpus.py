@@ -22,16 +22,10 @@ from pathlib import Path
 
 import orjson
 
-from monitor.examples import (
-    EXAMPLE_ORGANIZATION,
-    EXAMPLE_START,
-    GLOBAL_REGION,
-    SCENARIOS,
-    TRAPS,
-    background_events,
-    cloudtrail_object_key,
-    encode_records,
-)
+from monitor.demo.background import background_events
+from monitor.demo.builders import EXAMPLE_ORGANIZATION, EXAMPLE_START, GLOBAL_REGION
+from monitor.demo.objects import cloudtrail_object_key, encode_records
+from monitor.demo.scenarios import SCENARIOS, TRAPS
 
 MANIFEST = ".manifest.json"
 MANIFEST_FORMAT = 1

@@ -261,7 +261,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.offline:
         return _scan_example_corpus(args)
-    from monitor.demo import DemoUnavailable, run_demo
+    from monitor.demo.run import DemoUnavailable, run_demo
 
     if args.speed <= 0 or (args.duration is not None and args.duration <= 0):
         print("error: --speed and --duration must be positive", file=sys.stderr)
@@ -280,7 +280,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _scan_example_corpus(args: argparse.Namespace) -> int:
     import tempfile
 
-    from monitor.examples import write_example_corpus
+    from monitor.demo.objects import write_example_corpus
 
     with tempfile.TemporaryDirectory(prefix="trailsentry-demo-") as tmp:
         write_example_corpus(Path(tmp))

@@ -21,7 +21,8 @@ import yaml
 
 from monitor.app import App
 from monitor.config import parse_config
-from monitor.examples import encode_records, root_console_login
+from monitor.demo.objects import encode_records
+from monitor.demo.scenarios import root_console_login
 from monitor.model import Alert
 from monitor.sources.base import Batch, Emit, SourceStats
 from tests.aws_emulator import Emulator
@@ -354,7 +355,7 @@ async def test_run_with_an_s3_sqs_source_against_the_emulator(aws: Emulator, tmp
     from aiobotocore.session import get_session
 
     from monitor.demo.emulator import wire_trail
-    from monitor.examples import cloudtrail_object_key
+    from monitor.demo.objects import cloudtrail_object_key
 
     session = get_session()
     trail = await wire_trail(session, aws.endpoint_url, bucket="org-trail-bucket")
@@ -396,7 +397,7 @@ async def _run_until_alert(config: dict[str, Any], tmp_path: Path, detector: str
 async def test_run_with_an_s3_poll_source_against_the_emulator(aws: Emulator, tmp_path: Path) -> None:
     from aiobotocore.session import get_session
 
-    from monitor.examples import cloudtrail_object_key
+    from monitor.demo.objects import cloudtrail_object_key
 
     events = _root_login(31)
     key = cloudtrail_object_key("111122223333", "eu-west-1", time.time() - 120, random.Random(2), "o-a1b2c3d4e5")

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.corpus import MANIFEST, build_corpus, read_manifest
 from benchmarks.throughput import BASELINE, VARIANTS, extract_revision, measure
-from monitor.examples import SCENARIOS, TRAPS
+from monitor.demo.scenarios import SCENARIOS, TRAPS
 
 _KEY = re.compile(r"AWSLogs/o-[a-z0-9]{10}/(\d{12})/CloudTrail/([a-z0-9-]+)/\d{4}/\d{2}/\d{2}/"
                   r"\1_CloudTrail_\2_\d{8}T\d{4}Z_[A-Za-z0-9]{16}\.json\.gz$")

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from monitor.checkpoint import CheckpointStore
+from monitor.demo.objects import encode_records
+from monitor.demo.scenarios import console_login_failure_burst, root_console_login
 from monitor.engine import Engine, EngineSettings, builtin_detectors
-from monitor.examples import console_login_failure_burst, encode_records, root_console_login
 from monitor.metrics.collector import Telemetry
 from monitor.model import Alert
 from monitor.pipeline import Pipeline

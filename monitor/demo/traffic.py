@@ -18,15 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.examples import (
-    EXAMPLE_ACCOUNTS,
-    EXAMPLE_ORGANIZATION,
-    EXAMPLE_REGIONS,
-    background_events,
-    cloudtrail_object_key,
-    encode_records,
-    scenario,
-)
+from monitor.demo.background import background_events
+from monitor.demo.builders import EXAMPLE_ACCOUNTS, EXAMPLE_ORGANIZATION, EXAMPLE_REGIONS
+from monitor.demo.objects import cloudtrail_object_key, encode_records
+from monitor.demo.scenarios import scenario
 from monitor.model.event import Event
 
 log = logging.getLogger("trailsentry.demo")

@@ -27,8 +27,8 @@ from aiohttp import web
 from monitor.alerts.service import Alerting
 from monitor.app import App
 from monitor.config import parse_config
-from monitor.demo import SOURCE_NAME, demo_config
 from monitor.demo.emulator import REGION, wire_trail
+from monitor.demo.run import SOURCE_NAME, demo_config
 from monitor.demo.traffic import TrafficGenerator
 from monitor.metrics.collector import Telemetry
 from monitor.metrics.server import MetricsServer

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor.demo import SOURCE_NAME
+from monitor.demo.run import SOURCE_NAME
 from tests.deploy.tools import require_tool
 from tests.metrics.live import live_service
 from tests.metrics.scrape import Samples, parse, total, value

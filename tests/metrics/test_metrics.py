@@ -11,7 +11,9 @@ from collections import Counter
 import pytest
 
 import monitor.metrics.collector as metrics
-from monitor import examples
+from monitor.demo.background import background_events
+from monitor.demo.builders import EXAMPLE_ACCOUNTS, EXAMPLE_REGIONS, EXAMPLE_START
+from monitor.demo.scenarios import scenario
 from monitor.engine import Engine, builtin_detectors
 from monitor.metrics.catalogue import CATALOGUE, LAG_BUCKETS, label_token
 from monitor.metrics.collector import Telemetry
@@ -157,10 +159,9 @@ def test_engine_counts_are_read_at_scrape_time() -> None:
     for detector in engine.detectors:  # every detector has a series before it ever matched
         assert value(before, "trailsentry_detector_matches_total", detector=detector.id) == 0
     rng = random.Random(7)
-    events = examples.background_events(rng, examples.EXAMPLE_START, 200, examples.EXAMPLE_ACCOUNTS,
-                                        examples.EXAMPLE_REGIONS)
+    events = background_events(rng, EXAMPLE_START, 200, EXAMPLE_ACCOUNTS, EXAMPLE_REGIONS)
     for name in ("root-console-login", "access-key-created"):
-        events.extend(examples.scenario(name).build(rng, examples.EXAMPLE_START + 600, "111122223333"))
+        events.extend(scenario(name).build(rng, EXAMPLE_START + 600, "111122223333"))
     engine.process(events, "test")
     engine.process(events[:10], "test again")  # duplicates
     engine.flush()

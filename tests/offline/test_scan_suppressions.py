@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from monitor.examples import access_denied_burst, encode_records
+from monitor.demo.objects import encode_records
+from monitor.demo.scenarios import access_denied_burst
 from tests.test_cli import alerts_of, trailsentry, write
 
 ACCOUNT = "111122223333"

@@ -11,21 +11,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from monitor.demo.background import background_events
+from monitor.demo.builders import EXAMPLE_ACCOUNTS, EXAMPLE_REGIONS, EXAMPLE_START
+from monitor.demo.objects import cloudtrail_object_key, encode_records, write_example_corpus
+from monitor.demo.scenarios import MISSION_DETECTORS, SCENARIOS, TRAPS, Scenario, example_day
 from monitor.engine import Engine, builtin_detectors
-from monitor.examples import (
-    EXAMPLE_ACCOUNTS,
-    EXAMPLE_REGIONS,
-    EXAMPLE_START,
-    MISSION_DETECTORS,
-    SCENARIOS,
-    TRAPS,
-    Scenario,
-    background_events,
-    cloudtrail_object_key,
-    encode_records,
-    example_day,
-    write_example_corpus,
-)
 from monitor.model import Alert, InputIssue
 from monitor.model.event import Event
 from monitor.offline.scan import Scanner, expand_paths

@@ -11,9 +11,9 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from monitor.examples import MISSION_DETECTORS
+from monitor.demo.scenarios import MISSION_DETECTORS
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WAIT = 120.0  # generous: the emulator and the service share two cores with the rest of the suite
 
 # The scenarios the mission names: each must produce its alert.
