@@ -15,12 +15,13 @@ import orjson
 from monitor import __version__
 from monitor.config import Config, ConfigError, load_config
 from monitor.config.validate import run_errors, validate
-from monitor.engine import Engine, RegistryError, builtin_detectors
+from monitor.engine import Engine, RegistryError
 from monitor.engine.suppressions_settings import warn_expired
 from monitor.model import Detector, InputIssue
 from monitor.offline.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
 from monitor.offline.samples import run_case, run_samples
 from monitor.offline.scan import Scanner, UnreadablePath, expand_paths
+from monitor.rules.builtin import builtin_detectors
 from monitor.rules.loader import assemble_detectors, kind_of
 
 EXIT_OK = 0

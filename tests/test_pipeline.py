@@ -19,10 +19,11 @@ import pytest
 from monitor.checkpoint import CheckpointStore
 from monitor.demo.objects import encode_records
 from monitor.demo.scenarios import console_login_failure_burst, root_console_login
-from monitor.engine import Engine, EngineSettings, builtin_detectors
+from monitor.engine import Engine, EngineSettings
 from monitor.metrics.collector import Telemetry
 from monitor.model import Alert
 from monitor.pipeline import Pipeline
+from monitor.rules.builtin import builtin_detectors
 from monitor.sources.base import Batch, Emit, SourceStats
 
 ACCOUNT = "111122223333"

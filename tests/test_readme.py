@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.engine import builtin_detectors
+from monitor.rules.builtin import builtin_detectors
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -1,35 +1,16 @@
-"""Find the built-in detectors and apply per-detector settings to them."""
+"""Apply per-detector settings to the detectors the engine is given (monitor/rules/builtin.py finds the catalog)."""
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 from collections.abc import Iterable, Mapping
 
-import detectors as builtin_package
 from monitor.engine.settings import DetectorSettings
 from monitor.model.detector import Detector, FirstSeen, RateBaseline, Threshold
 
 
 class RegistryError(ValueError):
     pass
-
-
-def builtin_detectors() -> list[Detector]:
-    """Every module under `detectors/` that defines `DETECTOR`, sorted by id."""
-    found: dict[str, Detector] = {}
-    for info in pkgutil.iter_modules(builtin_package.__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{builtin_package.__name__}.{info.name}")
-        detector = getattr(module, "DETECTOR", None)
-        if not isinstance(detector, Detector):
-            raise RegistryError(f"detectors/{info.name}.py does not define DETECTOR")
-        if detector.id in found:
-            raise RegistryError(f"duplicate detector id {detector.id!r} in detectors/{info.name}.py")
-        found[detector.id] = detector
-    return [found[key] for key in sorted(found)]
 
 
 def configure(detectors: Iterable[Detector], settings: Mapping[str, DetectorSettings]) -> list[Detector]:

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Protocol
 
 from monitor.configreader import ConfigError
-from monitor.engine.registry import builtin_detectors, configure
+from monitor.engine.registry import configure
 from monitor.engine.settings import DetectorSettings, EngineSettings
 from monitor.engine.suppressions_settings import check_detector_ids
 from monitor.model.detector import Detector
 from monitor.rules import LoadedRules, RuleProblem
+from monitor.rules.builtin import builtin_detectors
 from monitor.rules.custom import load_custom_rules
 from monitor.rules.settings import RulesSettings
 

@@ -15,10 +15,11 @@ from monitor.demo.background import background_events
 from monitor.demo.builders import EXAMPLE_ACCOUNTS, EXAMPLE_REGIONS, EXAMPLE_START
 from monitor.demo.objects import cloudtrail_object_key, encode_records, write_example_corpus
 from monitor.demo.scenarios import MISSION_DETECTORS, SCENARIOS, TRAPS, Scenario, example_day
-from monitor.engine import Engine, builtin_detectors
+from monitor.engine import Engine
 from monitor.model import Alert, InputIssue
 from monitor.model.event import Event
 from monitor.offline.scan import Scanner, expand_paths
+from monitor.rules.builtin import builtin_detectors
 
 _KEY = re.compile(
     r"^AWSLogs/(?:o-[a-z0-9]{10}/)?(\d{12})/CloudTrail/([a-z0-9-]+)/(\d{4})/(\d{2})/(\d{2})/"

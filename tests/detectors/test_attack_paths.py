@@ -9,8 +9,9 @@ import pytest
 
 from detectors._attack import account_of, as_list, is_human, matches_any, walk
 from monitor.decode import decode_bytes
-from monitor.engine import Engine, builtin_detectors
+from monitor.engine import Engine
 from monitor.model import Alert, Detector, Severity
+from monitor.rules.builtin import builtin_detectors
 from tests.detectors.events import ACCOUNT, OTHER_ACCOUNT, api_call, iam_user, latest, of
 
 ATTACK_PATHS = frozenset({

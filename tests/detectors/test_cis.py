@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from detectors import _cis
-from monitor.engine import Engine, EngineSettings, builtin_detectors
+from monitor.engine import Engine, EngineSettings
 from monitor.model import Alert, Detector
+from monitor.rules.builtin import builtin_detectors
 
 CIS_IDS = (
     "iam-policy-changed", "cloudtrail-logging-stopped", "cloudtrail-config-changed", "kms-key-disabled-or-deleted",

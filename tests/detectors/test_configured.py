@@ -17,10 +17,11 @@ import yaml
 from detectors import _configured
 from detectors.non_mfa_sensitive_call import SENSITIVE_CALLS
 from monitor.config import parse_config
-from monitor.engine import Engine, builtin_detectors, configure
+from monitor.engine import Engine, configure
 from monitor.engine.registry import apply_settings
 from monitor.engine.settings import DetectorSettings
 from monitor.model import Alert, Detector
+from monitor.rules.builtin import builtin_detectors
 from tests.detectors.events import ACCOUNT, OTHER_ACCOUNT, api_call, iam_user, latest, of, root, signin
 
 Event = dict[str, Any]

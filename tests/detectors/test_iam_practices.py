@@ -69,7 +69,7 @@ HOSTILE: list[object] = [None, 0, True, "x", [], [None], {"": None}, {"Statement
 
 
 def _detectors() -> dict[str, Any]:
-    from monitor.engine import builtin_detectors
+    from monitor.rules.builtin import builtin_detectors
     return {d.id: d for d in builtin_detectors()}
 
 

@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 
 from detectors import access_denied_burst, root_activity
 from detectors.non_mfa_sensitive_call import DETECTOR as NON_MFA
-from monitor.engine import DetectorSettings, Engine, builtin_detectors, configure
+from monitor.engine import DetectorSettings, Engine, configure
 from monitor.model import Alert, Severity
 from monitor.model.alert import MAX_EVENT_IDS
 from monitor.offline.samples import load_cases, samples_path
+from monitor.rules.builtin import builtin_detectors
 from tests.detectors.events import (
     ACCOUNT,
     ATTACKER_IP,

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from detectors._profile import principal_key, source_network, user_agent_family
-from monitor.engine import Engine, builtin_detectors
+from monitor.engine import Engine
 from monitor.model import Detector
 from monitor.offline.samples import load_cases, samples_path
+from monitor.rules.builtin import builtin_detectors
 
 PROFILED = [d for d in builtin_detectors() if d.first_seen is not None and d.first_seen.profile is not None]
 # One key and value per event: the full verdict (match, group_by, value) can be compared with the profile.

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from monitor.decode import decode_bytes
-from monitor.engine import Engine, builtin_detectors
+from monitor.engine import Engine
 from monitor.model import Alert
 from monitor.model import event as f
+from monitor.rules.builtin import builtin_detectors
 from tests.detectors.events import MISSION, latest
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.engine import builtin_detectors
 from monitor.model import Detector
 from monitor.offline.samples import run_samples
+from monitor.rules.builtin import builtin_detectors
 from tests.detectors.events import MISSION
 
 DETECTORS = builtin_detectors()

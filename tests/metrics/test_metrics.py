@@ -14,9 +14,10 @@ import monitor.metrics.collector as metrics
 from monitor.demo.background import background_events
 from monitor.demo.builders import EXAMPLE_ACCOUNTS, EXAMPLE_REGIONS, EXAMPLE_START
 from monitor.demo.scenarios import scenario
-from monitor.engine import Engine, builtin_detectors
+from monitor.engine import Engine
 from monitor.metrics.catalogue import CATALOGUE, LAG_BUCKETS, label_token
 from monitor.metrics.collector import Telemetry
+from monitor.rules.builtin import builtin_detectors
 from monitor.sources.base import SourceStats
 from tests.metrics.scrape import parse, total, value
 

@@ -10,10 +10,11 @@ import aiohttp
 import pytest
 
 from monitor.configreader import Section
-from monitor.engine import Engine, builtin_detectors
+from monitor.engine import Engine
 from monitor.metrics.collector import Telemetry
 from monitor.metrics.server import MetricsServer, Readiness, readiness_check
 from monitor.metrics.settings import DEFAULT_PORT, MetricsSettings, parse_metrics
+from monitor.rules.builtin import builtin_detectors
 from tests.deploy.tools import require_tool
 from tests.metrics.scrape import parse, value
 

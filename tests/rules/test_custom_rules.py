@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from monitor.config import ConfigError, load_config, parse_config
-from monitor.engine import Engine, EngineSettings, builtin_detectors
+from monitor.engine import Engine, EngineSettings
 from monitor.model import Detector, Severity
+from monitor.rules.builtin import builtin_detectors
 from monitor.rules.conditions import MAX_REGEX_SUBJECT
 from monitor.rules.custom import load_custom_rules, parse_rules
 from monitor.rules.loader import assemble_detectors, load_rules, rule_files
