@@ -24,7 +24,8 @@ from typing import TextIO
 
 from monitor.alerts.base import Sink
 from monitor.alerts.console import ConsoleSink
-from monitor.alerts.outbox import MERGED, SUPPRESSED, Outbox, Target
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox_schema import MERGED, SUPPRESSED, Target
 from monitor.alerts.router import Router, Suppression
 from monitor.alerts.secrets import Secret, SecretError, expand
 from monitor.alerts.settings import AlertingSettings

@@ -18,6 +18,7 @@ from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.sources import s3_poll
 from monitor.sources.base import Batch, SourceContext
+from monitor.sources.s3_poll_cursors import name_time
 from monitor.sources.settings import PollSettings, parse_poll
 from tests.aws_emulator import Emulator
 from tests.sources.s3_helpers import Collector, event, event_ids, log_object, running, wait_until
@@ -123,9 +124,9 @@ def test_parse_settings_errors_and_defaults() -> None:
 
 def test_name_time() -> None:
     key = ct_key(A1, "us-east-1", dt.datetime(2026, 3, 1, 23, 55, tzinfo=dt.UTC))
-    assert s3_poll.name_time(key) == dt.datetime(2026, 3, 1, 23, 55, tzinfo=dt.UTC).timestamp()
-    assert s3_poll.name_time("AWSLogs/x/custom.json.gz") is None
-    assert s3_poll.name_time("AWSLogs/x/a_20261399T9999Z_b.json.gz") is None
+    assert name_time(key) == dt.datetime(2026, 3, 1, 23, 55, tzinfo=dt.UTC).timestamp()
+    assert name_time("AWSLogs/x/custom.json.gz") is None
+    assert name_time("AWSLogs/x/a_20261399T9999Z_b.json.gz") is None
 
 
 # -- end to end ---------------------------------------------------------------------------------
@@ -376,7 +377,7 @@ async def test_quiet_stream_costs_two_listings_per_pass(env: Env) -> None:
     assert collector.origins() == [f"s3://{BUCKET}/{old}"]
     assert per_pass <= 3  # the look-back start's day folder, today's (and tomorrow's near midnight)
     cursor = env.stored(stream_of(old))["cursor"]
-    assert cursor > old and s3_poll.name_time(cursor) is not None
+    assert cursor > old and name_time(cursor) is not None
 
 
 async def test_run_again_after_a_crash_lists_unfinished_keys_again(env: Env) -> None:
