@@ -115,7 +115,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(config_path: Path | None) -> Config:
-    return load_config(config_path) if config_path is not None else Config()
+    """The config (defaults without a file); each deprecated name in it is logged as a warning."""
+    config = load_config(config_path) if config_path is not None else Config()
+    for warning in config.warnings:
+        logging.getLogger("trailsentry.config").warning("%s", warning)
+    return config
 
 
 def _detectors(config: Config, only: Sequence[str] = ()) -> list[Detector]:
@@ -228,6 +232,8 @@ def cmd_detectors_test(args: argparse.Namespace) -> int:
 def cmd_config_validate(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     validate(config)
+    for warning in config.warnings:
+        print(f"config warning: {warning}", file=sys.stderr)
     print(f"{args.file}: valid")
     return EXIT_OK
 
@@ -248,7 +254,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from monitor.app import App
 
-    config = load_config(args.config)
+    config = _load(args.config)
     validate(config)
     errors = run_errors(config.live)
     if errors:

@@ -180,6 +180,17 @@ surprise: 1
         assert expected in stderr, stderr
 
 
+def test_config_validate_warns_about_the_old_repeat_window_name(tmp_path: Path) -> None:
+    config = tmp_path / "old.yaml"
+    config.write_text("alerting:\n  suppression: {window_seconds: 60}\n")
+    result = trailsentry("config", "validate", str(config))
+    assert result.returncode == 0, result.stderr
+    assert b"config warning: alerting.suppression: renamed to alerting.repeat_window" in result.stderr
+    scanned = trailsentry("scan", "--config", str(config), "-", stdin=b"")
+    assert scanned.returncode == 0
+    assert b"alerting.suppression: renamed to alerting.repeat_window" in scanned.stderr  # logged as a warning
+
+
 def test_config_unknown_detector_is_an_error(tmp_path: Path) -> None:
     config = write(tmp_path / "c.yaml", b"detectors:\n  no-such-detector:\n    enabled: false\n")
     result = trailsentry("config", "validate", str(config))

@@ -6,7 +6,7 @@ take due rows (highest severity first, then oldest), and mark each row
 delivered right after the sink confirms it: a confirmed row is never sent
 again. A row keeps its `delivery_id` across retries and restarts.
 
-Updates and repeats (per sink, per suppression group, see router.Suppression):
+Updates and repeats (per sink, per repeat group, see router.RepeatWindow):
 
 - no open window: the message is queued at once and a window opens;
 - inside the window, a higher severity than the last message: queued at once
@@ -77,7 +77,7 @@ class Outbox:
     # -- recording -------------------------------------------------------------------------------------------------
 
     def record(self, items: Sequence[tuple[Alert, str, Sequence[Target]]], now: float) -> list[RecordOutcome]:
-        """Store alerts (each with its suppression group key and routed sinks) in one transaction."""
+        """Store alerts (each with its repeat group key and routed sinks) in one transaction."""
         outcomes: list[RecordOutcome] = []
         with self._transaction():
             for alert, group_key, targets in items:

@@ -77,12 +77,12 @@ CREATE TABLE IF NOT EXISTS outbox_dead_letters (
 # What record() did for one alert at one sink.
 QUEUED = "queued"  # a message will be sent at once
 MERGED = "merged"  # an unsent message for the same alert will carry this update
-SUPPRESSED = "suppressed"  # counted into the window's "+N more" follow-up
+SUPPRESSED = "suppressed"  # folded into the repeat window's "+N more" follow-up (the metric's reason label)
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One sink an alert is routed to, with that sink's suppression window (0: none)."""
+    """One sink an alert is routed to, with that sink's repeat window (0: none)."""
 
     sink: str
     window_seconds: float

@@ -10,7 +10,7 @@ routes:                                     # absent: every alert to every sink
   - {detectors: ["iam-*"], accounts: [prod], sinks: [oncall]}
   - {sinks: [archive]}
 alerting:
-  suppression:
+  repeat_window:                            # (formerly `suppression`, still read with a warning)
     window_seconds: 600                     # same key within the window: one message + one "+N more"
     key: [account, principal]
     detectors:
@@ -43,16 +43,18 @@ class RouteRule:
 
 
 @dataclass(frozen=True, slots=True)
-class DetectorSuppression:
+class DetectorRepeatWindow:
     window_seconds: float | None = None
     key: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class SuppressionSettings:
+class RepeatWindowSettings:
+    """How repeats of an alert fold into one message per window and sink (`alerting.repeat_window`)."""
+
     window_seconds: float = 600.0
     key: tuple[str, ...] = ("account", "principal")
-    detectors: dict[str, DetectorSuppression] = field(default_factory=dict)
+    detectors: dict[str, DetectorRepeatWindow] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,7 @@ class HealthSettings:
 class AlertingSettings:
     sinks: tuple[SinkSettings, ...] = (SinkSettings(name=DEFAULT_SINK_NAME, kind="console", options=ConsoleOptions()),)
     routes: tuple[RouteRule, ...] = ()
-    suppression: SuppressionSettings = field(default_factory=SuppressionSettings)
+    repeat_window: RepeatWindowSettings = field(default_factory=RepeatWindowSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     retention_seconds: float = 7 * 86400.0
     ready_max_pending_seconds: float = 900.0
@@ -78,14 +80,15 @@ def parse_alerting(top: Section) -> AlertingSettings:
     names = {s.name for s in sinks}
     routes = tuple(_parse_route(entry, names) for entry in top.items("routes"))
     alerting = top.section("alerting")
-    suppression = _parse_suppression(alerting.section("suppression"))
+    # Formerly `suppression`: renamed so that only the allowlists (`suppressions:`) use that word.
+    repeat_window = _parse_repeat_window(alerting.renamed("suppression", "repeat_window"))
     health = _parse_health(alerting.section("sink_failing"), names)
     retention = alerting.number("retention_seconds", 7 * 86400.0, minimum=3600)
     ready_age = alerting.number("ready_max_pending_seconds", 900.0, minimum=1)
     alerting.reject_unknown()
     if not sinks:
         sinks = AlertingSettings().sinks
-    return AlertingSettings(sinks=sinks, routes=routes, suppression=suppression, health=health,
+    return AlertingSettings(sinks=sinks, routes=routes, repeat_window=repeat_window, health=health,
                             retention_seconds=retention, ready_max_pending_seconds=ready_age)
 
 
@@ -125,20 +128,20 @@ def _parse_key(section: Section, key: str) -> tuple[str, ...] | None:
     return tuple(fields)
 
 
-def _parse_suppression(section: Section) -> SuppressionSettings:
+def _parse_repeat_window(section: Section) -> RepeatWindowSettings:
     window = section.number("window_seconds", 600.0, minimum=0.0)
     key = _parse_key(section, "key") or ("account", "principal")
-    per_detector: dict[str, DetectorSuppression] = {}
+    per_detector: dict[str, DetectorRepeatWindow] = {}
     detectors = section.section("detectors")
     for detector_id in detectors.data:
         entry = detectors.section(str(detector_id))
         has_window = entry.data.get("window_seconds") is not None
         detector_window = entry.number("window_seconds", 0.0, minimum=0.0)
-        per_detector[str(detector_id)] = DetectorSuppression(
+        per_detector[str(detector_id)] = DetectorRepeatWindow(
             window_seconds=detector_window if has_window else None, key=_parse_key(entry, "key"))
         entry.reject_unknown()
     section.reject_unknown()
-    return SuppressionSettings(window_seconds=window, key=key, detectors=per_detector)
+    return RepeatWindowSettings(window_seconds=window, key=key, detectors=per_detector)
 
 
 def _parse_health(section: Section, sink_names: set[str]) -> HealthSettings:

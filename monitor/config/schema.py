@@ -43,6 +43,7 @@ class Config:
     alerting: AlertingSettings = field(default_factory=AlertingSettings)  # sinks, routes, alerting
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     rules: RulesSettings = field(default_factory=RulesSettings)  # custom and Sigma rule files
+    warnings: tuple[str, ...] = ()  # deprecated names that still work, each with its path
 
 
 def load_config(path: Path) -> Config:
@@ -64,7 +65,8 @@ def load_config(path: Path) -> Config:
 
 def parse_config(data: Any) -> Config:
     errors: list[str] = []
-    top = Section(data, "", errors)
+    warnings: list[str] = []
+    top = Section(data, "", errors, warnings)
     config = Config(
         engine=parse_engine(top),
         decode=parse_decode(top),
@@ -72,6 +74,7 @@ def parse_config(data: Any) -> Config:
         alerting=parse_alerting(top),
         metrics=parse_metrics(top),
         rules=parse_rules(top),
+        warnings=tuple(warnings),
     )
     top.reject_unknown()
     if errors:

@@ -23,9 +23,11 @@ class ConfigError(ValueError):
 
 
 class Section:
-    def __init__(self, data: Any, path: str, errors: list[str]) -> None:
+    def __init__(self, data: Any, path: str, errors: list[str], warnings: list[str] | None = None) -> None:
         self.path = path
         self.errors = errors
+        # Not errors: deprecated names that still work. Shared with every sub-section, like `errors`.
+        self.warnings: list[str] = [] if warnings is None else warnings
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -131,7 +133,20 @@ class Section:
 
     def section(self, key: str) -> Section:
         value = self._get(key, False)
-        return Section(value, self.where(key), self.errors)
+        return Section(value, self.where(key), self.errors, self.warnings)
+
+    def renamed(self, old: str, new: str) -> Section:
+        """The sub-section `new`, or `old` (its deprecated name, still read, with a warning); not both."""
+        if self.data.get(old) is None:
+            self._read.add(old)
+            return self.section(new)
+        if self.data.get(new) is not None:
+            self._read.add(new)
+            self.error(old, f"renamed to {self.where(new)}; give only {new}")
+        else:
+            self.warnings.append(f"{self.where(old)}: renamed to {self.where(new)}; the old name still works "
+                                 "but is deprecated")
+        return self.section(old)
 
     def items(self, key: str) -> list[Section]:
         value = self._get(key, False)
@@ -140,7 +155,7 @@ class Section:
         if not isinstance(value, list):
             self.error(key, f"must be a list, got {type(value).__name__}")
             return []
-        return [Section(item, f"{self.where(key)}[{i}]", self.errors) for i, item in enumerate(value)]
+        return [Section(item, f"{self.where(key)}[{i}]", self.errors, self.warnings) for i, item in enumerate(value)]
 
     def parsed(self, key: str, parse: Callable[[str], T], default: T) -> T:
         text = self.string(key)

@@ -97,7 +97,8 @@ CATALOGUE: tuple[MetricDef, ...] = (
     _m("alerts_rate_limited", "counter", "Delivery attempts a sink answered with rate limiting.", "sink"),
     _m("alerts_dead_lettered", "counter", "Alerts given up on for a sink after the last retry.", "sink"),
     _m("alerts_coalesced", "counter", "Alert records not sent as a message of their own, by reason "
-       "(suppressed into a follow-up, merged into a pending message, skipped as already covered).", "sink", "reason"),
+       "(suppressed: folded into the repeat window's follow-up; merged: into a pending message; skipped: already "
+       "covered).", "sink", "reason"),
     _m("outbox_depth", "gauge", "Alert deliveries waiting in the outbox, per sink.", "sink"),
     _m("outbox_oldest_pending_age_seconds", "gauge", "Age of the oldest delivery waiting in the outbox, per sink.",
        "sink"),
