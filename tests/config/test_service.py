@@ -126,6 +126,20 @@ def test_the_example_config_is_valid(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "valid" in capsys.readouterr().out
 
 
+def test_the_example_shows_every_section_a_deployment_needs() -> None:
+    data = yaml.safe_load(EXAMPLE_CONFIG)
+    assert list(data) == ["sources", "checkpoint", "service", "engine", "decode", "accounts", "detectors",
+                          "suppressions", "rules", "sinks", "routes", "alerting", "metrics"]
+    config = parse_config(data)  # the real parser: valid as printed
+    assert config.warnings == ()
+    assert {s.kind for s in config.alerting.sinks} == {"slack", "sns", "webhook", "file"}
+    assert config.alerting.routes and config.alerting.repeat_window.window_seconds == 600
+    assert config.metrics.port == 9108 and len(config.engine.suppressions) == 1
+    # Secrets only by reference: no URL or token where a sink's secret belongs.
+    for sink in data["sinks"]:
+        assert not {"webhook_url", "url", "secret"} & set(sink), sink
+
+
 def test_config_validate_reports_live_section_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"sources": [{"kind": "s3-sqs"}], "service": {"queue_batches": -3}}))
