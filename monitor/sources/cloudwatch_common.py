@@ -141,19 +141,18 @@ async def filter_pages(
     seen_tokens: set[str] = set()
     throttled = 0
     while True:
+        stats.api_call("FilterLogEvents")
         try:
             response = await client.filter_log_events(**arguments)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            stats.add("api_calls")
             if not is_throttle(exc) or throttled >= PAGE_THROTTLE_RETRIES:
                 raise
             throttled += 1
             count_error(stats, source, "FilterLogEvents", group, exc)
             await sleep(backoff.next_delay())
             continue
-        stats.add("api_calls")
         stats.last_success = time.time()
         backoff.reset()
         throttled = 0

@@ -358,8 +358,8 @@ class LiveTailSource:
         if missing:
             client = await self._logs_client()
             for name in missing:
+                self.stats.api_call("DescribeLogGroups")
                 response = await client.describe_log_groups(logGroupNamePrefix=name)
-                self.stats.add("api_calls")
                 for group in response.get("logGroups") or ():
                     if group.get("logGroupName") == name and isinstance(group.get("logGroupArn"), str):
                         self._arns[name] = group["logGroupArn"]
@@ -383,6 +383,7 @@ class LiveTailSource:
             arguments["logStreamNamePrefixes"] = [self._settings.fetch.log_stream_prefix]
         if self._settings.fetch.filter_pattern:
             arguments["logEventFilterPattern"] = self._settings.fetch.filter_pattern
+        self.stats.api_call("StartLiveTail")
         response = await self._tail_client.start_live_tail(**arguments)
         stream = response["responseStream"]
         try:

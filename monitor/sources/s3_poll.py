@@ -197,6 +197,7 @@ class PollSource:
 
     async def _list(self, s3: Any, arguments: dict[str, Any]) -> Any:
         self.stats.add("list_calls")
+        self.stats.api_call("ListObjectsV2")
         response = await s3.list_objects_v2(**arguments)
         self._healthy = True
         self._throttle.reset()
@@ -290,6 +291,7 @@ class PollSource:
 
     async def _process(self, job: Job, s3: Any, emit: Emit) -> None:
         origin = f"{self._base}{job.key}"
+        self.stats.api_call("GetObject")
         try:
             obj = await get_object(s3, self._settings.bucket, job.key)
         except Exception as exc:

@@ -147,6 +147,7 @@ class SqsSource:
             async with self._slots:
                 pass
             started = time.monotonic()
+            self.stats.api_call("ReceiveMessage")
             try:
                 response = await sqs.receive_message(
                     QueueUrl=settings.queue_url,
@@ -223,6 +224,7 @@ class SqsSource:
             # A sibling object already failed: the whole message comes back anyway, skip the download.
             self._object_done(message, ok=False)
             return
+        self.stats.api_call("GetObject")
         try:
             obj = await get_object(s3, ref.bucket, ref.key)
         except Exception as exc:
@@ -328,6 +330,7 @@ class SqsSource:
 
     async def _delete(self, sqs: Any, chunk: list[_Message]) -> None:
         entries = [{"Id": str(i), "ReceiptHandle": m.handle} for i, m in enumerate(chunk)]
+        self.stats.api_call("DeleteMessageBatch")
         try:
             response = await sqs.delete_message_batch(QueueUrl=self._settings.queue_url, Entries=entries)
         except Exception as exc:
@@ -363,6 +366,7 @@ class SqsSource:
     async def _change_visibility(self, sqs: Any, changes: list[tuple[_Message, int]], why: str) -> bool:
         entries = [{"Id": str(i), "ReceiptHandle": m.handle, "VisibilityTimeout": min(seconds, MAX_VISIBILITY)}
                    for i, (m, seconds) in enumerate(changes)]
+        self.stats.api_call("ChangeMessageVisibilityBatch")
         try:
             response = await sqs.change_message_visibility_batch(QueueUrl=self._settings.queue_url, Entries=entries)
         except Exception as exc:

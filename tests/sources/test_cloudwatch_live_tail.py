@@ -23,6 +23,7 @@ from monitor.aws.settings import AwsSettings
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.decode import decode_bytes
+from monitor.metrics.collector import Telemetry
 from monitor.sources import cloudwatch_live_tail
 from monitor.sources.base import Batch, SourceContext
 from monitor.sources.cloudwatch_live_tail import LiveTailSource, TailSession
@@ -145,6 +146,33 @@ async def test_live_tail_against_moto_end_to_end(aws: Emulator, clients: AwsClie
     finally:
         await stop(task)
     assert source.stats.total("api_errors") == 0
+
+
+async def test_every_aws_call_is_counted_by_its_operation(aws: Emulator, clients: AwsClients,
+                                                          checkpoints: CheckpointStore) -> None:
+    logs, _ = await log_group(aws, clients)
+    await put(logs, "e0", int(time.time() * 1000) - 100)
+    errors: list[str] = []
+    settings = parse_live_tail(Section(
+        {"log_groups": [GROUP], "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}, "sources[0]", errors))
+    source = cloudwatch_live_tail.create("tail", settings, SourceContext(clients, checkpoints))
+    assert isinstance(source, LiveTailSource)
+    task = asyncio.create_task(source.run(Collector()))
+    try:
+        # moto closes each session after its snapshot: a second StartLiveTail, and the back-fill polls between.
+        await wait_until(lambda: source.stats.counts.get("api_calls:StartLiveTail", 0) >= 2
+                         and "api_calls:FilterLogEvents" in source.stats.counts)
+    finally:
+        await stop(task)
+    counts = source.stats.counts
+    assert counts["api_calls:DescribeLogGroups"] == 1  # the group's ARN is resolved once
+    assert "api_calls" not in counts  # no call without its operation
+    telemetry = Telemetry(process_metrics=False)
+    telemetry.register_sources([source])
+    exposition = telemetry.exposition().decode()
+    for api in ("StartLiveTail", "DescribeLogGroups", "FilterLogEvents"):
+        assert f'trailsentry_aws_api_calls_total{{api="{api}",source="tail"}}' in exposition
+    assert 'api="unknown"' not in exposition
 
 
 async def test_session_limit_reconnects_and_backfills_the_handover(

@@ -104,7 +104,7 @@ async def test_put_log_events_end_to_end(aws: Emulator, clients: AwsClients, che
     batch = collect.batches[0]
     assert batch.source == "cw" and GROUP in batch.origin
     assert batch.landed_at is not None and abs(batch.landed_at - now) < 3600
-    assert source.ready() and source.stats.counts["api_calls"] == 1
+    assert source.ready() and source.stats.counts["api_calls:FilterLogEvents"] == 1
     assert source.checkpoint(GROUP) is None  # nothing acknowledged yet
     await batch.ack()
     cursor = source.checkpoint(GROUP)
@@ -123,13 +123,13 @@ async def test_pages_are_batches_and_the_checkpoint_waits_for_every_page(
 
     assert [len(decode_bytes(b.data, b.origin).events) for b in collect.batches] == [3, 3, 1]
     assert collect.event_ids() == [f"e{i}" for i in range(7)]
-    assert source.stats.counts["api_calls"] == 3
+    assert source.stats.counts["api_calls:FilterLogEvents"] == 3
     await collect.batches[0].ack()
     await collect.batches[2].ack()
     assert source.checkpoint(GROUP) is None
     # While the window waits for its last page, the group is not read again.
     await source.poll_once(collect)
-    assert len(collect.batches) == 3 and source.stats.counts["api_calls"] == 3
+    assert len(collect.batches) == 3 and source.stats.counts["api_calls:FilterLogEvents"] == 3
     await collect.batches[1].ack()
     assert source.checkpoint(GROUP) == int((base + 60) * 1000) - 5000
 

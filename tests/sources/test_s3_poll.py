@@ -152,6 +152,20 @@ async def test_new_objects_become_batches_and_history_is_not_replayed(env: Env) 
     assert env.stored(stream_of(second))["cursor"] == second
 
 
+async def test_every_aws_call_is_counted_by_its_operation(env: Env) -> None:
+    now = utcnow()
+    await env.put(ct_key(A1, "us-east-1", now - dt.timedelta(minutes=5), "c", org=None))
+    source = env.source(lookback_seconds=900)
+    collector = Collector(auto_ack=True)
+    async with running(source, collector):
+        await take(collector, 1)
+        await passes(source, 1)
+    counts = source.stats.counts
+    assert counts["api_calls:GetObject"] == 1
+    assert counts["api_calls:ListObjectsV2"] == counts["list_calls"] >= 1
+    assert "api_calls" not in counts
+
+
 async def test_org_trail_accounts_regions_and_midnight(env: Env) -> None:
     midnight = (utcnow() - dt.timedelta(minutes=10)).replace(hour=0, minute=0, second=0, microsecond=0)
     before, after = midnight - dt.timedelta(minutes=5), midnight + dt.timedelta(minutes=5)

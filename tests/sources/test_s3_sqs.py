@@ -142,6 +142,12 @@ def test_parse_settings_defaults_and_region_from_queue_url() -> None:
 
 # -- shapes -------------------------------------------------------------------------------------
 
+async def all_deleted(env: Env, source: Any, count: int) -> None:
+    """The queue is empty once SQS deleted the messages; the source counts them when DeleteMessageBatch returns."""
+    await wait_until(env.empty, what="messages deleted")
+    await wait_until(lambda: source.stats.counts.get("messages_deleted", 0) >= count, what="the deletions counted")
+
+
 SPECIAL_KEY = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/03/01/odd name+plus=eq%pct&amp (1).json.gz"
 
 
@@ -166,7 +172,7 @@ async def test_each_message_shape_yields_the_object_and_deletes_the_message(env:
         assert event_ids(batch) == [e["eventID"] for e in events]
         assert batch.landed_at is not None and abs(batch.landed_at - time.time()) < 3600
         await batch.ack()
-        await wait_until(env.empty, what="message deleted")
+        await all_deleted(env, source, 1)
     assert source.stats.counts["messages_deleted"] == 1
     assert source.stats.counts["objects_read"] == 1
     assert source.ready()
@@ -184,7 +190,7 @@ async def test_real_bucket_notification_with_encoded_key_and_test_event(env: Env
         batch = await collector.next()
         assert batch.origin == f"s3://{BUCKET}/{SPECIAL_KEY}"  # moto's URL-encoded key, decoded
         assert event_ids(batch) == [events[0]["eventID"]]
-        await wait_until(env.empty, what="both messages deleted")
+        await all_deleted(env, source, 2)
     assert source.stats.counts["skipped_test_event"] == 1
     assert source.stats.counts["messages_deleted"] == 2
 
@@ -204,7 +210,7 @@ async def test_bucket_to_sns_to_sqs_the_way_cloudtrail_is_wired(env: Env) -> Non
     collector = Collector(auto_ack=True)
     async with running(source, collector):
         await wait_until(lambda: len(collector.batches) >= 2, what="two batches")
-        await wait_until(env.empty, what="all messages deleted")
+        await all_deleted(env, source, 3)
     assert collector.origins() == [f"s3://{BUCKET}/{KEY}"] * 2
     assert source.stats.counts["skipped_test_event"] == 1  # moto's s3:TestEvent, SNS-wrapped
     assert source.stats.counts["messages_deleted"] == 3
@@ -221,7 +227,7 @@ async def test_digest_not_cloudtrail_and_test_events_are_acked_and_counted(env: 
     source = env.source()
     collector = Collector(auto_ack=True)
     async with running(source, collector):
-        await wait_until(env.empty, what="all four messages deleted")
+        await all_deleted(env, source, 4)
     assert collector.origins() == [f"s3://{BUCKET}/{KEY}"]
     counts = source.stats.counts
     assert counts["skipped_digest"] == 2
@@ -229,6 +235,19 @@ async def test_digest_not_cloudtrail_and_test_events_are_acked_and_counted(env: 
     assert counts["skipped_test_event"] == 1
     assert counts["skipped_other_event"] == 1
     assert counts["messages_deleted"] == 4
+
+
+async def test_every_aws_call_is_counted_by_its_operation(env: Env) -> None:
+    await env.put(KEY, log_object(event()))
+    await env.send(sns({"s3Bucket": BUCKET, "s3ObjectKey": [KEY]}))
+    source = env.source()
+    async with running(source, Collector(auto_ack=True)):
+        await all_deleted(env, source, 1)
+    counts = source.stats.counts
+    assert counts["api_calls:ReceiveMessage"] >= 1
+    assert counts["api_calls:GetObject"] == 1
+    assert counts["api_calls:DeleteMessageBatch"] == 1
+    assert "api_calls" not in counts
 
 
 async def test_key_prefixes_allowlist(env: Env) -> None:
@@ -258,9 +277,7 @@ async def test_message_is_deleted_only_after_every_object_is_acked(env: Env) -> 
         assert await env.counts() == (0, 1)
         assert source.stats.counts.get("messages_deleted", 0) == 0
         await batches[1].ack()
-        await wait_until(env.empty, what="message deleted after the last ack")
-        # The queue is empty once SQS deleted it; the source counts when DeleteMessageBatch returns.
-        await wait_until(lambda: "messages_deleted" in source.stats.counts, what="the deletion counted")
+        await all_deleted(env, source, 1)
     assert source.stats.counts["messages_deleted"] == 1
 
 
