@@ -260,7 +260,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if errors:
         raise ConfigError(errors)
     app = App(config, serve_metrics=True)  # ConfigError (sinks, metrics) before anything is opened
-    for name in ("trailsentry.app", "trailsentry.health"):
+    # Without -v, `run` still tells its lifecycle: start and stop, the metrics endpoint, sources' sessions.
+    for name in ("trailsentry.app", "trailsentry.health", "trailsentry.sources"):
         logging.getLogger(name).setLevel(logging.INFO)
     return asyncio.run(app.run())
 

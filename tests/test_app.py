@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -441,3 +442,39 @@ async def test_run_with_a_live_tail_source_against_the_emulator(aws: Emulator, t
                            "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}]}
     alert = await _run_until_alert(config, tmp_path, "root-console-login")
     assert alert.event_ids == [events[0]["eventID"]]
+
+
+async def _stderr_until(process: asyncio.subprocess.Process, patterns: list[str]) -> list[str]:
+    """Read the service's log lines until each pattern has matched one; return the lines read."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    missing = list(patterns)
+    while missing:
+        line = (await asyncio.wait_for(process.stderr.readline(), WAIT)).decode()
+        assert line, f"the service stopped before logging {missing}: {lines}"
+        lines.append(line)
+        missing = [pattern for pattern in missing if not re.search(pattern, line)]
+    return lines
+
+
+async def test_run_logs_live_tail_sessions_and_reconnects_without_verbose(aws: Emulator, tmp_path: Path) -> None:
+    await _deliver_to_log_group(aws, "aws-cloudtrail-sessions", _root_login(34))
+    config = _write_config(tmp_path / "trailsentry.yaml", {
+        "sources": [{"kind": "cloudwatch-live-tail", "name": "tail", "log_groups": ["aws-cloudtrail-sessions"],
+                     "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}],
+        "checkpoint": {"path": str(tmp_path / "state.sqlite")},
+        "metrics": {"enabled": False},
+    })
+    process = await _run(config)  # no -v
+    try:
+        # moto replays a session as one snapshot and closes it: the source logs the end and reconnects.
+        lines = await _stderr_until(process, [
+            r"INFO trailsentry\.sources\.live_tail: source tail: Live Tail session \S+ started",
+            r"INFO trailsentry\.sources\.live_tail: source tail: Live Tail session \S+ ended \(closed\) after \d+ s; "
+            r"reconnecting in \d",
+        ])
+    finally:
+        _, stderr = await _stop(process)
+    assert process.returncode == 0, stderr.decode()
+    assert len(lines) >= 2
+

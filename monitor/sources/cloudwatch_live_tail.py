@@ -53,6 +53,8 @@ from monitor.sources.settings import LiveTailSettings, group_name
 KIND = "cloudwatch-live-tail"
 
 log = logging.getLogger(__name__)
+# Sessions starting, ending and reconnecting: `run` shows these at INFO without -v (monitor/cli.py).
+sessions_log = logging.getLogger("trailsentry.sources.live_tail")
 
 # A session that ends by itself sooner than this is treated like an error (backoff), so a
 # server that closes streams at once is not reconnected in a hot loop.
@@ -250,9 +252,12 @@ class LiveTailSource:
             await self._after_session(end, lasted)
 
     async def _after_session(self, end: SessionEnd, lasted: float) -> None:
-        if end.reason in ("limit", "timeout"):
+        what = (f"Live Tail session {self._session_id} ended ({end.reason}) after {lasted:.0f} s" if end.started
+                else f"Live Tail session did not start ({end.reason})")
+        self.stats.add("live_tail_reconnects")
+        if end.reason in ("limit", "timeout"):  # the session's planned end: reconnect at once
             self.backoff.reset()
-            self.stats.add("live_tail_reconnects")
+            sessions_log.info("source %s: %s; reconnecting", self.name, what)
             return
         if lasted >= self._healthy_session_seconds:
             self.backoff.reset()
@@ -260,9 +265,9 @@ class LiveTailSource:
             count_error(self.stats, self.name, "StartLiveTail", ",".join(self._settings.log_groups), end.error)
         else:
             self.stats.add("live_tail_closed")
-            log.info("source %s: Live Tail stream ended after %.0f s; reconnecting", self.name, lasted)
-        self.stats.add("live_tail_reconnects")
-        await self._sleep(self.backoff.next_delay())
+        delay = self.backoff.next_delay()
+        sessions_log.info("source %s: %s; reconnecting in %.1f s", self.name, what, delay)
+        await self._sleep(delay)
 
     async def _session_started(self, session_id: str, received_ms: int) -> None:
         self.stats.last_success = time.time()
@@ -270,7 +275,7 @@ class LiveTailSource:
         self._session_id = session_id[:64] or "session"
         self._live_mark = received_ms
         self._backfill.covered_from(received_ms)
-        log.info("source %s: Live Tail session %s started", self.name, self._session_id)
+        sessions_log.info("source %s: Live Tail session %s started", self.name, self._session_id)
         self._save_checkpoint()
 
     def _session_closed(self, last_message_ms: int | None) -> None:
