@@ -27,8 +27,8 @@ from monitor.demo.scenarios import root_console_login
 from monitor.model import Alert
 from monitor.sources.base import Batch, Emit, SourceStats
 from tests.aws_emulator import Emulator
+from tests.helpers import REPO, Keep
 
-REPO = Path(__file__).resolve().parent.parent
 WAIT = 60.0
 NOW = 1_780_000_000.0
 
@@ -272,22 +272,6 @@ class FirstCallBlocks:
             self.entered.set()
             await asyncio.Event().wait()
         self.recorded.extend(alerts)
-
-
-class Keep:
-    def __init__(self) -> None:
-        self.recorded: list[Alert] = []
-        self.changed = asyncio.Condition()
-
-    async def record(self, alerts: list[Alert]) -> None:
-        self.recorded.extend(alerts)
-        async with self.changed:
-            self.changed.notify_all()
-
-    async def wait_for(self, detector: str) -> None:
-        async with self.changed:
-            await asyncio.wait_for(self.changed.wait_for(
-                lambda: any(a.detector == detector for a in self.recorded)), WAIT)
 
 
 def _config(**service: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.factories import cloudtrail_event, console_login, root
+from tests.helpers import alerts_of, cloudtrail_event, root, signin, trailsentry, write
 
 ALERT_KEYS = {
     "schema", "id", "detector", "title", "severity", "account", "account_alias", "region", "principal",
@@ -21,23 +21,8 @@ ALERT_KEYS = {
 }
 
 
-def trailsentry(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "monitor", *args], input=stdin, capture_output=True, timeout=120,
-                          check=False)
-
-
-def alerts_of(output: bytes) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in output.splitlines() if line.strip()]
-
-
 def root_login(seconds: float, account: str = "111122223333") -> dict[str, Any]:
-    return console_login(seconds, root(account), success=True)
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
+    return signin(root(account), seconds, "Success", ip="203.0.113.10")
 
 
 @pytest.fixture
@@ -123,8 +108,8 @@ def test_table_format(tmp_path: Path) -> None:
 
 def test_files_are_scanned_in_event_time_order_across_regions(tmp_path: Path) -> None:
     """A burst split across two regions' files still forms one episode when read in time order."""
-    failures = [console_login(60 * i, root(), success=False) for i in range(4)]
-    success = console_login(300, root(), success=True)
+    failures = [signin(root(), 60 * i, "Failure", ip="203.0.113.10") for i in range(4)]
+    success = signin(root(), 300, "Success", ip="203.0.113.10")
     prefix = "AWSLogs/111122223333/CloudTrail"
     write(tmp_path / f"{prefix}/eu-west-1/2026/03/01/111122223333_CloudTrail_eu-west-1_20260301T1205Z_b.json.gz",
           gzip.compress(orjson.dumps({"Records": [success]})))

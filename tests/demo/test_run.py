@@ -10,10 +10,11 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import pytest
 
 from monitor.demo.scenarios import MISSION_DETECTORS
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 WAIT = 120.0  # generous: the emulator and the service share two cores with the rest of the suite
 
 # The scenarios the mission names: each must produce its alert.
@@ -32,6 +33,7 @@ async def _start(*args: str, env: dict[str, str] | None = None) -> asyncio.subpr
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
+@pytest.mark.slow
 async def test_demo_prints_every_mission_alert_and_stops_by_itself() -> None:
     process = await _start("--duration", "6", "--speed", "12", "--format", "jsonl")
     stdout, stderr = await asyncio.wait_for(process.communicate(), WAIT)
@@ -54,6 +56,7 @@ async def _metrics_url(stream: asyncio.StreamReader) -> str:
             return line.split(" on ", 1)[1].split("/metrics", 1)[0]
 
 
+@pytest.mark.slow
 async def test_ctrl_c_stops_the_demo_cleanly_and_it_serves_health_and_metrics() -> None:
     process = await _start("--speed", "12", "--format", "text")
     assert process.stdout is not None and process.stderr is not None

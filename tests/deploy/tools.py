@@ -12,12 +12,12 @@ import importlib
 import os
 import shutil
 import socket
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
+
 DEPLOY = REPO / "deploy"
 
 

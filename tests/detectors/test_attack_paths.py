@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from monitor.decode import decode_bytes
 from monitor.engine import Engine
 from monitor.model import Alert, Detector, Severity
 from monitor.rules.builtin import builtin_detectors
-from tests.detectors.events import ACCOUNT, OTHER_ACCOUNT, api_call, iam_user, latest, of
+from tests.helpers import ACCOUNT, DATA, OTHER_ACCOUNT, api_call, iam_user, latest, of
 
 ATTACK_PATHS = frozenset({
     "snapshot-or-image-shared", "lambda-backdoor", "ssm-remote-command", "ec2-user-data-changed",
@@ -20,7 +19,6 @@ ATTACK_PATHS = frozenset({
     "roles-anywhere-trust-anchor-created", "federation-token-issued",
 })
 DETECTORS = [d for d in builtin_detectors() if d.id in ATTACK_PATHS]
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SECRET = "s3cr3t-Marker-0c1d2e3f"
 
 

@@ -22,7 +22,7 @@ from monitor.engine.registry import apply_settings
 from monitor.engine.settings import DetectorSettings
 from monitor.model import Alert, Detector
 from monitor.rules.builtin import builtin_detectors
-from tests.detectors.events import ACCOUNT, OTHER_ACCOUNT, api_call, iam_user, latest, of, root, signin
+from tests.helpers import ACCOUNT, OTHER_ACCOUNT, api_call, iam_user, latest, of, root, signin
 
 Event = dict[str, Any]
 

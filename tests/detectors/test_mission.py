@@ -17,7 +17,7 @@ from monitor.model import Alert, Severity
 from monitor.model.alert import MAX_EVENT_IDS
 from monitor.offline.samples import load_cases, samples_path
 from monitor.rules.builtin import builtin_detectors
-from tests.detectors.events import (
+from tests.helpers import (
     ACCOUNT,
     ATTACKER_IP,
     MISSION,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,7 @@ from monitor.engine import Engine
 from monitor.model import Alert
 from monitor.model import event as f
 from monitor.rules.builtin import builtin_detectors
-from tests.detectors.events import MISSION, latest
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.helpers import DATA, MISSION, latest
 
 
 def scan(name: str) -> tuple[Engine, list[Alert], int]:

@@ -7,7 +7,7 @@ import pytest
 from monitor.model import Detector
 from monitor.offline.samples import run_samples
 from monitor.rules.builtin import builtin_detectors
-from tests.detectors.events import MISSION
+from tests.helpers import MISSION
 
 DETECTORS = builtin_detectors()
 

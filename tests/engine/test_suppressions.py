@@ -15,7 +15,7 @@ from monitor.engine import Engine, EngineSettings
 from monitor.engine.suppressions import Suppression, SuppressionSet, principal_arns
 from monitor.metrics.collector import Telemetry
 from monitor.model import Detector, Event, Hit, Severity
-from tests.factories import BASE_TIME, cloudtrail_event, iam_user
+from tests.helpers import BASE_TIME, cloudtrail_event, iam_user
 from tests.metrics.scrape import parse, value
 
 TS = BASE_TIME.timestamp()

@@ -15,6 +15,7 @@ from monitor.config import load_config, parse_config
 from monitor.configreader import ConfigError
 from monitor.engine.suppressions import SuppressionSet
 from monitor.engine.suppressions_settings import check_detector_ids, warn_expired
+from tests.helpers import REPO
 
 
 def parse(entries: Any) -> SuppressionSet:
@@ -167,7 +168,7 @@ def test_expired_entries_warn_once_each(caplog: pytest.LogCaptureFixture) -> Non
 
 
 def test_the_readme_example_parses_and_does_what_it_says() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("### `suppressions`"):]
     block = section[section.index("```yaml") + len("```yaml"):section.index("```\n", section.index("```yaml") + 7)]
     config = parse_config(yaml.safe_load(block))

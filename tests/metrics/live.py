@@ -32,6 +32,7 @@ from monitor.demo.run import SOURCE_NAME, demo_config
 from monitor.demo.traffic import TrafficGenerator
 from monitor.metrics.collector import Telemetry
 from monitor.metrics.server import MetricsServer
+from tests.helpers import wait_until
 
 WAIT = 120.0  # generous: the emulator, the service and Prometheus share two cores with the rest of the suite
 BUCKET = "org-cloudtrail-logs-111122223333"
@@ -82,14 +83,6 @@ class Live:
         assert self.app.pipeline is not None
         return self.app.pipeline.stats.source(SOURCE_NAME)
 
-    async def wait_until(self, condition: Any, what: str, within: float = WAIT) -> None:
-        """Poll a condition of the running service (no fixed sleeps); fail with `what` after `within` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while not condition():
-            assert loop.time() < deadline, f"timed out waiting for {what}"
-            await asyncio.sleep(0.05)
-
     async def stop_traffic_and_catch_up(self) -> None:
         self.writing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -102,7 +95,7 @@ class Live:
             counters = self.counters()
             return counters.batches + counters.batches_failed >= written and pipeline.stats.queue_depth == 0
 
-        await self.wait_until(caught_up, f"the service to process the {written} objects written")
+        await wait_until(caught_up, f"the service to process the {written} objects written", within=WAIT)
 
 
 @contextlib.asynccontextmanager

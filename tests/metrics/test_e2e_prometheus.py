@@ -16,6 +16,7 @@ import yaml
 
 from tests.deploy import promql
 from tests.deploy.tools import DEPLOY, free_port, require_tool
+from tests.helpers import wait_until
 from tests.metrics.live import WAIT, live_service
 
 # Panels whose queries must return data on a running service (title -> refIds).
@@ -89,6 +90,7 @@ def _tail(logs: Path) -> str:
     return logs.read_text(errors="replace")[-2000:] if logs.exists() else ""
 
 
+@pytest.mark.slow
 async def test_prometheus_scrapes_the_service_and_the_dashboard_has_data(
         aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     require_tool("prometheus")
@@ -121,8 +123,8 @@ async def test_prometheus_scrapes_the_service_and_the_dashboard_has_data(
 
         await _until(target_up, "the trailsentry target to be scraped", logs)
         # Alerts were delivered and the pager sink failed, so the delivery panels have data.
-        await live.wait_until(lambda: live.alerting.stats().sinks["siem"].sent > 0
-                              and live.alerting.stats().sinks["pager"].failed > 0, "deliveries")
+        await wait_until(lambda: live.alerting.stats().sinks["siem"].sent > 0
+                         and live.alerting.stats().sinks["pager"].failed > 0, "deliveries", within=WAIT)
 
         for (title, ref), expr in queries.items():
             async def answered(expr: str = expr, key: tuple[str, str] = (title, ref)) -> Any:

@@ -12,7 +12,8 @@ import pytest
 
 from monitor.demo.run import SOURCE_NAME
 from tests.deploy.tools import require_tool
-from tests.metrics.live import live_service
+from tests.helpers import wait_until
+from tests.metrics.live import WAIT, live_service
 from tests.metrics.scrape import Samples, parse, total, value
 
 
@@ -28,8 +29,8 @@ async def test_metrics_match_the_stats_of_every_stage(aws: Any, tmp_path: Path,
         url = live.server.url
         assert (await _get(url + "/healthz"))[0] == 200
 
-        await live.wait_until(lambda: all(source.ready() for source in live.app.sources),
-                              "the s3-sqs source to reach the queue")
+        await wait_until(lambda: all(source.ready() for source in live.app.sources),
+                         "the s3-sqs source to reach the queue", within=WAIT)
         assert await _get(url + "/readyz") == (200, "ready\n")
         scenario_objects = 3
 
@@ -38,7 +39,7 @@ async def test_metrics_match_the_stats_of_every_stage(aws: Any, tmp_path: Path,
             return (len(live.traffic.stats.scenarios) >= scenario_objects and stats.sinks["siem"].sent > 0
                     and stats.sinks["pager"].failed > 0)
 
-        await live.wait_until(delivered, "scenario alerts delivered to one sink and failing on the other")
+        await wait_until(delivered, "scenario alerts delivered to one sink and failing on the other", within=WAIT)
         await live.stop_traffic_and_catch_up()
 
         def settled() -> bool:
@@ -47,7 +48,7 @@ async def test_metrics_match_the_stats_of_every_stage(aws: Any, tmp_path: Path,
             sinks = live.alerting.stats().sinks
             return sinks["pager"].failing and sinks["siem"].pending == 0
 
-        await live.wait_until(settled, "the pager sink to be declared failing and siem to deliver everything")
+        await wait_until(settled, "the pager sink to be declared failing and siem to deliver everything", within=WAIT)
 
         before = live.alerting.stats()
         status, body = await _get(url + "/metrics")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from monitor.demo.objects import encode_records
 from monitor.demo.scenarios import access_denied_burst
-from tests.test_cli import alerts_of, trailsentry, write
+from tests.helpers import alerts_of, trailsentry, write
 
 ACCOUNT = "111122223333"
 AT = 1_780_000_000.0

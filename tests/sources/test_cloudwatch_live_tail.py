@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
@@ -29,6 +29,7 @@ from monitor.sources.base import Batch, SourceContext
 from monitor.sources.cloudwatch_live_tail import LiveTailSource, TailSession
 from monitor.sources.settings import FetchSettings, LiveTailSettings, parse_live_tail
 from tests.aws_emulator import Emulator
+from tests.helpers import wait_until
 
 GROUP = "aws-cloudtrail-logs-111122223333"
 STREAM = "111122223333_CloudTrail_us-east-1"
@@ -54,13 +55,6 @@ class Collector:
 
     def ids(self) -> list[str]:
         return [str(e["eventID"]) for b in self.batches for e in decode_bytes(b.data, b.origin).events]
-
-
-async def wait_until(predicate: Callable[[], bool], within: float = 15.0) -> None:
-    """Wait for a condition on counters the source keeps (no event exists for them); fail after `within`."""
-    async with asyncio.timeout(within):
-        while not predicate():  # noqa: ASYNC110 - a condition check under a deadline, not a timing assumption
-            await asyncio.sleep(0.01)
 
 
 async def log_group(aws: Emulator, clients: AwsClients) -> tuple[Any, str]:
@@ -101,7 +95,7 @@ def make_source(aws: Emulator, clients: AwsClients, checkpoints: CheckpointStore
     fetch.setdefault("overlap_seconds", 0.0)
     fetch.setdefault("start_at", time.time())
     settings = LiveTailSettings(log_groups=(GROUP,), aws=AwsSettings(region=aws.region, endpoint_url=aws.endpoint_url),
-                        fetch=FetchSettings(**fetch), session_seconds=session_seconds, interval_seconds=0.02)
+                                fetch=FetchSettings(**fetch), session_seconds=session_seconds, interval_seconds=0.02)
 
     async def record_sleep(delay: float) -> None:
         if delays is not None:
@@ -351,9 +345,9 @@ async def test_without_a_session_the_backfill_polls_and_a_missing_group_does_not
         yield start("never")
 
     settings = LiveTailSettings(log_groups=(GROUP, "missing-group"),
-                        aws=AwsSettings(region=aws.region, endpoint_url=aws.endpoint_url),
-                        fetch=FetchSettings(settle_seconds=0.0, overlap_seconds=0.0, start_at=time.time() - 60),
-                        interval_seconds=0.02)
+                                aws=AwsSettings(region=aws.region, endpoint_url=aws.endpoint_url),
+                                fetch=FetchSettings(settle_seconds=0.0, overlap_seconds=0.0, start_at=time.time() - 60),
+                                interval_seconds=0.02)
     delays: list[float] = []
 
     async def record_sleep(delay: float) -> None:

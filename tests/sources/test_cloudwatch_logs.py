@@ -269,7 +269,7 @@ async def test_a_throttled_page_is_retried_after_a_backoff(
     clients = AwsClients()
     try:
         settings = CloudWatchLogsSettings(log_groups=(GROUP,),
-                            aws=AwsSettings(region="us-east-1", endpoint_url=f"http://127.0.0.1:{port}"))
+                                          aws=AwsSettings(region="us-east-1", endpoint_url=f"http://127.0.0.1:{port}"))
         source = CloudWatchLogsSource("cw", settings, SourceContext(clients, checkpoints), clock=Clock(now),
                                       sleep=record_sleep, backoff=Backoff(0.5, 4.0))
         collect = Collector()

@@ -21,7 +21,8 @@ from monitor.sources.base import Batch, SourceContext
 from monitor.sources.s3_poll_cursors import name_time
 from monitor.sources.settings import PollSettings, parse_poll
 from tests.aws_emulator import Emulator
-from tests.sources.s3_helpers import Collector, event, event_ids, log_object, running, wait_until
+from tests.helpers import wait_until
+from tests.sources.s3_helpers import Collector, event, event_ids, log_object, running
 
 BUCKET = "org-trail-logs"
 ORG = "o-abcdefghij"

@@ -21,7 +21,8 @@ from monitor.sources import s3_sqs
 from monitor.sources.base import Batch, SourceContext
 from monitor.sources.settings import SqsSettings, parse_sqs
 from tests.aws_emulator import Emulator
-from tests.sources.s3_helpers import Collector, event, event_ids, log_object, moto_state, running, wait_until
+from tests.helpers import wait_until
+from tests.sources.s3_helpers import Collector, event, event_ids, log_object, moto_state, running
 
 BUCKET = "org-trail-logs"
 KEY = "AWSLogs/o-abcdefghij/111122223333/CloudTrail/us-east-1/2026/03/01/111122223333_CloudTrail_us-east-1_20260301T1200Z_AbCdEfGh12345678.json.gz"  # noqa: E501
@@ -315,6 +316,7 @@ async def test_failing_messages_back_off_and_are_left_for_redrive_at_max_receive
     assert source.stats.counts["objects_missing"] == 3
 
 
+@pytest.mark.slow
 async def test_poison_message_ends_in_the_dead_letter_queue(env: Env) -> None:
     sqs = await env.sqs()
     dlq_url = (await sqs.create_queue(QueueName="cloudtrail-events-dlq"))["QueueUrl"]
@@ -389,6 +391,7 @@ async def test_unparseable_message_is_counted_and_left_for_redrive(env: Env,
     assert "SECRET-BODY-TEXT" not in caplog.text
 
 
+@pytest.mark.slow
 async def test_visibility_is_extended_for_a_slow_consumer(env: Env) -> None:
     await env.put(KEY, log_object(event()))
     message_id = await env.send(sns({"s3Bucket": BUCKET, "s3ObjectKey": [KEY]}))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from monitor.decode import decode_bytes
 from monitor.decode.gzip_bounded import DecompressedTooLarge, gunzip_bounded
-from tests.factories import cloudtrail_event
+from tests.helpers import cloudtrail_event
 
 EVENTS = [cloudtrail_event("ListUsers", "iam.amazonaws.com", i) for i in range(3)]
 
