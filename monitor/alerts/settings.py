@@ -2,21 +2,10 @@
 
 `parse_alerting(top)` reads them with the config reader, so every mistake is
 reported with its path. No sinks at all means the embedded default: JSON Lines
-on stdout.
-
-```yaml
-routes:                                     # absent: every alert to every sink
-  - {min_severity: critical, sinks: [pager, oncall]}
-  - {detectors: ["iam-*"], accounts: [prod], sinks: [oncall]}
-  - {sinks: [archive]}
-alerting:
-  repeat_window:                            # (formerly `suppression`, still read with a warning)
-    window_seconds: 600                     # same key within the window: one message + one "+N more"
-    key: [account, principal]
-    detectors:
-      root-console-login: {window_seconds: 0}
-  sink_failing: {consecutive_failures: 5, pending_seconds: 300}
-```
+on stdout. Routes send an alert to the sinks of every rule it matches; the
+repeat window (`alerting.repeat_window`, formerly `alerting.suppression`, still
+read with a warning) folds further alerts with the same key at one sink into
+one "+N more" message. `trailsentry config example` shows both.
 """
 
 from __future__ import annotations

@@ -2,26 +2,8 @@
 
 Secrets are only *referenced* (`*_env` / `*_file`); a URL or secret written into
 the config text is rejected without echoing it. Every mistake is reported with
-its path (`sinks[0].webhook_url_env: required`).
-
-```yaml
-sinks:
-  - name: oncall
-    type: slack
-    webhook_url_env: SLACK_ONCALL_WEBHOOK   # or webhook_url_file: /run/secrets/slack
-    min_severity: high
-  - name: pager
-    type: sns
-    topic_arn: arn:aws:sns:us-east-1:111122223333:pager
-  - name: siem
-    type: webhook
-    url_env: SIEM_URL
-    secret_env: SIEM_HMAC_KEY               # X-Trailsentry-Signature
-    headers: {Authorization: "Bearer ${SIEM_TOKEN}"}
-  - name: archive
-    type: file
-    path: /var/log/trailsentry/alerts.jsonl
-```
+its path (`sinks[0].webhook_url_env: required`). `trailsentry config example`
+(monitor/config/example.py) shows every kind.
 """
 
 from __future__ import annotations

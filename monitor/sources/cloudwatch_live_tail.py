@@ -3,9 +3,9 @@
 Live Tail pushes events about a second after ingestion, but a session lasts at
 most three hours, may sample when the volume is high, and can drop. So:
 
-- `TailSession` reads one response stream (any async iterator of stream events,
-  which is what tests drive) until the session limit, the end of the stream or
-  an error, and reports what it saw.
+- `TailSession` (monitor/sources/cloudwatch_tail_session.py) reads one response
+  stream (any async iterator of stream events, which is what tests drive) until
+  the session limit, the end of the stream or an error, and reports what it saw.
 - `LiveTailSource` reconnects (at once after the limit, with backoff after
   errors or a stream that ended early) and keeps a record of the spans the
   stream did not cover: the time between sessions, sampled updates, released
@@ -28,13 +28,13 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from aiobotocore.config import AioConfig
 
-from monitor.aws.backoff import Backoff, error_code
+from monitor.aws.backoff import Backoff
 from monitor.sources.base import Batch, Emit, Source, SourceContext, SourceStats
 from monitor.sources.cloudwatch_backfill import Backfill
 from monitor.sources.cloudwatch_common import (
@@ -48,6 +48,7 @@ from monitor.sources.cloudwatch_common import (
     page_bytes,
     timestamps,
 )
+from monitor.sources.cloudwatch_tail_session import SessionEnd, StreamEvent, TailSession
 from monitor.sources.settings import LiveTailSettings, group_name
 
 KIND = "cloudwatch-live-tail"
@@ -60,96 +61,11 @@ sessions_log = logging.getLogger("trailsentry.sources.live_tail")
 # server that closes streams at once is not reconnected in a hot loop.
 HEALTHY_SESSION_SECONDS = 60.0
 
-StreamEvent = Mapping[str, Any]
 OpenStream = Callable[[Sequence[str]], AsyncIterator[StreamEvent]]
 
 
 def create(name: str, settings: LiveTailSettings, context: SourceContext) -> Source:
     return LiveTailSource(name, settings, context)
-
-
-# --- one session -------------------------------------------------------------------------------------------
-
-EndReason = Literal["limit", "timeout", "closed", "error"]
-
-
-@dataclass(slots=True)
-class SessionEnd:
-    reason: EndReason  # limit: ours; timeout: CloudWatch's; closed: the stream ended; error: it failed
-    started: bool  # a sessionStart arrived
-    last_message_ms: int | None  # when the stream last said something (its coverage reaches there)
-    error: BaseException | None = None
-
-
-class TailSession:
-    """Reads one Live Tail response stream, handing each update on, until it ends.
-
-    `on_start(session_id, received_ms)` and `on_update(results, sampled, received_ms)`
-    are awaited in stream order; the stream is not read while they run.
-    """
-
-    def __init__(
-        self,
-        *,
-        session_seconds: float,
-        clock: Callable[[], float],
-        on_start: Callable[[str, int], Awaitable[None]],
-        on_update: Callable[[list[dict[str, Any]], bool, int], Awaitable[None]],
-    ) -> None:
-        self._session_seconds = session_seconds
-        self._clock = clock
-        self._on_start = on_start
-        self._on_update = on_update
-
-    async def follow(self, stream: AsyncIterator[StreamEvent]) -> SessionEnd:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._session_seconds
-        started = False
-        last: int | None = None
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return SessionEnd("limit", started, last)
-            try:
-                async with asyncio.timeout(remaining):
-                    event = await anext(stream)
-            except TimeoutError:
-                return SessionEnd("limit", started, last)
-            except StopAsyncIteration:
-                return SessionEnd("closed", started, last)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                reason: EndReason = "timeout" if error_code(exc) == "SessionTimeoutException" else "error"
-                return SessionEnd(reason, started, last, exc)
-            received = now_ms(self._clock)
-            if not isinstance(event, Mapping):
-                continue
-            if "SessionTimeoutException" in event:
-                return SessionEnd("timeout", started, last)
-            if "SessionStreamingException" in event:
-                return SessionEnd("error", started, last, _StreamError(str(event["SessionStreamingException"])))
-            start = event.get("sessionStart")
-            if isinstance(start, Mapping):
-                started = True
-                last = received
-                await self._on_start(str(start.get("sessionId", "")), received)
-                continue
-            update = event.get("sessionUpdate")
-            if isinstance(update, Mapping):
-                metadata = update.get("sessionMetadata")
-                sampled = isinstance(metadata, Mapping) and metadata.get("sampled") is True
-                results = [r for r in update.get("sessionResults") or () if isinstance(r, dict)]
-                if not started:
-                    # Updates before sessionStart break the protocol; treat them as covering from now.
-                    started = True
-                    await self._on_start("", received)
-                await self._on_update(results, sampled, received)
-                last = received
-
-
-class _StreamError(Exception):
-    """A stream error that arrived as an event rather than as a raised exception."""
 
 
 # --- the source --------------------------------------------------------------------------------------------
@@ -410,4 +326,4 @@ async def _close_stream(stream: AsyncIterator[StreamEvent]) -> None:
         log.debug("closing a Live Tail stream failed: %s", describe_error(exc))
 
 
-__all__ = ["KIND", "LiveTailSettings", "LiveTailSource", "SessionEnd", "TailSession", "create"]
+__all__ = ["KIND", "LiveTailSource", "create"]

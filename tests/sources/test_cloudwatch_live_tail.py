@@ -26,7 +26,8 @@ from monitor.decode import decode_bytes
 from monitor.metrics.collector import Telemetry
 from monitor.sources import cloudwatch_live_tail
 from monitor.sources.base import Batch, SourceContext
-from monitor.sources.cloudwatch_live_tail import LiveTailSource, TailSession
+from monitor.sources.cloudwatch_live_tail import LiveTailSource
+from monitor.sources.cloudwatch_tail_session import TailSession
 from monitor.sources.settings import FetchSettings, LiveTailSettings, parse_live_tail
 from tests.aws_emulator import Emulator
 from tests.helpers import wait_until
