@@ -46,7 +46,6 @@ from monitor.demo.builders import (
 )
 from monitor.model.event import Event
 
-# --- background traffic --------------------------------------------------------------------------
 
 def _human_or_app(rng: random.Random, account: str, ts: float) -> tuple[dict[str, Any], str, str]:
     """A reading principal with a matching source IP and user agent."""

@@ -37,7 +37,6 @@ from monitor.demo.scenarios import (
 )
 from monitor.model.event import Event
 
-# --- writing CloudTrail's delivery layout --------------------------------------------------------
 
 def cloudtrail_object_key(account: str, region: str, moment: float, rng: random.Random,
                           organization_id: str | None = None) -> str:

@@ -8,8 +8,8 @@
 
 Every mistake is recorded with its path (`sources[1].queue_url: required`), and an
 entry in error is left out, so a config with several mistakes reports them all
-before the service touches AWS. The source modules themselves are not needed to
-read their settings.
+before the service touches AWS. A kind's module is imported only to check that it
+is available (a missing dependency is a config error with its path).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -227,17 +226,16 @@ def parse_fetch(section: Section) -> FetchSettings:
 
 def parse_start_at(section: Section, key: str) -> float | None:
     """An RFC 3339 time (YAML may already have turned an unquoted one into a datetime)."""
-    # Section has no public "raw value" reader; _get marks the key as read like the typed readers do.
     raw = section.value(key)
     if raw is None:
         return None
-    if isinstance(raw, datetime):
+    if isinstance(raw, dt.datetime):
         moment = raw
-    elif isinstance(raw, date):
-        moment = datetime(raw.year, raw.month, raw.day, tzinfo=UTC)
+    elif isinstance(raw, dt.date):
+        moment = dt.datetime(raw.year, raw.month, raw.day, tzinfo=dt.UTC)
     elif isinstance(raw, str):
         try:
-            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
             section.error(key, f"must be an RFC 3339 time such as 2024-05-01T00:00:00Z; got {raw!r}")
             return None
@@ -245,7 +243,7 @@ def parse_start_at(section: Section, key: str) -> float | None:
         section.error(key, f"must be an RFC 3339 time, got {type(raw).__name__}")
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+        moment = moment.replace(tzinfo=dt.UTC)
     return moment.timestamp()
 
 
