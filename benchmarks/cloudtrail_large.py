@@ -40,14 +40,14 @@ class LargeShapes:
                                                  "TargetResponseTime", "FreeableMemory")),
                        "dimensions": [{"name": "ServiceName", "value": self.app(rng, account)}]},
             "period": rng.choice((60, 300)), "stat": rng.choice(("Average", "Sum", "p99"))}, "returnData": True}
-            for i in range(min(int(rng.paretovariate(0.9)), 26))]
+            for i in range(min(int(rng.paretovariate(0.9)), 22))]
         start = time.strftime("%b %d, %Y, %I:%M:%S %p", time.gmtime(ts - 3600))
         end = time.strftime("%b %d, %Y, %I:%M:%S %p", time.gmtime(ts))
         return {"metricDataQueries": queries, "startTime": start, "endTime": end}, None, None
 
     def evaluations(self, rng: random.Random, api: Api, account: str, region: str, p: Principal, ts: int) -> Parts:
         """AWS Config reporting rule results, Security Hub importing findings: batches of varied size."""
-        count = min(int(rng.paretovariate(1.2)), 24)
+        count = min(int(rng.paretovariate(1.2)), 20)
         if api.name == "PutEvaluations":
             items = [{"complianceResourceType": "AWS::EC2::Instance",
                       "complianceResourceId": f"i-0{rng.getrandbits(64):016x}"[:19],

@@ -52,6 +52,9 @@ def _lower_first(noun: str) -> str:
     return noun[0].lower() + noun[1:] if noun[:2] != noun[:2].upper() else noun.lower()
 
 
+_PARAMETERS = ("db-url", "api-key", "feature-flags", "queue-url")
+
+
 class Shapes(LargeShapes):
     """Builders sharing one organization's resource names."""
 
@@ -213,12 +216,13 @@ class Shapes(LargeShapes):
 
     def parameter(self, rng: random.Random, api: Api, account: str, region: str, p: Principal, ts: int) -> Parts:
         app = self.owner(rng, account, p.arn)
-        names = [f"/prod/{app}/{rng.choice(('db-url', 'api-key', 'feature-flags', 'queue-url'))}"
-                 for _ in range(1 if api.name == "GetParameter" else rng.randint(2, 6))]
         if api.name == "GetSecretValue":
             return {"secretId": f"arn:aws:secretsmanager:{region}:{account}:secret:prod/{app}/db-AbCdEf"}, None, None
         if api.name == "GetParameter":
-            return {"name": names[0], "withDecryption": rng.random() < 0.6}, None, None
+            name = f"/prod/{app}/{_PARAMETERS[rng.getrandbits(2)]}"
+            return {"name": name, "withDecryption": rng.random() < 0.6}, None, None
+        # A program reads its configuration as one batch, the same one every time.
+        names = [f"/prod/{app}/{name}" for name in _PARAMETERS[:2 + zlib.crc32(p.arn.encode()) % 3]]
         return {"names": names, "withDecryption": True}, None, None
 
     def ec2_describe(self, rng: random.Random, api: Api, account: str, region: str, p: Principal, ts: int) -> Parts:
