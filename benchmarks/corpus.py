@@ -7,7 +7,7 @@ Objects of about `--object-bytes` uncompressed (default 2 MB, the size of a busy
 CloudTrail file), one per account, region and five minutes, in an organization trail's layout. The
 background (benchmarks/cloudtrail_*.py) has real CloudTrail's shape and statistics: event sizes with a long
 tail, a few events per second of event time, hundreds of principals, user agents and event names with a
-realistic skew, errors, every userIdentity variant. A scenario or trap from `monitor.examples` is sprinkled
+realistic skew, errors, every userIdentity variant. A scenario or trap from `monitor.demo` is sprinkled
 into every few us-east-1 objects so the detectors fire. A manifest (`.manifest.json`, hidden from `scan`)
 records the parameters and the measured statistics; a folder whose manifest matches is reused.
 """
