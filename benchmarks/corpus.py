@@ -1,47 +1,54 @@
-"""Build a large CloudTrail corpus in S3 delivery layout for the benchmarks.
+"""Build a large CloudTrail corpus in S3 delivery layout for the benchmarks, with the statistics of real trails.
 
     python -m benchmarks.corpus --events 1000000 --out benchmarks/corpus/events-1000000
+    python -m benchmarks.corpus --stats benchmarks/corpus/events-1000000
 
-Objects of about `--object-bytes` uncompressed (default 2 MB, the size of a busy
-account's five-minute CloudTrail file), one per account, region and five
-minutes, with background traffic from `monitor.examples` and a scenario or trap
-sprinkled into every few us-east-1 objects. A manifest (`.manifest.json`,
-hidden from `scan`) records the parameters; a folder whose manifest matches is
-reused instead of rebuilt.
+Objects of about `--object-bytes` uncompressed (default 2 MB, the size of a busy account's five-minute
+CloudTrail file), one per account, region and five minutes, in an organization trail's layout. The
+background (benchmarks/cloudtrail_*.py) has real CloudTrail's shape and statistics: event sizes with a long
+tail, a few events per second of event time, hundreds of principals, user agents and event names with a
+realistic skew, errors, every userIdentity variant. A scenario or trap from `monitor.demo` is sprinkled
+into every few us-east-1 objects so the detectors fire. A manifest (`.manifest.json`, hidden from `scan`)
+records the parameters and the measured statistics; a folder whose manifest matches is reused.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import gzip
 import random
 import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from monitor.examples import (
-    EXAMPLE_ORGANIZATION,
-    EXAMPLE_START,
-    GLOBAL_REGION,
-    SCENARIOS,
-    TRAPS,
-    background_events,
-    cloudtrail_object_key,
-    encode_records,
-)
+from benchmarks.cloudtrail_templates import EventFactory
+from benchmarks.corpus_stats import CorpusStats, format_stats, measure
+
+# Everything this module takes from the demo corpus (scenarios, traps and the S3 key layout).
+from monitor.demo.builders import EXAMPLE_ORGANIZATION, EXAMPLE_START, GLOBAL_REGION
+from monitor.demo.objects import cloudtrail_object_key
+from monitor.demo.scenarios import SCENARIOS, TRAPS
 
 MANIFEST = ".manifest.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
 DEFAULT_DIR = Path(__file__).resolve().parent / "corpus"
 DEFAULT_OBJECT_BYTES = 2_000_000
 SLOT_SECONDS = 300
 BENCH_ACCOUNTS = ("111122223333", "444455556666", "777788889999", "123456789012", "210987654321", "135792468024")
 BENCH_REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
-# One incident in every this many us-east-1 objects.
+# One incident in every this many objects (us-east-1 ones only: 1 in 12 objects with 3 regions).
 SCENARIO_EVERY = 4
+# CloudTrail objects also carry events delivered late: this share of an object's events comes from the
+# STRAGGLER_SECONDS before its five minutes, and a few neighbours are out of order.
+STRAGGLERS = 0.2
+STRAGGLER_SECONDS = 90
+OUT_OF_ORDER = 0.02
 
 
 @dataclass
@@ -57,6 +64,8 @@ class Manifest:
     bytes_uncompressed: int = 0
     bytes_compressed: int = 0
     scenarios: dict[str, int] = field(default_factory=dict)
+    build_seconds: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
 
     def same_parameters(self, other: Manifest) -> bool:
         return (self.format, self.events, self.seed, self.object_bytes, self.accounts, self.regions) == (
@@ -70,10 +79,43 @@ def read_manifest(directory: Path) -> Manifest | None:
         return None
 
 
-def _events_per_object(seed: int, object_bytes: int) -> int:
-    """How many background events make an object of about `object_bytes` (measured on a sample)."""
-    sample = background_events(random.Random(seed + 1), EXAMPLE_START, 3000, BENCH_ACCOUNTS[:1], BENCH_REGIONS[:1],
-                               duration=SLOT_SECONDS)
+def object_times(rng: random.Random, start: int, count: int) -> list[int]:
+    """`count` whole-second event times of the object covering [start, start + SLOT_SECONDS), in order."""
+    late = int(count * STRAGGLERS)
+    times = [start + int(rng.random() * SLOT_SECONDS) for _ in range(count - late)]
+    times += [start - 1 - int(rng.random() * STRAGGLER_SECONDS) for _ in range(late)]
+    times.sort()
+    return times
+
+
+def _jitter(rng: random.Random, events: list[dict[str, Any]]) -> None:
+    """Swap a few neighbours: CloudTrail objects are only roughly in time order."""
+    for index in range(len(events) - 1):
+        if rng.random() < OUT_OF_ORDER:
+            events[index], events[index + 1] = events[index + 1], events[index]
+
+
+def _merge(background: list[dict[str, Any]], incident: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The incident's events placed among the background by time (the background keeps its order)."""
+    if not incident:
+        return background
+    keys = [e["eventTime"] for e in background]
+    merged = list(background)
+    for event in sorted(incident, key=lambda e: e["eventTime"], reverse=True):
+        index = bisect.bisect_right(keys, event["eventTime"])
+        merged.insert(index, event)
+        keys.insert(index, event["eventTime"])
+    return merged
+
+
+def _events_per_object(factory: EventFactory, seed: int, object_bytes: int) -> int:
+    """How many events make an object of about `object_bytes` (measured on a sample)."""
+    rng = random.Random(f"{seed}/sample")
+    start = int(EXAMPLE_START)
+    sample: list[dict[str, Any]] = []
+    for account in BENCH_ACCOUNTS[:2]:
+        for region in BENCH_REGIONS:
+            sample += factory.events(rng, object_times(rng, start, 1000), account, region)
     average = len(orjson.dumps({"Records": sample})) / len(sample)
     return max(1, round(object_bytes / average))
 
@@ -97,49 +139,55 @@ def build_corpus(directory: Path, events: int, *, seed: int = 1, object_bytes: i
         (directory / MANIFEST).unlink(missing_ok=True)
     directory.mkdir(parents=True, exist_ok=True)
 
-    rng = random.Random(seed)
-    per_object = _events_per_object(seed, object_bytes)
+    started = time.monotonic()
+    factory = EventFactory(accounts, regions, GLOBAL_REGION)
+    per_object = _events_per_object(factory, seed, object_bytes)
     wanted.events_per_object = per_object
     incidents = [*SCENARIOS, *TRAPS]
     scenarios: Counter[str] = Counter()
+    stats = CorpusStats()
     remaining = events
     slot = 0
-    started = time.monotonic()
     while remaining > 0:
-        slot_start = EXAMPLE_START + slot * SLOT_SECONDS
+        slot_start = int(EXAMPLE_START) + slot * SLOT_SECONDS
         for account in accounts:
             for region in regions:
                 if remaining <= 0:
                     break
-                incident: list[dict[str, object]] = []
+                # Each object has its own generator: the same seed gives the same bytes, object by object.
+                rng = random.Random(f"{seed}/{wanted.objects}")
+                incident: list[dict[str, Any]] = []
                 if region == GLOBAL_REGION and wanted.objects % SCENARIO_EVERY == 0:
                     case = incidents[sum(scenarios.values()) % len(incidents)]
                     incident = case.build(rng, slot_start + rng.randrange(0, 60), account, GLOBAL_REGION)
                     incident = incident[:remaining]
                     scenarios[case.name] += 1
                 count = min(remaining - len(incident), max(0, per_object - len(incident)))
-                batch = background_events(rng, slot_start, count, [account], [region], duration=SLOT_SECONDS)
-                batch.extend(incident)
-                batch.sort(key=lambda e: e["eventTime"])
-                raw = orjson.dumps({"Records": batch})
+                background = factory.events(rng, object_times(rng, slot_start, count), account, region)
+                _jitter(rng, background)
+                batch = _merge(background, incident)
+                encoded = [orjson.dumps(e) for e in batch]
+                raw = b'{"Records":[' + b",".join(encoded) + b"]}"
+                data = gzip.compress(raw, compresslevel=6, mtime=0)
                 key = cloudtrail_object_key(account, region, slot_start + SLOT_SECONDS + rng.randrange(30, 240), rng,
                                             EXAMPLE_ORGANIZATION)
                 path = directory / key
                 path.parent.mkdir(parents=True, exist_ok=True)
-                data = encode_records(batch)
                 path.write_bytes(data)
+                stats.add_object(batch, [len(e) for e in encoded])
                 remaining -= len(batch)
                 wanted.objects += 1
                 wanted.bytes_uncompressed += len(raw)
                 wanted.bytes_compressed += len(data)
         slot += 1
         if log:
-            done = events - remaining
-            print(f"\rbuilding {directory}: {done:,}/{events:,} events, {wanted.objects} objects "
+            print(f"\rbuilding {directory}: {events - remaining:,}/{events:,} events, {wanted.objects} objects "
                   f"({time.monotonic() - started:.0f}s)", end="", file=sys.stderr, flush=True)
     if log:
         print(file=sys.stderr)
     wanted.scenarios = dict(sorted(scenarios.items()))
+    wanted.build_seconds = round(time.monotonic() - started, 1)
+    wanted.stats = stats.summary()
     (directory / MANIFEST).write_bytes(orjson.dumps(asdict(wanted), option=orjson.OPT_INDENT_2))
     return wanted
 
@@ -150,14 +198,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/corpus/events-N")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--object-bytes", type=int, default=DEFAULT_OBJECT_BYTES)
+    parser.add_argument("--stats", type=Path, metavar="DIR", help="print the statistics of a built corpus")
     args = parser.parse_args(argv)
+    if args.stats is not None:
+        if not args.stats.is_dir():
+            parser.error(f"{args.stats} is not a directory")
+        print(format_stats(measure(args.stats)))
+        return 0
     if args.events < 1:
         parser.error("--events must be positive")
     out = args.out or DEFAULT_DIR / f"events-{args.events}"
     manifest = build_corpus(out, args.events, seed=args.seed, object_bytes=args.object_bytes)
     print(f"{out}: {manifest.events:,} events in {manifest.objects} objects, "
           f"{manifest.bytes_uncompressed / 1e6:,.0f} MB uncompressed, "
-          f"{manifest.bytes_compressed / 1e6:,.0f} MB gzipped")
+          f"{manifest.bytes_compressed / 1e6:,.0f} MB gzipped, built in {manifest.build_seconds:.0f} s")
+    print(format_stats(manifest.stats))
     return 0
 
 

@@ -40,14 +40,11 @@ from aiobotocore.session import get_session
 from monitor.alerts.base import Notice
 from monitor.app import App
 from monitor.config import parse_config
+from monitor.demo.background import background_events
+from monitor.demo.builders import EXAMPLE_ORGANIZATION
 from monitor.demo.emulator import REGION, Trail, use_dummy_credentials, wire_trail
-from monitor.examples import (
-    EXAMPLE_ORGANIZATION,
-    background_events,
-    cloudtrail_object_key,
-    encode_records,
-    root_console_login,
-)
+from monitor.demo.objects import cloudtrail_object_key, encode_records
+from monitor.demo.scenarios import root_console_login
 
 REPORT = Path(__file__).resolve().parent / "LATENCY.md"
 TARGET_P99_SECONDS = 1.0

@@ -124,7 +124,7 @@ _MISSION_CONFIG = Path(os.environ.get("TMPDIR", "/tmp")) / "trailsentry-bench-mi
 
 def _mission_config() -> Path:
     """A config that disables every built-in detector but the mission's eight."""
-    from monitor.engine import builtin_detectors
+    from monitor.rules.builtin import builtin_detectors
 
     lines = ["detectors:", *(f"  {d.id}: {{enabled: false}}" for d in builtin_detectors() if d.id not in MISSION)]
     _MISSION_CONFIG.write_text("\n".join(lines) + "\n", encoding="utf-8")

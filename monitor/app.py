@@ -35,21 +35,21 @@ from typing import Any, Protocol
 from monitor.alerts.base import Sink
 from monitor.alerts.contract import AlertRecorder
 from monitor.alerts.service import Alerting
-from monitor.aws import AwsClients
-from monitor.backoff import Backoff
+from monitor.aws.backoff import Backoff
+from monitor.aws.clients import AwsClients
 from monitor.checkpoint import CheckpointStore
 from monitor.config import Config, ConfigError
 from monitor.engine import Engine
 from monitor.engine.state.embedded import EmbeddedStore
+from monitor.engine.suppressions_settings import warn_expired
 from monitor.failpoints import Failpoints
-from monitor.health import MetricsServer, readiness_check
-from monitor.metrics import Telemetry
+from monitor.metrics.collector import Telemetry
+from monitor.metrics.server import MetricsServer, readiness_check
 from monitor.model.detector import Detector
 from monitor.pipeline import Pipeline, printable, run_to_completion
 from monitor.rules.loader import assemble_detectors
 from monitor.sources.base import Source, SourceContext
 from monitor.sources.registry import create_source
-from monitor.suppress_config import warn_expired
 
 log = logging.getLogger("trailsentry.app")
 
@@ -126,8 +126,12 @@ class App:
         self.state = EmbeddedStore(path, self.config.engine.dedupe_capacity)
         engine = Engine(self._detectors(), self.config.engine, store=self.state)
         warn_expired(self.config.engine.suppressions, time.time(), log)
+        settings = self._metrics_settings
+        if settings is not None and settings.enabled:
+            self.telemetry = Telemetry()
         self.pipeline = Pipeline(engine, self.recorder, self.checkpoints, queue_batches=live.service.queue_batches,
-                                 limits=self.config.decode, failpoints=Failpoints.from_environment())
+                                 limits=self.config.decode, failpoints=Failpoints.from_environment(),
+                                 observe_batch=self.telemetry.observe_batch if self.telemetry is not None else None)
         values, restored = self.pipeline.restore_state()
         context = SourceContext(clients=self.clients, checkpoints=self.checkpoints)
         if self._given_sources is not None:
@@ -136,9 +140,7 @@ class App:
             self.sources = [create_source(spec, context) for spec in live.sources]
         if self.alerting is not None:
             await self.alerting.start()
-        settings = self._metrics_settings
-        if settings is not None and settings.enabled:
-            self.telemetry = Telemetry()
+        if settings is not None and self.telemetry is not None:
             self.telemetry.register_engine(engine)
             self.telemetry.register_pipeline(self.pipeline.stats)
             self.telemetry.register_sources(self.sources)
@@ -252,8 +254,6 @@ class App:
             await _quietly("stopping a service", service.stop)
         if self.metrics_server is not None:
             await _quietly("stopping the metrics server", self.metrics_server.stop)
-        if self.telemetry is not None:
-            self.telemetry.deactivate()
         if self.alerting is not None:
             # Deliver what is due for a moment; the rest stays in the outbox for the next start.
             await _quietly("stopping alert delivery", lambda: _stop_alerting(self.alerting))

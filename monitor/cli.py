@@ -16,13 +16,15 @@ import orjson
 
 from monitor import __version__
 from monitor.config import Config, ConfigError, load_config
-from monitor.engine import Engine, RegistryError, builtin_detectors
+from monitor.config.validate import run_errors, validate
+from monitor.engine import Engine, RegistryError
+from monitor.engine.suppressions_settings import warn_expired
 from monitor.model import Detector, DistinctCount, InputIssue, Threshold
-from monitor.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
+from monitor.offline.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
+from monitor.offline.samples import run_case, run_samples
+from monitor.offline.scan import STDIN, Scanner, UnreadablePath, expand_paths
+from monitor.rules.builtin import builtin_detectors
 from monitor.rules.loader import assemble_detectors, kind_of
-from monitor.samples import run_case, run_samples
-from monitor.scan import STDIN, Scanner, UnreadablePath, expand_paths
-from monitor.suppress_config import warn_expired
 from monitor.workers.pool import default_workers
 
 EXIT_OK = 0
@@ -123,7 +125,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(config_path: Path | None) -> Config:
-    return load_config(config_path) if config_path is not None else Config()
+    """The config (defaults without a file); each deprecated name in it is logged as a warning."""
+    config = load_config(config_path) if config_path is not None else Config()
+    for warning in config.warnings:
+        logging.getLogger("trailsentry.config").warning("%s", warning)
+    return config
 
 
 def _detectors(config: Config, only: Sequence[str] = ()) -> list[Detector]:
@@ -252,13 +258,15 @@ def cmd_detectors_test(args: argparse.Namespace) -> int:
 
 def cmd_config_validate(args: argparse.Namespace) -> int:
     config = load_config(args.file)
-    _detectors(config)
+    validate(config)
+    for warning in config.warnings:
+        print(f"config warning: {warning}", file=sys.stderr)
     print(f"{args.file}: valid")
     return EXIT_OK
 
 
 def cmd_config_example(args: argparse.Namespace) -> int:
-    from monitor.config_example import EXAMPLE_CONFIG
+    from monitor.config.example import EXAMPLE_CONFIG
 
     sys.stdout.write(EXAMPLE_CONFIG)
     return EXIT_OK
@@ -272,15 +280,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
     from monitor.app import App
-    from monitor.service_config import run_errors
 
-    config = load_config(args.config)
-    _detectors(config)
+    config = _load(args.config)
+    validate(config)
     errors = run_errors(config.live)
     if errors:
         raise ConfigError(errors)
     app = App(config, serve_metrics=True)  # ConfigError (sinks, metrics) before anything is opened
-    for name in ("trailsentry.app", "trailsentry.health"):
+    # Without -v, `run` still tells its lifecycle: start and stop, the metrics endpoint, sources' sessions.
+    for name in ("trailsentry.app", "trailsentry.health", "trailsentry.sources"):
         logging.getLogger(name).setLevel(logging.INFO)
     return asyncio.run(app.run())
 
@@ -288,7 +296,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.offline:
         return _scan_example_corpus(args)
-    from monitor.demo import DemoUnavailable, run_demo
+    from monitor.demo.run import DemoUnavailable, run_demo
 
     if args.speed <= 0 or (args.duration is not None and args.duration <= 0):
         print("error: --speed and --duration must be positive", file=sys.stderr)
@@ -307,7 +315,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _scan_example_corpus(args: argparse.Namespace) -> int:
     import tempfile
 
-    from monitor.examples import write_example_corpus
+    from monitor.demo.objects import write_example_corpus
 
     with tempfile.TemporaryDirectory(prefix="trailsentry-demo-") as tmp:
         write_example_corpus(Path(tmp))

@@ -20,7 +20,8 @@ batch) is released after a growing delay; after `max_attempts` failures it is qu
 source is told to give it up (acknowledged, or left to SQS's dead-letter queue), it is counted and
 logged, and an alert on the monitor itself says so. Never a hot loop.
 
-Counting is plain integers per batch on `PipelineStats`, read by the metrics module at scrape time.
+Counting is plain integers per batch on `PipelineStats`, read by the metrics collector at scrape time;
+each batch's lags go to the `observe_batch` it was given.
 """
 
 from __future__ import annotations
@@ -32,14 +33,13 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from monitor.alerts.contract import AlertRecorder
 from monitor.checkpoint import CheckpointStore
 from monitor.decode import DecodeLimits
 from monitor.engine import Engine
 from monitor.failpoints import Failpoints
-from monitor.metrics import observe_batch
 from monitor.model import Alert, InputIssue
 from monitor.model.alert import clip, fingerprint
 from monitor.model.severity import Severity
@@ -64,6 +64,15 @@ _QUARANTINE_RUNBOOK = (
 )
 
 T = TypeVar("T")
+
+
+class BatchObserver(Protocol):
+    """Told each processed batch's lags in seconds (the metrics' histograms); given by the composition root."""
+
+    def __call__(self, source: str, *, ingest_lag: float | None, delivery_lag: float | None) -> None: ...
+
+
+
 
 
 @dataclass(slots=True)
@@ -131,7 +140,8 @@ class Pipeline:
     def __init__(self, engine: Engine, recorder: AlertRecorder, checkpoints: CheckpointStore, *,
                  queue_batches: int = 16, limits: DecodeLimits | None = None,
                  clock: Callable[[], float] = time.time, group_batches: int = 32, group_seconds: float = 0.2,
-                 max_attempts: int = 5, failpoints: Failpoints | None = None) -> None:
+                 max_attempts: int = 5, failpoints: Failpoints | None = None,
+                 observe_batch: BatchObserver | None = None) -> None:
         self.engine = engine
         self.recorder = recorder
         self.checkpoints = checkpoints
@@ -151,6 +161,7 @@ class Pipeline:
         self._held: set[asyncio.Task[None]] = set()  # failed batches waiting for their retry delay
         self._monitor_alerts: list[Alert] = []
         self._failpoints = failpoints or Failpoints()
+        self._observe_batch = observe_batch
 
     # -- the source side -------------------------------------------------------------------------
 
@@ -257,7 +268,8 @@ class Pipeline:
             counters.newest_event_time = applied.newest_event_time
         ingest = now - applied.newest_event_time if applied.newest_event_time else None
         delivery = now - batch.landed_at if batch.landed_at is not None else None
-        observe_batch(batch.source, ingest_lag=ingest, delivery_lag=delivery)
+        if self._observe_batch is not None:
+            self._observe_batch(batch.source, ingest_lag=ingest, delivery_lag=delivery)
 
     def _log_issues(self, batch: Batch, issues: list[InputIssue]) -> None:
         # Input problems are not failures: logged (capped), counted, and the batch is acknowledged.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -21,12 +22,13 @@ import yaml
 
 from monitor.app import App
 from monitor.config import parse_config
-from monitor.examples import encode_records, root_console_login
+from monitor.demo.objects import encode_records
+from monitor.demo.scenarios import root_console_login
 from monitor.model import Alert
 from monitor.sources.base import Batch, Emit, SourceStats
 from tests.aws_emulator import Emulator
+from tests.helpers import REPO, Keep
 
-REPO = Path(__file__).resolve().parent.parent
 WAIT = 60.0
 NOW = 1_780_000_000.0
 
@@ -272,22 +274,6 @@ class FirstCallBlocks:
         self.recorded.extend(alerts)
 
 
-class Keep:
-    def __init__(self) -> None:
-        self.recorded: list[Alert] = []
-        self.changed = asyncio.Condition()
-
-    async def record(self, alerts: list[Alert]) -> None:
-        self.recorded.extend(alerts)
-        async with self.changed:
-            self.changed.notify_all()
-
-    async def wait_for(self, detector: str) -> None:
-        async with self.changed:
-            await asyncio.wait_for(self.changed.wait_for(
-                lambda: any(a.detector == detector for a in self.recorded)), WAIT)
-
-
 def _config(**service: Any) -> Any:
     return parse_config({"service": {"checkpoint_seconds": 3600, **service}})
 
@@ -354,7 +340,7 @@ async def test_run_with_an_s3_sqs_source_against_the_emulator(aws: Emulator, tmp
     from aiobotocore.session import get_session
 
     from monitor.demo.emulator import wire_trail
-    from monitor.examples import cloudtrail_object_key
+    from monitor.demo.objects import cloudtrail_object_key
 
     session = get_session()
     trail = await wire_trail(session, aws.endpoint_url, bucket="org-trail-bucket")
@@ -396,7 +382,7 @@ async def _run_until_alert(config: dict[str, Any], tmp_path: Path, detector: str
 async def test_run_with_an_s3_poll_source_against_the_emulator(aws: Emulator, tmp_path: Path) -> None:
     from aiobotocore.session import get_session
 
-    from monitor.examples import cloudtrail_object_key
+    from monitor.demo.objects import cloudtrail_object_key
 
     events = _root_login(31)
     key = cloudtrail_object_key("111122223333", "eu-west-1", time.time() - 120, random.Random(2), "o-a1b2c3d4e5")
@@ -440,3 +426,39 @@ async def test_run_with_a_live_tail_source_against_the_emulator(aws: Emulator, t
                            "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}]}
     alert = await _run_until_alert(config, tmp_path, "root-console-login")
     assert alert.event_ids == [events[0]["eventID"]]
+
+
+async def _stderr_until(process: asyncio.subprocess.Process, patterns: list[str]) -> list[str]:
+    """Read the service's log lines until each pattern has matched one; return the lines read."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    missing = list(patterns)
+    while missing:
+        line = (await asyncio.wait_for(process.stderr.readline(), WAIT)).decode()
+        assert line, f"the service stopped before logging {missing}: {lines}"
+        lines.append(line)
+        missing = [pattern for pattern in missing if not re.search(pattern, line)]
+    return lines
+
+
+async def test_run_logs_live_tail_sessions_and_reconnects_without_verbose(aws: Emulator, tmp_path: Path) -> None:
+    await _deliver_to_log_group(aws, "aws-cloudtrail-sessions", _root_login(34))
+    config = _write_config(tmp_path / "trailsentry.yaml", {
+        "sources": [{"kind": "cloudwatch-live-tail", "name": "tail", "log_groups": ["aws-cloudtrail-sessions"],
+                     "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}],
+        "checkpoint": {"path": str(tmp_path / "state.sqlite")},
+        "metrics": {"enabled": False},
+    })
+    process = await _run(config)  # no -v
+    try:
+        # moto replays a session as one snapshot and closes it: the source logs the end and reconnects.
+        lines = await _stderr_until(process, [
+            r"INFO trailsentry\.sources\.live_tail: source tail: Live Tail session \S+ started",
+            r"INFO trailsentry\.sources\.live_tail: source tail: Live Tail session \S+ ended \(closed\) after \d+ s; "
+            r"reconnecting in \d",
+        ])
+    finally:
+        _, stderr = await _stop(process)
+    assert process.returncode == 0, stderr.decode()
+    assert len(lines) >= 2
+

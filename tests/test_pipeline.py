@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 
 from monitor.checkpoint import CheckpointStore
-from monitor.engine import Engine, EngineSettings, builtin_detectors
-from monitor.examples import console_login_failure_burst, encode_records, root_console_login
-from monitor.metrics import Telemetry
+from monitor.demo.objects import encode_records
+from monitor.demo.scenarios import console_login_failure_burst, root_console_login
+from monitor.engine import Engine, EngineSettings
+from monitor.metrics.collector import Telemetry
 from monitor.model import Alert
 from monitor.pipeline import Pipeline
+from monitor.rules.builtin import builtin_detectors
 from monitor.sources.base import Batch, Emit, SourceStats
 
 ACCOUNT = "111122223333"
@@ -120,9 +122,9 @@ def root_login_bytes(seed: int = 1) -> bytes:
 
 
 def make_pipeline(recorder: ListRecorder, store: CheckpointStore | None = None, *, queue_batches: int = 16,
-                  clock: Callable[[], float] = lambda: NOW) -> Pipeline:
+                  clock: Callable[[], float] = lambda: NOW, telemetry: Telemetry | None = None) -> Pipeline:
     return Pipeline(engine(), recorder, store or CheckpointStore(":memory:"), queue_batches=queue_batches,
-                    clock=clock)
+                    clock=clock, observe_batch=telemetry.observe_batch if telemetry is not None else None)
 
 
 class Running:
@@ -349,14 +351,11 @@ async def test_newest_event_time_is_kept_per_source() -> None:
 
 async def test_each_batch_feeds_the_lag_histograms() -> None:
     telemetry = Telemetry(process_metrics=False)
-    try:
-        source = ScriptedSource("lagged", [("s3://trail/lag.json.gz", root_login_bytes(9))])
-        pipeline = make_pipeline(ListRecorder())
-        async with Running(pipeline, source):
-            await source.wait_settled(1)
-        text = telemetry.exposition().decode()
-    finally:
-        telemetry.deactivate()
+    source = ScriptedSource("lagged", [("s3://trail/lag.json.gz", root_login_bytes(9))])
+    pipeline = make_pipeline(ListRecorder(), telemetry=telemetry)
+    async with Running(pipeline, source):
+        await source.wait_settled(1)
+    text = telemetry.exposition().decode()
     # landed 5 s before "now", newest event 60 s before: one observation each, in the right bucket.
     assert 'trailsentry_delivery_lag_seconds_bucket{le="5.0",source="lagged"} 1.0' in text
     assert 'trailsentry_delivery_lag_seconds_bucket{le="1.0",source="lagged"} 0.0' in text

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from monitor.rules.builtin import builtin_detectors
+from tests.helpers import REPO
 
-from monitor.engine import builtin_detectors
-
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = REPO / "README.md"
 
 
 def test_every_detector_is_in_the_readme_catalog() -> None:

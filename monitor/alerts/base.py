@@ -13,7 +13,7 @@ from typing import Protocol
 from monitor.model.alert import Alert
 
 # Kinds of message: the first for an alert, a later update sent at once,
-# a severity rise, and the one "+N more" follow-up per suppression window.
+# a severity rise, and the one "+N more" follow-up per repeat window.
 KIND_NEW = "new"
 KIND_UPDATE = "update"
 KIND_ESCALATION = "escalation"

@@ -11,7 +11,7 @@ import sys
 from typing import BinaryIO, TextIO
 
 from monitor.alerts.base import DeliveryError, Notice
-from monitor.alerts.settings import SinkSettings
+from monitor.alerts.sink_settings import SinkSettings
 
 
 class ConsoleSink:

@@ -6,7 +6,7 @@ take due rows (highest severity first, then oldest), and mark each row
 delivered right after the sink confirms it: a confirmed row is never sent
 again. A row keeps its `delivery_id` across retries and restarts.
 
-Updates and repeats (per sink, per suppression group, see router.Suppression):
+Updates and repeats (per sink, per repeat group, see router.RepeatWindow):
 
 - no open window: the message is queued at once and a window opens;
 - inside the window, a higher severity than the last message: queued at once
@@ -30,129 +30,22 @@ import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.alerts.base import KIND_ESCALATION, KIND_NEW, KIND_REPEAT, KIND_UPDATE
+from monitor.alerts.outbox_schema import (
+    MERGED,
+    QUEUED,
+    SCHEMA,
+    SUPPRESSED,
+    DeadLetter,
+    Due,
+    RecordOutcome,
+    Target,
+    Window,
+)
 from monitor.model.alert import Alert
 from monitor.model.severity import Severity
-
-PENDING = "pending"
-DELIVERED = "delivered"
-FOLDED = "folded"  # merged into another message; nothing left to send
-DEAD = "dead"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox_alerts (
-    id TEXT PRIMARY KEY,
-    body BLOB NOT NULL,
-    detector TEXT NOT NULL,
-    severity INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    last_event_time REAL NOT NULL,
-    version INTEGER NOT NULL,
-    group_key TEXT NOT NULL,
-    first_recorded REAL NOT NULL,
-    last_recorded REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outbox_deliveries (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    delivery_id TEXT NOT NULL UNIQUE,
-    sink TEXT NOT NULL,
-    alert_id TEXT NOT NULL,
-    group_key TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    severity INTEGER NOT NULL,
-    repeats INTEGER NOT NULL DEFAULT 0,
-    single INTEGER NOT NULL DEFAULT 1,
-    window_seconds REAL NOT NULL DEFAULT 0,
-    created REAL NOT NULL,
-    due REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    state TEXT NOT NULL DEFAULT 'pending',
-    sent_version INTEGER,
-    done_at REAL,
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_deliveries_due ON outbox_deliveries (sink, state, due);
-CREATE INDEX IF NOT EXISTS outbox_deliveries_alert ON outbox_deliveries (sink, alert_id, state);
-CREATE INDEX IF NOT EXISTS outbox_deliveries_pending ON outbox_deliveries (state, sink, due);
-CREATE TABLE IF NOT EXISTS outbox_windows (
-    sink TEXT NOT NULL,
-    group_key TEXT NOT NULL,
-    window_end REAL NOT NULL,
-    window_seconds REAL NOT NULL,
-    sent_severity INTEGER NOT NULL,
-    followup_seq INTEGER,
-    PRIMARY KEY (sink, group_key)
-);
-CREATE TABLE IF NOT EXISTS outbox_dead_letters (
-    seq INTEGER PRIMARY KEY,
-    delivery_id TEXT NOT NULL,
-    sink TEXT NOT NULL,
-    alert_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    body BLOB NOT NULL,
-    reason TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    created REAL NOT NULL,
-    dead_at REAL NOT NULL
-);
-"""
-
-# What record() did for one alert at one sink.
-QUEUED = "queued"  # a message will be sent at once
-MERGED = "merged"  # an unsent message for the same alert will carry this update
-SUPPRESSED = "suppressed"  # counted into the window's "+N more" follow-up
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One sink an alert is routed to, with that sink's suppression window (0: none)."""
-
-    sink: str
-    window_seconds: float
-
-
-@dataclass(slots=True)
-class RecordOutcome:
-    alert_id: str
-    duplicate: bool = False
-    new: bool = False
-    per_sink: dict[str, str] = dataclasses.field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Due:
-    seq: int
-    delivery_id: str
-    sink: str
-    alert_id: str
-    kind: str
-    repeats: int
-    single: bool
-    window_seconds: float
-    attempts: int
-    created: float
-    due: float
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    seq: int
-    delivery_id: str
-    sink: str
-    alert_id: str
-    attempts: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Window:
-    end: float
-    seconds: float
-    sent_severity: int
-    followup_seq: int | None
 
 
 class Outbox:
@@ -164,7 +57,7 @@ class Outbox:
         # FULL: a committed alert survives power loss, not just a process crash.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         # Rows a worker is sending right now; record() must not change them.
         self.in_flight: set[int] = set()
 
@@ -184,7 +77,7 @@ class Outbox:
     # -- recording -------------------------------------------------------------------------------------------------
 
     def record(self, items: Sequence[tuple[Alert, str, Sequence[Target]]], now: float) -> list[RecordOutcome]:
-        """Store alerts (each with its suppression group key and routed sinks) in one transaction."""
+        """Store alerts (each with its repeat group key and routed sinks) in one transaction."""
         outcomes: list[RecordOutcome] = []
         with self._transaction():
             for alert, group_key, targets in items:
@@ -269,13 +162,13 @@ class Outbox:
         self._insert(sink, alert, group_key, kind, now, due=now, repeats=repeats)
         return QUEUED
 
-    def _window(self, sink: str, group_key: str) -> _Window | None:
+    def _window(self, sink: str, group_key: str) -> Window | None:
         row = self._db.execute(
             "SELECT window_end, window_seconds, sent_severity, followup_seq FROM outbox_windows"
             " WHERE sink = ? AND group_key = ?", (sink, group_key)).fetchone()
-        return None if row is None else _Window(float(row[0]), float(row[1]), int(row[2]), row[3])
+        return None if row is None else Window(float(row[0]), float(row[1]), int(row[2]), row[3])
 
-    def _save_window(self, sink: str, group_key: str, window: _Window) -> None:
+    def _save_window(self, sink: str, group_key: str, window: Window) -> None:
         self._db.execute(
             "INSERT INTO outbox_windows (sink, group_key, window_end, window_seconds, sent_severity, followup_seq)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sink, group_key) DO UPDATE SET window_end = excluded.window_end,"
@@ -301,12 +194,12 @@ class Outbox:
         window = self._window(sink, group_key)
         if window is not None and now >= window.end:
             if window.followup_seq is not None and now < window.end + window.seconds:
-                window = _Window(window.end + window.seconds, window.seconds, window.sent_severity, None)
+                window = Window(window.end + window.seconds, window.seconds, window.sent_severity, None)
             else:
                 window = None
         if window is None:
             result = self._immediate(sink, alert, group_key, now)
-            self._save_window(sink, group_key, _Window(now + length, length, severity, None))
+            self._save_window(sink, group_key, Window(now + length, length, severity, None))
             return result
         if severity > window.sent_severity:
             carried = 0
@@ -316,7 +209,7 @@ class Outbox:
                 self._db.execute("UPDATE outbox_deliveries SET state = 'folded', done_at = ? WHERE seq = ?",
                                  (now, followup[0]))
             result = self._immediate(sink, alert, group_key, now, escalation=True, repeats=carried)
-            self._save_window(sink, group_key, _Window(window.end, window.seconds, severity, None))
+            self._save_window(sink, group_key, Window(window.end, window.seconds, severity, None))
             return result
         if self._pending_same(sink, alert.id) is not None:
             self._save_window(sink, group_key, window)
@@ -330,7 +223,7 @@ class Outbox:
         elif delta > 0:
             seq = self._insert(sink, alert, group_key, KIND_REPEAT, now, due=window.end, repeats=delta,
                                window_seconds=window.seconds)
-            window = _Window(window.end, window.seconds, window.sent_severity, seq)
+            window = Window(window.end, window.seconds, window.sent_severity, seq)
         self._save_window(sink, group_key, window)
         return SUPPRESSED
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
-from monitor.alerts.settings import RouteRule, SinkSettings, SuppressionSettings
+from monitor.alerts.settings import RepeatWindowSettings, RouteRule
+from monitor.alerts.sink_settings import SinkSettings
 from monitor.model.alert import Alert, fingerprint
 
 
@@ -55,10 +56,10 @@ class Router:
         return not (rule.tags and not _any_glob(rule.tags, alert_tags(alert)))
 
 
-class Suppression:
-    """Per-detector suppression windows and the key that makes two alerts repeats of each other."""
+class RepeatWindow:
+    """Per-detector repeat windows and the key that makes two alerts repeats of each other."""
 
-    def __init__(self, settings: SuppressionSettings) -> None:
+    def __init__(self, settings: RepeatWindowSettings) -> None:
         self._settings = settings
 
     def _override(self, detector: str) -> tuple[float, tuple[str, ...]]:

@@ -24,23 +24,18 @@ from typing import TextIO
 
 from monitor.alerts.base import Sink
 from monitor.alerts.console import ConsoleSink
-from monitor.alerts.outbox import MERGED, SUPPRESSED, Outbox, Target
-from monitor.alerts.router import Router, Suppression
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox_schema import MERGED, SUPPRESSED, Target
+from monitor.alerts.router import RepeatWindow, Router
 from monitor.alerts.secrets import Secret, SecretError, expand
-from monitor.alerts.settings import (
-    AlertingSettings,
-    ConsoleOptions,
-    SinkSettings,
-    SlackOptions,
-    SnsOptions,
-    WebhookOptions,
-)
+from monitor.alerts.settings import AlertingSettings
+from monitor.alerts.sink_settings import ConsoleOptions, SinkSettings, SlackOptions, SnsOptions, WebhookOptions
 from monitor.alerts.slack import SlackSink
 from monitor.alerts.sns import SnsSink
 from monitor.alerts.stats import AlertingStats, SinkStats
 from monitor.alerts.webhook import WebhookSink
 from monitor.alerts.worker import DeliveryWorker, HealthChange
-from monitor.aws import AwsClients
+from monitor.aws.clients import AwsClients
 from monitor.configreader import ConfigError
 from monitor.model.alert import Alert, fingerprint
 from monitor.model.severity import Severity
@@ -86,7 +81,7 @@ class Alerting:
         self.settings = settings
         self._clock = clock
         self._router = Router(settings.sinks, settings.routes)
-        self._suppression = Suppression(settings.suppression)
+        self._repeat_window = RepeatWindow(settings.repeat_window)
         self._sink_settings = {s.name: s for s in settings.sinks}
         built = {s.name: s for s in sinks} if sinks is not None else self._build_sinks(aws, stdout)
         self.outbox = Outbox(db_path)
@@ -182,10 +177,10 @@ class Alerting:
             return
         items = []
         for alert in alerts:
-            window = self._suppression.window(alert.detector)
+            window = self._repeat_window.window(alert.detector)
             targets = [Target(name, window if self._sink_settings[name].dedup else 0.0)
                        for name in self._router.route(alert)]
-            items.append((alert, self._suppression.group_key(alert), targets))
+            items.append((alert, self._repeat_window.group_key(alert), targets))
         outcomes = self.outbox.record(items, self._clock())
         for alert, outcome in zip(alerts, outcomes, strict=True):
             if outcome.duplicate:

@@ -8,7 +8,7 @@ import orjson
 from monitor.alerts.base import Notice
 from monitor.alerts.http import check_status, post
 from monitor.alerts.secrets import Secret
-from monitor.alerts.settings import SinkSettings
+from monitor.alerts.sink_settings import SinkSettings
 from monitor.alerts.slack_format import build_message
 
 USER_AGENT = "trailsentry"

@@ -189,7 +189,7 @@ def build_message(notice: Notice) -> dict[str, Any]:
     ]
     if notice.kind == KIND_REPEAT:
         blocks.append(text_block(f"*+{notice.repeats} more* matching events in {_minutes(notice.window_seconds)} "
-                                 "after the first message (suppressed as repeats)."))
+                                 "after the first message (folded as repeats)."))
     blocks.append({"type": "section", "fields": _fields(alert, notice)})
     blocks.append(text_block("*User agent*\n" + code(alert.user_agent, 1000)))
     if alert.event_ids:

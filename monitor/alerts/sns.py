@@ -8,7 +8,7 @@ also get `MessageDeduplicationId` = delivery id. botocore's own retries are
 off: the delivery worker retries with backoff and counts throttling.
 
 The AWS client comes from the shared client factory (`AwsClients` in
-monitor/aws.py), created once and closed by the app.
+monitor/aws/clients.py), created once and closed by the app.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from botocore.exceptions import (
 )
 
 from monitor.alerts.base import KIND_ESCALATION, KIND_REPEAT, DeliveryError, Notice
-from monitor.alerts.settings import SinkSettings, SnsOptions
-from monitor.aws import AwsClients, AwsSettings
-from monitor.backoff import error_code, is_throttle
+from monitor.alerts.sink_settings import SinkSettings, SnsOptions
+from monitor.aws.backoff import error_code, is_throttle
+from monitor.aws.clients import AwsClients
+from monitor.aws.settings import AwsSettings
 
 MAX_SUBJECT_CHARS = 99
 MAX_MESSAGE_BYTES = 240_000  # SNS allows 256 KiB including attributes

@@ -14,7 +14,7 @@ class SinkCounters:
     retried: int = 0  # attempts that were retries of an earlier failure
     dead_lettered: int = 0
     rate_limited: int = 0  # 429 / throttling answers
-    suppressed: int = 0  # records folded into a "+N more" follow-up instead of a message
+    suppressed: int = 0  # records folded into a repeat window's "+N more" follow-up instead of a message
     merged: int = 0  # updates carried by a message not yet sent
     skipped: int = 0  # follow-ups already covered by a later message
 

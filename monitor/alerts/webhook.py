@@ -22,7 +22,7 @@ import aiohttp
 from monitor.alerts.base import Notice
 from monitor.alerts.http import check_status, post
 from monitor.alerts.secrets import Secret
-from monitor.alerts.settings import SinkSettings
+from monitor.alerts.sink_settings import SinkSettings
 
 USER_AGENT = "trailsentry"
 

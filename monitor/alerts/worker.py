@@ -23,10 +23,12 @@ from dataclasses import dataclass
 import orjson
 
 from monitor.alerts.base import KIND_REPEAT, DeliveryError, Notice, Sink
-from monitor.alerts.outbox import Due, Outbox
-from monitor.alerts.settings import HealthSettings, SinkSettings
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox_schema import Due
+from monitor.alerts.settings import HealthSettings
+from monitor.alerts.sink_settings import SinkSettings
 from monitor.alerts.stats import SinkCounters
-from monitor.backoff import Backoff
+from monitor.aws.backoff import Backoff
 from monitor.model.alert import Alert
 
 log = logging.getLogger("trailsentry.alerts")

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from monitor.decode.inflate import CHUNK_BYTES, GZIP_MAGIC, Inflated
+from monitor.decode.settings import DecodeLimits
 from monitor.decode.typed import (
     EVENT_ARRAY,
     Decoded,
@@ -38,19 +39,8 @@ from monitor.decode.typed import (
 from monitor.model.event import Event
 from monitor.model.issue import InputIssue
 
-DEFAULT_MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
-DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
-DEFAULT_SLICE_EVENTS = 20_000
-
 INSIGHT_EVENT_TYPE = "AwsCloudTrailInsight"
 _NONE: set[int] = set()
-
-
-@dataclass(frozen=True, slots=True)
-class DecodeLimits:
-    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
-    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
-    slice_events: int = DEFAULT_SLICE_EVENTS
 
 
 @dataclass(slots=True)

@@ -1,7 +1,7 @@
 """The detector engine: pure and synchronous, shared by `scan` and `run`."""
 
 from monitor.engine.core import BatchResult, Engine, EngineStats
-from monitor.engine.registry import RegistryError, builtin_detectors, configure
+from monitor.engine.registry import RegistryError, configure
 from monitor.engine.settings import DetectorSettings, EngineSettings
 
 __all__ = [
@@ -11,6 +11,5 @@ __all__ = [
     "EngineSettings",
     "EngineStats",
     "RegistryError",
-    "builtin_detectors",
     "configure",
 ]

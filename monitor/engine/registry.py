@@ -1,13 +1,10 @@
-"""Find the built-in detectors and apply per-detector settings to them."""
+"""Apply per-detector settings to the detectors the engine is given (monitor/rules/builtin.py finds the catalog)."""
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 from collections.abc import Iterable, Mapping
 
-import detectors as builtin_package
 from monitor.engine.settings import DetectorSettings
 from monitor.model.detector import (
     Detector,
@@ -22,27 +19,6 @@ from monitor.model.detector import (
 
 class RegistryError(ValueError):
     pass
-
-
-def builtin_detectors() -> list[Detector]:
-    """Every module under `detectors/` (its subject folders included) that defines `DETECTOR`, sorted by id.
-
-    Modules and folders whose name starts with `_` hold helpers, not detectors.
-    """
-    found: dict[str, Detector] = {}
-    prefix = f"{builtin_package.__name__}."
-    for info in pkgutil.walk_packages(builtin_package.__path__, prefix):
-        if info.ispkg or any(part.startswith("_") for part in info.name.split(".")):
-            continue
-        module = importlib.import_module(info.name)
-        where = info.name.replace(".", "/") + ".py"
-        detector = getattr(module, "DETECTOR", None)
-        if not isinstance(detector, Detector):
-            raise RegistryError(f"{where} does not define DETECTOR")
-        if detector.id in found:
-            raise RegistryError(f"duplicate detector id {detector.id!r} in {where}")
-        found[detector.id] = detector
-    return [found[key] for key in sorted(found)]
 
 
 def configure(detectors: Iterable[Detector], settings: Mapping[str, DetectorSettings]) -> list[Detector]:

@@ -27,6 +27,9 @@ from msgspec import Raw, Struct
 # A raw field that was absent from the record.
 ABSENT = Raw(b"")
 
+# A CloudTrail record as plain JSON data (what generators write and decoding reads).
+Record = dict[str, Any]
+
 # Identity types that are people (or can be), as opposed to AWS itself.
 HUMAN_IDENTITY_TYPES = frozenset({"IAMUser", "Root"})
 

@@ -1,4 +1,8 @@
-"""A problem with the input, located as precisely as the format allows."""
+"""A problem with the input (bad JSON, truncated gzip, wrong types), located as precisely as the format allows.
+
+Decode finds most of them and the engine a few (an unusable `eventTime`), so the type lives here,
+under both.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class InputIssue:
+    """One problem with the input, located as precisely as the format allows."""
+
     origin: str
     reason: str  # a short, fixed category used as a counter key
     detail: str

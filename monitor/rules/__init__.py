@@ -1,6 +1,8 @@
-"""Rules written by users: custom YAML rules and Sigma rules, compiled into ordinary detectors.
+"""Where the detectors come from: the built-in catalog (`builtin.py`, the modules under detectors/),
+and rules written by users, custom YAML rules and Sigma rules, compiled into ordinary detectors;
+`loader.py` assembles them all with the `detectors:` settings.
 
-Both loaders return a `LoadedRules`: the detectors that compiled, and one
+Both rule loaders return a `LoadedRules`: the detectors that compiled, and one
 `RuleProblem` per rule (or file) that did not. A rule with a problem is skipped
 whole, never half-applied; the problems are reported with the file and the rule.
 """
@@ -26,7 +28,7 @@ class RuleProblem:
 
 @dataclass(frozen=True, slots=True)
 class RuleSampleCase:
-    """A sample case written inside a rule file, in the shape of `monitor/samples.py` cases."""
+    """A sample case written inside a rule file, in the shape of `monitor/offline/samples.py` cases."""
 
     detector: str
     file: str

@@ -10,8 +10,6 @@ treat any problem as fatal rather than run half of them).
 
 from __future__ import annotations
 
-import difflib
-import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,11 +18,12 @@ import orjson
 import yaml
 
 from monitor.model.alert import clip
-from monitor.model.detector import Detector, DistinctCount, Hit, Threshold
-from monitor.model.severity import Severity
+from monitor.model.detector import Detector, Hit
 from monitor.rules import LoadedRules, RuleProblem, RuleSampleCase
-from monitor.rules.conditions import as_text, compile_condition
-from monitor.rules.fields import FieldReader, compile_path
+from monitor.rules import custom_keys as keys
+from monitor.rules.conditions import compile_condition
+from monitor.rules.fields import FieldReader
+from monitor.rules.predicates import as_text
 
 KIND = "custom"
 RULE_KEYS = (
@@ -32,10 +31,6 @@ RULE_KEYS = (
     "threshold", "distinct", "episode_seconds", "context_fields", "samples",
 )
 REQUIRED_KEYS = ("id", "title", "severity", "mitre", "runbook", "condition")
-_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_MITRE = re.compile(r"^T\d{4}(?:\.\d{3})?$")
-_RESERVED_PREFIX = "sigma-"
-_MAX_KEY_CHARS = 512
 _MAX_CONTEXT_CHARS = 256
 _MAX_CONTEXT_VALUES = 10
 _NO_CONTEXT = Hit()
@@ -124,35 +119,35 @@ def _compile_rule(raw: Any, errors: list[str]) -> tuple[Detector, list[dict[str,
     if not isinstance(raw, dict):
         errors.append(f"a rule must be a mapping, got {type(raw).__name__}")
         return None
-    _unknown_keys(raw, RULE_KEYS, errors)
+    keys.unknown_keys(raw, RULE_KEYS, errors)
     for key in REQUIRED_KEYS:
         if raw.get(key) is None:
             errors.append(f"{key}: required")
-    rule_id = _id(raw.get("id"), errors)
-    title = _text_field(raw, "title", errors)
-    runbook = _text_field(raw, "runbook", errors)
-    severity = _severity(raw.get("severity"), errors)
-    mitre = _mitre(raw.get("mitre"), errors)
-    events, all_events = _events(raw, errors)
+    rule_id = keys.rule_id(raw.get("id"), errors)
+    title = keys.text_field(raw, "title", errors)
+    runbook = keys.text_field(raw, "runbook", errors)
+    severity = keys.severity(raw.get("severity"), errors)
+    mitre = keys.mitre(raw.get("mitre"), errors)
+    events, all_events = keys.event_pairs(raw, errors)
     condition = compile_condition(raw["condition"], "condition", errors) if raw.get("condition") is not None else None
-    group_paths = _paths(raw.get("group_by"), "group_by", errors)
-    context_paths = _paths(raw.get("context_fields"), "context_fields", errors)
-    episode = _positive(raw.get("episode_seconds", 3600), "episode_seconds", errors)
-    threshold = _threshold(raw.get("threshold"), errors)
-    distinct, distinct_value = _distinct(raw.get("distinct"), errors)
+    group_paths = keys.field_paths(raw.get("group_by"), "group_by", errors)
+    context_paths = keys.field_paths(raw.get("context_fields"), "context_fields", errors)
+    episode = keys.positive(raw.get("episode_seconds", 3600), "episode_seconds", errors)
+    threshold = keys.threshold(raw.get("threshold"), errors)
+    counted = keys.distinct(raw.get("distinct"), errors)
+    distinct, distinct_value = counted if counted is not None else (None, None)
     if (threshold is not None or distinct is not None) and not group_paths:
         errors.append(f"{'threshold' if threshold is not None else 'distinct'}: needs group_by (what to count per)")
     if raw.get("threshold") is not None and raw.get("distinct") is not None:
         errors.append("declare threshold or distinct, not both")
-    samples = _samples(raw.get("samples"), errors)
+    samples = keys.samples(raw.get("samples"), errors)
     if errors or condition is None or severity is None:
         return None
     try:
         detector = Detector(
             id=rule_id, title=title, severity=severity, mitre=mitre, runbook=runbook,
-            match=_match(condition, _context(context_paths), distinct_value),
-            events=events, all_events=all_events,
-            group_by=_group_key([reader for _, reader in group_paths]) if group_paths else None,
+            match=_match(condition, _context(context_paths), distinct_value), events=events,
+            all_events=all_events, group_by=_group_key([reader for _, reader in group_paths]) if group_paths else None,
             episode_seconds=episode, state=threshold or distinct,
         )
     except ValueError as exc:  # the contract's own checks, should any slip past the ones above
@@ -161,210 +156,9 @@ def _compile_rule(raw: Any, errors: list[str]) -> tuple[Detector, list[dict[str,
     return detector, samples
 
 
-def _unknown_keys(mapping: dict[Any, Any], known: Sequence[str], errors: list[str], where: str = "") -> None:
-    """One error per key of `mapping` not in `known`, with the closest known key as a hint."""
-    lead = f"{where}: " if where else ""
-    for key in mapping:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            errors.append(f"{lead}unknown key {key!r}{hint}")
-
-
-def _id(value: Any, errors: list[str]) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str) or not _ID.match(value):
-        errors.append(f"id: {value!r} is not kebab-case (lowercase letters, digits and single dashes)")
-        return ""
-    if value.startswith(_RESERVED_PREFIX):
-        errors.append(f"id: the {_RESERVED_PREFIX!r} prefix is reserved for Sigma rules")
-    return value
-
-
-def _text_field(raw: dict[Any, Any], key: str, errors: list[str]) -> str:
-    value = raw.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str) or not value.strip():
-        errors.append(f"{key}: must be a non-empty string")
-        return ""
-    return value.strip()
-
-
-def _severity(value: Any, errors: list[str]) -> Severity | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        errors.append(f"severity: must be a string, got {type(value).__name__}")
-        return None
-    try:
-        return Severity.parse(value)
-    except ValueError as exc:
-        errors.append(f"severity: {exc}")
-        return None
-
-
-def _mitre(value: Any, errors: list[str]) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items:
-        errors.append("mitre: must be a non-empty list of ATT&CK technique ids like T1078 or T1078.004")
-        return ()
-    bad = [item for item in items if not isinstance(item, str) or not _MITRE.match(item)]
-    if bad:
-        errors.append(f"mitre: {', '.join(repr(b) for b in bad)}: not ATT&CK technique ids like T1078 or T1078.004")
-    return tuple(str(item) for item in items)
-
-
-def _events(raw: dict[Any, Any], errors: list[str]) -> tuple[frozenset[tuple[str, str]], bool]:
-    everything = raw.get("all_events", False)
-    if not isinstance(everything, bool):
-        errors.append("all_events: must be true or false")
-        everything = False
-    value = raw.get("events")
-    if value is None:
-        if not everything:
-            errors.append("events: required: a list of 'eventSource:eventName' (or all_events: true, "
-                          "which evaluates the rule on every event)")
-        return frozenset(), everything
-    if everything:
-        errors.append("declare events or all_events: true, not both")
-    if not isinstance(value, list) or not value:
-        errors.append("events: must be a non-empty list of 'eventSource:eventName'")
-        return frozenset(), everything
-    pairs: set[tuple[str, str]] = set()
-    for i, item in enumerate(value):
-        source, _, name = item.partition(":") if isinstance(item, str) else ("", "", "")
-        if not source.endswith(".amazonaws.com") or not name or ":" in name:
-            errors.append(f"events[{i}]: {item!r}: write 'eventSource:eventName', "
-                          "e.g. iam.amazonaws.com:CreateAccessKey")
-            continue
-        pairs.add((source, name))
-    return frozenset(pairs), everything
-
-
-def _paths(value: Any, key: str, errors: list[str]) -> list[tuple[str, FieldReader]]:
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items or not all(isinstance(item, str) for item in items):
-        errors.append(f"{key}: must be a non-empty list of field paths")
-        return []
-    readers: list[tuple[str, FieldReader]] = []
-    for i, path in enumerate(items):
-        try:
-            readers.append((path, compile_path(path)))
-        except ValueError as exc:
-            errors.append(f"{key}[{i}]: {exc}")
-    return readers
-
-
-def _positive(value: Any, where: str, errors: list[str]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        errors.append(f"{where}: must be a positive integer, got {value!r}")
-        return 1
-    return value
-
-
-def _settings(value: Any, key: str, allowed: tuple[str, ...], errors: list[str]) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        errors.append(f"{key}: must be a mapping with {', '.join(allowed)}")
-        return None
-    before = len(errors)
-    _unknown_keys(value, allowed, errors, key)
-    for name in allowed:
-        if name not in value:
-            errors.append(f"{key}.{name}: required")
-    return value if len(errors) == before else None
-
-
-def _threshold(value: Any, errors: list[str]) -> Threshold | None:
-    data = _settings(value, "threshold", ("count", "window_seconds"), errors)
-    if data is None:
-        return None
-    return Threshold(count=_positive(data["count"], "threshold.count", errors),
-                     window_seconds=_positive(data["window_seconds"], "threshold.window_seconds", errors))
-
-
-def _distinct(value: Any, errors: list[str]) -> tuple[DistinctCount | None, Callable[[Any], str | None] | None]:
-    """The distinct-count kind and the function giving each event's value (its Hit.value)."""
-    data = _settings(value, "distinct", ("field", "count", "window_seconds"), errors)
-    if data is None:
-        return None, None
-    count = _positive(data["count"], "distinct.count", errors)
-    window = _positive(data["window_seconds"], "distinct.window_seconds", errors)
-    field = data["field"]
-    if not isinstance(field, str):
-        errors.append("distinct.field: must be a field path")
-        return None, None
-    try:
-        reader = compile_path(field)
-    except ValueError as exc:
-        errors.append(f"distinct.field: {exc}")
-        return None, None
-    return DistinctCount(count=count, window_seconds=window, label=field), _first_value(reader)
-
-
-_CASE_KEYS = ("name", "events", "expect")
-_EXPECT_KEYS = ("alerts", "severity", "count")
-
-
-def _samples(value: Any, errors: list[str]) -> list[dict[str, Any]]:
-    """Sample cases in monitor/samples.py's shape (no `params`: custom rules have none)."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        errors.append("samples: must be a list of cases {name, events, expect}")
-        return []
-    before = len(errors)
-    for i, case in enumerate(value):
-        where = f"samples[{i}]"
-        if not isinstance(case, dict):
-            errors.append(f"{where}: must be a mapping {{name, events, expect}}")
-            continue
-        _unknown_keys(case, _CASE_KEYS, errors, where)
-        if not isinstance(case.get("name"), str) or not case["name"]:
-            errors.append(f"{where}.name: required string")
-        if not isinstance(case.get("events"), list):
-            errors.append(f"{where}.events: required list of CloudTrail events")
-        else:
-            errors.extend(f"{where}.events{path}: YAML read a {kind}; quote it (CloudTrail has strings here)"
-                          for path, kind in _not_json(case["events"]))
-        expect = case.get("expect")
-        if not isinstance(expect, dict):
-            errors.append(f"{where}.expect: required mapping, e.g. {{alerts: 1}}")
-            continue
-        _unknown_keys(expect, _EXPECT_KEYS, errors, f"{where}.expect")
-        alerts = expect.get("alerts")
-        if isinstance(alerts, bool) or not isinstance(alerts, int) or alerts < 0:
-            errors.append(f"{where}.expect.alerts: required count (0 for a near miss)")
-        if "severity" in expect:
-            problems: list[str] = []
-            _severity(expect["severity"], problems)
-            errors.extend(f"{where}.expect.{problem}" for problem in problems)
-        count = expect.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            errors.append(f"{where}.expect.count: must be a positive integer")
-    return list(value) if len(errors) == before else []
-
-
-def _not_json(value: Any, path: str = "", depth: int = 0) -> list[tuple[str, str]]:
-    """Where sample data holds what JSON cannot (an unquoted `2026-03-01T10:00:00Z` becomes a datetime)."""
-    if isinstance(value, dict) and depth < 64:
-        return [found for key, item in value.items() for found in _not_json(item, f"{path}.{key}", depth + 1)]
-    if isinstance(value, list) and depth < 64:
-        return [found for i, item in enumerate(value) for found in _not_json(item, f"{path}[{i}]", depth + 1)]
-    if value is None or isinstance(value, str | int | float | bool):
-        return []
-    return [(path, type(value).__name__)]
-
-
 def _match(condition: Callable[[Any], bool], context: Callable[[Any], dict[str, Any]] | None,
            value: Callable[[Any], str | None] | None) -> Callable[[Any, Mapping[str, Any]], Hit | None]:
+    """The rule's verdict: its context fields, and for a distinct count the value it counts."""
     if context is None and value is None:
         def plain(event: Any, params: Mapping[str, Any]) -> Hit | None:
             return _NO_CONTEXT if condition(event) else None
@@ -380,20 +174,8 @@ def _match(condition: Callable[[Any], bool], context: Callable[[Any], dict[str, 
     return with_context
 
 
-def _first_value(read: FieldReader) -> Callable[[Any], str | None]:
-    """The first value at a path that has a text form, clipped; None when there is none."""
-    def first(event: Any) -> str | None:
-        for value in read(event):
-            text = as_text(value)
-            if text is not None:
-                return clip(text, _MAX_KEY_CHARS)
-        return None
-
-    return first
-
-
 def _group_key(readers: list[FieldReader]) -> Callable[[Any], str | None]:
-    firsts = [_first_value(reader) for reader in readers]
+    firsts = [keys.first_value(reader) for reader in readers]
 
     def key(event: Any) -> str | None:
         parts = [first(event) or "" for first in firsts]

@@ -12,18 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from monitor.configreader import ConfigError
-from monitor.engine.registry import builtin_detectors, configure
-from monitor.engine.settings import DetectorSettings
+from monitor.engine.registry import configure
+from monitor.engine.settings import DetectorSettings, EngineSettings
+from monitor.engine.suppressions_settings import check_detector_ids
 from monitor.model.detector import Detector
 from monitor.rules import LoadedRules, RuleProblem
+from monitor.rules.builtin import builtin_detectors
 from monitor.rules.custom import load_custom_rules
-from monitor.suppress_config import check_detector_ids
-
-if TYPE_CHECKING:
-    from monitor.config import Config
+from monitor.rules.settings import RulesSettings
 
 log = logging.getLogger("trailsentry.rules")
 
@@ -83,7 +82,17 @@ def load_rules(custom_paths: Iterable[Path], sigma_paths: Iterable[Path], taken:
     return loaded
 
 
-def assemble_detectors(config: Config) -> tuple[list[Detector], LoadedRules]:
+class Configured(Protocol):
+    """What assembling the detectors reads of the config (monitor.config.Config), without importing it."""
+
+    @property
+    def rules(self) -> RulesSettings: ...
+
+    @property
+    def engine(self) -> EngineSettings: ...
+
+
+def assemble_detectors(config: Configured) -> tuple[list[Detector], LoadedRules]:
     """Built-ins plus the configured rules, with the `detectors:` settings applied to all of them.
 
     Returns the configured detectors (disabled ones left out) and the rules as loaded (unconfigured,

@@ -32,7 +32,8 @@ from monitor.model.event import Event
 from monitor.model.severity import Severity
 from monitor.rules import LoadedRules, RuleProblem
 from monitor.rules.fields import compile_path
-from monitor.rules.sigma_compile import NO_HAYSTACK, CompiledCondition, Haystack, Unsupported, compile_conditions
+from monitor.rules.sigma_compile import CompiledCondition, compile_conditions
+from monitor.rules.sigma_values import Unsupported
 
 KIND = "sigma"
 ID_PREFIX = "sigma-"
@@ -236,12 +237,9 @@ def _matcher(detector_id: str, rule: SigmaRule, compiled: CompiledCondition) -> 
     base: dict[str, Any] = {"rule": detector_id, "sigma_title": clip(rule.title.strip(), 200)}
     if rule.id is not None:
         base["sigma_id"] = str(rule.id)
-    uses_keywords = compiled.uses_keywords
 
     def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-        if type(event) is not dict:
-            return None
-        if not predicate(event, Haystack(event) if uses_keywords else NO_HAYSTACK):
+        if not predicate(event):
             return None
         # Only for matches: show what the rule looked at, clipped.
         shown: dict[str, Any] = {}

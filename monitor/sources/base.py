@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from monitor.aws import AwsClients
+    from monitor.aws.clients import AwsClients
     from monitor.checkpoint import CheckpointStore
 
 
@@ -80,8 +80,9 @@ class SourceStats:
     the hot path. Keys are fixed names such as "messages_received",
     "messages_deleted", "messages_failed", "objects_read", "bytes_read",
     "skipped_digest", "skipped_test_event", "skipped_not_cloudtrail",
-    "log_events_read"; failed AWS calls are counted per operation with
-    `api_failure` ("api_throttles:GetObject", "api_errors:ReceiveMessage").
+    "log_events_read"; every AWS call is counted per operation with `api_call`
+    ("api_calls:GetObject") and failed ones again with `api_failure`
+    ("api_throttles:GetObject", "api_errors:ReceiveMessage").
     """
 
     __slots__ = ("counts", "last_success")
@@ -92,6 +93,10 @@ class SourceStats:
 
     def add(self, key: str, amount: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + amount
+
+    def api_call(self, api: str) -> None:
+        """Count one AWS call (made, whatever its outcome) by its operation name: "api_calls:FilterLogEvents"."""
+        self.add(f"api_calls:{api}")
 
     def api_failure(self, throttled: bool, api: str) -> None:
         """Count a failed AWS call per operation: "api_throttles:GetObject", "api_errors:ReceiveMessage"."""

@@ -15,13 +15,11 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
-from monitor.backoff import Backoff, error_code, is_throttle
-from monitor.configreader import Section
+from monitor.aws.backoff import Backoff, error_code, is_throttle
 from monitor.sources.base import SourceStats
+from monitor.sources.settings import FetchSettings
 
 log = logging.getLogger(__name__)
 
@@ -30,60 +28,6 @@ LogEvent = Mapping[str, Any]
 
 # Retries of one page on throttling before the window is given up (and read again next time).
 PAGE_THROTTLE_RETRIES = 5
-
-
-@dataclass(frozen=True, slots=True)
-class FetchSettings:
-    """How log events are read back with FilterLogEvents (both CloudWatch sources)."""
-
-    log_stream_prefix: str | None = None
-    # Passed through as filterPattern: only a cost optimisation, correctness never depends on it.
-    filter_pattern: str | None = None
-    overlap_seconds: float = 300.0
-    settle_seconds: float = 5.0
-    start_at: float | None = None  # epoch seconds; first-run start instead of now - overlap
-    recent_event_ids: int = 50_000
-    page_size: int | None = None  # FilterLogEvents `limit`; None lets CloudWatch fill pages (1 MB / 10,000 events)
-
-
-def parse_fetch_settings(section: Section) -> FetchSettings:
-    page_size = section.optional_integer("page_size", minimum=1)
-    if page_size is not None and page_size > 10_000:
-        section.error("page_size", "must be <= 10000 (the FilterLogEvents limit)")
-        page_size = None
-    return FetchSettings(
-        log_stream_prefix=section.string("log_stream_prefix") or None,
-        filter_pattern=section.string("filter_pattern") or None,
-        overlap_seconds=section.number("overlap_seconds", 300.0, minimum=0.0),
-        settle_seconds=section.number("settle_seconds", 5.0, minimum=0.0),
-        start_at=parse_start_at(section, "start_at"),
-        recent_event_ids=section.integer("recent_event_ids", 50_000, minimum=1),
-        page_size=page_size,
-    )
-
-
-def parse_start_at(section: Section, key: str) -> float | None:
-    """An RFC 3339 time (YAML may already have turned an unquoted one into a datetime)."""
-    # Section has no public "raw value" reader; _get marks the key as read like the typed readers do.
-    raw = section.value(key)
-    if raw is None:
-        return None
-    if isinstance(raw, datetime):
-        moment = raw
-    elif isinstance(raw, date):
-        moment = datetime(raw.year, raw.month, raw.day, tzinfo=UTC)
-    elif isinstance(raw, str):
-        try:
-            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            section.error(key, f"must be an RFC 3339 time such as 2024-05-01T00:00:00Z; got {raw!r}")
-            return None
-    else:
-        section.error(key, f"must be an RFC 3339 time, got {type(raw).__name__}")
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 class RecentKeys:
@@ -146,16 +90,6 @@ def content_key(group: str, event: LogEvent) -> bytes:
     return digest.digest()
 
 
-def group_name(identifier: str) -> str:
-    """The log group name of a name or ARN (`arn:aws:logs:<region>:<account>:log-group:<name>[:*]`)."""
-    if not identifier.startswith("arn:"):
-        return identifier
-    _, marker, rest = identifier.partition(":log-group:")
-    if not marker:
-        return identifier
-    return rest[:-2] if rest.endswith(":*") else rest
-
-
 def now_ms(clock: Callable[[], float]) -> int:
     return int(clock() * 1000)
 
@@ -207,19 +141,18 @@ async def filter_pages(
     seen_tokens: set[str] = set()
     throttled = 0
     while True:
+        stats.api_call("FilterLogEvents")
         try:
             response = await client.filter_log_events(**arguments)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            stats.add("api_calls")
             if not is_throttle(exc) or throttled >= PAGE_THROTTLE_RETRIES:
                 raise
             throttled += 1
             count_error(stats, source, "FilterLogEvents", group, exc)
             await sleep(backoff.next_delay())
             continue
-        stats.add("api_calls")
         stats.last_success = time.time()
         backoff.reset()
         throttled = 0

@@ -3,16 +3,17 @@
 Live Tail pushes events about a second after ingestion, but a session lasts at
 most three hours, may sample when the volume is high, and can drop. So:
 
-- `TailSession` reads one response stream (any async iterator of stream events,
-  which is what tests drive) until the session limit, the end of the stream or
-  an error, and reports what it saw.
+- `TailSession` (monitor/sources/cloudwatch_tail_session.py) reads one response
+  stream (any async iterator of stream events, which is what tests drive) until
+  the session limit, the end of the stream or an error, and reports what it saw.
 - `LiveTailSource` reconnects (at once after the limit, with backoff after
   errors or a stream that ended early) and keeps a record of the spans the
   stream did not cover: the time between sessions, sampled updates, released
-  batches, and before the first session the span since the checkpoint. A
-  back-fill task reads those spans with FilterLogEvents once they have settled,
-  minus an overlap for late ingestion, and while no session is up it keeps
-  polling like the `cloudwatch-logs` source, so an outage loses nothing.
+  batches, and before the first session the span since the checkpoint. The
+  back-fill (monitor/sources/cloudwatch_backfill.py) reads those spans with
+  FilterLogEvents once they have settled, minus an overlap for late ingestion,
+  and while no session is up it keeps polling like the `cloudwatch-logs` source,
+  so an outage loses nothing.
 
 Live Tail results carry no eventId, so both paths de-duplicate by a digest of
 (log group, stream, timestamp, message). The checkpoint is a low-water mark:
@@ -27,172 +28,44 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from aiobotocore.config import AioConfig
 
-from monitor.aws import AwsSettings
-from monitor.backoff import Backoff, error_code
-from monitor.configreader import Section
+from monitor.aws.backoff import Backoff
 from monitor.sources.base import Batch, Emit, Source, SourceContext, SourceStats
+from monitor.sources.cloudwatch_backfill import Backfill
 from monitor.sources.cloudwatch_common import (
-    FetchSettings,
     RecentKeys,
     Sleep,
     content_key,
     count_error,
     describe_error,
-    filter_pages,
-    group_name,
     landed_at,
     now_ms,
     page_bytes,
-    parse_fetch_settings,
     timestamps,
 )
+from monitor.sources.cloudwatch_tail_session import SessionEnd, StreamEvent, TailSession
+from monitor.sources.settings import LiveTailSettings, group_name
 
 KIND = "cloudwatch-live-tail"
 
 log = logging.getLogger(__name__)
+# Sessions starting, ending and reconnecting: `run` shows these at INFO without -v (monitor/cli.py).
+sessions_log = logging.getLogger("trailsentry.sources.live_tail")
 
-# StartLiveTail accepts at most 10 log groups per session.
-MAX_LOG_GROUPS = 10
-# CloudWatch ends a session after 3 hours; reconnecting earlier keeps the handover under our control.
-DEFAULT_SESSION_SECONDS = 10_500.0
 # A session that ends by itself sooner than this is treated like an error (backoff), so a
 # server that closes streams at once is not reconnected in a hot loop.
 HEALTHY_SESSION_SECONDS = 60.0
-# Back-fill reads at most this much per request window, so a long outage is caught up in steps.
-MAX_BACKFILL_SECONDS = 3600.0
 
-StreamEvent = Mapping[str, Any]
 OpenStream = Callable[[Sequence[str]], AsyncIterator[StreamEvent]]
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    log_groups: tuple[str, ...]  # names or ARNs
-    aws: AwsSettings = field(default_factory=AwsSettings)
-    fetch: FetchSettings = field(default_factory=FetchSettings)
-    session_seconds: float = DEFAULT_SESSION_SECONDS
-    interval_seconds: float = 10.0  # the least time between two back-fill reads
-
-
-def parse_settings(section: Section) -> Settings:
-    groups = section.strings("log_groups")
-    if not groups:
-        section.error("log_groups", "required: one to ten log group names or ARNs")
-    elif len(groups) > MAX_LOG_GROUPS:
-        section.error("log_groups", f"at most {MAX_LOG_GROUPS} log groups per Live Tail session")
-    for i, group in enumerate(groups):
-        if not group or group.endswith("*"):
-            section.error(f"log_groups[{i}]", "must be a log group name or ARN without a trailing *")
-    if len({group_name(g) for g in groups}) != len(groups):
-        section.error("log_groups", "lists a log group twice")
-    fetch = parse_fetch_settings(section)
-    if fetch.log_stream_prefix and len(groups) > 1:
-        section.error("log_stream_prefix", "Live Tail accepts a stream prefix only with a single log group")
-    settings = Settings(
-        log_groups=tuple(groups),
-        aws=AwsSettings.parse(section.section("aws")),
-        fetch=fetch,
-        session_seconds=section.number("session_seconds", DEFAULT_SESSION_SECONDS, minimum=60.0),
-        interval_seconds=section.number("interval_seconds", 10.0, minimum=0.1),
-    )
-    if settings.session_seconds > 3 * 3600:
-        section.error("session_seconds", "must be <= 10800 (CloudWatch ends sessions after 3 hours)")
-    section.reject_unknown()
-    return settings
-
-
-def create(name: str, settings: Settings, context: SourceContext) -> Source:
+def create(name: str, settings: LiveTailSettings, context: SourceContext) -> Source:
     return LiveTailSource(name, settings, context)
-
-
-# --- one session -------------------------------------------------------------------------------------------
-
-EndReason = Literal["limit", "timeout", "closed", "error"]
-
-
-@dataclass(slots=True)
-class SessionEnd:
-    reason: EndReason  # limit: ours; timeout: CloudWatch's; closed: the stream ended; error: it failed
-    started: bool  # a sessionStart arrived
-    last_message_ms: int | None  # when the stream last said something (its coverage reaches there)
-    error: BaseException | None = None
-
-
-class TailSession:
-    """Reads one Live Tail response stream, handing each update on, until it ends.
-
-    `on_start(session_id, received_ms)` and `on_update(results, sampled, received_ms)`
-    are awaited in stream order; the stream is not read while they run.
-    """
-
-    def __init__(
-        self,
-        *,
-        session_seconds: float,
-        clock: Callable[[], float],
-        on_start: Callable[[str, int], Awaitable[None]],
-        on_update: Callable[[list[dict[str, Any]], bool, int], Awaitable[None]],
-    ) -> None:
-        self._session_seconds = session_seconds
-        self._clock = clock
-        self._on_start = on_start
-        self._on_update = on_update
-
-    async def follow(self, stream: AsyncIterator[StreamEvent]) -> SessionEnd:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._session_seconds
-        started = False
-        last: int | None = None
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return SessionEnd("limit", started, last)
-            try:
-                async with asyncio.timeout(remaining):
-                    event = await anext(stream)
-            except TimeoutError:
-                return SessionEnd("limit", started, last)
-            except StopAsyncIteration:
-                return SessionEnd("closed", started, last)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                reason: EndReason = "timeout" if error_code(exc) == "SessionTimeoutException" else "error"
-                return SessionEnd(reason, started, last, exc)
-            received = now_ms(self._clock)
-            if not isinstance(event, Mapping):
-                continue
-            if "SessionTimeoutException" in event:
-                return SessionEnd("timeout", started, last)
-            if "SessionStreamingException" in event:
-                return SessionEnd("error", started, last, _StreamError(str(event["SessionStreamingException"])))
-            start = event.get("sessionStart")
-            if isinstance(start, Mapping):
-                started = True
-                last = received
-                await self._on_start(str(start.get("sessionId", "")), received)
-                continue
-            update = event.get("sessionUpdate")
-            if isinstance(update, Mapping):
-                metadata = update.get("sessionMetadata")
-                sampled = isinstance(metadata, Mapping) and metadata.get("sampled") is True
-                results = [r for r in update.get("sessionResults") or () if isinstance(r, dict)]
-                if not started:
-                    # Updates before sessionStart break the protocol; treat them as covering from now.
-                    started = True
-                    await self._on_start("", received)
-                await self._on_update(results, sampled, received)
-                last = received
-
-
-class _StreamError(Exception):
-    """A stream error that arrived as an event rather than as a raised exception."""
 
 
 # --- the source --------------------------------------------------------------------------------------------
@@ -211,7 +84,7 @@ class LiveTailSource:
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        settings: LiveTailSettings,
         context: SourceContext,
         *,
         open_stream: OpenStream | None = None,
@@ -229,32 +102,25 @@ class LiveTailSource:
         self._clock = clock
         self._sleep = sleep
         self.backoff = backoff or Backoff(1.0, 60.0)
-        self._fill_backoff = Backoff(0.5, 30.0)
         self._healthy_session_seconds = healthy_session_seconds
         self._seen = RecentKeys(settings.fetch.recent_event_ids)
-        self._names = {g: group_name(g) for g in settings.log_groups}
         self._arns: dict[str, str] = {}  # log group name -> ARN, as Live Tail wants them
         self._emit: Emit | None = None
         self._tokens = itertools.count(1)
         self._outstanding: dict[int, _Outstanding] = {}
-        # Spans the stream did not cover, per log group name, as FilterLogEvents read windows
-        # (group, start_ms, end_ms), overlap included. Per group, so one failing group is retried alone.
-        self._gaps: list[tuple[str, int, int]] = []
-        self._filling: int | None = None  # start of the span being read
-        # Start of the time no session has covered (None while a session is live).
-        self._uncovered_since: int | None = None
         self._live_mark: int | None = None  # the last time a live session said something
-        self._gap_added = asyncio.Event()
         self._session_live = False
         self._session_id = ""
         self._filter_client: Any = None
         self._tail_client: Any = None
         self.sessions = 0  # sessions opened (for tests and logs)
+        self._backfill = Backfill(name, settings, self.stats, self._seen, client=self._logs_client,
+                                  emit=self._emit_batch, saved=self._save_checkpoint, clock=clock, sleep=sleep)
 
     # -- Source protocol --
 
     def ready(self) -> bool:
-        return self._session_live or (self.stats.last_success > 0 and self._uncovered_since is None)
+        return self._session_live or (self.stats.last_success > 0 and self._backfill.uncovered_since is None)
 
     async def close(self) -> None:
         self._save_checkpoint()
@@ -266,13 +132,13 @@ class LiveTailSource:
         stored = self._context.checkpoints.get(self.name, "watermark")
         now = now_ms(self._clock)
         if stored is not None and stored.isdigit():
-            self._uncovered_since = int(stored) - overlap
+            self._backfill.uncovered_since = int(stored) - overlap
         elif fetch.start_at is not None:
-            self._uncovered_since = int(fetch.start_at * 1000)
+            self._backfill.uncovered_since = int(fetch.start_at * 1000)
         else:
-            self._uncovered_since = now - overlap
+            self._backfill.uncovered_since = now - overlap
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._backfill_loop(), name=f"{self.name}-backfill")
+            tasks.create_task(self._backfill.run(), name=f"{self.name}-backfill")
             tasks.create_task(self._session_loop(), name=f"{self.name}-sessions")
 
     # -- sessions --
@@ -302,9 +168,12 @@ class LiveTailSource:
             await self._after_session(end, lasted)
 
     async def _after_session(self, end: SessionEnd, lasted: float) -> None:
-        if end.reason in ("limit", "timeout"):
+        what = (f"Live Tail session {self._session_id} ended ({end.reason}) after {lasted:.0f} s" if end.started
+                else f"Live Tail session did not start ({end.reason})")
+        self.stats.add("live_tail_reconnects")
+        if end.reason in ("limit", "timeout"):  # the session's planned end: reconnect at once
             self.backoff.reset()
-            self.stats.add("live_tail_reconnects")
+            sessions_log.info("source %s: %s; reconnecting", self.name, what)
             return
         if lasted >= self._healthy_session_seconds:
             self.backoff.reset()
@@ -312,19 +181,17 @@ class LiveTailSource:
             count_error(self.stats, self.name, "StartLiveTail", ",".join(self._settings.log_groups), end.error)
         else:
             self.stats.add("live_tail_closed")
-            log.info("source %s: Live Tail stream ended after %.0f s; reconnecting", self.name, lasted)
-        self.stats.add("live_tail_reconnects")
-        await self._sleep(self.backoff.next_delay())
+        delay = self.backoff.next_delay()
+        sessions_log.info("source %s: %s; reconnecting in %.1f s", self.name, what, delay)
+        await self._sleep(delay)
 
     async def _session_started(self, session_id: str, received_ms: int) -> None:
         self.stats.last_success = time.time()
         self._session_live = True
         self._session_id = session_id[:64] or "session"
         self._live_mark = received_ms
-        if self._uncovered_since is not None:
-            self._add_gap(self._uncovered_since, received_ms)
-            self._uncovered_since = None
-        log.info("source %s: Live Tail session %s started", self.name, self._session_id)
+        self._backfill.covered_from(received_ms)
+        sessions_log.info("source %s: Live Tail session %s started", self.name, self._session_id)
         self._save_checkpoint()
 
     def _session_closed(self, last_message_ms: int | None) -> None:
@@ -333,8 +200,7 @@ class LiveTailSource:
         self._session_live = False
         # Everything after the last word from the stream is uncovered; the overlap catches late ingestion.
         covered = last_message_ms if last_message_ms is not None else now_ms(self._clock)
-        self._uncovered_since = covered - int(self._settings.fetch.overlap_seconds * 1000)
-        self._gap_added.set()
+        self._backfill.uncovered_from(covered - int(self._settings.fetch.overlap_seconds * 1000))
 
     async def _session_update(self, results: list[dict[str, Any]], sampled: bool, received_ms: int) -> None:
         self.stats.last_success = time.time()
@@ -343,7 +209,7 @@ class LiveTailSource:
         if sampled:
             self.stats.add("live_tail_sampled")
             earliest = min([previous, *timestamps(results)])
-            self._add_gap(earliest - int(self._settings.fetch.overlap_seconds * 1000), received_ms)
+            self._backfill.add_gap(earliest - int(self._settings.fetch.overlap_seconds * 1000), received_ms)
         if not results:
             return
         self.stats.add("log_events_read", len(results))
@@ -358,91 +224,6 @@ class LiveTailSource:
         self.stats.add("log_events_duplicate", len(results) - len(fresh))
         if fresh:
             await self._emit_batch(fresh, keys, f"cloudwatch-live-tail:{self._session_id}@{received_ms}")
-
-    # -- back-fill --
-
-    async def _backfill_loop(self) -> None:
-        settle = int(self._settings.fetch.settle_seconds * 1000)
-        while True:
-            now = now_ms(self._clock)
-            horizon = now - settle
-            ready = [g for g in self._gaps if g[2] <= horizon]
-            polling = self._uncovered_since is not None and self._uncovered_since < horizon
-            if polling and self._uncovered_since is not None:
-                # No session up: poll the uncovered time so an outage does not delay events indefinitely.
-                ready.extend((name, self._uncovered_since, horizon) for name in self._group_names())
-            if ready:
-                self._gaps = [g for g in self._gaps if g[2] > horizon]
-                await self._backfill(ready, horizon, polling)
-                # Pacing, not backoff: under sustained sampling this is a poller with the same cost.
-                await asyncio.sleep(self._settings.interval_seconds)
-                continue
-            self._gap_added.clear()
-            wait = self._settings.interval_seconds
-            if self._gaps:
-                wait = min(wait, max(0.0, (min(g[2] for g in self._gaps) - horizon) / 1000))
-            try:
-                async with asyncio.timeout(wait):
-                    await self._gap_added.wait()
-            except TimeoutError:
-                pass
-
-    async def _backfill(self, spans: list[tuple[str, int, int]], horizon: int, polling: bool) -> None:
-        self.stats.add("backfills")
-        for name, start, end in _merge(spans):
-            self._filling = start
-            try:
-                ok = await self._backfill_span(name, start, end)
-            finally:
-                self._filling = None
-            if not ok:
-                self._add_gap(start, end, name)  # this group alone is read again at the next turn
-        if polling and self._uncovered_since is not None:
-            # Polled through the outage so far (failed groups kept their own gap): re-read only the overlap next.
-            overlap = int(self._settings.fetch.overlap_seconds * 1000)
-            self._uncovered_since = max(self._uncovered_since, horizon - overlap)
-        self._save_checkpoint()
-
-    async def _backfill_span(self, name: str, start: int, end: int) -> bool:
-        if self._filter_client is None:
-            self._filter_client = await self._context.clients.client("logs", self._settings.aws)
-        step = int(MAX_BACKFILL_SECONDS * 1000)
-        window_start = start
-        while window_start <= end:
-            window_end = min(end, window_start + step)
-            try:
-                async for events in filter_pages(self._filter_client, name, window_start, window_end,
-                                                 self._settings.fetch, source=self.name, stats=self.stats,
-                                                 backoff=self._fill_backoff, sleep=self._sleep):
-                    fresh: list[dict[str, Any]] = []
-                    keys: list[bytes] = []
-                    for event in events:
-                        key = content_key(name, event)
-                        if self._seen.add(key):
-                            fresh.append(event)
-                            keys.append(key)
-                    self.stats.add("log_events_duplicate", len(events) - len(fresh))
-                    if fresh:
-                        self.stats.add("log_events_backfilled", len(fresh))
-                        await self._emit_batch(fresh, keys, f"cloudwatch-logs:{name}@{window_end}")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                count_error(self.stats, self.name, "FilterLogEvents", name, exc)
-                return False
-            window_start = window_end + 1
-        return True
-
-    def _add_gap(self, start: int, end: int, group: str | None = None) -> None:
-        """Mark [start, end] for back-fill, in one log group or in all of them."""
-        if end < start:
-            return
-        for name in (group,) if group is not None else self._group_names():
-            self._gaps.append((name, start, end))
-        self._gap_added.set()
-
-    def _group_names(self) -> list[str]:
-        return list(dict.fromkeys(self._names.values()))
 
     # -- batches and the checkpoint --
 
@@ -464,7 +245,7 @@ class LiveTailSource:
                 self._seen.discard(key)
             self.stats.add("batches_released")
             log.info("source %s: batch %s released (%s); its span will be back-filled", self.name, origin, reason)
-            self._add_gap(entry.earliest_ms, entry.latest_ms)
+            self._backfill.add_gap(entry.earliest_ms, entry.latest_ms)
 
         data = page_bytes(events)
         batch = Batch(source=self.name, origin=f"{origin}#{token}", data=data, ack=ack, release=release,
@@ -480,11 +261,7 @@ class LiveTailSource:
     def watermark(self) -> int:
         """The earliest time not yet both emitted and acknowledged, epoch milliseconds."""
         marks = [entry.earliest_ms for entry in self._outstanding.values()]
-        marks.extend(start for _, start, _ in self._gaps)
-        if self._filling is not None:
-            marks.append(self._filling)
-        if self._uncovered_since is not None:
-            marks.append(self._uncovered_since)
+        marks.extend(self._backfill.marks())
         if self._live_mark is not None and self._session_live:
             marks.append(self._live_mark)
         return min(marks) if marks else now_ms(self._clock)
@@ -502,8 +279,8 @@ class LiveTailSource:
         if missing:
             client = await self._logs_client()
             for name in missing:
+                self.stats.api_call("DescribeLogGroups")
                 response = await client.describe_log_groups(logGroupNamePrefix=name)
-                self.stats.add("api_calls")
                 for group in response.get("logGroups") or ():
                     if group.get("logGroupName") == name and isinstance(group.get("logGroupArn"), str):
                         self._arns[name] = group["logGroupArn"]
@@ -527,6 +304,7 @@ class LiveTailSource:
             arguments["logStreamNamePrefixes"] = [self._settings.fetch.log_stream_prefix]
         if self._settings.fetch.filter_pattern:
             arguments["logEventFilterPattern"] = self._settings.fetch.filter_pattern
+        self.stats.api_call("StartLiveTail")
         response = await self._tail_client.start_live_tail(**arguments)
         stream = response["responseStream"]
         try:
@@ -548,15 +326,4 @@ async def _close_stream(stream: AsyncIterator[StreamEvent]) -> None:
         log.debug("closing a Live Tail stream failed: %s", describe_error(exc))
 
 
-def _merge(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
-    """Overlapping or touching spans of the same log group as one, in order."""
-    merged: list[tuple[str, int, int]] = []
-    for name, start, end in sorted(spans):
-        if merged and merged[-1][0] == name and start <= merged[-1][2] + 1:
-            merged[-1] = (name, merged[-1][1], max(merged[-1][2], end))
-        else:
-            merged.append((name, start, end))
-    return merged
-
-
-__all__ = ["KIND", "LiveTailSource", "SessionEnd", "Settings", "TailSession", "create", "parse_settings"]
+__all__ = ["KIND", "LiveTailSource", "create"]

@@ -19,15 +19,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from monitor.aws import AwsSettings
-from monitor.backoff import Backoff
-from monitor.configreader import Section
+from monitor.aws.backoff import Backoff
 from monitor.sources.base import Batch, Emit, Source, SourceContext, SourceStats
 from monitor.sources.cloudwatch_common import (
-    FetchSettings,
     RecentKeys,
     Sleep,
     count_error,
@@ -35,8 +32,8 @@ from monitor.sources.cloudwatch_common import (
     landed_at,
     now_ms,
     page_bytes,
-    parse_fetch_settings,
 )
+from monitor.sources.settings import CloudWatchLogsSettings
 
 KIND = "cloudwatch-logs"
 
@@ -46,34 +43,7 @@ log = logging.getLogger(__name__)
 MAX_WINDOW_SECONDS = 3600.0
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    log_groups: tuple[str, ...]
-    aws: AwsSettings = field(default_factory=AwsSettings)
-    fetch: FetchSettings = field(default_factory=FetchSettings)
-    interval_seconds: float = 10.0
-
-
-def parse_settings(section: Section) -> Settings:
-    groups = section.strings("log_groups")
-    if not groups:
-        section.error("log_groups", "required: one or more log group names")
-    for i, group in enumerate(groups):
-        if not group or group.startswith("arn:"):
-            section.error(f"log_groups[{i}]", "must be a log group name, such as aws-cloudtrail-logs-111122223333")
-    if len(set(groups)) != len(groups):
-        section.error("log_groups", "lists a log group twice")
-    settings = Settings(
-        log_groups=tuple(groups),
-        aws=AwsSettings.parse(section.section("aws")),
-        fetch=parse_fetch_settings(section),
-        interval_seconds=section.number("interval_seconds", 10.0, minimum=0.1),
-    )
-    section.reject_unknown()
-    return settings
-
-
-def create(name: str, settings: Settings, context: SourceContext) -> Source:
+def create(name: str, settings: CloudWatchLogsSettings, context: SourceContext) -> Source:
     return CloudWatchLogsSource(name, settings, context)
 
 
@@ -93,7 +63,7 @@ class CloudWatchLogsSource:
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        settings: CloudWatchLogsSettings,
         context: SourceContext,
         *,
         clock: Callable[[], float] = time.time,

@@ -1,9 +1,15 @@
 """Watch a local folder for CloudTrail files: the embedded default source, needing no AWS account.
 
-Polls (no inotify dependency) every `interval_seconds`. A file is emitted once
-its size and mtime were unchanged across two looks at least `settle_seconds`
-apart, so a file still being written is left alone. Each file is one batch
-(any format the decoder reads, gzip included). Processed files are remembered
+Polls (no inotify dependency) every `interval_seconds`. The settle rule: a file
+is taken once its size and modification time have not changed for
+`settle_seconds` (seen the same at two looks that far apart), or at the first
+look when it was moved in whole (its modification time is already that old:
+`mv`, or a copy tool that writes a hidden temporary file and renames it). It is
+read up to the size that settled and taken only if it is still unchanged after
+the read, so a file that is being written, even during the read, is looked at
+again later: a half-written last line is never read as bad input. A writer that
+pauses longer than `settle_seconds` mid-file should write elsewhere and move the
+file in. Each file is one batch (any format the decoder reads, gzip included). Processed files are remembered
 by (relative path, size, mtime) in the checkpoint store, so a restart does not
 emit them again; the memory holds only files that still exist, and a file that
 changes is emitted again (the engine's eventID memory drops repeated events).
@@ -22,48 +28,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.configreader import Section
 from monitor.sources.base import Batch, Emit, Source, SourceContext, SourceStats
+from monitor.sources.settings import DirectorySettings
 
 KIND = "directory"
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
 
 Sleep = Callable[[float], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    path: Path
-    pattern: str = "*"
-    interval_seconds: float = 2.0
-    settle_seconds: float = 1.0
-    delete_after: bool = False
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-
-
-def parse_settings(section: Section) -> Settings:
-    path = section.string("path", required=True)
-    pattern = section.string("pattern", "*") or "*"
-    if pattern.startswith("/") or ".." in Path(pattern).parts:
-        section.error("pattern", "must be relative to path and stay inside it")
-        pattern = "*"
-    settings = Settings(
-        path=Path(path).expanduser() if path else Path("."),
-        pattern=pattern,
-        interval_seconds=section.number("interval_seconds", 2.0, minimum=0.05),
-        settle_seconds=section.number("settle_seconds", 1.0, minimum=0.0),
-        delete_after=section.boolean("delete_after", False),
-        max_file_bytes=section.integer("max_file_bytes", DEFAULT_MAX_FILE_BYTES, minimum=1),
-    )
-    section.reject_unknown()
-    return settings
-
-
-def create(name: str, settings: Settings, context: SourceContext) -> Source:
+def create(name: str, settings: DirectorySettings, context: SourceContext) -> Source:
     return DirectorySource(name, settings, context)
 
 
@@ -73,7 +50,7 @@ Signature = tuple[int, int]  # (size, mtime_ns)
 @dataclass(slots=True)
 class _Candidate:
     signature: Signature
-    first_seen: float  # clock() when this signature was first looked at
+    first_seen: float  # clock() when this signature was first looked at (wall clock, like mtimes)
 
 
 class UnreadableFile(Exception):
@@ -84,10 +61,10 @@ class DirectorySource:
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        settings: DirectorySettings,
         context: SourceContext,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.name = name
@@ -142,14 +119,21 @@ class DirectorySource:
                 continue
             if self._failed.get(relative) == signature:
                 continue
-            candidate = self._candidates.get(relative)
-            if candidate is None or candidate.signature != signature:
-                self._candidates[relative] = _Candidate(signature, now)
+            if not self._settled(relative, signature, now):
                 continue
-            if now - candidate.first_seen < self._settings.settle_seconds:
-                continue
-            del self._candidates[relative]
+            self._candidates.pop(relative, None)
             await self._emit_file(relative, signature, emit)
+
+    def _settled(self, relative: str, signature: Signature, now: float) -> bool:
+        """Unchanged for settle_seconds: by two looks that far apart, or by its own mtime at first sight."""
+        settle = self._settings.settle_seconds
+        candidate = self._candidates.get(relative)
+        if candidate is None and now - signature[1] / 1e9 >= settle:
+            return True  # moved in whole (or there before we looked): nothing has written it for a while
+        if candidate is None or candidate.signature != signature:
+            self._candidates[relative] = _Candidate(signature, now)
+            return False
+        return now - candidate.first_seen >= settle
 
     def _forget_missing(self, listing: dict[str, Signature]) -> None:
         for memory in (self._candidates, self._failed):
@@ -165,7 +149,7 @@ class DirectorySource:
     async def _emit_file(self, relative: str, signature: Signature, emit: Emit) -> None:
         path = self._root / relative
         try:
-            data = await asyncio.to_thread(_read_file, path, signature, self._settings.max_file_bytes)
+            data = await asyncio.to_thread(read_settled, path, signature, self._settings.max_file_bytes)
         except UnreadableFile as exc:
             self._failed[relative] = signature
             self.stats.add("files_failed")
@@ -247,8 +231,10 @@ def _list_files(root: Path, pattern: str) -> dict[str, Signature]:
     return listing
 
 
-def _read_file(path: Path, signature: Signature, limit: int) -> bytes | None:
-    """The file's bytes, None if it changed since it was listed; UnreadableFile for anything unreadable."""
+def read_settled(path: Path, signature: Signature, limit: int) -> bytes | None:
+    """The file's bytes as it settled (`signature`: size, mtime), or None when it has changed since it was
+    listed, before or during the read (still being written: look again later); UnreadableFile for anything
+    unreadable. A blocking call."""
     try:
         # O_NONBLOCK: a FIFO swapped in after the listing must not block the reader thread.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -264,19 +250,25 @@ def _read_file(path: Path, signature: Signature, limit: int) -> bytes | None:
             return None
         if info.st_size > limit:
             raise UnreadableFile(f"{info.st_size} bytes is more than max_file_bytes ({limit})")
+        # Only what settled; then the end must follow. Bytes past it mean a writer is still at work.
         chunks: list[bytes] = []
-        total = 0
+        remaining = info.st_size
         while True:
             try:
-                chunk = os.read(fd, _READ_CHUNK)
+                chunk = os.read(fd, min(_READ_CHUNK, remaining) if remaining else 1)
             except OSError as exc:
                 raise UnreadableFile(exc.strerror or str(exc)) from None
-            if not chunk:
+            if not remaining:
+                if chunk:
+                    return None  # grew during the read
                 break
-            total += len(chunk)
-            if total > limit:
-                raise UnreadableFile(f"grew past max_file_bytes ({limit}) while read")
+            if not chunk:
+                return None  # truncated during the read
+            remaining -= len(chunk)
             chunks.append(chunk)
+        after = os.fstat(fd)
+        if (after.st_size, after.st_mtime_ns) != signature:
+            return None
         return b"".join(chunks)
     finally:
         os.close(fd)

@@ -20,7 +20,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.backoff import error_code, is_throttle
+from monitor.aws.backoff import error_code, is_throttle
 
 LOG_SUFFIXES = (".json.gz", ".json")
 CUSTOM_SUFFIXES = (".json.gz", ".json", ".jsonl", ".jsonl.gz", ".gz")

@@ -29,6 +29,9 @@ A brand-new source starts at `start_at`, or by default at now minus the look-bac
 An object that fails `max_attempts` times (denied, too large, released every time) is abandoned, logged
 and counted so one bad object cannot stall its stream forever; objects deleted between listing and
 reading are counted as `objects_missing` and passed over.
+
+This module discovers and lists; monitor/sources/s3_poll_cursors.py keeps the cursors and settles
+what was acked or failed.
 """
 
 from __future__ import annotations
@@ -36,21 +39,18 @@ from __future__ import annotations
 import asyncio
 import bisect
 import datetime as dt
-import json
 import logging
 import random
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.aws import AwsSettings
-from monitor.backoff import Backoff, error_code, is_throttle
-from monitor.configreader import Section
+from monitor.aws.backoff import Backoff, error_code, is_throttle
 from monitor.sources.base import Batch, Emit, SourceContext, SourceStats
 from monitor.sources.s3_objects import classify_error, classify_key, get_object
+from monitor.sources.s3_poll_cursors import ACKED, INFLIGHT, RELEASED, Cursors, Job, Stream, name_time
+from monitor.sources.settings import PollSettings
 
 KIND = "s3-poll"
 log = logging.getLogger(__name__)
@@ -58,121 +58,19 @@ log = logging.getLogger(__name__)
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ORGANIZATION = re.compile(r"^o-[a-z0-9]{10,32}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
-_NAME_TIME = re.compile(r"_(\d{8}T\d{4})Z")
 MIDNIGHT_SKEW = dt.timedelta(minutes=5)  # list tomorrow's folder this close to midnight (clock skew)
 
-INFLIGHT, ACKED, RELEASED = 0, 1, 2
 
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    bucket: str
-    prefix: str = "AWSLogs/"
-    aws: AwsSettings = field(default_factory=AwsSettings)
-    interval_seconds: float = 60.0
-    lookback_seconds: int = 900
-    recent_keys: int = 10000
-    start_at: dt.datetime | None = None
-    # "auto": both layouts; "yes": only <prefix>o-xxx/<account>/; "no": only <prefix><account>/
-    organization: str = "auto"
-    discovery_every: int = 10
-    download_concurrency: int = 4
-    list_concurrency: int = 4
-    max_attempts: int = 5
-
-
-def parse_settings(section: Section) -> Settings:
-    bucket = section.string("bucket", required=True)
-    if bucket and (not 3 <= len(bucket) <= 63 or "/" in bucket):
-        section.error("bucket", "must be a bucket name (3-63 characters, no '/')")
-    prefix = section.string("prefix", "AWSLogs/")
-    if not prefix:
-        section.error("prefix", "must not be empty (the folder holding AWSLogs' accounts, e.g. AWSLogs/)")
-    elif not prefix.endswith("/"):
-        prefix += "/"
-    aws = AwsSettings.parse(section.section("aws"))
-    raw_start = section.data.get("start_at")
-    if isinstance(raw_start, dt.date):  # YAML reads an unquoted date as a date
-        section.data["start_at"] = raw_start.isoformat()
-    start_at = section.parsed("start_at", _parse_start, None)
-    if isinstance(section.data.get("organization"), bool):
-        organization = "yes" if section.boolean("organization", False) else "no"
-    else:
-        organization = section.string("organization", "auto", choices=("auto", "yes", "no"))
-    settings = Settings(
-        bucket=bucket,
-        prefix=prefix or "AWSLogs/",
-        aws=aws,
-        interval_seconds=section.number("interval_seconds", 60.0, minimum=1.0),
-        lookback_seconds=section.integer("lookback_seconds", 900, minimum=0, maximum=7 * 86400),
-        recent_keys=section.integer("recent_keys", 10000, minimum=1),
-        start_at=start_at,
-        organization=organization,
-        discovery_every=section.integer("discovery_every", 10, minimum=1),
-        download_concurrency=section.integer("download_concurrency", 4, minimum=1, maximum=256),
-        list_concurrency=section.integer("list_concurrency", 4, minimum=1, maximum=64),
-        max_attempts=section.integer("max_attempts", 5, minimum=1),
-    )
-    section.reject_unknown()
-    return settings
-
-
-def _parse_start(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("must be an ISO date or time, e.g. 2026-03-01 or 2026-03-01T12:00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def create(name: str, settings: Settings, context: SourceContext) -> PollSource:
+def create(name: str, settings: PollSettings, context: SourceContext) -> PollSource:
     return PollSource(name, settings, context)
-
-
-def name_time(key: str) -> float | None:
-    """The time CloudTrail put in the file name (`..._20260301T1205Z_...`), epoch seconds."""
-    match = _NAME_TIME.search(key.rsplit("/", 1)[-1])
-    if match is None:
-        return None
-    try:
-        return dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M").replace(tzinfo=dt.UTC).timestamp()
-    except ValueError:
-        return None
 
 
 def _day(epoch: float) -> dt.date:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).date()
 
 
-@dataclass(eq=False, slots=True)
-class _Stream:
-    prefix: str  # .../<account>/CloudTrail/<region>/
-    account: str
-    region: str
-    cursor: str
-    floor: float  # nothing named before this is read
-    pending: list[str] = field(default_factory=list)  # listed keys above the cursor, sorted
-    status: dict[str, int] = field(default_factory=dict)  # their state: INFLIGHT, ACKED, RELEASED
-    late: set[str] = field(default_factory=set)  # keys at or below the cursor in flight as late deliveries
-    done: set[str] = field(default_factory=set)  # acked keys within the look-back window
-    attempts: dict[str, int] = field(default_factory=dict)
-
-    def start_key(self, epoch: float) -> str:
-        """A key that sorts just before every CloudTrail file of this stream named at or after `epoch`."""
-        moment = dt.datetime.fromtimestamp(epoch, dt.UTC)
-        return (f"{self.prefix}{moment:%Y/%m/%d}/{self.account}_CloudTrail_{self.region}_"
-                f"{moment:%Y%m%dT%H%M}Z")
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    stream: _Stream
-    key: str
-    late: bool
-
-
 class PollSource:
-    def __init__(self, name: str, settings: Settings, context: SourceContext, *,
+    def __init__(self, name: str, settings: PollSettings, context: SourceContext, *,
                  rng: random.Random | None = None) -> None:
         self.name = name
         self.kind = KIND
@@ -181,12 +79,10 @@ class PollSource:
         self._context = context
         self._rng = rng or random.Random()
         self._base = f"s3://{settings.bucket}/"
-        self._streams: dict[str, _Stream] = {}  # by stream prefix
-        self._recent: OrderedDict[str, _Stream] = OrderedDict()  # acked keys, least recently acked first
-        self._jobs: asyncio.Queue[_Job] = asyncio.Queue(maxsize=settings.download_concurrency)
+        self._cursors = Cursors(name, settings, context.checkpoints, self.stats)
+        self._jobs: asyncio.Queue[Job] = asyncio.Queue(maxsize=settings.download_concurrency)
         self._passes = 0
         self._healthy = False
-        self._loaded = False
         self._throttle = Backoff(1.0, 60.0, rng=self._rng)
 
     def ready(self) -> bool:
@@ -194,8 +90,9 @@ class PollSource:
 
     async def run(self, emit: Emit) -> None:
         s3 = await self._connect()
-        self._load()
-        self._restart_in_flight()
+        self._cursors.load()
+        self._cursors.restart_in_flight()
+        self._jobs = asyncio.Queue(maxsize=self._settings.download_concurrency)
         async with asyncio.TaskGroup() as group:
             for _ in range(self._settings.download_concurrency):
                 group.create_task(self._worker(s3, emit))
@@ -208,16 +105,7 @@ class PollSource:
 
     def cursors(self) -> dict[str, str]:
         """Stream prefix → cursor key (for tests and diagnostics)."""
-        return {prefix: stream.cursor for prefix, stream in self._streams.items()}
-
-    def _restart_in_flight(self) -> None:
-        """After a crashed run (the app calls run() again), what was queued died with it: list it again."""
-        self._jobs = asyncio.Queue(maxsize=self._settings.download_concurrency)
-        for stream in self._streams.values():
-            stream.late.clear()
-            for key, state in stream.status.items():
-                if state == INFLIGHT:
-                    stream.status[key] = RELEASED
+        return {prefix: stream.cursor for prefix, stream in self._cursors.streams.items()}
 
     async def _connect(self) -> Any:
         backoff = Backoff(1.0, 60.0, rng=self._rng)
@@ -228,37 +116,8 @@ class PollSource:
                 self._api_failure("CreateClient", exc)
                 await asyncio.sleep(backoff.next_delay())
 
-    # -- checkpoints ----------------------------------------------------------------------------
-
     def _discovery_key(self) -> str:
         return f"discovered:{self._base}{self._settings.prefix}"
-
-    def _load(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True
-        root = self._base + self._settings.prefix
-        for key, value in self._context.checkpoints.items(self.name).items():
-            if not key.startswith(root):
-                continue
-            prefix = key[len(self._base):]
-            try:
-                state = json.loads(value)
-                parts = prefix.rstrip("/").split("/")
-                stream = _Stream(prefix, parts[-3], parts[-1], str(state["cursor"]), float(state["floor"]))
-                done = [prefix + str(rel) for rel in state.get("done", [])]
-            except (ValueError, KeyError, TypeError, IndexError):
-                log.warning("%s: unreadable checkpoint for %s; the stream starts afresh", self.name, key)
-                continue
-            self._streams[prefix] = stream
-            for done_key in sorted(done, key=lambda k: name_time(k) or 0.0):
-                self._remember(stream, done_key)
-
-    def _persist(self, stream: _Stream) -> None:
-        start = len(stream.prefix)
-        value = json.dumps({"cursor": stream.cursor, "floor": stream.floor,
-                            "done": sorted(k[start:] for k in stream.done)}, separators=(",", ":"))
-        self._context.checkpoints.put(self.name, self._base + stream.prefix, value)
 
     # -- passes ---------------------------------------------------------------------------------
 
@@ -270,11 +129,11 @@ class PollSource:
         self._passes += 1
         gate = asyncio.Semaphore(self._settings.list_concurrency)
 
-        async def one(stream: _Stream) -> None:
+        async def one(stream: Stream) -> None:
             async with gate:
                 await self._list_stream(s3, stream, started)
 
-        await asyncio.gather(*(one(stream) for stream in list(self._streams.values())))
+        await asyncio.gather(*(one(stream) for stream in list(self._cursors.streams.values())))
         self.stats.add("passes")
 
     async def _discover(self, s3: Any, started: float) -> None:
@@ -310,16 +169,16 @@ class PollSource:
             account = account_prefix.rstrip("/").rsplit("/", 1)[-1]
             for region_prefix in region_prefixes:
                 region = region_prefix[:-1].rsplit("/", 1)[-1]
-                if region_prefix in self._streams or not _REGION.match(region):
+                if region_prefix in self._cursors.streams or not _REGION.match(region):
                     continue
-                stream = _Stream(region_prefix, account, region, "", start)
+                stream = Stream(region_prefix, account, region, "", start)
                 stream.cursor = stream.start_key(start)
-                self._streams[region_prefix] = stream
-                self._persist(stream)
+                self._cursors.streams[region_prefix] = stream
+                self._cursors.persist(stream)
                 added += 1
         if added:
             log.info("%s: following %d new account/region stream(s) (%d in all)", self.name, added,
-                     len(self._streams))
+                     len(self._cursors.streams))
         self._context.checkpoints.put(self.name, self._discovery_key(), repr(started))
         self.stats.add("discoveries")
 
@@ -338,13 +197,14 @@ class PollSource:
 
     async def _list(self, s3: Any, arguments: dict[str, Any]) -> Any:
         self.stats.add("list_calls")
+        self.stats.api_call("ListObjectsV2")
         response = await s3.list_objects_v2(**arguments)
         self._healthy = True
         self._throttle.reset()
         self.stats.last_success = time.time()
         return response
 
-    async def _list_stream(self, s3: Any, stream: _Stream, started: float) -> None:
+    async def _list_stream(self, s3: Any, stream: Stream, started: float) -> None:
         lookback = self._settings.lookback_seconds
         cursor_time = name_time(stream.cursor)
         window = stream.floor if cursor_time is None else max(stream.floor, cursor_time - lookback)
@@ -368,10 +228,10 @@ class PollSource:
             horizon = stream.start_key(started - lookback)
             if horizon > stream.cursor:
                 stream.cursor = horizon
-                self._prune(stream)
-                self._persist(stream)
+                self._cursors.prune(stream)
+                self._cursors.persist(stream)
 
-    async def _list_day(self, s3: Any, stream: _Stream, day_prefix: str, start_after: str | None,
+    async def _list_day(self, s3: Any, stream: Stream, day_prefix: str, start_after: str | None,
                         window: float) -> None:
         token: str | None = None
         while True:
@@ -389,12 +249,12 @@ class PollSource:
             if not response.get("IsTruncated") or not token:
                 return
 
-    async def _consider(self, stream: _Stream, key: str, window: float) -> None:
+    async def _consider(self, stream: Stream, key: str, window: float) -> None:
         state = stream.status.get(key)
         if state is not None:
             if state == RELEASED:  # emitted before, not processed: again
                 stream.status[key] = INFLIGHT
-                await self._jobs.put(_Job(stream, key, False))
+                await self._jobs.put(Job(stream, key, False))
             return
         if key in stream.late:
             return
@@ -405,22 +265,22 @@ class PollSource:
                 return
             stream.late.add(key)
             self.stats.add("objects_late")
-            await self._jobs.put(_Job(stream, key, True))
+            await self._jobs.put(Job(stream, key, True))
             return
         bisect.insort(stream.pending, key)
         if key in stream.done:  # acked before a restart, above the cursor then
             stream.status[key] = ACKED
-            self._advance(stream)
+            self._cursors.advance(stream)
             return
         reason = classify_key(key)
         if reason is not None or (named is not None and named < stream.floor):
             if reason is not None:
                 self.stats.add(f"skipped_{reason}")
             stream.status[key] = ACKED
-            self._advance(stream)
+            self._cursors.advance(stream)
             return
         stream.status[key] = INFLIGHT
-        await self._jobs.put(_Job(stream, key, False))
+        await self._jobs.put(Job(stream, key, False))
 
     # -- downloads and acknowledgements ---------------------------------------------------------
 
@@ -429,8 +289,9 @@ class PollSource:
             job = await self._jobs.get()
             await self._process(job, s3, emit)
 
-    async def _process(self, job: _Job, s3: Any, emit: Emit) -> None:
+    async def _process(self, job: Job, s3: Any, emit: Emit) -> None:
         origin = f"{self._base}{job.key}"
+        self.stats.api_call("GetObject")
         try:
             obj = await get_object(s3, self._settings.bucket, job.key)
         except Exception as exc:
@@ -438,14 +299,14 @@ class PollSource:
             if kind == "missing":  # deleted since it was listed: nothing left to read
                 self.stats.add("objects_missing")
                 log.warning("%s: %s disappeared before it could be read", self.name, origin)
-                self._settle(job, ok=True)
+                self._cursors.settle(job, ok=True)
                 return
             if kind == "too_large":
                 self.stats.add("objects_too_large")
             else:
                 self.stats.api_failure(kind == "throttle", "GetObject")
             log.warning("%s: GetObject %s failed (%s): %s", self.name, origin, kind, _describe(exc))
-            self._settle(job, ok=False)
+            self._cursors.settle(job, ok=False)
             if kind == "throttle":
                 await asyncio.sleep(self._throttle.next_delay())
             return
@@ -460,74 +321,23 @@ class PollSource:
             log.error("%s: emit failed for %s: %s", self.name, origin, _describe(exc))
             await release("emit failed")
 
-    def _callbacks(self, job: _Job) -> tuple[Callable[[], Awaitable[None]], Callable[[str], Awaitable[None]]]:
+    def _callbacks(self, job: Job) -> tuple[Callable[[], Awaitable[None]], Callable[[str], Awaitable[None]]]:
         settled = False
 
         async def ack() -> None:
             nonlocal settled
             if not settled:
                 settled = True
-                self._settle(job, ok=True)
+                self._cursors.settle(job, ok=True)
 
         async def release(reason: str) -> None:
             nonlocal settled
             if not settled:
                 settled = True
                 self.stats.add("objects_released")
-                self._settle(job, ok=False)
+                self._cursors.settle(job, ok=False)
 
         return ack, release
-
-    def _settle(self, job: _Job, *, ok: bool) -> None:
-        stream, key = job.stream, job.key
-        if not ok:
-            attempts = stream.attempts.get(key, 0) + 1
-            if attempts < self._settings.max_attempts:
-                stream.attempts[key] = attempts
-                if job.late:
-                    stream.late.discard(key)  # the next pass finds it again
-                elif key in stream.status:
-                    stream.status[key] = RELEASED
-                return
-            self.stats.add("objects_abandoned")
-            log.error("%s: giving up on %s%s after %d failed attempts", self.name, self._base, key, attempts)
-        stream.attempts.pop(key, None)
-        self._remember(stream, key)
-        if job.late:
-            stream.late.discard(key)
-        elif key in stream.status:
-            stream.status[key] = ACKED
-            self._advance(stream)
-        self._persist(stream)
-
-    def _advance(self, stream: _Stream) -> None:
-        moved = False
-        while stream.pending and stream.status.get(stream.pending[0]) == ACKED:
-            key = stream.pending.pop(0)
-            del stream.status[key]
-            stream.cursor = key
-            moved = True
-        if moved:
-            self._prune(stream)
-            self._persist(stream)
-
-    def _prune(self, stream: _Stream) -> None:
-        """Forget acked keys that fell out of the look-back window behind the cursor."""
-        cursor_time = name_time(stream.cursor)
-        if cursor_time is None:
-            return
-        horizon = cursor_time - self._settings.lookback_seconds
-        for key in [k for k in stream.done if (name_time(k) or 0.0) < horizon]:
-            stream.done.discard(key)
-            self._recent.pop(key, None)
-
-    def _remember(self, stream: _Stream, key: str) -> None:
-        stream.done.add(key)
-        self._recent[key] = stream
-        self._recent.move_to_end(key)
-        while len(self._recent) > self._settings.recent_keys:
-            old, owner = self._recent.popitem(last=False)
-            owner.done.discard(old)
 
     def _api_failure(self, operation: str, exc: Exception) -> None:
         throttled = is_throttle(exc)

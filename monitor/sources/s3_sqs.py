@@ -31,70 +31,25 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
-from monitor.aws import AwsSettings
-from monitor.backoff import Backoff, error_code, is_throttle
-from monitor.configreader import Section
+from monitor.aws.backoff import Backoff, error_code, is_throttle
 from monitor.sources.base import Batch, Emit, SourceContext, SourceStats
 from monitor.sources.s3_messages import MessageError, ObjectRef, parse_message
 from monitor.sources.s3_objects import classify_error, classify_key, get_object
+from monitor.sources.settings import MAX_VISIBILITY, SqsSettings
 
 KIND = "s3-sqs"
 log = logging.getLogger(__name__)
 
 SQS_BATCH = 10  # the most entries DeleteMessageBatch / ChangeMessageVisibilityBatch take
-MAX_VISIBILITY = 12 * 3600  # SQS's own limit
-_QUEUE_HOST = re.compile(r"^https?://(?:sqs\.([a-z0-9-]+)\.amazonaws\.com|([a-z0-9-]+)\.queue\.amazonaws\.com)/")
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    queue_url: str
-    aws: AwsSettings = field(default_factory=AwsSettings)
-    wait_seconds: int = 20
-    max_messages: int = 10
-    visibility_timeout: int = 300
-    max_receives: int = 5
-    download_concurrency: int = 4
-    key_prefixes: tuple[str, ...] = ()
-    retry_base_seconds: int = 30
-    retry_max_seconds: int = 900
 
-
-def parse_settings(section: Section) -> Settings:
-    queue_url = section.string("queue_url", required=True)
-    if queue_url and not queue_url.startswith(("https://", "http://")):
-        section.error("queue_url", "must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>)")
-    aws = AwsSettings.parse(section.section("aws"))
-    if aws.region is None:
-        # The queue URL names its region; use it rather than whatever the environment defaults to.
-        match = _QUEUE_HOST.match(queue_url)
-        if match:
-            aws = replace(aws, region=match.group(1) or match.group(2))
-    settings = Settings(
-        queue_url=queue_url,
-        aws=aws,
-        wait_seconds=section.integer("wait_seconds", 20, minimum=0, maximum=20),
-        max_messages=section.integer("max_messages", 10, minimum=1, maximum=10),
-        visibility_timeout=section.integer("visibility_timeout", 300, minimum=2, maximum=MAX_VISIBILITY),
-        max_receives=section.integer("max_receives", 5, minimum=1, maximum=1000),
-        download_concurrency=section.integer("download_concurrency", 4, minimum=1, maximum=256),
-        key_prefixes=tuple(section.strings("key_prefixes")),
-        retry_base_seconds=section.integer("retry_base_seconds", 30, minimum=1, maximum=MAX_VISIBILITY),
-        retry_max_seconds=section.integer("retry_max_seconds", 900, minimum=1, maximum=MAX_VISIBILITY),
-    )
-    if settings.retry_max_seconds < settings.retry_base_seconds:
-        section.error("retry_max_seconds", "must be >= retry_base_seconds")
-    section.reject_unknown()
-    return settings
-
-
-def create(name: str, settings: Settings, context: SourceContext) -> SqsSource:
+def create(name: str, settings: SqsSettings, context: SourceContext) -> SqsSource:
     return SqsSource(name, settings, context)
 
 
@@ -118,7 +73,7 @@ class _Job:
 
 
 class SqsSource:
-    def __init__(self, name: str, settings: Settings, context: SourceContext, *,
+    def __init__(self, name: str, settings: SqsSettings, context: SourceContext, *,
                  rng: random.Random | None = None) -> None:
         self.name = name
         self.kind = KIND
@@ -192,6 +147,7 @@ class SqsSource:
             async with self._slots:
                 pass
             started = time.monotonic()
+            self.stats.api_call("ReceiveMessage")
             try:
                 response = await sqs.receive_message(
                     QueueUrl=settings.queue_url,
@@ -268,6 +224,7 @@ class SqsSource:
             # A sibling object already failed: the whole message comes back anyway, skip the download.
             self._object_done(message, ok=False)
             return
+        self.stats.api_call("GetObject")
         try:
             obj = await get_object(s3, ref.bucket, ref.key)
         except Exception as exc:
@@ -373,6 +330,7 @@ class SqsSource:
 
     async def _delete(self, sqs: Any, chunk: list[_Message]) -> None:
         entries = [{"Id": str(i), "ReceiptHandle": m.handle} for i, m in enumerate(chunk)]
+        self.stats.api_call("DeleteMessageBatch")
         try:
             response = await sqs.delete_message_batch(QueueUrl=self._settings.queue_url, Entries=entries)
         except Exception as exc:
@@ -408,6 +366,7 @@ class SqsSource:
     async def _change_visibility(self, sqs: Any, changes: list[tuple[_Message, int]], why: str) -> bool:
         entries = [{"Id": str(i), "ReceiptHandle": m.handle, "VisibilityTimeout": min(seconds, MAX_VISIBILITY)}
                    for i, (m, seconds) in enumerate(changes)]
+        self.stats.api_call("ChangeMessageVisibilityBatch")
         try:
             response = await sqs.change_message_visibility_batch(QueueUrl=self._settings.queue_url, Entries=entries)
         except Exception as exc:

@@ -96,7 +96,7 @@ async def test_other_ids_with_the_same_key_are_suppressed_into_the_first(tmp_pat
 
 async def test_per_detector_window_zero_sends_every_alert(tmp_path: Path, receiver: Receiver, running,
                                                           clock: FakeClock) -> None:
-    alerting = running(settings(suppression={"detectors": {"root-*": {"window_seconds": 0}}}), tmp_path / "o.sqlite",
+    alerting = running(settings(repeat_window={"detectors": {"root-*": {"window_seconds": 0}}}), tmp_path / "o.sqlite",
                        clock=clock)
     await alerting.start()
     await alerting.record([make_alert("login-1")])
@@ -108,7 +108,7 @@ async def test_per_detector_window_zero_sends_every_alert(tmp_path: Path, receiv
 
 async def test_per_detector_window_and_key(tmp_path: Path, receiver: Receiver, running, clock: FakeClock) -> None:
     config = {"window_seconds": 60, "detectors": {"root-console-login": {"window_seconds": 3600, "key": ["account"]}}}
-    alerting = running(settings(suppression=config), tmp_path / "o.sqlite", clock=clock)
+    alerting = running(settings(repeat_window=config), tmp_path / "o.sqlite", clock=clock)
     await alerting.start()
     await alerting.record([make_alert("a")])
     await alerting.wait_for(lambda s: s.sinks["webhook"].sent == 1)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.alerts.outbox import Outbox, Target
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox_schema import Target
 from tests.alerts.conftest import T0, make_alert
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from monitor.alerts.base import KIND_NEW, DeliveryError, Notice
 from monitor.alerts.secrets import Secret
-from monitor.alerts.settings import SinkSettings, WebhookOptions
+from monitor.alerts.sink_settings import SinkSettings, WebhookOptions
 from monitor.alerts.slack import SlackSink
 from monitor.alerts.webhook import WebhookSink
 from tests.alerts.conftest import TOKEN, Receiver, Reply, closed_port, http_sink, make_alert, settings_from

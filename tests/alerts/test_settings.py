@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from monitor.alerts.service import Alerting
-from monitor.alerts.settings import ConsoleOptions, SlackOptions, WebhookOptions, describe_sink
+from monitor.alerts.sink_settings import ConsoleOptions, SlackOptions, WebhookOptions, describe_sink
+from monitor.config import parse_config
 from monitor.configreader import ConfigError
 from monitor.model.severity import Severity
 from tests.alerts.conftest import TOKEN, settings_from
@@ -40,8 +41,8 @@ def test_full_example_parses() -> None:
         "routes": [{"min_severity": "critical", "sinks": ["pager", "oncall"]},
                    {"detectors": ["iam-*"], "accounts": ["prod"], "tags": ["T1098*"], "sinks": ["oncall"]},
                    {"max_severity": "low", "sinks": ["archive"]}],
-        "alerting": {"suppression": {"window_seconds": 300, "key": ["account", "source_ip"],
-                                     "detectors": {"root-console-login": {"window_seconds": 0}}},
+        "alerting": {"repeat_window": {"window_seconds": 300, "key": ["account", "source_ip"],
+                                       "detectors": {"root-console-login": {"window_seconds": 0}}},
                      "sink_failing": {"consecutive_failures": 3, "pending_seconds": 120, "notify": ["oncall"]}},
     })
     slack, sns, webhook, archive = settings.sinks
@@ -51,7 +52,7 @@ def test_full_example_parses() -> None:
     assert isinstance(webhook.options, WebhookOptions) and webhook.options.url.file == "/run/secrets/siem"
     assert archive.dedup is False
     assert settings.routes[2].max_severity is Severity.LOW
-    assert settings.suppression.detectors["root-console-login"].window_seconds == 0
+    assert settings.repeat_window.detectors["root-console-login"].window_seconds == 0
     assert settings.health.notify == ("oncall",)
     assert describe_sink(slack)["url"] == "environment variable SLACK_ONCALL"
 
@@ -90,6 +91,26 @@ def test_errors_carry_paths() -> None:
         "alerting.sink_failing.consecutive_failures: must be >= 1",
     ):
         assert any(e.startswith(expected) for e in errors), (expected, errors)
+
+
+
+def test_the_repeat_window_keeps_its_old_name_as_a_deprecated_alias() -> None:
+    window = {"window_seconds": 120, "key": ["account"], "detectors": {"root-*": {"window_seconds": 0}}}
+    old = parse_config({"alerting": {"suppression": window}})
+    new = parse_config({"alerting": {"repeat_window": window}})
+    assert old.alerting.repeat_window == new.alerting.repeat_window
+    assert old.alerting.repeat_window.window_seconds == 120
+    assert old.warnings == ("alerting.suppression: renamed to alerting.repeat_window; the old name still works "
+                            "but is deprecated",)
+    assert new.warnings == ()
+    # The allowlists keep their name: they are the only `suppressions`.
+    assert parse_config({"suppressions": []}).warnings == ()
+
+
+def test_both_names_of_the_repeat_window_is_an_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"alerting": {"suppression": {"window_seconds": 1}, "repeat_window": {"window_seconds": 2}}})
+    assert caught.value.errors == ["alerting.suppression: renamed to alerting.repeat_window; give only repeat_window"]
 
 
 @pytest.mark.parametrize(("sink", "key"), [

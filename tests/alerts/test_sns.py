@@ -12,7 +12,7 @@ import pytest
 from aiobotocore.session import get_session
 
 from monitor.alerts.service import Alerting
-from monitor.aws import AwsClients
+from monitor.aws.clients import AwsClients
 from monitor.model.severity import Severity
 from tests.alerts.conftest import FAST, Receiver, Reply, make_alert, settings_from
 from tests.aws_emulator import DUMMY_CREDENTIALS, Emulator

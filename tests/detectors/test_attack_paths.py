@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,10 +10,11 @@ import pytest
 from detectors._fields import account_of, as_list, matches_any, walk
 from detectors.compute.ssm_remote_command import is_human
 from monitor.decode import decode_bytes
-from monitor.engine import Engine, builtin_detectors
+from monitor.engine import Engine
 from monitor.model import Alert, Detector, Severity
 from monitor.model.event import event_from_record
-from tests.detectors.events import ACCOUNT, OTHER_ACCOUNT, api_call, iam_user, latest, of
+from monitor.rules.builtin import builtin_detectors
+from tests.helpers import ACCOUNT, DATA, OTHER_ACCOUNT, api_call, iam_user, latest, of
 
 ATTACK_PATHS = frozenset({
     "snapshot-or-image-shared", "lambda-backdoor", "ssm-remote-command", "ec2-user-data-changed",
@@ -22,7 +22,6 @@ ATTACK_PATHS = frozenset({
     "roles-anywhere-trust-anchor-created", "federation-token-issued",
 })
 DETECTORS = [d for d in builtin_detectors() if d.id in ATTACK_PATHS]
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SECRET = "s3cr3t-Marker-0c1d2e3f"
 
 

@@ -10,9 +10,10 @@ import pytest
 
 from detectors.logging._trails import CLOUDTRAIL, trail_blinded
 from detectors.network._open_ports import world_open_ports
-from monitor.engine import Engine, EngineSettings, builtin_detectors
+from monitor.engine import Engine, EngineSettings
 from monitor.model import Alert, Detector
 from monitor.model.event import event_from_record
+from monitor.rules.builtin import builtin_detectors
 
 CIS_IDS = (
     "iam-policy-changed", "cloudtrail-logging-stopped", "cloudtrail-config-changed", "kms-key-disabled-or-deleted",

@@ -17,12 +17,13 @@ import yaml
 from detectors import _configured
 from detectors.identity.non_mfa_sensitive_call import SENSITIVE_CALLS
 from monitor.config import parse_config
-from monitor.engine import Engine, builtin_detectors, configure
+from monitor.engine import Engine, configure
 from monitor.engine.registry import apply_settings
 from monitor.engine.settings import DetectorSettings
 from monitor.model import Alert, Detector
 from monitor.model.event import event_from_record
-from tests.detectors.events import ACCOUNT, OTHER_ACCOUNT, api_call, iam_user, latest, of, root, signin
+from monitor.rules.builtin import builtin_detectors
+from tests.helpers import ACCOUNT, OTHER_ACCOUNT, api_call, iam_user, latest, of, root, signin
 
 Event = dict[str, Any]
 

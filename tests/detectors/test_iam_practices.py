@@ -10,7 +10,7 @@ import pytest
 
 from detectors import _iam_policy as p
 from detectors.identity.overly_permissive_policy import DETECTOR as OVERLY_PERMISSIVE
-from tests.detectors.events import typed
+from tests.helpers import typed
 
 ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
@@ -70,7 +70,7 @@ HOSTILE: list[object] = [None, 0, True, "x", [], [None], {"": None}, {"Statement
 
 
 def _detectors() -> dict[str, Any]:
-    from monitor.engine import builtin_detectors
+    from monitor.rules.builtin import builtin_detectors
     return {d.id: d for d in builtin_detectors()}
 
 

@@ -24,8 +24,8 @@ from monitor.engine.detect import Detection
 from monitor.model import Detector, FirstSeen, RateBaseline, Severity, keys
 from monitor.model.detector import IDENTITY_CENTER
 from monitor.model.event import event_from_record
-from monitor.samples import load_cases, run_samples, samples_path
-from tests.detectors.events import ACCOUNT, api_call, iam_user, root
+from monitor.offline.samples import load_cases, run_samples, samples_path
+from tests.helpers import ACCOUNT, api_call, iam_user, root
 
 LEARNERS = [new_ip.DETECTOR, new_ua.DETECTOR, region.DETECTOR, ius.DETECTOR, icue.DETECTOR, mib.DETECTOR]
 ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"

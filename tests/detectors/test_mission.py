@@ -15,12 +15,13 @@ from hypothesis import strategies as st
 from detectors.identity import access_denied_burst, root_activity
 from detectors.identity.non_mfa_sensitive_call import DETECTOR as NON_MFA
 from monitor.decode import decode_bytes
-from monitor.engine import DetectorSettings, Engine, builtin_detectors, configure
+from monitor.engine import DetectorSettings, Engine, configure
 from monitor.model import Alert, Detector, Hit, Severity
 from monitor.model import Event as TypedEvent
 from monitor.model.alert import MAX_EVENT_IDS
-from monitor.samples import load_cases, samples_path
-from tests.detectors.events import (
+from monitor.offline.samples import load_cases, samples_path
+from monitor.rules.builtin import builtin_detectors
+from tests.helpers import (
     ACCOUNT,
     ATTACKER_IP,
     MISSION,

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-DETECTORS = Path(__file__).resolve().parents[2] / "detectors"
+from tests.helpers import REPO
+
+DETECTORS = REPO / "detectors"
 # Pure modules only: no clock, I/O, randomness, environment, threads or network.
 ALLOWED = {
     "__future__", "collections", "collections.abc", "typing", "dataclasses", "re", "ipaddress", "fnmatch",

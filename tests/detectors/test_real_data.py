@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from monitor.decode import decode_bytes
-from monitor.engine import Engine, builtin_detectors
+from monitor.engine import Engine
 from monitor.model import Alert
 from monitor.model import event as f
-from tests.detectors.events import MISSION, latest
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from monitor.rules.builtin import builtin_detectors
+from tests.helpers import DATA, MISSION, latest
 
 
 def scan(name: str) -> tuple[Engine, list[Alert], int]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.engine import builtin_detectors
 from monitor.model import Detector
-from monitor.samples import run_samples
-from tests.detectors.events import MISSION
+from monitor.offline.samples import run_samples
+from monitor.rules.builtin import builtin_detectors
+from tests.helpers import MISSION
 
 DETECTORS = builtin_detectors()
 

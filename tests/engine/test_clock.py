@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from hypothesis import example, given
 from hypothesis import strategies as st
-
 from monitor.engine.clock import EventTimeParser
 
 

@@ -12,7 +12,7 @@ import pytest
 from monitor.engine import DetectorSettings, Engine, EngineSettings, RegistryError, configure
 from monitor.model import Alert, Detector, DistinctCount, Event, Hit, Severity, Threshold
 from monitor.model import event as f
-from tests.factories import cloudtrail_event, iam_user
+from tests.helpers import cloudtrail_event, iam_user
 
 CREATE_USER = ("iam.amazonaws.com", "CreateUser")
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from monitor.engine.history import PERSIST_GRANULARITY
 
 from monitor.engine import Engine
-from monitor.engine.history import PERSIST_GRANULARITY
 from monitor.engine.registry import RegistryError, apply_settings
 from monitor.engine.settings import DetectorSettings
 from monitor.model import Alert, Detector, Event, FirstSeen, Hit, Preceded, RateBaseline, Severity

@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
 from detectors.access_denied_burst import DETECTOR as ACCESS_DENIED_BURST
+
 from monitor.config import parse_config
 from monitor.engine import Engine, EngineSettings
 from monitor.engine.suppressions import Suppression, SuppressionSet, principal_arns
-from monitor.metrics import Telemetry
+from monitor.metrics.collector import Telemetry
 from monitor.model import Detector, Event, Hit, Severity
-from tests.factories import BASE_TIME, cloudtrail_event, iam_user
-from tests.observability.scrape import parse, value
+from tests.helpers import BASE_TIME, cloudtrail_event, iam_user
+from tests.metrics.scrape import parse, value
 
 TS = BASE_TIME.timestamp()
 ACCOUNT = "111122223333"
@@ -255,7 +255,7 @@ def test_engine_drops_and_counts_suppressed_detections() -> None:
                           match=always, all_events=True)
     burst = ACCESS_DENIED_BURST
     engine = Engine([burst, every_call], config.engine)
-    telemetry = Telemetry(activate=False)
+    telemetry = Telemetry()
     telemetry.register_engine(engine)
     # 30 denials from the scanner range and 30 from elsewhere, all before the expiry (2026-03-01 + minutes).
     scanner = [denied(i, "203.0.113.50") for i in range(30)]

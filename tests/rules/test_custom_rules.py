@@ -12,15 +12,15 @@ import pytest
 import yaml
 
 from monitor.config import ConfigError, load_config, parse_config
-from monitor.engine import Engine, EngineSettings, builtin_detectors
+from monitor.engine import Engine, EngineSettings
 from monitor.model import Detector, Severity
+from monitor.rules.builtin import builtin_detectors
 from monitor.rules.conditions import MAX_REGEX_SUBJECT
 from monitor.rules.custom import load_custom_rules, parse_rules
 from monitor.rules.loader import assemble_detectors, load_rules, rule_files
-from tests.factories import cloudtrail_event, iam_user
+from tests.helpers import REPO, cloudtrail_event, iam_user
 
 FILE = "team.rules.yaml"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def rule(**changes: Any) -> dict[str, Any]:

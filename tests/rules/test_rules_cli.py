@@ -15,10 +15,7 @@ import yaml
 from monitor.app import App
 from monitor.cli import main
 from monitor.config import parse_config
-from tests.factories import cloudtrail_event, iam_user
-from tests.test_app import Keep
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO, Keep, cloudtrail_event, iam_user
 
 RULE: dict[str, Any] = {
     "id": "tagged-user-created",

@@ -13,11 +13,10 @@ from monitor.engine import Engine
 from monitor.model.detector import ANY_SOURCE, Detector
 from monitor.model.severity import Severity
 from monitor.rules.sigma import load_sigma_rules, slug
-from tests.factories import cloudtrail_event, iam_user, root
+from tests.helpers import DATA, REPO, cloudtrail_event, iam_user, root
 
 RULES = Path(__file__).parent / "sigma"
-EXAMPLES = Path(__file__).parents[2] / "deploy" / "rules" / "sigma"
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+EXAMPLES = REPO / "deploy" / "rules" / "sigma"
 
 
 def compile_rule(tmp_path: Path, detection: str, *, level: str = "medium", tags: str = "- attack.t1078",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.aws import AwsClients
+from monitor.aws.clients import AwsClients
 from monitor.checkpoint import CheckpointStore
 
 

@@ -8,7 +8,7 @@ import gzip
 import itertools
 import json
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -65,25 +65,6 @@ class Collector:
 
     def origins(self) -> list[str]:
         return [b.origin for b in self.batches]
-
-
-async def wait_until(condition: Callable[[], bool | Awaitable[bool]], limit: float = 20.0,
-                     what: str = "condition") -> None:
-    """Poll `condition` (sync or async) until true; fail after `limit` seconds."""
-
-    async def loop() -> None:
-        while True:
-            result = condition()
-            if not isinstance(result, bool):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.05)
-
-    try:
-        await asyncio.wait_for(loop(), limit)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 @contextlib.asynccontextmanager

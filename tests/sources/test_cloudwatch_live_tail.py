@@ -10,23 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
 import pytest
 from botocore.exceptions import EventStreamError
 
-from monitor.aws import AwsClients, AwsSettings
-from monitor.backoff import Backoff
+from monitor.aws.backoff import Backoff
+from monitor.aws.clients import AwsClients
+from monitor.aws.settings import AwsSettings
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.decode import decode_bytes
+from monitor.metrics.collector import Telemetry
 from monitor.sources import cloudwatch_live_tail
 from monitor.sources.base import Batch, SourceContext
-from monitor.sources.cloudwatch_common import FetchSettings
-from monitor.sources.cloudwatch_live_tail import LiveTailSource, Settings, TailSession
+from monitor.sources.cloudwatch_live_tail import LiveTailSource
+from monitor.sources.cloudwatch_tail_session import TailSession
+from monitor.sources.settings import FetchSettings, LiveTailSettings, parse_live_tail
 from tests.aws_emulator import Emulator
+from tests.helpers import wait_until
 
 GROUP = "aws-cloudtrail-logs-111122223333"
 STREAM = "111122223333_CloudTrail_us-east-1"
@@ -52,13 +56,6 @@ class Collector:
 
     def ids(self) -> list[str]:
         return [str(e["eventID"]) for b in self.batches for e in decode_bytes(b.data, b.origin).events]
-
-
-async def wait_until(predicate: Callable[[], bool], within: float = 15.0) -> None:
-    """Wait for a condition on counters the source keeps (no event exists for them); fail after `within`."""
-    async with asyncio.timeout(within):
-        while not predicate():  # noqa: ASYNC110 - a condition check under a deadline, not a timing assumption
-            await asyncio.sleep(0.01)
 
 
 async def log_group(aws: Emulator, clients: AwsClients) -> tuple[Any, str]:
@@ -98,8 +95,8 @@ def make_source(aws: Emulator, clients: AwsClients, checkpoints: CheckpointStore
     fetch.setdefault("settle_seconds", 0.0)
     fetch.setdefault("overlap_seconds", 0.0)
     fetch.setdefault("start_at", time.time())
-    settings = Settings(log_groups=(GROUP,), aws=AwsSettings(region=aws.region, endpoint_url=aws.endpoint_url),
-                        fetch=FetchSettings(**fetch), session_seconds=session_seconds, interval_seconds=0.02)
+    settings = LiveTailSettings(log_groups=(GROUP,), aws=AwsSettings(region=aws.region, endpoint_url=aws.endpoint_url),
+                                fetch=FetchSettings(**fetch), session_seconds=session_seconds, interval_seconds=0.02)
 
     async def record_sleep(delay: float) -> None:
         if delays is not None:
@@ -123,7 +120,7 @@ async def test_live_tail_against_moto_end_to_end(aws: Emulator, clients: AwsClie
     for i in range(3):
         await put(logs, f"e{i}", now - 100 + i)
     errors: list[str] = []
-    settings = cloudwatch_live_tail.parse_settings(Section(
+    settings = parse_live_tail(Section(
         {"log_groups": [GROUP], "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}, "sources[0]", errors))
     assert errors == []
     source = cloudwatch_live_tail.create("tail", settings, SourceContext(clients, checkpoints))
@@ -144,6 +141,33 @@ async def test_live_tail_against_moto_end_to_end(aws: Emulator, clients: AwsClie
     finally:
         await stop(task)
     assert source.stats.total("api_errors") == 0
+
+
+async def test_every_aws_call_is_counted_by_its_operation(aws: Emulator, clients: AwsClients,
+                                                          checkpoints: CheckpointStore) -> None:
+    logs, _ = await log_group(aws, clients)
+    await put(logs, "e0", int(time.time() * 1000) - 100)
+    errors: list[str] = []
+    settings = parse_live_tail(Section(
+        {"log_groups": [GROUP], "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}, "sources[0]", errors))
+    source = cloudwatch_live_tail.create("tail", settings, SourceContext(clients, checkpoints))
+    assert isinstance(source, LiveTailSource)
+    task = asyncio.create_task(source.run(Collector()))
+    try:
+        # moto closes each session after its snapshot: a second StartLiveTail, and the back-fill polls between.
+        await wait_until(lambda: source.stats.counts.get("api_calls:StartLiveTail", 0) >= 2
+                         and "api_calls:FilterLogEvents" in source.stats.counts)
+    finally:
+        await stop(task)
+    counts = source.stats.counts
+    assert counts["api_calls:DescribeLogGroups"] == 1  # the group's ARN is resolved once
+    assert "api_calls" not in counts  # no call without its operation
+    telemetry = Telemetry(process_metrics=False)
+    telemetry.register_sources([source])
+    exposition = telemetry.exposition().decode()
+    for api in ("StartLiveTail", "DescribeLogGroups", "FilterLogEvents"):
+        assert f'trailsentry_aws_api_calls_total{{api="{api}",source="tail"}}' in exposition
+    assert 'api="unknown"' not in exposition
 
 
 async def test_session_limit_reconnects_and_backfills_the_handover(
@@ -321,10 +345,10 @@ async def test_without_a_session_the_backfill_polls_and_a_missing_group_does_not
         opened.append(arns)
         yield start("never")
 
-    settings = Settings(log_groups=(GROUP, "missing-group"),
-                        aws=AwsSettings(region=aws.region, endpoint_url=aws.endpoint_url),
-                        fetch=FetchSettings(settle_seconds=0.0, overlap_seconds=0.0, start_at=time.time() - 60),
-                        interval_seconds=0.02)
+    settings = LiveTailSettings(log_groups=(GROUP, "missing-group"),
+                                aws=AwsSettings(region=aws.region, endpoint_url=aws.endpoint_url),
+                                fetch=FetchSettings(settle_seconds=0.0, overlap_seconds=0.0, start_at=time.time() - 60),
+                                interval_seconds=0.02)
     delays: list[float] = []
 
     async def record_sleep(delay: float) -> None:
@@ -394,18 +418,18 @@ async def test_tail_session_reports_how_it_ended() -> None:
 def test_settings() -> None:
     errors: list[str] = []
     arn = f"arn:aws:logs:us-east-1:111122223333:log-group:{GROUP}"
-    settings = cloudwatch_live_tail.parse_settings(Section({"log_groups": [arn, "other"]}, "sources[0]", errors))
+    settings = parse_live_tail(Section({"log_groups": [arn, "other"]}, "sources[0]", errors))
     assert errors == []
     assert settings.log_groups == (arn, "other")
     assert settings.session_seconds == 10_500.0 and settings.fetch.overlap_seconds == 300.0
 
     errors = []
-    cloudwatch_live_tail.parse_settings(Section(
+    parse_live_tail(Section(
         {"log_groups": [f"g{i}" for i in range(11)], "log_stream_prefix": "p", "session_seconds": 20_000},
         "sources[1]", errors))
     assert "sources[1].log_groups: at most 10 log groups per Live Tail session" in errors
     assert "sources[1].log_stream_prefix: Live Tail accepts a stream prefix only with a single log group" in errors
     assert "sources[1].session_seconds: must be <= 10800 (CloudWatch ends sessions after 3 hours)" in errors
     errors = []
-    cloudwatch_live_tail.parse_settings(Section({"log_groups": [GROUP, f"{arn}:*"]}, "sources[2]", errors))
+    parse_live_tail(Section({"log_groups": [GROUP, f"{arn}:*"]}, "sources[2]", errors))
     assert "sources[2].log_groups[1]: must be a log group name or ARN without a trailing *" in errors

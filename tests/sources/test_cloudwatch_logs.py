@@ -12,15 +12,17 @@ import pytest
 from aiohttp import web
 from botocore.exceptions import ClientError
 
-from monitor.aws import AwsClients, AwsSettings
-from monitor.backoff import Backoff, is_throttle
+from monitor.aws.backoff import Backoff, is_throttle
+from monitor.aws.clients import AwsClients
+from monitor.aws.settings import AwsSettings
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.decode import decode_bytes
 from monitor.sources import cloudwatch_logs
 from monitor.sources.base import Batch, SourceContext, SourceStats
-from monitor.sources.cloudwatch_common import FetchSettings, count_error, page_bytes, parse_fetch_settings
-from monitor.sources.cloudwatch_logs import CloudWatchLogsSource, Settings
+from monitor.sources.cloudwatch_common import count_error, page_bytes
+from monitor.sources.cloudwatch_logs import CloudWatchLogsSource
+from monitor.sources.settings import CloudWatchLogsSettings, FetchSettings, parse_cloudwatch_logs, parse_fetch
 from tests.aws_emulator import Emulator
 
 GROUP = "aws-cloudtrail-logs-111122223333"
@@ -79,7 +81,8 @@ async def put_events(client: Any, group: str, events: list[tuple[int, str]], *, 
 def make_source(aws: Emulator, clients: AwsClients, checkpoints: CheckpointStore, clock: Clock,
                 groups: tuple[str, ...] = (GROUP,), **fetch: Any) -> CloudWatchLogsSource:
     fetch.setdefault("settle_seconds", 5.0)
-    settings = Settings(log_groups=groups, aws=aws_settings(aws), fetch=FetchSettings(**fetch), interval_seconds=0.01)
+    settings = CloudWatchLogsSettings(log_groups=groups, aws=aws_settings(aws), fetch=FetchSettings(**fetch),
+                                      interval_seconds=0.01)
     return CloudWatchLogsSource("cw", settings, SourceContext(clients, checkpoints), clock=clock)
 
 
@@ -89,7 +92,7 @@ async def test_put_log_events_end_to_end(aws: Emulator, clients: AwsClients, che
     await put_events(logs, GROUP, [(int((now - 60 + i) * 1000), trail_event(f"e{i}")) for i in range(3)])
     # Built through the config path, as the service builds it.
     errors: list[str] = []
-    settings = cloudwatch_logs.parse_settings(Section(
+    settings = parse_cloudwatch_logs(Section(
         {"log_groups": [GROUP], "aws": {"region": aws.region, "endpoint_url": aws.endpoint_url}}, "sources[0]", errors))
     assert errors == []
     source = cloudwatch_logs.create("cw", settings, SourceContext(clients, checkpoints))
@@ -101,7 +104,7 @@ async def test_put_log_events_end_to_end(aws: Emulator, clients: AwsClients, che
     batch = collect.batches[0]
     assert batch.source == "cw" and GROUP in batch.origin
     assert batch.landed_at is not None and abs(batch.landed_at - now) < 3600
-    assert source.ready() and source.stats.counts["api_calls"] == 1
+    assert source.ready() and source.stats.counts["api_calls:FilterLogEvents"] == 1
     assert source.checkpoint(GROUP) is None  # nothing acknowledged yet
     await batch.ack()
     cursor = source.checkpoint(GROUP)
@@ -120,13 +123,13 @@ async def test_pages_are_batches_and_the_checkpoint_waits_for_every_page(
 
     assert [len(decode_bytes(b.data, b.origin).events) for b in collect.batches] == [3, 3, 1]
     assert collect.event_ids() == [f"e{i}" for i in range(7)]
-    assert source.stats.counts["api_calls"] == 3
+    assert source.stats.counts["api_calls:FilterLogEvents"] == 3
     await collect.batches[0].ack()
     await collect.batches[2].ack()
     assert source.checkpoint(GROUP) is None
     # While the window waits for its last page, the group is not read again.
     await source.poll_once(collect)
-    assert len(collect.batches) == 3 and source.stats.counts["api_calls"] == 3
+    assert len(collect.batches) == 3 and source.stats.counts["api_calls:FilterLogEvents"] == 3
     await collect.batches[1].ack()
     assert source.checkpoint(GROUP) == int((base + 60) * 1000) - 5000
 
@@ -265,8 +268,8 @@ async def test_a_throttled_page_is_retried_after_a_backoff(
 
     clients = AwsClients()
     try:
-        settings = Settings(log_groups=(GROUP,),
-                            aws=AwsSettings(region="us-east-1", endpoint_url=f"http://127.0.0.1:{port}"))
+        settings = CloudWatchLogsSettings(log_groups=(GROUP,),
+                                          aws=AwsSettings(region="us-east-1", endpoint_url=f"http://127.0.0.1:{port}"))
         source = CloudWatchLogsSource("cw", settings, SourceContext(clients, checkpoints), clock=Clock(now),
                                       sleep=record_sleep, backoff=Backoff(0.5, 4.0))
         collect = Collector()
@@ -306,7 +309,7 @@ async def test_cancellation_is_re_raised_and_nothing_advances(
 
 def test_settings_errors_name_their_path() -> None:
     errors: list[str] = []
-    cloudwatch_logs.parse_settings(Section({"log_groups": [], "start_at": "yesterday", "page_size": 20000,
+    parse_cloudwatch_logs(Section({"log_groups": [], "start_at": "yesterday", "page_size": 20000,
                                             "interval": 5}, "sources[2]", errors))
     assert "sources[2].log_groups: required: one or more log group names" in errors
     assert any(e.startswith("sources[2].start_at: must be an RFC 3339 time") for e in errors)
@@ -319,14 +322,14 @@ def test_settings_accept_yaml_timestamps_and_defaults() -> None:
 
     errors: list[str] = []
     data = yaml.safe_load("log_groups: [a, b]\nstart_at: 2024-05-01T00:00:00Z\nfilter_pattern: '{ $.eventName = * }'\n")
-    settings = cloudwatch_logs.parse_settings(Section(data, "sources[0]", errors))
+    settings = parse_cloudwatch_logs(Section(data, "sources[0]", errors))
     assert errors == []
     assert settings.log_groups == ("a", "b")
     assert settings.fetch.start_at == 1714521600.0
     assert settings.fetch.filter_pattern == "{ $.eventName = * }"
     assert settings.fetch.overlap_seconds == 300.0 and settings.fetch.settle_seconds == 5.0
     assert settings.fetch.recent_event_ids == 50_000 and settings.interval_seconds == 10.0
-    assert parse_fetch_settings(Section({"start_at": "2024-05-01"}, "s", errors)).start_at == 1714521600.0
+    assert parse_fetch(Section({"start_at": "2024-05-01"}, "s", errors)).start_at == 1714521600.0
 
 
 def test_page_bytes_keeps_one_event_per_line() -> None:

@@ -10,13 +10,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from monitor.aws import AwsClients
+from monitor.aws.clients import AwsClients
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.decode import decode_bytes
 from monitor.sources import directory
 from monitor.sources.base import Batch, SourceContext
-from monitor.sources.directory import DirectorySource, Settings
+from monitor.sources.directory import DirectorySource, read_settled
+from monitor.sources.settings import DirectorySettings, parse_directory
 
 
 class Clock:
@@ -55,7 +56,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def make_source(folder: Path, checkpoints: CheckpointStore, clock: Clock, **options: object) -> DirectorySource:
-    settings = Settings(path=folder, interval_seconds=0.01, **options)  # type: ignore[arg-type]
+    settings = DirectorySettings(path=folder, interval_seconds=0.01, **options)  # type: ignore[arg-type]
     return DirectorySource("dir", settings, SourceContext(AwsClients(), checkpoints), clock=clock)
 
 
@@ -123,6 +124,62 @@ async def test_a_file_being_written_waits_until_it_settles(folder: Path, checkpo
     await source.scan_once(collect)
     assert len(collect.batches) == 1 and collect.batches[0].data == whole
     assert [e["eventID"] for e in decode_bytes(whole, "x").events] == ["e0", "e1", "e2", "e3"]
+
+
+def written_at(path: Path, moment: float) -> None:
+    """Set the file's modification time in the test clock's frame (what a write at `moment` leaves)."""
+    os.utime(path, (moment, moment))
+
+
+async def test_a_file_moved_in_whole_is_taken_at_the_first_look(
+        folder: Path, tmp_path: Path, checkpoints: CheckpointStore) -> None:
+    clock = Clock()
+    source = make_source(folder, checkpoints, clock)
+    collect = Collector()
+    staged = tmp_path / "staged.json"
+    staged.write_bytes(records("m1"))
+    written_at(staged, clock.now - 60)  # written a minute ago elsewhere, then renamed in
+    os.replace(staged, folder / "moved.json")
+    await source.scan_once(collect)
+    assert collect.origins() == ["moved.json"]
+
+
+async def test_a_half_written_last_line_is_never_read(folder: Path, checkpoints: CheckpointStore) -> None:
+    clock = Clock()
+    source = make_source(folder, checkpoints, clock, settle_seconds=1.0)
+    collect = Collector()
+    lines = [orjson.dumps({"eventID": f"e{i}", "eventName": "GetObject"}) + b"\n" for i in range(3)]
+    target = folder / "stream.jsonl"
+    target.write_bytes(lines[0] + lines[1][:10])  # a copy under way: half of the second line
+    written_at(target, clock.now)
+    await source.scan_once(collect)  # just written: not settled
+    clock.now += 0.5
+    with target.open("ab") as handle:
+        handle.write(lines[1][10:] + lines[2])
+    written_at(target, clock.now)
+    await source.scan_once(collect)  # changed since the last look
+    assert collect.batches == []
+    clock.now += 1.0
+    await source.scan_once(collect)  # unchanged for settle_seconds: taken, whole
+    assert len(collect.batches) == 1
+    decoded = decode_bytes(collect.batches[0].data, collect.batches[0].origin)
+    assert [e["eventID"] for e in decoded.events] == ["e0", "e1", "e2"] and decoded.issues == []
+    await collect.ack_all()
+    clock.now += 5.0
+    await settle(source, clock, collect)
+    assert source.stats.counts["files_read"] == 1  # read once, not again
+
+
+def test_a_file_that_grew_since_it_was_listed_is_not_read(folder: Path) -> None:
+    target = folder / "growing.jsonl"
+    target.write_bytes(b'{"eventID": "e0"}\n{"eventID": "e1", "even')
+    info = target.stat()
+    listed = (info.st_size, info.st_mtime_ns)
+    with target.open("ab") as handle:
+        handle.write(b'tName": "GetObject"}\n')
+    assert read_settled(target, listed, 1 << 20) is None  # still being written: looked at again later
+    info = target.stat()
+    assert read_settled(target, (info.st_size, info.st_mtime_ns), 1 << 20) == target.read_bytes()
 
 
 async def test_restart_does_not_re_emit_and_state_is_pruned(folder: Path, checkpoints: CheckpointStore) -> None:
@@ -215,7 +272,7 @@ async def test_a_missing_folder_is_reported_not_fatal(tmp_path: Path, checkpoint
 async def test_cancellation_is_re_raised(folder: Path, checkpoints: CheckpointStore) -> None:
     (folder / "a.json").write_bytes(records("a"))
     os.utime(folder / "a.json", (1, 1))
-    source = DirectorySource("dir", Settings(path=folder, interval_seconds=0.01, settle_seconds=0.0),
+    source = DirectorySource("dir", DirectorySettings(path=folder, interval_seconds=0.01, settle_seconds=0.0),
                              SourceContext(AwsClients(), checkpoints))
     handed: asyncio.Queue[Batch] = asyncio.Queue()
     never = asyncio.Event()
@@ -236,13 +293,13 @@ async def test_cancellation_is_re_raised(folder: Path, checkpoints: CheckpointSt
 
 def test_settings() -> None:
     errors: list[str] = []
-    settings = directory.parse_settings(Section({"path": "/var/trail"}, "sources[0]", errors))
+    settings = parse_directory(Section({"path": "/var/trail"}, "sources[0]", errors))
     assert errors == []
-    assert settings == Settings(path=Path("/var/trail"))
+    assert settings == DirectorySettings(path=Path("/var/trail"))
     assert (settings.pattern, settings.interval_seconds, settings.settle_seconds, settings.delete_after) == (
         "*", 2.0, 1.0, False)
     errors = []
-    directory.parse_settings(Section({"pattern": "../*", "delete": True}, "sources[1]", errors))
+    parse_directory(Section({"pattern": "../*", "delete": True}, "sources[1]", errors))
     assert errors == ["sources[1].path: required", "sources[1].pattern: must be relative to path and stay inside it",
                       "sources[1].delete: unknown key"]
     source = directory.create("dir", settings, SourceContext(AwsClients(), CheckpointStore(":memory:")))

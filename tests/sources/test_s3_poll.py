@@ -12,13 +12,17 @@ from typing import Any
 
 import pytest
 
-from monitor.aws import AwsClients, AwsSettings
+from monitor.aws.clients import AwsClients
+from monitor.aws.settings import AwsSettings
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.sources import s3_poll
 from monitor.sources.base import Batch, SourceContext
+from monitor.sources.s3_poll_cursors import name_time
+from monitor.sources.settings import PollSettings, parse_poll
 from tests.aws_emulator import Emulator
-from tests.sources.s3_helpers import Collector, event, event_ids, log_object, running, wait_until
+from tests.helpers import wait_until
+from tests.sources.s3_helpers import Collector, event, event_ids, log_object, running
 
 BUCKET = "org-trail-logs"
 ORG = "o-abcdefghij"
@@ -63,7 +67,7 @@ class Env:
                                    "discovery_every": 1}
         options.update(overrides)
         context = SourceContext(self.clients, store or self.checkpoints)
-        return s3_poll.create(NAME, s3_poll.Settings(**options), context)
+        return s3_poll.create(NAME, PollSettings(**options), context)
 
     def stored(self, stream_prefix: str) -> dict[str, Any]:
         value = self.checkpoints.get(NAME, f"s3://{BUCKET}/{stream_prefix}")
@@ -99,7 +103,7 @@ async def take(collector: Collector, count: int) -> list[Batch]:
 
 def test_parse_settings_errors_and_defaults() -> None:
     errors: list[str] = []
-    s3_poll.parse_settings(Section({"start_at": "yesterday", "organization": "maybe", "interval_seconds": 0,
+    parse_poll(Section({"start_at": "yesterday", "organization": "maybe", "interval_seconds": 0,
                                     "aws": {"endpoint_url": "ftp://x"}, "bukket": "x"}, "sources[1]", errors))
     assert "sources[1].bucket: required" in errors
     assert any(e.startswith("sources[1].start_at: must be an ISO date") for e in errors)
@@ -109,7 +113,7 @@ def test_parse_settings_errors_and_defaults() -> None:
     assert "sources[1].bukket: unknown key" in errors
 
     errors = []
-    settings = s3_poll.parse_settings(Section({"bucket": BUCKET, "prefix": "custom/AWSLogs",
+    settings = parse_poll(Section({"bucket": BUCKET, "prefix": "custom/AWSLogs",
                                                "start_at": dt.date(2026, 3, 1), "organization": True},
                                               "sources[0]", errors))
     assert errors == []
@@ -121,9 +125,9 @@ def test_parse_settings_errors_and_defaults() -> None:
 
 def test_name_time() -> None:
     key = ct_key(A1, "us-east-1", dt.datetime(2026, 3, 1, 23, 55, tzinfo=dt.UTC))
-    assert s3_poll.name_time(key) == dt.datetime(2026, 3, 1, 23, 55, tzinfo=dt.UTC).timestamp()
-    assert s3_poll.name_time("AWSLogs/x/custom.json.gz") is None
-    assert s3_poll.name_time("AWSLogs/x/a_20261399T9999Z_b.json.gz") is None
+    assert name_time(key) == dt.datetime(2026, 3, 1, 23, 55, tzinfo=dt.UTC).timestamp()
+    assert name_time("AWSLogs/x/custom.json.gz") is None
+    assert name_time("AWSLogs/x/a_20261399T9999Z_b.json.gz") is None
 
 
 # -- end to end ---------------------------------------------------------------------------------
@@ -147,6 +151,20 @@ async def test_new_objects_become_batches_and_history_is_not_replayed(env: Env) 
     assert f"s3://{BUCKET}/{old}" not in collector.origins()  # before now - lookback: not replayed
     assert len(collector.batches) == 2
     assert env.stored(stream_of(second))["cursor"] == second
+
+
+async def test_every_aws_call_is_counted_by_its_operation(env: Env) -> None:
+    now = utcnow()
+    await env.put(ct_key(A1, "us-east-1", now - dt.timedelta(minutes=5), "c", org=None))
+    source = env.source(lookback_seconds=900)
+    collector = Collector(auto_ack=True)
+    async with running(source, collector):
+        await take(collector, 1)
+        await passes(source, 1)
+    counts = source.stats.counts
+    assert counts["api_calls:GetObject"] == 1
+    assert counts["api_calls:ListObjectsV2"] == counts["list_calls"] >= 1
+    assert "api_calls" not in counts
 
 
 async def test_org_trail_accounts_regions_and_midnight(env: Env) -> None:
@@ -374,7 +392,7 @@ async def test_quiet_stream_costs_two_listings_per_pass(env: Env) -> None:
     assert collector.origins() == [f"s3://{BUCKET}/{old}"]
     assert per_pass <= 3  # the look-back start's day folder, today's (and tomorrow's near midnight)
     cursor = env.stored(stream_of(old))["cursor"]
-    assert cursor > old and s3_poll.name_time(cursor) is not None
+    assert cursor > old and name_time(cursor) is not None
 
 
 async def test_run_again_after_a_crash_lists_unfinished_keys_again(env: Env) -> None:

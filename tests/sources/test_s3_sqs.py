@@ -13,13 +13,16 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from monitor.aws import AwsClients, AwsSettings
+from monitor.aws.clients import AwsClients
+from monitor.aws.settings import AwsSettings
 from monitor.checkpoint import CheckpointStore
 from monitor.configreader import Section
 from monitor.sources import s3_sqs
 from monitor.sources.base import Batch, SourceContext
+from monitor.sources.settings import SqsSettings, parse_sqs
 from tests.aws_emulator import Emulator
-from tests.sources.s3_helpers import Collector, event, event_ids, log_object, moto_state, running, wait_until
+from tests.helpers import wait_until
+from tests.sources.s3_helpers import Collector, event, event_ids, log_object, moto_state, running
 
 BUCKET = "org-trail-logs"
 KEY = "AWSLogs/o-abcdefghij/111122223333/CloudTrail/us-east-1/2026/03/01/111122223333_CloudTrail_us-east-1_20260301T1200Z_AbCdEfGh12345678.json.gz"  # noqa: E501
@@ -71,7 +74,7 @@ class Env:
     def source(self, **overrides: Any) -> s3_sqs.SqsSource:
         options: dict[str, Any] = {"queue_url": self.queue_url, "aws": self.settings, "wait_seconds": 1}
         options.update(overrides)
-        return s3_sqs.create("org-trail", s3_sqs.Settings(**options), SourceContext(self.clients, self.checkpoints))
+        return s3_sqs.create("org-trail", SqsSettings(**options), SourceContext(self.clients, self.checkpoints))
 
 
 @pytest.fixture
@@ -116,7 +119,7 @@ def visible_at(aws: Emulator, message_id: str) -> float:
 
 def test_parse_settings_reports_every_error_with_its_path() -> None:
     errors: list[str] = []
-    s3_sqs.parse_settings(Section({"wait_seconds": 30, "max_messages": 0, "aws": {"role_arn": "nope", "x": 1},
+    parse_sqs(Section({"wait_seconds": 30, "max_messages": 0, "aws": {"role_arn": "nope", "x": 1},
                                    "typo": True}, "sources[0]", errors))
     assert "sources[0].queue_url: required" in errors
     assert "sources[0].wait_seconds: must be <= 20" in errors
@@ -128,7 +131,7 @@ def test_parse_settings_reports_every_error_with_its_path() -> None:
 
 def test_parse_settings_defaults_and_region_from_queue_url() -> None:
     errors: list[str] = []
-    settings = s3_sqs.parse_settings(Section(
+    settings = parse_sqs(Section(
         {"queue_url": "https://sqs.eu-west-3.amazonaws.com/111122223333/trail", "key_prefixes": "logs/"},
         "sources[2]", errors))
     assert errors == []
@@ -139,6 +142,12 @@ def test_parse_settings_defaults_and_region_from_queue_url() -> None:
 
 
 # -- shapes -------------------------------------------------------------------------------------
+
+async def all_deleted(env: Env, source: Any, count: int) -> None:
+    """The queue is empty once SQS deleted the messages; the source counts them when DeleteMessageBatch returns."""
+    await wait_until(env.empty, what="messages deleted")
+    await wait_until(lambda: source.stats.counts.get("messages_deleted", 0) >= count, what="the deletions counted")
+
 
 SPECIAL_KEY = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/03/01/odd name+plus=eq%pct&amp (1).json.gz"
 
@@ -164,7 +173,7 @@ async def test_each_message_shape_yields_the_object_and_deletes_the_message(env:
         assert event_ids(batch) == [e["eventID"] for e in events]
         assert batch.landed_at is not None and abs(batch.landed_at - time.time()) < 3600
         await batch.ack()
-        await wait_until(env.empty, what="message deleted")
+        await all_deleted(env, source, 1)
     assert source.stats.counts["messages_deleted"] == 1
     assert source.stats.counts["objects_read"] == 1
     assert source.ready()
@@ -182,7 +191,7 @@ async def test_real_bucket_notification_with_encoded_key_and_test_event(env: Env
         batch = await collector.next()
         assert batch.origin == f"s3://{BUCKET}/{SPECIAL_KEY}"  # moto's URL-encoded key, decoded
         assert event_ids(batch) == [events[0]["eventID"]]
-        await wait_until(env.empty, what="both messages deleted")
+        await all_deleted(env, source, 2)
     assert source.stats.counts["skipped_test_event"] == 1
     assert source.stats.counts["messages_deleted"] == 2
 
@@ -202,7 +211,7 @@ async def test_bucket_to_sns_to_sqs_the_way_cloudtrail_is_wired(env: Env) -> Non
     collector = Collector(auto_ack=True)
     async with running(source, collector):
         await wait_until(lambda: len(collector.batches) >= 2, what="two batches")
-        await wait_until(env.empty, what="all messages deleted")
+        await all_deleted(env, source, 3)
     assert collector.origins() == [f"s3://{BUCKET}/{KEY}"] * 2
     assert source.stats.counts["skipped_test_event"] == 1  # moto's s3:TestEvent, SNS-wrapped
     assert source.stats.counts["messages_deleted"] == 3
@@ -219,7 +228,7 @@ async def test_digest_not_cloudtrail_and_test_events_are_acked_and_counted(env: 
     source = env.source()
     collector = Collector(auto_ack=True)
     async with running(source, collector):
-        await wait_until(env.empty, what="all four messages deleted")
+        await all_deleted(env, source, 4)
     assert collector.origins() == [f"s3://{BUCKET}/{KEY}"]
     counts = source.stats.counts
     assert counts["skipped_digest"] == 2
@@ -227,6 +236,19 @@ async def test_digest_not_cloudtrail_and_test_events_are_acked_and_counted(env: 
     assert counts["skipped_test_event"] == 1
     assert counts["skipped_other_event"] == 1
     assert counts["messages_deleted"] == 4
+
+
+async def test_every_aws_call_is_counted_by_its_operation(env: Env) -> None:
+    await env.put(KEY, log_object(event()))
+    await env.send(sns({"s3Bucket": BUCKET, "s3ObjectKey": [KEY]}))
+    source = env.source()
+    async with running(source, Collector(auto_ack=True)):
+        await all_deleted(env, source, 1)
+    counts = source.stats.counts
+    assert counts["api_calls:ReceiveMessage"] >= 1
+    assert counts["api_calls:GetObject"] == 1
+    assert counts["api_calls:DeleteMessageBatch"] == 1
+    assert "api_calls" not in counts
 
 
 async def test_key_prefixes_allowlist(env: Env) -> None:
@@ -256,7 +278,7 @@ async def test_message_is_deleted_only_after_every_object_is_acked(env: Env) -> 
         assert await env.counts() == (0, 1)
         assert source.stats.counts.get("messages_deleted", 0) == 0
         await batches[1].ack()
-        await wait_until(env.empty, what="message deleted after the last ack")
+        await all_deleted(env, source, 1)
     assert source.stats.counts["messages_deleted"] == 1
 
 
@@ -294,6 +316,7 @@ async def test_failing_messages_back_off_and_are_left_for_redrive_at_max_receive
     assert source.stats.counts["objects_missing"] == 3
 
 
+@pytest.mark.slow
 async def test_poison_message_ends_in_the_dead_letter_queue(env: Env) -> None:
     sqs = await env.sqs()
     dlq_url = (await sqs.create_queue(QueueName="cloudtrail-events-dlq"))["QueueUrl"]
@@ -368,6 +391,7 @@ async def test_unparseable_message_is_counted_and_left_for_redrive(env: Env,
     assert "SECRET-BODY-TEXT" not in caplog.text
 
 
+@pytest.mark.slow
 async def test_visibility_is_extended_for_a_slow_consumer(env: Env) -> None:
     await env.put(KEY, log_object(event()))
     message_id = await env.send(sns({"s3Bucket": BUCKET, "s3ObjectKey": [KEY]}))

@@ -1,0 +1,89 @@
+"""The live service's sections: `checkpoint` and `service` (the composition root's own), with `sources`.
+
+Read by `monitor.config.parse_config` into `Config.live`; the sources themselves
+are read by monitor/sources/settings.py. Every error is recorded with its path.
+
+The checkpoint file: `checkpoint.path` in the config, overridden by the
+environment variable TRAILSENTRY_CHECKPOINT_PATH (handy in a container whose
+writable volume is mounted somewhere else), defaulting to
+./var/trailsentry.sqlite.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from monitor.configreader import Section
+from monitor.sources.settings import SourceSpec, parse_sources
+
+CHECKPOINT_ENV = "TRAILSENTRY_CHECKPOINT_PATH"
+DEFAULT_CHECKPOINT_PATH = Path("var") / "trailsentry.sqlite"
+
+DEFAULT_QUEUE_BATCHES = 16
+# Shorter than Kubernetes' default 30 s termination grace period, leaving time to commit.
+DEFAULT_DRAIN_SECONDS = 20.0
+DEFAULT_CHECKPOINT_SECONDS = 15.0
+DEFAULT_RESTART_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointSettings:
+    path: str | None = None  # None: the environment override or the default
+
+    def resolve(self, environ: Mapping[str, str] | None = None) -> Path:
+        env = os.environ if environ is None else environ
+        override = env.get(CHECKPOINT_ENV, "").strip()
+        if override:
+            return Path(override)
+        if self.path:
+            return Path(self.path)
+        return DEFAULT_CHECKPOINT_PATH
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    # Batches (objects, files, log pages) waiting for the detectors; sources block beyond this.
+    queue_batches: int = DEFAULT_QUEUE_BATCHES
+    # On SIGTERM: how long queued and in-flight batches may take before they are released.
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
+    # How often episodes are closed by wall clock, the eventID memory saved and cursors committed.
+    checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS
+    # Upper bound of the backoff before a crashed source is restarted.
+    restart_seconds: float = DEFAULT_RESTART_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    sources: tuple[SourceSpec, ...] = ()
+    checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+
+
+def parse_live_sections(top: Section) -> LiveConfig:
+    """Read `sources`, `checkpoint` and `service` from the top-level section, recording errors on it."""
+    sources = parse_sources(top.items("sources"))
+    checkpoint = _checkpoint(top.section("checkpoint"))
+    service = _service(top.section("service"))
+    return LiveConfig(sources=tuple(sources), checkpoint=checkpoint, service=service)
+
+
+def _checkpoint(section: Section) -> CheckpointSettings:
+    path = section.string("path") or None
+    if path is not None and "\x00" in path:
+        section.error("path", "must not contain NUL characters")
+        path = None
+    section.reject_unknown()
+    return CheckpointSettings(path=path)
+
+
+def _service(section: Section) -> ServiceSettings:
+    queue_batches = section.integer("queue_batches", DEFAULT_QUEUE_BATCHES, minimum=1, maximum=10_000)
+    drain = section.number("drain_seconds", DEFAULT_DRAIN_SECONDS, minimum=0)
+    checkpoint = section.number("checkpoint_seconds", DEFAULT_CHECKPOINT_SECONDS, minimum=0.1)
+    restart = section.number("restart_seconds", DEFAULT_RESTART_SECONDS, minimum=1)
+    section.reject_unknown()
+    return ServiceSettings(queue_batches=queue_batches, drain_seconds=drain, checkpoint_seconds=checkpoint,
+                           restart_seconds=restart)
