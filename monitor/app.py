@@ -247,6 +247,7 @@ class App:
             if pipeline.pending_alerts:
                 log.error("%d alert(s) could not be made durable; their batches are redelivered after restart",
                           pipeline.pending_alerts)
+            await pipeline.release_uncommitted("shutdown before commit")
         if pipeline is not None:
             pipeline.close()
         # 5. Close everything, each step on its own so one failure does not skip the rest.

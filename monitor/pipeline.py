@@ -294,16 +294,12 @@ class Pipeline:
         alerts = _newest_per_id([*(alert for applied in group for alert in applied.alerts), *monitor_alerts])
         failpoints = self._failpoints
         try:
-            failpoints.reached("before_record")
-            if alerts:
-                try:
-                    await self.recorder.record(alerts)
-                except Exception:
-                    self.stats.record_failures += 1
-                    raise
-            failpoints.reached("after_record")
-            await self._in_worker(self.engine.store.persist)
-            failpoints.reached("after_persist")
+            await self._make_durable(alerts)
+        except asyncio.CancelledError:
+            # Stopping mid-commit: nothing is lost; the final checkpoint commits the group, or releases it.
+            self._group = group + self._group
+            self._monitor_alerts = monitor_alerts + self._monitor_alerts
+            raise
         except Exception as exc:  # disk full, outbox down: undo the group, let the sources redeliver it
             self.stats.commit_failures += 1
             self._monitor_alerts = monitor_alerts
@@ -334,6 +330,21 @@ class Pipeline:
                           type(exc).__name__, printable(str(exc)))
         self.checkpoints.commit()
         failpoints.reached("after_ack")
+
+    async def _make_durable(self, alerts: list[Alert]) -> None:
+        """The outbox first, then the state: a crash between the two redelivers batches whose alerts the
+        outbox already holds, and they come out the same."""
+        failpoints = self._failpoints
+        failpoints.reached("before_record")
+        if alerts:
+            try:
+                await self.recorder.record(alerts)
+            except Exception:
+                self.stats.record_failures += 1
+                raise
+        failpoints.reached("after_record")
+        await self._in_worker(self.engine.store.persist)
+        failpoints.reached("after_persist")
 
     # -- failures ----------------------------------------------------------------------------------
 
@@ -441,6 +452,15 @@ class Pipeline:
         if self._held:
             await asyncio.gather(*self._held, return_exceptions=True)
         return released
+
+    async def release_uncommitted(self, reason: str) -> int:
+        """Release the batches of a group that could not be committed (after the final checkpoint failed)."""
+        group, self._group = self._group, []
+        self._monitor_alerts = []
+        batches = [applied.batch for applied in group if applied.batch is not None]
+        for batch in batches:
+            await self._release(batch, reason)
+        return len(batches)
 
     @property
     def pending_alerts(self) -> int:
