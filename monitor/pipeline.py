@@ -52,7 +52,7 @@ log = logging.getLogger("trailsentry.pipeline")
 # A batch with thousands of broken records gets a few log lines, then a count.
 ISSUE_LINES_PER_BATCH = 5
 QUARANTINE_DETECTOR = "trailsentry-batch-quarantined"
-_RETRY_BASE_SECONDS = 1.0
+RETRY_BASE_SECONDS = 1.0
 _RETRY_CAP_SECONDS = 60.0
 _REMEMBERED_FAILURES = 10_000  # origins whose failed attempts are counted (oldest forgotten first)
 _QUARANTINE_RUNBOOK = (
@@ -140,7 +140,8 @@ class Pipeline:
     def __init__(self, engine: Engine, recorder: AlertRecorder, checkpoints: CheckpointStore, *,
                  queue_batches: int = 16, limits: DecodeLimits | None = None,
                  clock: Callable[[], float] = time.time, group_batches: int = 32, group_seconds: float = 0.2,
-                 max_attempts: int = 5, failpoints: Failpoints | None = None,
+                 max_attempts: int = 5, retry_base_seconds: float = RETRY_BASE_SECONDS,
+                 failpoints: Failpoints | None = None,
                  observe_batch: BatchObserver | None = None) -> None:
         self.engine = engine
         self.recorder = recorder
@@ -150,6 +151,7 @@ class Pipeline:
         self.group_batches = max(1, group_batches)
         self.group_seconds = group_seconds
         self.max_attempts = max(1, max_attempts)
+        self.retry_base_seconds = retry_base_seconds
         self._queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=queue_batches)
         self.stats = PipelineStats(self._queue)
         # One thread: the engine and its store are used by one caller at a time, in order.
@@ -364,7 +366,7 @@ class Pipeline:
         while len(self._failures) > _REMEMBERED_FAILURES:
             self._failures.popitem(last=False)
         counters.batches_failed += 1
-        delay = min(_RETRY_CAP_SECONDS, _RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+        delay = min(_RETRY_CAP_SECONDS, self.retry_base_seconds * 2 ** (attempts - 1))
         task = asyncio.create_task(self._release_later(batch, delay, f"failed: {type(exc).__name__}"))
         self._held.add(task)
         task.add_done_callback(self._held.discard)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -21,11 +21,14 @@ from monitor.demo.objects import encode_records
 from monitor.demo.scenarios import console_login_failure_burst, root_console_login
 from monitor.engine import Engine, EngineSettings
 from monitor.engine.state.embedded import EmbeddedStore
+from monitor.engine.state.memory import MemoryStore
 from monitor.metrics.collector import Telemetry
-from monitor.model import Alert
-from monitor.pipeline import Pipeline
+from monitor.model import Alert, Detector, Event, Hit, Severity, keys
+from monitor.pipeline import QUARANTINE_DETECTOR, Pipeline
 from monitor.rules.builtin import builtin_detectors
 from monitor.sources.base import Batch, Emit, SourceStats
+from tests.helpers import cloudtrail_event as cloudtrail_record
+from tests.helpers import wait_until
 
 ACCOUNT = "111122223333"
 NOW = 1_780_000_000.0
@@ -446,3 +449,67 @@ async def test_first_seen_history_survives_a_restart(tmp_path: Path) -> None:
     async with Running(forgetful, again):
         await again.wait_settled(1)
     assert "new-source-ip-for-principal" not in fresh.detectors()
+
+
+class PoisonedStore(MemoryStore):
+    """A state store that fails whenever a batch writes the key of a "Poison" event: a bug that every
+    redelivery of that batch meets again."""
+
+    def put(self, space: str, key: str, value: object, expires: float) -> None:
+        if "Poison" in key:
+            raise RuntimeError("the store cannot take this")
+        super().put(space, key, value, expires)
+
+
+def _poison(event: Event, params: Mapping[str, object]) -> Hit | None:
+    return Hit() if event.eventName == "Poison" else None
+
+
+POISON = Detector(id="poison-test", title="t", severity=Severity.LOW, mitre=("T1078",), runbook="r", match=_poison,
+                  events=frozenset({("test.amazonaws.com", "Poison")}), group_by=keys("event_name"))
+
+
+class Redelivering(ScriptedSource):
+    """Emits each released batch again, as a queue would after the release's delay."""
+
+    def __init__(self, name: str, payloads: list[tuple[str, bytes]]) -> None:
+        super().__init__(name, payloads)
+        self.by_origin = dict(payloads)
+        self.emit: Emit | None = None
+
+    async def run(self, emit: Emit) -> None:
+        self.emit = emit
+        await super().run(emit)
+
+    def _releaser(self, origin: str) -> Callable[[str], asyncio.Future[None]]:
+        release = super()._releaser(origin)
+
+        async def again(reason: str) -> None:
+            await release(reason)
+            assert self.emit is not None
+            await self.emit(Batch(source=self.name, origin=origin, data=self.by_origin[origin],
+                                  ack=self._acker(origin), release=self._releaser(origin)))
+        return again  # type: ignore[return-value]
+
+
+async def test_a_batch_that_keeps_failing_is_retried_with_backoff_then_quarantined() -> None:
+    record = cloudtrail_record("Poison", "test.amazonaws.com")
+    poisoned = encode_records([record])
+    source = Redelivering("s", [("s3://trail/poison.json.gz", poisoned), ("s3://trail/root.json.gz",
+                                                                          root_login_bytes(40))])
+    recorder = ListRecorder()
+    engine = Engine([POISON, *builtin_detectors()], EngineSettings(), store=PoisonedStore(1000))
+    pipeline = Pipeline(engine, recorder, CheckpointStore(":memory:"), clock=lambda: NOW, retry_base_seconds=0.001)
+    async with Running(pipeline, source):
+        await wait_until(lambda: "s3://trail/poison.json.gz" in source.acked, "the poisoned batch to be given up")
+        await source.wait_settled(2 + pipeline.max_attempts - 1)
+    counters = pipeline.stats.source("s")
+    assert counters.batches_quarantined == 1
+    assert counters.batches_failed == pipeline.max_attempts - 1  # released with a growing delay, then given up
+    assert [reason for origin, reason in source.released] == ["failed: RuntimeError"] * (pipeline.max_attempts - 1)
+    [notice] = [a for a in recorder.alerts if a.detector == QUARANTINE_DETECTOR]
+    assert notice.context["origin"] == "s3://trail/poison.json.gz" and notice.context["attempts"] == 5
+    assert notice.severity == Severity.HIGH
+    # The other batch flowed meanwhile, and nothing of the poisoned one was kept.
+    assert "root-console-login" in recorder.detectors() and "poison-test" not in recorder.detectors()
+    assert engine.store.claim_events([record["eventID"]]) == [True]  # every attempt was undone whole

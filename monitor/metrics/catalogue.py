@@ -45,7 +45,10 @@ CATALOGUE: tuple[MetricDef, ...] = (
        "eventTime); the rest of the input keeps flowing.", "source", "reason"),
     _m("batches_processed", "counter", "Batches (objects, files, log pages) processed and acknowledged.",
        "source"),
-    _m("batches_failed", "counter", "Batches released for redelivery because processing failed.", "source"),
+    _m("batches_failed", "counter", "Batches released for redelivery: applying them failed (retried with a "
+       "growing delay) or their commit failed.", "source"),
+    _m("batches_quarantined", "counter", "Batches given up after repeated failures to apply them (their events "
+       "were not checked; an alert on the monitor says so).", "source"),
     _m("processed_bytes", "counter", "Bytes of batches handed to the detect stage (compressed size).",
        "source"),
     _m("ack_errors", "counter", "Batches whose acknowledgement to the source failed after their alerts were "
@@ -59,6 +62,11 @@ CATALOGUE: tuple[MetricDef, ...] = (
        "source"),
     _m("alerts_recorded", "counter", "Alert emissions handed to the outbox by the pipeline."),
     _m("record_failures", "counter", "Times recording alerts in the outbox failed (the batch is redelivered)."),
+    _m("state_commits", "counter", "Group commits: a group of batches' alerts into the outbox, then their state "
+       "changes made durable, then their sources acknowledged; failed ones are undone and redelivered.",
+       "outcome"),
+    _m("state_committed_batches", "counter", "Batches made durable by group commits (over state_commits: the "
+       "batches per commit)."),
     _m("checkpoints", "counter", "Periodic checkpoints (episodes closed, state saved, cursors committed).",
        "outcome"),
     # -- sources: their upstream calls ---------------------------------------------------------------

@@ -49,6 +49,9 @@ class SourceCounters(Protocol):
     def batches_failed(self) -> int: ...
 
     @property
+    def batches_quarantined(self) -> int: ...
+
+    @property
     def events(self) -> int: ...
 
     @property
@@ -93,6 +96,15 @@ class PipelineCounters(Protocol):
 
     @property
     def checkpoint_failures(self) -> int: ...
+
+    @property
+    def commits(self) -> int: ...
+
+    @property
+    def commit_failures(self) -> int: ...
+
+    @property
+    def batches_committed(self) -> int: ...
 
     @property
     def sources(self) -> Mapping[str, SourceCounters]: ...
@@ -189,6 +201,9 @@ def _read_pipeline(families: _Families, stats: PipelineCounters) -> None:
     families.add("trailsentry_record_failures", stats.record_failures)
     families.add("trailsentry_checkpoints", stats.checkpoints, "ok")
     families.add("trailsentry_checkpoints", stats.checkpoint_failures, "failed")
+    families.add("trailsentry_state_commits", stats.commits, "ok")
+    families.add("trailsentry_state_commits", stats.commit_failures, "failed")
+    families.add("trailsentry_state_committed_batches", stats.batches_committed)
     for name, c in sorted(_copy(stats.sources).items()):
         issues = _copy(c.issues)
         skipped = _copy(c.skipped)
@@ -211,6 +226,7 @@ def _read_pipeline(families: _Families, stats: PipelineCounters) -> None:
             families.add("trailsentry_decode_errors", count, name, reason)
         families.add("trailsentry_batches_processed", c.batches, name)
         families.add("trailsentry_batches_failed", c.batches_failed, name)
+        families.add("trailsentry_batches_quarantined", c.batches_quarantined, name)
         families.add("trailsentry_processed_bytes", c.bytes, name)
         families.add("trailsentry_ack_errors", c.ack_errors, name)
         families.add("trailsentry_source_restarts", c.restarts, name)
