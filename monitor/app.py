@@ -129,8 +129,11 @@ class App:
         settings = self._metrics_settings
         if settings is not None and settings.enabled:
             self.telemetry = Telemetry()
-        self.pipeline = Pipeline(engine, self.recorder, self.checkpoints, queue_batches=live.service.queue_batches,
-                                 limits=self.config.decode, failpoints=Failpoints.from_environment(),
+        tuning = live.service
+        self.pipeline = Pipeline(engine, self.recorder, self.checkpoints, queue_batches=tuning.queue_batches,
+                                 queue_bytes=tuning.queue_bytes, limits=self.config.decode,
+                                 group_batches=tuning.commit_batches, group_seconds=tuning.commit_seconds,
+                                 max_attempts=tuning.max_attempts, failpoints=Failpoints.from_environment(),
                                  observe_batch=self.telemetry.observe_batch if self.telemetry is not None else None)
         values, restored = self.pipeline.restore_state()
         context = SourceContext(clients=self.clients, checkpoints=self.checkpoints)

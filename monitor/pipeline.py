@@ -138,7 +138,7 @@ class _Applied:
 
 class Pipeline:
     def __init__(self, engine: Engine, recorder: AlertRecorder, checkpoints: CheckpointStore, *,
-                 queue_batches: int = 16, limits: DecodeLimits | None = None,
+                 queue_batches: int = 16, queue_bytes: int = 128 * 1024 * 1024, limits: DecodeLimits | None = None,
                  clock: Callable[[], float] = time.time, group_batches: int = 32, group_seconds: float = 0.2,
                  max_attempts: int = 5, retry_base_seconds: float = RETRY_BASE_SECONDS,
                  failpoints: Failpoints | None = None,
@@ -153,6 +153,9 @@ class Pipeline:
         self.max_attempts = max(1, max_attempts)
         self.retry_base_seconds = retry_base_seconds
         self._queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=queue_batches)
+        self.queue_bytes = queue_bytes
+        self._queued_bytes = 0
+        self._room = asyncio.Event()  # set whenever a batch leaves the queue
         self.stats = PipelineStats(self._queue)
         # One thread: the engine and its store are used by one caller at a time, in order.
         self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="trailsentry-detect")
@@ -174,8 +177,22 @@ class Pipeline:
         `emit` raises (the source is cancelled while waiting for room), the batch was not taken and
         the source still owns it.
         """
-        await self._queue.put(batch)
+        size = len(batch.data)
+        while self._queued_bytes and self._queued_bytes + size > self.queue_bytes:
+            self._room.clear()
+            await self._room.wait()
+        self._queued_bytes += size
+        try:
+            await self._queue.put(batch)
+        except BaseException:
+            self._taken(batch)
+            raise
         self.stats.source(batch.source).queued += 1
+
+    def _taken(self, batch: Batch) -> None:
+        """A batch left the queue: its bytes make room for the sources."""
+        self._queued_bytes -= len(batch.data)
+        self._room.set()
 
     # -- the detect stage --------------------------------------------------------------------------
 
@@ -189,6 +206,7 @@ class Pipeline:
                 await self.commit()
                 continue
             self.stats.source(batch.source).queued -= 1
+            self._taken(batch)
             try:
                 await self.process(batch)
             finally:
@@ -446,6 +464,7 @@ class Pipeline:
         while not self._queue.empty():
             batch = self._queue.get_nowait()
             self.stats.source(batch.source).queued -= 1
+            self._taken(batch)
             self._queue.task_done()
             await self._release(batch, reason)
             released += 1

@@ -513,3 +513,22 @@ async def test_a_batch_that_keeps_failing_is_retried_with_backoff_then_quarantin
     # The other batch flowed meanwhile, and nothing of the poisoned one was kept.
     assert "root-console-login" in recorder.detectors() and "poison-test" not in recorder.detectors()
     assert engine.store.claim_events([record["eventID"]]) == [True]  # every attempt was undone whole
+
+
+async def test_sources_are_held_back_by_the_bytes_queued_not_only_the_batches() -> None:
+    payloads = [(f"s3://trail/{i}.json.gz", root_login_bytes(50 + i)) for i in range(6)]
+    source = ScriptedSource("big", payloads)
+    recorder = ListRecorder()
+    recorder.gate = asyncio.Event()
+    size = len(payloads[0][1])
+    pipeline = Pipeline(engine(), recorder, CheckpointStore(":memory:"), queue_batches=100,
+                        queue_bytes=2 * size + 10, group_batches=1, clock=lambda: NOW)
+    async with Running(pipeline, source):
+        await asyncio.wait_for(recorder.entered.wait(), WAIT)  # the consumer is stuck committing batch 0
+        for _ in range(200):
+            await asyncio.sleep(0)
+        assert pipeline.stats.queue_depth <= 2  # two batches' bytes fit, a third waits
+        assert source.attempted == source.emitted + 1  # blocked inside emit()
+        recorder.gate.set()
+        await source.wait_settled(len(payloads))
+    assert source.acked == [origin for origin, _ in payloads]

@@ -36,14 +36,18 @@ sources:
   #   settle_seconds: 1         # a file is read once unchanged this long, or when moved in whole
 
 checkpoint:
-  # Cursors, the recent-eventID memory and open detection windows; the alert outbox sits beside it.
+  # Cursors and the engine's state (eventID memory, windows, episodes, histories); the outbox sits beside it.
   # The environment variable TRAILSENTRY_CHECKPOINT_PATH overrides this (e.g. a volume in a container).
   path: ./var/trailsentry.sqlite
 
 service:
-  queue_batches: 16             # batches (objects, files, log pages) waiting for the detectors
+  queue_batches: 16             # batches (objects, files, log pages) waiting for the detectors...
+  queue_bytes: 134217728        # ...and at most this many bytes of them
   drain_seconds: 20             # on SIGTERM: finish queued work for up to this long (manifest: 40 s grace)
-  checkpoint_seconds: 15        # close quiet episodes, save the eventID memory, commit cursors
+  checkpoint_seconds: 15        # close quiet episodes by the clock, commit what is open
+  commit_seconds: 0.2           # group commit: alerts to the outbox, state made durable, sources acknowledged,
+  commit_batches: 32            #   at most this late and this many batches at a time (a quiet stream: at once)
+  max_attempts: 5               # a batch that fails to apply is retried with a growing delay, then quarantined
   restart_seconds: 60           # longest backoff before a crashed source is restarted
 
 # --- detection --------------------------------------------------------------------------------------
@@ -52,7 +56,7 @@ engine:
   dedupe_capacity: 500000       # recent eventIDs remembered to drop duplicates
 
 decode:
-  max_decompressed_bytes: 268435456   # one JSON document (a delivery object) larger than this is refused
+  max_decompressed_bytes: 134217728   # one JSON document (a delivery object) larger than this is refused
   max_record_bytes: 1048576           # one record or line larger than this is refused (the rest is read)
   slice_events: 20000                 # line-based input is read this many events at a time
 

@@ -35,11 +35,15 @@ from monitor.decode.typed import (
     decode_line,
     decode_records,
     from_plain,
+    iter_records,
 )
 from monitor.model.event import Event
 from monitor.model.issue import InputIssue
 
 INSIGHT_EVENT_TYPE = "AwsCloudTrailInsight"
+# A document larger than this is not parsed whole: its records are found by scanning and decoded in slices,
+# so memory holds the document and one slice, not every event of it.
+WHOLE_PARSE_BYTES = 32 * 1024 * 1024
 _NONE: set[int] = set()
 
 
@@ -217,6 +221,9 @@ class _Decoder:
     # -- one JSON document -------------------------------------------------------------------------
 
     def _document(self, data: bytes) -> Iterator[Slice]:
+        if len(data) > WHOLE_PARSE_BYTES:
+            yield from self._large_document(data)
+            return
         events: list[Event] = []
         positions: list[int] = []
         problems: list[Problem] = []
@@ -249,6 +256,43 @@ class _Decoder:
             part = out if begin == 0 else Slice(self.origin)
             self._finish(part, events[begin:begin + size], positions[begin:begin + size], timeless)
             yield part
+
+    def _large_document(self, data: bytes) -> Iterator[Slice]:
+        """A document too large to parse whole (its events would not fit): its records found by scanning,
+        decoded `slice_events` at a time. Anything but a records list this large is not CloudTrail."""
+        out = self.notice
+        wrapped = data.lstrip()[:1] == b"{"
+        size = self.limits.slice_events
+        chunk: list[bytes] = []
+        first = 0
+        try:
+            for record in iter_records(data, wrapped=wrapped):
+                chunk.append(record)
+                if len(chunk) >= size:
+                    yield self._records_slice(out, chunk, first)
+                    out, first, chunk = Slice(self.origin), first + len(chunk), []
+        except ValueError:
+            out.issue("too_large", f"refused: a JSON document over {WHOLE_PARSE_BYTES} bytes that is not a list of "
+                                   "records")
+        if chunk or not out.events:
+            yield self._records_slice(out, chunk, first)
+
+    def _records_slice(self, out: Slice, records: list[bytes], first: int) -> Slice:
+        try:
+            events = EVENT_ARRAY.decode(b"[" + b",".join(records) + b"]")
+            positions = list(range(first, first + len(events)))
+            problems: list[Problem] = []
+        except Exception:  # any refusal: record by record
+            events, places, problems = decode_each(records)
+            positions = [first + place for place in places]
+            problems = [(first + place, reason, detail) for place, reason, detail in problems]
+        if self.insight:
+            out.skip("insight", len(events))
+            events, positions = [], []
+        for position, reason, detail in problems:
+            out.issue(reason, detail, position)
+        self._finish(out, events, positions, {p for p, reason, _ in problems if reason == "bad_event_time"})
+        return out
 
     def _object(self, data: bytes, out: Slice) -> Decoded:
         """A `{...}` document: delivery object, digest, filter-log-events page, or one event."""

@@ -1,11 +1,12 @@
 """The `decode:` section: how much input is read at once, and what is refused.
 
-    decode: {max_decompressed_bytes: 268435456, max_record_bytes: 1048576, slice_events: 20000}
+    decode: {max_decompressed_bytes: 134217728, max_record_bytes: 1048576, slice_events: 20000}
 
-A one-document input (a delivery object, a JSON array) is parsed whole, so it is refused past
-`max_decompressed_bytes`: the default keeps one object's parse (about twice its size) well inside a
-1 GiB container. Line-based input is read in slices of `slice_events` events, whatever its size. A
-record or line over `max_record_bytes` (CloudTrail's own events stay under 256 KB) is refused alone.
+A one-document input (a delivery object, a JSON array) is held whole while it is read, so it is refused
+past `max_decompressed_bytes`; one over 32 MiB is decoded a slice at a time, so the default keeps one
+object (the document and one slice of its events) well inside a 1 GiB container. Line-based input is
+read in slices of `slice_events` events, whatever its size. A record or line over `max_record_bytes`
+(CloudTrail's own events stay under 256 KB) is refused alone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from monitor.configreader import Section
 
-DEFAULT_MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_DOCUMENT_BYTES = 128 * 1024 * 1024
 DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
 DEFAULT_SLICE_EVENTS = 20_000
 

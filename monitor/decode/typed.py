@@ -18,7 +18,7 @@ A problem is a `(position, reason, detail)` naming the record by its index in th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -119,16 +119,21 @@ _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]')
 
 
 def split_records(data: bytes, *, wrapped: bool) -> list[bytes]:
-    """The records' bytes, found by scanning brackets: for nesting no parser here will read.
+    """The records' bytes (see `iter_records`), all at once."""
+    return list(iter_records(data, wrapped=wrapped))
 
-    Slow (a Python loop over every string and bracket), so only for documents the parsers refused.
-    Raises ValueError when no records list is where it belongs.
+
+def iter_records(data: bytes, *, wrapped: bool) -> Iterator[bytes]:
+    """The records' bytes one by one, found by scanning strings and brackets, nothing parsed.
+
+    For what the parsers refuse (nesting past their limits) and for documents too large to parse whole.
+    A Python loop over every string and bracket: slow, so only there. Raises ValueError (possibly after
+    some records) when no records list is where it belongs.
     """
     depth = 0
     records_depth = 0  # the depth inside the records list, once found
     last_key = b""
     start = 0
-    found: list[bytes] = []
     for token in _TOKENS.finditer(data):
         text = token.group()
         kind = text[:1]
@@ -144,10 +149,12 @@ def split_records(data: bytes, *, wrapped: bool) -> list[bytes]:
         elif kind in b"]}":
             if records_depth and depth == records_depth:
                 last = data[start:token.start()].strip()
-                return [*found, last] if last else found
+                if last:
+                    yield last
+                return
             depth -= 1
         elif records_depth and depth == records_depth:  # a comma between records
-            found.append(data[start:token.start()].strip())
+            yield data[start:token.start()].strip()
             start = token.end()
     raise ValueError("no list of records found")
 
