@@ -40,6 +40,7 @@ from monitor.aws.clients import AwsClients
 from monitor.checkpoint import CheckpointStore
 from monitor.config import Config, ConfigError
 from monitor.engine import Engine
+from monitor.engine.detect import Detection
 from monitor.engine.state.embedded import EmbeddedStore
 from monitor.engine.suppressions_settings import warn_expired
 from monitor.failpoints import Failpoints
@@ -50,6 +51,7 @@ from monitor.pipeline import Pipeline, printable, run_to_completion
 from monitor.rules.loader import assemble_detectors
 from monitor.sources.base import Source, SourceContext
 from monitor.sources.registry import create_source
+from monitor.workers import DetectionPool
 
 log = logging.getLogger("trailsentry.app")
 
@@ -97,6 +99,7 @@ class App:
         self.services: list[Service] = list(services or [])
         self.checkpoints: CheckpointStore | None = None
         self.state: EmbeddedStore | None = None
+        self.pool: DetectionPool | None = None
         self.pipeline: Pipeline | None = None
         # Sources built by the caller (tests, embedding) instead of from the config's `sources`.
         self._given_sources = list(sources) if sources is not None else None
@@ -115,6 +118,13 @@ class App:
     async def start(self) -> None:
         live = self.live
         path = self._checkpoint_path or live.checkpoint.resolve()
+        detectors = self._detectors()
+        tuning = live.service
+        if tuning.workers > 1:
+            # Forked first, before this process opens any file or starts any thread.
+            self.pool = DetectionPool(Detection(detectors, self.config.engine.suppressions,
+                                                self.config.decode.max_record_bytes),
+                                      self.config.decode, tuning.workers)
         if self.recorder is None:
             assert self._alerting_settings is not None
             # Resolves secret references first (ConfigError naming the path of a missing one), so a
@@ -124,17 +134,17 @@ class App:
             self.recorder = self.alerting
         self.checkpoints = CheckpointStore(path)
         self.state = EmbeddedStore(path, self.config.engine.dedupe_capacity)
-        engine = Engine(self._detectors(), self.config.engine, store=self.state)
+        engine = Engine(detectors, self.config.engine, store=self.state)
         warn_expired(self.config.engine.suppressions, time.time(), log)
         settings = self._metrics_settings
         if settings is not None and settings.enabled:
             self.telemetry = Telemetry()
-        tuning = live.service
         self.pipeline = Pipeline(engine, self.recorder, self.checkpoints, queue_batches=tuning.queue_batches,
                                  queue_bytes=tuning.queue_bytes, limits=self.config.decode,
                                  group_batches=tuning.commit_batches, group_seconds=tuning.commit_seconds,
                                  max_attempts=tuning.max_attempts, failpoints=Failpoints.from_environment(),
-                                 observe_batch=self.telemetry.observe_batch if self.telemetry is not None else None)
+                                 observe_batch=self.telemetry.observe_batch if self.telemetry is not None else None,
+                                 pool=self.pool)
         values, restored = self.pipeline.restore_state()
         context = SourceContext(clients=self.clients, checkpoints=self.checkpoints)
         if self._given_sources is not None:
@@ -253,6 +263,9 @@ class App:
             await pipeline.release_uncommitted("shutdown before commit")
         if pipeline is not None:
             pipeline.close()
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            await _quietly("stopping the detection workers", _sync(pool.close))
         # 5. Close everything, each step on its own so one failure does not skip the rest.
         for service in self.services:
             await _quietly("stopping a service", service.stop)

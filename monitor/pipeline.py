@@ -30,8 +30,8 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -39,12 +39,13 @@ from monitor.alerts.contract import AlertRecorder
 from monitor.checkpoint import CheckpointStore
 from monitor.decode import DecodeLimits
 from monitor.engine import Engine
+from monitor.engine.findings import SliceFindings
 from monitor.failpoints import Failpoints
 from monitor.model import Alert, InputIssue
 from monitor.model.alert import clip, fingerprint
 from monitor.model.severity import Severity
 from monitor.sources.base import Batch
-from monitor.workers import Job, detect_locally
+from monitor.workers import DetectionPool, Job, detect_locally
 from monitor.workers.pool import gc_paused
 
 log = logging.getLogger("trailsentry.pipeline")
@@ -141,8 +142,8 @@ class Pipeline:
                  queue_batches: int = 16, queue_bytes: int = 128 * 1024 * 1024, limits: DecodeLimits | None = None,
                  clock: Callable[[], float] = time.time, group_batches: int = 32, group_seconds: float = 0.2,
                  max_attempts: int = 5, retry_base_seconds: float = RETRY_BASE_SECONDS,
-                 failpoints: Failpoints | None = None,
-                 observe_batch: BatchObserver | None = None) -> None:
+                 failpoints: Failpoints | None = None, observe_batch: BatchObserver | None = None,
+                 pool: DetectionPool | None = None) -> None:
         self.engine = engine
         self.recorder = recorder
         self.checkpoints = checkpoints
@@ -167,6 +168,9 @@ class Pipeline:
         self._monitor_alerts: list[Alert] = []
         self._failpoints = failpoints or Failpoints()
         self._observe_batch = observe_batch
+        # Worker processes that decode and detect, when configured; the engine thread applies their findings.
+        self._pool = pool
+        self._in_flight: deque[Batch] = deque()
 
     # -- the source side -------------------------------------------------------------------------
 
@@ -198,21 +202,40 @@ class Pipeline:
 
     async def run(self) -> None:
         """Process batches until cancelled. Exactly one consumer."""
-        while True:
-            if (self._group or self._monitor_alerts) and self._queue.empty():
-                await self.commit()  # nothing else ready: make what is done durable now
-            batch = await self._next_batch()
-            if batch is None:
-                await self.commit()
-                continue
-            self.stats.source(batch.source).queued -= 1
-            self._taken(batch)
-            try:
-                await self.process(batch)
-            finally:
-                self._queue.task_done()
-            if len(self._group) >= self.group_batches:
-                await self.commit()
+        try:
+            while True:
+                if (self._group or self._monitor_alerts) and self._queue.empty() and not self._in_flight:
+                    await self.commit()  # nothing else ready: make what is done durable now
+                batch = await self._next_batch()
+                if batch is None:
+                    await self.commit()
+                    continue
+                self.stats.source(batch.source).queued -= 1
+                self._taken(batch)
+                try:
+                    if self._pool is None:
+                        await self.process(batch)
+                    else:
+                        await self._through_workers(batch)
+                finally:
+                    self._queue.task_done()
+                if len(self._group) >= self.group_batches:
+                    await self.commit()
+        finally:
+            # Batches handed to the workers but not applied yet go back to their sources.
+            while self._in_flight:
+                await run_to_completion(self._release(self._in_flight.popleft(), "shutdown during processing"))
+
+    async def _through_workers(self, batch: Batch) -> None:
+        """Hand the batch to the worker processes; apply the oldest ones in flight, in order, once enough are
+        ahead to keep every worker busy, or once nothing else is ready."""
+        pool = self._pool
+        assert pool is not None
+        pool.submit(Job(origin=batch.origin, data=batch.data))
+        self._in_flight.append(batch)
+        while self._in_flight and (len(self._in_flight) > 2 * pool.size or self._queue.empty()):
+            oldest = self._in_flight.popleft()
+            await self.process(oldest, pool.take(Job(origin=oldest.origin)))
 
     async def _next_batch(self) -> Batch | None:
         """The next batch, or None when the open group is due for its commit before one arrives."""
@@ -226,10 +249,11 @@ class Pipeline:
         except TimeoutError:
             return None
 
-    async def process(self, batch: Batch) -> None:
-        """Apply one batch to the state and add it to the open group (committed later)."""
+    async def process(self, batch: Batch, findings: Iterator[SliceFindings] | None = None) -> None:
+        """Apply one batch to the state and add it to the open group (committed later); `findings` when
+        worker processes detected it, else it is decoded and detected here."""
         async with self._lock:
-            future = asyncio.get_running_loop().run_in_executor(self._worker, self._apply, batch)
+            future = asyncio.get_running_loop().run_in_executor(self._worker, self._apply, batch, findings)
             try:
                 try:
                     applied = await asyncio.shield(future)
@@ -254,12 +278,23 @@ class Pipeline:
             batch.data = b""  # applied: only its acknowledgement is needed any more
             self._add_to_group(applied)
 
-    def _apply(self, batch: Batch) -> _Applied:
+    def _apply(self, batch: Batch, findings: Iterator[SliceFindings] | None) -> _Applied:
         """Decode, detect and apply one batch, whole or not at all; runs on the worker thread."""
         applied = _Applied(batch=batch, alerts=[], size=len(batch.data))
         engine = self.engine
+        if findings is None:
+            findings = detect_locally(engine.detection, Job(origin=batch.origin, data=batch.data), self.limits)
+        try:
+            self._apply_findings(applied, findings)
+        except BaseException:
+            _drain(findings)  # the workers' results of this batch, so the next batch's line up
+            raise
+        return applied
+
+    def _apply_findings(self, applied: _Applied, findings: Iterator[SliceFindings]) -> None:
+        engine = self.engine
         with gc_paused(), engine.batch():
-            for found in detect_locally(engine.detection, Job(origin=batch.origin, data=batch.data), self.limits):
+            for found in findings:
                 self._failpoints.reached("mid_batch")
                 result = engine.apply(found)
                 applied.alerts.extend(result.alerts)
@@ -268,7 +303,6 @@ class Pipeline:
                 applied.events += result.events
                 applied.duplicates += result.duplicates
                 applied.newest_event_time = max(applied.newest_event_time, result.newest_event_time)
-        return applied
 
     def _add_to_group(self, applied: _Applied) -> None:
         if not self._group:
@@ -499,6 +533,14 @@ def _newest_per_id(alerts: list[Alert]) -> list[Alert]:
     for alert in alerts:
         newest[alert.id] = alert
     return list(newest.values())
+
+
+def _drain(findings: Iterator[SliceFindings]) -> None:
+    try:
+        for _ in findings:
+            pass
+    except Exception:  # the same failure again, or another: the batch is reported once
+        pass
 
 
 async def _settled(future: asyncio.Future[Any]) -> None:

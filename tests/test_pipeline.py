@@ -20,6 +20,7 @@ from monitor.checkpoint import CheckpointStore
 from monitor.demo.objects import encode_records
 from monitor.demo.scenarios import console_login_failure_burst, root_console_login
 from monitor.engine import Engine, EngineSettings
+from monitor.engine.detect import Detection
 from monitor.engine.state.embedded import EmbeddedStore
 from monitor.engine.state.memory import MemoryStore
 from monitor.metrics.collector import Telemetry
@@ -27,6 +28,7 @@ from monitor.model import Alert, Detector, Event, Hit, Severity, keys
 from monitor.pipeline import QUARANTINE_DETECTOR, Pipeline
 from monitor.rules.builtin import builtin_detectors
 from monitor.sources.base import Batch, Emit, SourceStats
+from monitor.workers import DetectionPool
 from tests.helpers import cloudtrail_event as cloudtrail_record
 from tests.helpers import wait_until
 
@@ -532,3 +534,29 @@ async def test_sources_are_held_back_by_the_bytes_queued_not_only_the_batches() 
         recorder.gate.set()
         await source.wait_settled(len(payloads))
     assert source.acked == [origin for origin, _ in payloads]
+
+
+async def test_worker_processes_give_the_alerts_of_one_process() -> None:
+    rng = random.Random(60)
+    payloads = [(f"s3://trail/{i}.json.gz", encode_records(
+        console_login_failure_burst(rng, NOW - 900 + 10 * i, ACCOUNT, failures=3))) for i in range(6)]
+    payloads.append(("s3://trail/again.json.gz", payloads[2][1]))  # a redelivered object: duplicates only
+    alone, pooled = ListRecorder(), ListRecorder()
+    single = make_pipeline(alone)
+    source = ScriptedSource("s", payloads)
+    async with Running(single, source):
+        await source.wait_settled(len(payloads))
+    detection = Detection(builtin_detectors())
+    pool = DetectionPool(detection, single.limits, workers=2)
+    try:
+        parallel = Pipeline(engine(), pooled, CheckpointStore(":memory:"), clock=lambda: NOW, pool=pool)
+        again = ScriptedSource("s", payloads)
+        async with Running(parallel, again):
+            await again.wait_settled(len(payloads))
+    finally:
+        pool.close()
+    assert again.acked == source.acked == [origin for origin, _ in payloads]
+    # Batches group differently, so compare each alert's last recorded version.
+    assert {a.id: a.to_json() for a in pooled.alerts} == {a.id: a.to_json() for a in alone.alerts}
+    assert "console-login-failure-burst" in pooled.detectors()
+    assert parallel.stats.source("s").duplicates == single.stats.source("s").duplicates > 0

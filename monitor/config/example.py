@@ -48,6 +48,7 @@ service:
   commit_seconds: 0.2           # group commit: alerts to the outbox, state made durable, sources acknowledged,
   commit_batches: 32            #   at most this late and this many batches at a time (a quiet stream: at once)
   max_attempts: 5               # a batch that fails to apply is retried with a growing delay, then quarantined
+  workers: 1                    # processes that decode and detect (more cores for a busy organization)
   restart_seconds: 60           # longest backoff before a crashed source is restarted
 
 # --- detection --------------------------------------------------------------------------------------

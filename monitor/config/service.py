@@ -63,6 +63,8 @@ class ServiceSettings:
     commit_batches: int = DEFAULT_COMMIT_BATCHES
     # A batch that fails to apply is released with a growing delay, then given up after this many attempts.
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    # Worker processes that decode and detect (the pipeline's detect stage); 1: in the service's own process.
+    workers: int = 1
     # Upper bound of the backoff before a crashed source is restarted.
     restart_seconds: float = DEFAULT_RESTART_SECONDS
 
@@ -100,6 +102,7 @@ def _service(section: Section) -> ServiceSettings:
         commit_seconds=section.number("commit_seconds", DEFAULT_COMMIT_SECONDS, minimum=0),
         commit_batches=section.integer("commit_batches", DEFAULT_COMMIT_BATCHES, minimum=1, maximum=10_000),
         max_attempts=section.integer("max_attempts", DEFAULT_MAX_ATTEMPTS, minimum=1, maximum=100),
+        workers=section.integer("workers", 1, minimum=1, maximum=64),
         restart_seconds=section.number("restart_seconds", DEFAULT_RESTART_SECONDS, minimum=1),
     )
     section.reject_unknown()

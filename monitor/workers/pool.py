@@ -114,31 +114,44 @@ class DetectionPool:
             self._outboxes.append(outbox)
             self._processes.append(process)
 
+        self._sent = 0  # jobs submitted
+        self._taken = 0  # jobs whose results were taken
+
     @property
     def size(self) -> int:
         return len(self._processes)
 
+    @property
+    def in_flight(self) -> int:
+        return self._sent - self._taken
+
+    def submit(self, job: Job) -> None:
+        """Hand a job to the next worker (round robin, so results can be taken in the same order)."""
+        self._inboxes[self._sent % self.size].put(job)
+        self._sent += 1
+
+    def take(self, job: Job) -> Iterator[SliceFindings]:
+        """The slices of the oldest job not taken yet (`job`, for error messages); consume them whole."""
+        if self._taken >= self._sent:
+            raise RuntimeError("no job in flight")
+        outbox = self._outboxes[self._taken % self.size]
+        self._taken += 1
+        return self._slices(outbox, job)
+
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, Iterator[SliceFindings]]]:
-        """Each job in order, with its slices' findings; consume a job's slices before taking the next."""
-        pending = iter(jobs)
-        queued: list[Job] = []  # sent to workers, results not taken yet, in order
-        sent = 0
-        for job in pending:
-            self._inboxes[sent % self.size].put(job)
+        """Each job in order, with its slices' findings; consume a job's slices before taking the next.
+
+        Keeps `lookahead` jobs per worker submitted ahead, so no worker waits for the caller."""
+        queued: list[Job] = []
+        for job in jobs:
+            self.submit(job)
             queued.append(job)
-            sent += 1
             if len(queued) >= self.size * self._lookahead:
-                break
-        taken = 0
+                oldest = queued.pop(0)
+                yield oldest, self.take(oldest)
         while queued:
-            job = queued.pop(0)
-            yield job, self._slices(self._outboxes[taken % self.size], job)
-            taken += 1
-            following = next(pending, None)
-            if following is not None:
-                self._inboxes[sent % self.size].put(following)
-                queued.append(following)
-                sent += 1
+            oldest = queued.pop(0)
+            yield oldest, self.take(oldest)
 
     def _slices(self, outbox: Queue[Any], job: Job) -> Iterator[SliceFindings]:
         while True:
