@@ -25,6 +25,7 @@ from pathlib import Path
 from monitor.decode import DecodeLimits
 from monitor.engine import Engine
 from monitor.engine.findings import SliceFindings
+from monitor.failpoints import Failpoints
 from monitor.model import Alert, InputIssue
 from monitor.workers import DetectionPool, Job, detect_locally
 from monitor.workers.pool import gc_paused
@@ -129,6 +130,7 @@ class Scanner:
         self.on_issue = on_issue
         self.totals = ScanTotals()
         self._alerts: dict[str, Alert] = {}
+        self._failpoints = Failpoints.from_environment()
 
     def scan(self, paths: list[str], progress: Callable[[int, int], None] | None = None) -> ScanResult:
         """Scan every file (in the given order) and close the episodes left open at the end."""
@@ -163,6 +165,7 @@ class Scanner:
         try:
             with gc_paused(), self.engine.batch():
                 for found in slices:
+                    self._failpoints.reached("mid_batch")
                     result = self.engine.apply(found)
                     events += result.events
                     duplicates += result.duplicates
