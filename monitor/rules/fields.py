@@ -8,7 +8,9 @@ fields are attacker-controlled and rules must never fail on odd shapes.
 `compile_path` is the one way a rule reads an event: custom rules, Sigma rules, group
 keys and alert context all go through the `FieldReader` it returns. Paths use CloudTrail's own field
 names; the free-form fields (`requestParameters`, ...) are decoded from their raw JSON when a path
-enters them, and a field CloudTrail does not document reads as absent.
+enters them, and a field CloudTrail does not document reads as absent. A path that ends at a struct
+(`userIdentity`, `userIdentity.sessionContext`) reads it as the object it stands for, and as absent
+when it holds nothing: typed, an absent `userIdentity` and an empty one are the same empty struct.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from msgspec import Raw, Struct
 
-from monitor.model.event import STRUCT_FIELDS, Event, raw_value
+from monitor.model.event import STRUCT_FIELDS, Event, raw_value, to_record
 
 _MAX_FANOUT = 1000  # values collected from lists per path, so a huge list cannot stall the engine
 _SCALAR_TOP = frozenset(name for name in STRUCT_FIELDS[Event] if name != "userIdentity"
@@ -68,6 +70,9 @@ class FieldReader:
             node = _child(node, part)
             if node is None:
                 return []
+        if isinstance(node, Struct):  # walked through as a struct, read as its object (only at the end: rare)
+            node = to_record(node)
+            return [node] if node else []
         return node[:_MAX_FANOUT] if type(node) is list else [node]
 
     def any(self, test: Callable[[Any], bool]) -> Callable[[Any], bool]:
