@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from msgspec import Raw, Struct
 
-from monitor.model.event import event_from_record
+from monitor.decode import decode_bytes
+from monitor.model.event import Event, event_from_record, raw_value, to_record
 from monitor.rules.fields import compile_path
-from tests.helpers import api_call, cloudtrail_event, iam_user, typed
+from tests.helpers import DATA, api_call, cloudtrail_event, iam_user, typed
 
 
 def read(path: str, record: dict[str, Any]) -> list[Any]:
@@ -81,3 +83,73 @@ def test_an_empty_part_is_refused() -> None:
     for path in ("", "a..b", ".a", "a."):
         with pytest.raises(ValueError, match="empty part"):
             compile_path(path)
+
+
+def _typed_paths(kind: type[Struct] = Event, prefix: str = "") -> list[str]:
+    """Every path through the typed structs: `eventName`, `userIdentity`, `userIdentity.sessionContext.attributes`..."""
+    paths: list[str] = []
+    for name in kind.__struct_fields__:
+        paths.append(prefix + name)
+        default = getattr(kind(), name)
+        if isinstance(default, Struct):
+            paths.extend(_typed_paths(type(default), f"{prefix}{name}."))
+    return paths
+
+
+PATHS = [*_typed_paths(), "requestParameters.bucketName", "requestParameters.instancesSet.items.instanceId",
+         "resources.ARN", "additionalEventData.MFAUsed", "responseElements.ConsoleLogin", "@timestamp",
+         "userIdentity.nothing", "eventName.deeper", "requestParameters.bucketName.deeper"]
+
+
+def _step_by_step(event: Event, path: str) -> list[Any]:
+    """The reference the compiled readers must agree with: the path walked one part at a time (struct fields by
+    name, free-form JSON decoded and read by key, lists fanned out), a struct at the end read as its object."""
+    current: list[Any] = [event]
+    for part in path.split("."):
+        found: list[Any] = []
+        for node in current:
+            if isinstance(node, Struct):
+                value = getattr(node, part) if part in node.__struct_fields__ else None
+                if isinstance(value, Raw):
+                    value = raw_value(value)
+                elif value == "":
+                    value = None
+            else:
+                value = node.get(part) if type(node) is dict else None
+            if type(value) is list:
+                found.extend(value)
+            elif value is not None:
+                found.append(value)
+        current = found
+    if current and isinstance(current[0], Struct):  # a path that ends at a struct: one value, its object
+        plain = to_record(current[0])
+        return [plain] if plain else []
+    return current
+
+
+def _sample_events() -> list[Event]:
+    records = [
+        cloudtrail_event("RunInstances", "ec2.amazonaws.com", identity=iam_user(mfa=True), resources=[{"ARN": "a"}],
+                         requestParameters={"instancesSet": {"items": [{"instanceId": "i-1"}, {"instanceId": "i-2"}]},
+                                            "bucketName": ""}, errorCode="", readOnly=True),
+        api_call(None, "signin.amazonaws.com", "ConsoleLogin", responseElements={"ConsoleLogin": "Success"},
+                 additionalEventData={"MFAUsed": "No"}),
+        api_call({"type": "AssumedRole", "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "app"},
+                                                             "attributes": {"mfaAuthenticated": "false"}}},
+                 "s3.amazonaws.com", "GetObject", requestParameters={}, responseElements=None),
+    ]
+    events = [typed(record) for record in records]
+    real = DATA / "otrf_ec2_proxy_s3_exfil" / "events.jsonl"
+    if real.exists():
+        events.extend(decode_bytes(real.read_bytes(), str(real)).events)
+    return events
+
+
+def test_compiled_paths_read_what_the_plain_record_holds() -> None:
+    events = _sample_events()
+    for path in PATHS:
+        reader = compile_path(path)
+        for event in events:
+            expected = _step_by_step(event, path)
+            assert reader(event) == expected, (path, event.eventID)
+            assert reader.any(lambda value: True)(event) == bool(expected), (path, event.eventID)
