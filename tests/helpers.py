@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,8 @@ from monitor.model import Alert, Event
 
 REPO = Path(__file__).resolve().parent.parent
 # Real third-party events beside the repository (see its README); tests skip, saying so, without them.
-DATA = REPO.parent / "shared" / "data"
+# TRAILSENTRY_SHARED_DATA names the folder when the checkout does not sit beside shared/ (a git worktree).
+DATA = Path(os.environ.get("TRAILSENTRY_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "444455556666"

@@ -58,8 +58,12 @@ def _event_time(event: Record) -> float:
 
 
 def write_s3_objects(directory: Path, events: Iterable[Record], rng: random.Random, *,
-                     object_seconds: int = 3600, organization_id: str | None = None) -> list[Path]:
-    """Group events into one log file per account, region and delivery period; return the files written."""
+                     object_seconds: int = 300, organization_id: str | None = None) -> list[Path]:
+    """Group events into one log file per account, region and delivery period; return the files written.
+
+    CloudTrail delivers a file about every five minutes; much longer periods put a file's first events
+    further behind the newest event of the files scanned before it than `engine.lateness_seconds` allows.
+    """
     grouped: dict[tuple[int, str, str], list[Record]] = {}
     for event in events:
         slot = int(_event_time(event) // object_seconds)

@@ -234,8 +234,9 @@ def is_service_source_ip(source_ip: str) -> bool:
     return source_ip.startswith("AWS Internal") or source_ip.endswith(".amazonaws.com")
 
 
-def to_record(event: Event) -> dict[str, Any]:
-    """The event as plain JSON data (raw fields decoded), for rules that search a whole record."""
+def to_record(event: Struct) -> dict[str, Any]:
+    """The event (or one of its nested structs) as plain JSON data, raw fields decoded and empty fields left
+    out, for rules that search a whole record or read a path that ends at a struct."""
     return _plain(event)  # type: ignore[no-any-return]
 
 

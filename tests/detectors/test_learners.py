@@ -25,7 +25,7 @@ from monitor.model import Detector, FirstSeen, RateBaseline, Severity, keys
 from monitor.model.detector import IDENTITY_CENTER
 from monitor.model.event import event_from_record
 from monitor.offline.samples import load_cases, run_samples, samples_path
-from tests.helpers import ACCOUNT, api_call, iam_user, root
+from tests.helpers import ACCOUNT, api_call, at, iam_user, root
 
 LEARNERS = [new_ip.DETECTOR, new_ua.DETECTOR, region.DETECTOR, ius.DETECTOR, icue.DETECTOR, mib.DETECTOR]
 ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
@@ -194,7 +194,7 @@ def test_params_leave_out_addresses_but_never_a_client_signal() -> None:
 
 
 def test_a_listed_egress_address_is_still_the_sessions_own_first_place() -> None:
-    events = [instance_call("52.95.110.1"), instance_call("1.2.3.4", eventTime="2026-03-02T14:10:00Z")]
+    events = [instance_call("52.95.110.1"), instance_call("1.2.3.4", eventTime=at(600))]
     engine = Engine([dataclasses.replace(icue.DETECTOR, params={**icue.DETECTOR.params,
                                                                  "instance_networks": ["52.95.110.1/32"]})])
     assert len([*engine.process_records(events, "t").alerts, *engine.flush()]) == 1
