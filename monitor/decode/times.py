@@ -23,6 +23,11 @@ class EventTimes:
         self._recent: dict[str, float] = {}
         self._minutes: dict[str, float] = {}
 
+    @property
+    def recent(self) -> dict[str, float]:
+        """Recently parsed texts, for a hot loop to try before calling `parse` (read only)."""
+        return self._recent
+
     def parse(self, text: str) -> float:
         """Epoch seconds for an RFC 3339 / ISO 8601 timestamp (UTC when it has no zone), else BAD_TIME."""
         known = self._recent.get(text)

@@ -69,6 +69,7 @@ class Detection:
         suppressions = suppressions or SuppressionSet()
         self.max_record_bytes = max_record_bytes
         self._times = EventTimes()
+
         self.rules = [Rule(index, detector, suppressions) for index, detector in enumerate(detectors)]
         self._by_name: dict[str, list[tuple[str, Rule]]] = {}
         self._every: list[Rule] = []
@@ -104,49 +105,62 @@ class Detection:
         on_errors = self._on_errors
         on_changes = self._on_changes
         identity_center = self._by_identity_type.get(IDENTITY_CENTER)
+        known_time = self._times.recent.get
         parse_time = self._times.parse
         limit = self.max_record_bytes
         newest = -1.0
         for position, event in enumerate(events):
-            ts = parse_time(event.eventTime)
+            text = event.eventTime
+            ts = known_time(text)
+            if ts is None:
+                ts = parse_time(text)
             times.append(ts)
             if ts > newest:
                 newest = ts
             elif ts == BAD_TIME and position not in part.timeless:
                 self._issue(part, found, position, "bad_event_time",
-                            f"eventTime {_preview(event.eventTime)} is missing or not a timestamp")
+                            f"eventTime {_preview(text)} is missing or not a timestamp")
             name = event.eventName
-            if not name or not event.eventSource:
+            source = event.eventSource
+            if not name or not source:
                 self._issue(part, found, position, "wrong_type", "eventName/eventSource missing or not strings")
             if event.eventType == INSIGHT_EVENT_TYPE or (
                     len(event.requestParameters) + len(event.responseElements) + len(event.userAgent) > limit):
                 self._set_aside(part, found, position, event)
                 continue
-            facts: list[Facts] = []  # computed once, by the first finding of this event
+            facts: Facts | None = None  # the alert fields, computed by the first finding of this event
             wanted = by_name(name)
             if wanted is not None:
-                source = event.eventSource
-                for wanted_source, rule in wanted:
-                    if wanted_source in (source, ANY_SOURCE):
-                        self._run(rule, event, position, ts, found, learned, facts)
-            for rule in every:
-                self._run(rule, event, position, ts, found, learned, facts)
+                facts = self._each([rule for wanted_source, rule in wanted if wanted_source in (source, ANY_SOURCE)],
+                                   event, position, ts, found, learned, facts)
+            if every:
+                facts = self._each(every, event, position, ts, found, learned, facts)
             if on_errors and event.errorCode:
-                for rule in on_errors:
-                    self._run(rule, event, position, ts, found, learned, facts)
+                facts = self._each(on_errors, event, position, ts, found, learned, facts)
             if on_changes and event.readOnly is not True:
-                for rule in on_changes:
-                    self._run(rule, event, position, ts, found, learned, facts)
+                facts = self._each(on_changes, event, position, ts, found, learned, facts)
             identity = event.userIdentity
-            typed = by_type(identity.type)
+            kind = identity.type
+            typed = by_type(kind)
             if typed is not None:
-                for rule in typed:
-                    self._run(rule, event, position, ts, found, learned, facts)
-            if identity_center is not None and IDENTITY_CENTER_MARK in identity.arn and identity.type == "AssumedRole":
-                for rule in identity_center:
-                    self._run(rule, event, position, ts, found, learned, facts)
+                facts = self._each(typed, event, position, ts, found, learned, facts)
+            if identity_center is not None and kind == "AssumedRole" and IDENTITY_CENTER_MARK in identity.arn:
+                self._each(identity_center, event, position, ts, found, learned, facts)
         found.newest = newest
         return found
+
+    def _each(self, rules: list[Rule], event: Event, position: int, ts: float, found: SliceFindings,
+              learned: dict[tuple[int, str, str], Finding], facts: Facts | None) -> Facts | None:
+        """Run each rule's match on the event and keep what its Hits count; the event's facts once computed."""
+        for rule in rules:
+            try:
+                verdict = rule.match(event, rule.params)
+            except Exception as exc:  # a bug in one detector must not stop the others
+                self._failed(rule, exc, found)
+                continue
+            if verdict is not None:
+                facts = self._keep_all(rule, verdict, event, position, ts, found, learned, facts)
+        return facts
 
     def _issue(self, part: Slice, found: SliceFindings, position: int, reason: str, detail: str) -> None:
         line, record = part.where(position)
@@ -161,53 +175,58 @@ class Detection:
             self._issue(part, found, position, "too_large",
                         f"record larger than the limit of {self.max_record_bytes} bytes; skipped")
 
-    def _run(self, rule: Rule, event: Event, position: int, ts: float, found: SliceFindings,
-             learned: dict[tuple[int, str, str], Finding], facts: list[Facts]) -> None:
+    def _failed(self, rule: Rule, exc: Exception, found: SliceFindings) -> None:
+        found.detector_errors[rule.id] += 1
+        if not rule.failed_once:
+            rule.failed_once = True
+            log.error("detector %s failed on an event from %s: %s: %s (further errors are only counted)",
+                      rule.id, found.origin, type(exc).__name__, clip(str(exc), 200))
+
+    def _keep_all(self, rule: Rule, verdict: Hit | Sequence[Hit], event: Event, position: int, ts: float,
+                  found: SliceFindings, learned: dict[tuple[int, str, str], Finding],
+                  facts: Facts | None) -> Facts | None:
+        """Keep what the verdict's Hits count; the event's facts once computed."""
         try:
-            verdict = rule.match(event, rule.params)
-            if verdict is None:
-                return
-            hits: Sequence[Hit] = (verdict,) if isinstance(verdict, Hit) else verdict
-            for hit in hits:
-                self._keep(rule, hit, event, position, ts, found, learned, facts)
-        except Exception as exc:  # a bug in one detector must not stop the others
-            found.detector_errors[rule.id] += 1
-            if not rule.failed_once:
-                rule.failed_once = True
-                log.error("detector %s failed on an event from %s: %s: %s (further errors are only counted)",
-                          rule.id, found.origin, type(exc).__name__, clip(str(exc), 200))
+            if isinstance(verdict, Hit):
+                return self._keep(rule, verdict, event, position, ts, found, learned, facts)
+            for hit in verdict:
+                facts = self._keep(rule, hit, event, position, ts, found, learned, facts)
+        except Exception as exc:  # a group key function that raised
+            self._failed(rule, exc, found)
+        return facts
 
     def _keep(self, rule: Rule, hit: Hit, event: Event, position: int, ts: float, found: SliceFindings,
-              learned: dict[tuple[int, str, str], Finding], facts: list[Facts]) -> None:
+              learned: dict[tuple[int, str, str], Finding], facts: Facts | None) -> Facts | None:
         key = hit.key
         if key is None and rule.group is not None:
             key = rule.group(event)
         if key is None and rule.needs_key:
             if rule.group is None and rule.detector.state is None:
                 found.detector_errors[rule.id] += 1  # the detector promised a key in its Hits and gave none
-            return  # nothing to count against
+            return facts  # nothing to count against
         value = hit.value
         if rule.needs_value and value is None:
-            return
+            return facts
         if rule.learner:
             earlier = learned.get((rule.index, key or "", value or ""))
             if earlier is not None and abs(ts - found.times[earlier.position]) <= rule.fold_seconds:
                 earlier.repeats.append(position)
-                return
+                return facts
         if rule.suppressions is not None and rule.suppressions.match(rule.id, event, ts) is not None:
             found.suppressed[rule.id] += 1  # dropped before it counts toward anything
-            return
+            return facts
         found.matches[rule.id] += 1
-        if not facts:
-            facts.append(event_facts(event))
+        if facts is None:
+            facts = event_facts(event)
         detector = rule.detector
         finding = Finding(detector=rule.index, position=position, key=key, value=value,
                           severity=hit.severity if hit.severity is not None else detector.severity,
-                          title=clip(hit.title or detector.title, 200), context=dict(hit.context), facts=facts[0],
+                          title=clip(hit.title or detector.title, 200), context=dict(hit.context), facts=facts,
                           prior=hit.prior, standalone=hit.standalone, quiet=hit.quiet)
         if rule.learner:
             learned[(rule.index, key or "", value or "")] = finding
         found.findings.append(finding)
+        return facts
 
 
 def _preview(text: str) -> str:
