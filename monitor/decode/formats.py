@@ -105,7 +105,8 @@ def decode_slices(source: bytes | BinaryIO, origin: str, limits: DecodeLimits | 
         chunks = _plain_chunks(head, reader)
     decoder = _Decoder(origin, limits, notice)
     yield from decoder.run(iter(chunks), plain_size=None if gzipped else _size_of(reader))
-    if inflated is not None and not inflated.complete:
+    # A stream the decoder stopped reading early (a document refused for its size) is not called truncated.
+    if inflated is not None and inflated.finished and not inflated.complete:
         tail = Slice(origin)
         if inflated.trailing_garbage:
             tail.issue("truncated_gzip", "data after the gzip stream is not gzip; ignored")
@@ -205,14 +206,15 @@ class _Decoder:
         limit = self.limits.max_document_bytes
         parts = [first]
         total = len(first)
-        for chunk in chunks:
-            total += len(chunk)
-            if total > limit:
-                self.notice.issue("too_large", f"refused: one JSON document over the limit of {limit} bytes "
-                                               "(possible gzip bomb)")
-                return None
+        while total <= limit:  # the first part alone may be over the limit already
+            chunk = next(chunks, None)
+            if chunk is None:
+                return b"".join(parts)
             parts.append(chunk)
-        return b"".join(parts)
+            total += len(chunk)
+        self.notice.issue("too_large", f"refused: one JSON document over the limit of {limit} bytes "
+                                       "(possible gzip bomb)")
+        return None
 
     # -- one JSON document -------------------------------------------------------------------------
 
