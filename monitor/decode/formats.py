@@ -333,8 +333,9 @@ class _Decoder:
         kept: list[Event] = []
         places: list[int] = []
         self._timeless: set[int] = set()
-        for body, number in zip(bodies, numbers, strict=True):
-            self._one_line(out, body, number, kept, places)
+        for line, body, number in zip(lines, bodies, numbers, strict=True):
+            # A line without an object: the line itself, to tell JSON that is not an object from garbage.
+            self._one_line(out, body or line, number, kept, places)
         self._finish(out, kept, places, self._timeless)
         return out
 

@@ -82,6 +82,10 @@ class Applier:
         self.store.expire(watermark)
         self.episodes.close_until(watermark - self.lateness, alerts)
 
+    def forget_episodes_except(self, detector_ids: set[str]) -> None:
+        """Drop the open episodes of every other detector (state restored from an earlier configuration)."""
+        self.episodes.forget_except(detector_ids)
+
     def after_undo(self) -> None:
         """The store went back to an earlier state (a batch undone, or state restored at start)."""
         self.episodes.rebuild_index()

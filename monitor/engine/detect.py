@@ -95,8 +95,9 @@ class Detection:
         """The prologue and dispatch of every event of a slice: one pass over its events."""
         events = part.events
         times: list[float] = []
+        # The slice's issues and skips are copied, not shared: detecting never changes its slice.
         found = SliceFindings(origin=part.origin, event_ids=[event.eventID for event in events], times=times,
-                              findings=[], issues=part.issues, skipped=part.skipped)
+                              findings=[], issues=list(part.issues), skipped=dict(part.skipped))
         learned: dict[tuple[int, str, str], Finding] = {}
         by_name = self._by_name.get
         by_type = self._by_identity_type.get
@@ -155,6 +156,7 @@ class Detection:
     def _set_aside(self, part: Slice, found: SliceFindings, position: int, event: Event) -> None:
         """An Insight event (skipped and counted) or a record over the size limit (refused and reported)."""
         found.event_ids[position] = ""  # not applied, so not remembered
+        found.set_aside += 1  # nor counted as processed
         if event.eventType == INSIGHT_EVENT_TYPE:
             found.skipped["insight"] = found.skipped.get("insight", 0) + 1
         else:
