@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from monitor.decode import BAD_TIME, DEFAULT_MAX_RECORD_BYTES, EventTimes, Slice
+from monitor.decode import BAD_TIME, EventTimes, Slice
 from monitor.decode.formats import INSIGHT_EVENT_TYPE
 from monitor.engine.findings import Facts, Finding, SliceFindings
 from monitor.engine.kinds.first_seen import first_seen_granularity
@@ -64,10 +64,8 @@ class Rule:
 
 
 class Detection:
-    def __init__(self, detectors: Sequence[Detector], suppressions: SuppressionSet | None = None,
-                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
+    def __init__(self, detectors: Sequence[Detector], suppressions: SuppressionSet | None = None) -> None:
         suppressions = suppressions or SuppressionSet()
-        self.max_record_bytes = max_record_bytes
         self._times = EventTimes()
         self.rules = [Rule(index, detector, suppressions) for index, detector in enumerate(detectors)]
         self._by_name: dict[str, list[tuple[str, Rule]]] = {}
@@ -106,7 +104,7 @@ class Detection:
         on_changes = self._on_changes
         identity_center = self._by_identity_type.get(IDENTITY_CENTER)
         parse_time = self._times.parse
-        limit = self.max_record_bytes
+        limit = part.record_limit  # the limit the input was decoded with
         newest = -1.0
         for position, event in enumerate(events):
             ts = parse_time(event.eventTime)
@@ -161,7 +159,7 @@ class Detection:
             found.skipped["insight"] = found.skipped.get("insight", 0) + 1
         else:
             self._issue(part, found, position, "too_large",
-                        f"record larger than the limit of {self.max_record_bytes} bytes; skipped")
+                        f"record larger than the limit of {part.record_limit} bytes; skipped")
 
     def _run(self, rule: Rule, event: Event, position: int, ts: float, found: SliceFindings,
              learned: dict[tuple[int, str, str], Finding], facts: list[Facts]) -> None:
