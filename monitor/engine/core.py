@@ -84,7 +84,10 @@ class Engine:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """One input's state changes, kept together or undone together."""
+        """One input's state changes, kept together or undone together. Inside a batch, another joins it."""
+        if self._in_batch:
+            yield
+            return
         self.store.begin()
         self._in_batch = True
         try:
