@@ -153,7 +153,7 @@ WRONG: dict[str, list[Any]] = {
 
 
 def _set(record: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    changed = orjson.loads(orjson.dumps(record))
+    changed: dict[str, Any] = orjson.loads(orjson.dumps(record))
     *parents, name = path.split(".")
     target = changed
     for parent in parents:
@@ -336,7 +336,7 @@ class CountingFile(io.FileIO):
 
     read_bytes = 0
 
-    def read(self, size: int = -1, /) -> bytes:
+    def read(self, size: int | None = -1, /) -> bytes:
         data = super().read(size)
         CountingFile.read_bytes += len(data or b"")
         return data or b""

@@ -176,10 +176,14 @@ def test_a_standalone_value_alerts_even_while_learning_and_a_quiet_one_never() -
     assert run(engine, [event(8 * DAY + 60, value="own")]) == []
 
 
+def memory(engine: Engine) -> MemoryStore:
+    assert isinstance(engine.store, MemoryStore)  # EmbeddedStore is one
+    return engine.store
+
+
 def history(engine: Engine, detector_id: str = "kind-under-test") -> dict[str, Any]:
     """The first-seen rows the engine holds: key -> (first seen, last activity, {value: last seen})."""
-    assert isinstance(engine.store, MemoryStore)
-    return dict(engine.store.items(f"history/{detector_id}"))
+    return dict(memory(engine).items(f"history/{detector_id}"))
 
 
 def test_history_is_bounded_in_keys_and_values() -> None:
@@ -195,11 +199,11 @@ def test_history_is_bounded_in_keys_and_values() -> None:
 def test_history_survives_a_restart_and_a_fresh_engine_is_still_learning(state_file: Path) -> None:
     first = durable([SEEN], state_file)
     run(first, learning(range(8)), flush=False)
-    assert first.store.unpersisted
+    assert memory(first).unpersisted
     first.store.persist()
-    assert not first.store.unpersisted  # persisted once
+    assert not memory(first).unpersisted  # persisted once
     second = durable([SEEN], state_file)
-    assert not second.store.unpersisted  # what was loaded is not a change
+    assert not memory(second).unpersisted  # what was loaded is not a change
     [alert] = run(second, [event(8 * DAY, value="b")])
     assert alert.context["new_values"] == ["b"]
     # A fresh engine without the history is still learning: the same event is quiet.

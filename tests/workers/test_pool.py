@@ -98,6 +98,23 @@ def test_bursts_spanning_files_and_accounts(tmp_path: Path) -> None:
         assert ("console-login-failure-burst", account) in detectors
 
 
+def test_events_set_aside_inside_objects(tmp_path: Path) -> None:
+    # Insight events and records over the record limit inside ordinary objects are set aside by detection,
+    # in the workers: what reaches the state and the totals is the same.
+    rng = random.Random(5)
+    burst = access_denied_burst(rng, EXAMPLE_START, EXAMPLE_ACCOUNTS[0], denials=30)
+    insight = {**burst[0], "eventID": "insight-1", "eventType": "AwsCloudTrailInsight", "eventCategory": "Insight"}
+    oversized = {**burst[1], "eventID": "oversized-1", "requestParameters": {"blob": "x" * 20_000}}
+    paths = []
+    for index in range(0, len(burst), 10):
+        path = tmp_path / f"part-{index:03d}.json.gz"
+        path.write_bytes(encode_records([insight, *burst[index:index + 10], oversized]))
+        paths.append(str(path))
+    _, totals, issues = same_with_workers(paths, DecodeLimits(max_record_bytes=8192))
+    assert totals["events"] == len(burst) and totals["skipped"] == {"insight": 3}
+    assert [issue.reason for issue in issues] == ["too_large"] * 3
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_file_that_cannot_be_read_is_an_issue_with_any_number_of_workers(tmp_path: Path, workers: int) -> None:
     good = tmp_path / "good.json.gz"
