@@ -122,9 +122,8 @@ class App:
         tuning = live.service
         if tuning.workers > 1:
             # Forked first, before this process opens any file or starts any thread.
-            self.pool = DetectionPool(Detection(detectors, self.config.engine.suppressions,
-                                                self.config.decode.max_record_bytes),
-                                      self.config.decode, tuning.workers)
+            self.pool = DetectionPool(Detection(detectors, self.config.engine.suppressions), self.config.decode,
+                                      tuning.workers)
         if self.recorder is None:
             assert self._alerting_settings is not None
             # Resolves secret references first (ConfigError naming the path of a missing one), so a

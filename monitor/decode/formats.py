@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -26,7 +27,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from monitor.decode.inflate import CHUNK_BYTES, GZIP_MAGIC, Inflated
-from monitor.decode.settings import DecodeLimits
+from monitor.decode.settings import DEFAULT_MAX_RECORD_BYTES, DecodeLimits
 from monitor.decode.typed import (
     EVENT_ARRAY,
     Decoded,
@@ -44,6 +45,7 @@ INSIGHT_EVENT_TYPE = "AwsCloudTrailInsight"
 # A document larger than this is not parsed whole: its records are found by scanning and decoded in slices,
 # so memory holds the document and one slice, not every event of it.
 WHOLE_PARSE_BYTES = 32 * 1024 * 1024
+_SIGNIFICANT = re.compile(rb"[^ \t\r\n\xef\xbb\xbf]")  # what `_first_significant` does not skip
 _NONE: set[int] = set()
 
 
@@ -60,6 +62,8 @@ class Slice:
     skipped: dict[str, int] = field(default_factory=dict)
     # Indexes (into `events`) whose unusable eventTime was already reported while decoding.
     timeless: set[int] = field(default_factory=set)
+    # The input's `max_record_bytes`: records of a document are measured in the engine's prologue, by this.
+    record_limit: int = DEFAULT_MAX_RECORD_BYTES
 
     def where(self, index: int) -> tuple[int | None, int | None]:
         """(line, record) of an event, for an InputIssue."""
@@ -97,7 +101,7 @@ def decode_slices(source: bytes | BinaryIO, origin: str, limits: DecodeLimits | 
         return
     head = reader.read(2)
     gzipped = head == GZIP_MAGIC
-    notice = Slice(origin)
+    notice = Slice(origin, record_limit=limits.max_record_bytes)
     if origin.endswith(".gz") and not gzipped:
         notice.issue("not_gzip", "empty file named .gz" if not head else "named .gz but not gzip; read as plain")
     chunks: Iterable[bytes]
@@ -109,7 +113,8 @@ def decode_slices(source: bytes | BinaryIO, origin: str, limits: DecodeLimits | 
         chunks = _plain_chunks(head, reader)
     decoder = _Decoder(origin, limits, notice)
     yield from decoder.run(iter(chunks), plain_size=None if gzipped else _size_of(reader))
-    if inflated is not None and not inflated.complete:
+    # A stream the decoder stopped reading early (a document refused for its size) is not called truncated.
+    if inflated is not None and inflated.finished and not inflated.complete:
         tail = Slice(origin)
         if inflated.trailing_garbage:
             tail.issue("truncated_gzip", "data after the gzip stream is not gzip; ignored")
@@ -120,7 +125,7 @@ def decode_slices(source: bytes | BinaryIO, origin: str, limits: DecodeLimits | 
 
 def decode_bytes(data: bytes, origin: str, limits: DecodeLimits | None = None) -> Slice:
     """Every slice of a small input joined into one (tests, samples, and callers that want it whole)."""
-    whole = Slice(origin)
+    whole = Slice(origin, record_limit=(limits or DecodeLimits()).max_record_bytes)
     for part in decode_slices(data, origin, limits):
         whole.line_based = whole.line_based or part.line_based
         whole.timeless.update(index + len(whole.events) for index in part.timeless)
@@ -168,13 +173,29 @@ class _Decoder:
         self.insight = is_insight_name(origin)
 
     def run(self, chunks: Iterator[bytes], plain_size: int | None) -> Iterator[Slice]:
-        # Enough of the start to tell a document from lines: the first line, or a record's worth.
+        # Enough of the start to tell a document from lines: the first line and the start of the next, or a
+        # record's worth. However the input is cut into reads (a pipe, one gzip member per line), so each
+        # chunk is looked at once.
         parts: list[bytes] = []
         size = 0
+        started = line_ended = False
         for chunk in chunks:
             parts.append(chunk)
             size += len(chunk)
-            if size > self.limits.max_record_bytes or b"\n" in chunk.lstrip():
+            if size > self.limits.max_record_bytes:
+                break
+            at = 0
+            if not started:
+                found = _SIGNIFICANT.search(chunk)
+                if found is None:
+                    continue
+                started, at = True, found.start()
+            if not line_ended:
+                at = chunk.find(b"\n", at)
+                if at < 0:
+                    continue
+                line_ended = True
+            if _SIGNIFICANT.search(chunk, at):
                 break
         first = b"".join(parts)
         start = _first_significant(first)
@@ -209,14 +230,15 @@ class _Decoder:
         limit = self.limits.max_document_bytes
         parts = [first]
         total = len(first)
-        for chunk in chunks:
-            total += len(chunk)
-            if total > limit:
-                self.notice.issue("too_large", f"refused: one JSON document over the limit of {limit} bytes "
-                                               "(possible gzip bomb)")
-                return None
+        while total <= limit:  # the first part alone may be over the limit already
+            chunk = next(chunks, None)
+            if chunk is None:
+                return b"".join(parts)
             parts.append(chunk)
-        return b"".join(parts)
+            total += len(chunk)
+        self.notice.issue("too_large", f"refused: one JSON document over the limit of {limit} bytes "
+                                       "(possible gzip bomb)")
+        return None
 
     # -- one JSON document -------------------------------------------------------------------------
 
@@ -253,7 +275,7 @@ class _Decoder:
             events = []
         size = self.limits.slice_events
         for begin in range(0, max(len(events), 1), size):
-            part = out if begin == 0 else Slice(self.origin)
+            part = out if begin == 0 else Slice(self.origin, record_limit=self.limits.max_record_bytes)
             self._finish(part, events[begin:begin + size], positions[begin:begin + size], timeless)
             yield part
 
@@ -270,7 +292,8 @@ class _Decoder:
                 chunk.append(record)
                 if len(chunk) >= size:
                     yield self._records_slice(out, chunk, first)
-                    out, first, chunk = Slice(self.origin), first + len(chunk), []
+                    out = Slice(self.origin, record_limit=self.limits.max_record_bytes)
+                    first, chunk = first + len(chunk), []
         except ValueError:
             out.issue("too_large", f"refused: a JSON document over {WHOLE_PARSE_BYTES} bytes that is not a list of "
                                    "records")
@@ -328,7 +351,8 @@ class _Decoder:
             numbers.append(number)
             if len(batch) >= self.limits.slice_events:
                 yield self._line_slice(out, batch, numbers)
-                out, batch, numbers = Slice(self.origin, line_based=True), [], []
+                out = Slice(self.origin, line_based=True, record_limit=self.limits.max_record_bytes)
+                batch, numbers = [], []
         yield self._line_slice(out, batch, numbers)
 
     def _split(self, first: bytes, chunks: Iterator[bytes], out: Slice) -> Iterator[tuple[int, bytes]]:
@@ -375,8 +399,9 @@ class _Decoder:
         kept: list[Event] = []
         places: list[int] = []
         self._timeless: set[int] = set()
-        for body, number in zip(bodies, numbers, strict=True):
-            self._one_line(out, body, number, kept, places)
+        for line, body, number in zip(lines, bodies, numbers, strict=True):
+            # A line without an object: the line itself, to tell JSON that is not an object from garbage.
+            self._one_line(out, body or line, number, kept, places)
         self._finish(out, kept, places, self._timeless)
         return out
 

@@ -33,7 +33,12 @@ class Reader(Protocol):
 
 
 class Inflated:
-    """The decompressed chunks of a gzip stream; after iterating, `complete` says whether it ended cleanly."""
+    """The decompressed chunks of a gzip stream; after iterating, `complete` says whether it ended cleanly.
+
+    `finished` says whether iteration reached the end of the input (or garbage, or corruption): a consumer
+    that stopped taking chunks early (a document refused for its size) leaves it False, and then
+    `complete` says nothing about the stream.
+    """
 
     def __init__(self, reader: Reader, *, inflater: str = DEFAULT_INFLATER, chunk_bytes: int = CHUNK_BYTES) -> None:
         self._reader = reader
@@ -41,19 +46,26 @@ class Inflated:
         self._chunk_bytes = chunk_bytes
         self.complete = False
         self.trailing_garbage = False
+        self.finished = False
 
     def __iter__(self) -> Iterator[bytes]:
+        yield from self._inflate()
+        self.finished = True
+
+    def _inflate(self) -> Iterator[bytes]:
         library = self._library
         stream = library.decompressobj(wbits=16 + zlib.MAX_WBITS)
         pending = b""  # compressed input not consumed yet
         at_member_start = True
+        ended = False  # the reader has nothing more
         while True:
-            if not pending:
+            if not pending and not ended:
                 pending = self._reader.read(READ_BYTES)
-                if not pending:
-                    # Input ended: clean only at a member boundary.
-                    self.complete = at_member_start
-                    return
+                ended = not pending
+            if ended and at_member_start and not pending:
+                # Input ended at a member boundary: clean.
+                self.complete = True
+                return
             if at_member_start:
                 if pending[:2] != GZIP_MAGIC[: len(pending)]:
                     self.trailing_garbage = True  # something after a complete member that is not gzip
@@ -70,3 +82,7 @@ class Inflated:
                 pending = stream.unused_data  # the next member, if any (unconsumed_tail is empty at eof)
                 stream = library.decompressobj(wbits=16 + zlib.MAX_WBITS)
                 at_member_start = True
+            elif ended and not chunk:
+                # Input ended inside a member, and the inflater gave out all it still held (ISA-L keeps
+                # decoded output back past the end of its input): truncated, `complete` stays False.
+                return

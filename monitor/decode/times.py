@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 BAD_TIME = -1.0  # what `parse` returns for text that is not a usable timestamp
 _CACHE_LIMIT = 4096
 _MINUTES_LIMIT = 65536
-_SECONDS = {f"{second:02d}": float(second) for second in range(61)}  # 60: a leap second
+# 00 to 59, as fromisoformat reads them: a leap second (60) is refused here as it is in every other spelling.
+_SECONDS = {f"{second:02d}": float(second) for second in range(60)}
 
 
 class EventTimes:

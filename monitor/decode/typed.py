@@ -17,6 +17,7 @@ A problem is a `(position, reason, detail)` naming the record by its index in th
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -88,7 +89,7 @@ def decode_each(raws: list[Raw] | list[bytes]) -> Decoded:
         except _DECODE_ERRORS:
             pass
         try:
-            value = orjson.loads(memoryview(raw) if isinstance(raw, Raw) else raw)
+            value = plain_json(memoryview(raw) if isinstance(raw, Raw) else raw)
         except orjson.JSONDecodeError as exc:
             reason = "too_deep" if "depth" in str(exc) or "recursion" in str(exc) else "invalid_json"
             problems.append((position, reason, "record is nested too deep to read" if reason == "too_deep"
@@ -109,13 +110,32 @@ def decode_line(line: bytes) -> Event | Any:
     except _DECODE_ERRORS:
         pass
     try:
-        return orjson.loads(line)
+        return plain_json(line)
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON: {exc}") from None
 
 
+def plain_json(data: bytes | memoryview) -> Any:
+    """Plain JSON data: orjson, else the standard library for the one thing JSON allows and orjson refuses,
+    a lone surrogate written as an escape ("\\ud800"; a Python string holds it, alerts replace it).
+
+    Raises orjson.JSONDecodeError (a ValueError) when the data is not JSON.
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "surrogate" not in str(exc):
+            raise
+        try:
+            return json.loads(bytes(data))
+        except (ValueError, RecursionError):
+            raise exc from None
+
+
 # Strings (with escapes) and the structural characters: enough to find where records start and end.
-_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]')
+# Possessive: a group repeated once per character keeps state per character (about 120 bytes each, so a
+# 48 MB string took gigabytes); `++`/`*+` keep none, whatever the string.
+_TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{},]')
 
 
 def split_records(data: bytes, *, wrapped: bool) -> list[bytes]:
@@ -170,6 +190,9 @@ def from_plain(value: Any, position: int, problems: list[Problem]) -> Event | No
         # Said once, as the time problem it is (decoding does not report a missing time again).
         problems.append((position, "bad_event_time", f"eventTime is {_a(value['eventTime'])}, not a timestamp"))
         wrong = [problem for problem in wrong if not problem.startswith("eventTime ")]
+    # Names that are not strings are left out, and the engine's prologue reports every event without its
+    # names ("eventName/eventSource missing or not strings"): said once, there.
+    wrong = [problem for problem in wrong if not problem.startswith(("eventName ", "eventSource "))]
     if wrong:
         problems.append((position, "wrong_type", "; ".join(wrong)[:300] + " (left out)"))
     return Event(**fields)

@@ -10,15 +10,18 @@ the episodes that ended.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
+
+import msgspec
 
 from monitor.decode import BAD_TIME
 from monitor.engine.episodes import Episodes
-from monitor.engine.findings import SliceFindings
+from monitor.engine.findings import Finding, SliceFindings
 from monitor.engine.kinds import Batch, Kind, kind_for
 from monitor.engine.settings import EngineSettings
 from monitor.engine.state.store import StateStore
 from monitor.model.alert import Alert
-from monitor.model.detector import Detector
+from monitor.model.detector import Detector, FirstSeen
 
 ENGINE_SPACE = "engine"
 WATERMARK = "watermark"
@@ -33,6 +36,9 @@ class Applier:
         self.episodes = Episodes(store)
         self.kinds: list[Kind] = [kind_for(detector, store, self.episodes, settings.account_aliases, self.lateness)
                                   for detector in detectors]
+        # First-seen learners whose repeats join the open episode: those repeats are applied one by one.
+        self.folding = frozenset(index for index, detector in enumerate(detectors)
+                                 if isinstance(detector.state, FirstSeen) and detector.state.fold_repeats)
 
     @property
     def watermark(self) -> float:
@@ -52,7 +58,8 @@ class Applier:
         batch = Batch(event_ids=found.event_ids, times=times, fresh=fresh, watermark=watermark, alerts=[],
                       duplicates=duplicates > 0)
         kinds = self.kinds
-        for finding in found.findings:
+        findings = _in_event_order(found.findings, self.folding) if self.folding else found.findings
+        for finding in findings:
             position = finding.position
             if duplicates and not fresh[position] and not any(fresh[p] for p in finding.repeats):
                 continue
@@ -82,9 +89,32 @@ class Applier:
         self.store.expire(watermark)
         self.episodes.close_until(watermark - self.lateness, alerts)
 
+    def forget_episodes_except(self, detector_ids: set[str]) -> None:
+        """Drop the open episodes of every other detector (state restored from an earlier configuration)."""
+        self.episodes.forget_except(detector_ids)
+
     def after_undo(self) -> None:
         """The store went back to an earlier state (a batch undone, or state restored at start)."""
         self.episodes.rebuild_index()
+
+
+_POSITION = attrgetter("position")
+
+
+def _in_event_order(findings: list[Finding], folding: frozenset[int]) -> list[Finding]:
+    """The findings, with the repeats detection folded for `folding` detectors given back one finding per event
+    and in event order: each joins the episode open where it happened (and its event id is listed in turn),
+    exactly as processing event by event would. Quiet findings keep their repeats (they join nothing)."""
+    unfold = [finding for finding in findings if finding.repeats and finding.detector in folding and not finding.quiet]
+    if not unfold:
+        return findings
+    replace = msgspec.structs.replace
+    alone = {id(finding): replace(finding, repeats=[]) for finding in unfold}
+    ordered = [alone.get(id(finding), finding) for finding in findings]
+    ordered.extend(replace(finding, position=position, repeats=[]) for finding in unfold
+                   for position in finding.repeats)
+    ordered.sort(key=_POSITION)  # stable: findings of one event keep detection's order
+    return ordered
 
 
 def _placed(times: list[float], watermark: float) -> list[float]:

@@ -84,7 +84,10 @@ class Engine:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """One input's state changes, kept together or undone together."""
+        """One input's state changes, kept together or undone together. Inside a batch, another joins it."""
+        if self._in_batch:
+            yield
+            return
         self.store.begin()
         self._in_batch = True
         try:
@@ -108,18 +111,18 @@ class Engine:
     def process_records(self, records: Sequence[object], origin: str) -> BatchResult:
         """Plain JSON records (tests, samples, embedders): decoded as a delivery object, then processed."""
         result = BatchResult([], [])
-        try:
-            data = orjson.dumps({"Records": list(records)}, default=str)
-        except TypeError:  # what orjson will not write (integers past 64 bits, odd keys, deep nesting)
-            data = json.dumps({"Records": list(records)}, default=str).encode()
+        data, unwritable = _records_document(records)
         with self.batch():
             for part in decode_slices(data, origin):
                 found = self.process(part)
                 result.alerts.extend(found.alerts)
-                result.issues.extend(found.issues)
+                result.issues.extend(issue for issue in found.issues
+                                     if not (issue.record in unwritable and issue.reason == "not_an_object"))
                 result.events += found.events
                 result.duplicates += found.duplicates
                 result.newest_event_time = max(result.newest_event_time, found.newest_event_time)
+        result.issues.extend(InputIssue(origin, "unwritable", f"record cannot be written as JSON ({why}); skipped",
+                                        record=index) for index, why in unwritable.items())
         return result
 
     def apply(self, found: SliceFindings) -> BatchResult:
@@ -129,7 +132,7 @@ class Engine:
                 return self.apply(found)
         alerts, duplicates = self.applier.apply(found)
         stats = self.stats
-        events = len(found.event_ids)
+        events = len(found.event_ids) - found.set_aside
         stats.events_in += events
         stats.events_processed += events - duplicates
         stats.duplicates += duplicates
@@ -155,7 +158,13 @@ class Engine:
         return alerts
 
     def restored(self) -> None:
-        """The store was loaded from saved state (at start, before any batch)."""
+        """The store was loaded from saved state (at start, before any batch).
+
+        Open episodes of detectors this engine does not run (removed or disabled in the config) are dropped,
+        as the rest of their state was: they would otherwise still emit alerts when they close.
+        """
+        with self.batch():
+            self.applier.forget_episodes_except({detector.id for detector in self._detectors})
         self.applier.after_undo()
         self.stats.newest_event_time = self.applier.watermark
 
@@ -167,6 +176,28 @@ class Engine:
     def _count(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:
             self.stats.alerts[alert.detector] += 1
+
+
+def _records_document(records: Sequence[object]) -> tuple[bytes, dict[int, str]]:
+    """A delivery object of the records, and why each record no encoder could write is a null in its place."""
+    try:
+        return orjson.dumps({"Records": list(records)}, default=str), {}
+    except TypeError:  # what orjson will not write (integers past 64 bits, odd keys, deep nesting, surrogates)
+        pass
+    parts: list[bytes] = []
+    unwritable: dict[int, str] = {}
+    for index, record in enumerate(records):
+        try:
+            parts.append(orjson.dumps(record, default=str))
+            continue
+        except TypeError:
+            pass
+        try:
+            parts.append(json.dumps(record, default=str).encode())
+        except (TypeError, ValueError, RecursionError) as exc:  # keys no JSON has, a cycle, nesting past any limit
+            parts.append(b"null")
+            unwritable[index] = f"{type(exc).__name__}: {str(exc)[:100]}"
+    return b'{"Records":[' + b",".join(parts) + b"]}", unwritable
 
 
 __all__ = ["BatchResult", "Engine", "EngineStats"]

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from monitor.decode import BAD_TIME, DEFAULT_MAX_RECORD_BYTES, EventTimes, Slice
+from monitor.decode import BAD_TIME, EventTimes, Slice
 from monitor.decode.formats import INSIGHT_EVENT_TYPE
 from monitor.engine.findings import Facts, Finding, SliceFindings
 from monitor.engine.kinds.first_seen import first_seen_granularity
@@ -64,10 +64,8 @@ class Rule:
 
 
 class Detection:
-    def __init__(self, detectors: Sequence[Detector], suppressions: SuppressionSet | None = None,
-                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
+    def __init__(self, detectors: Sequence[Detector], suppressions: SuppressionSet | None = None) -> None:
         suppressions = suppressions or SuppressionSet()
-        self.max_record_bytes = max_record_bytes
         self._times = EventTimes()
 
         self.rules = [Rule(index, detector, suppressions) for index, detector in enumerate(detectors)]
@@ -96,8 +94,9 @@ class Detection:
         """The prologue and dispatch of every event of a slice: one pass over its events."""
         events = part.events
         times: list[float] = []
+        # The slice's issues and skips are copied, not shared: detecting never changes its slice.
         found = SliceFindings(origin=part.origin, event_ids=[event.eventID for event in events], times=times,
-                              findings=[], issues=part.issues, skipped=part.skipped)
+                              findings=[], issues=list(part.issues), skipped=dict(part.skipped))
         learned: dict[tuple[int, str, str], Finding] = {}
         by_name = self._by_name.get
         by_type = self._by_identity_type.get
@@ -107,7 +106,7 @@ class Detection:
         identity_center = self._by_identity_type.get(IDENTITY_CENTER)
         known_time = self._times.recent.get
         parse_time = self._times.parse
-        limit = self.max_record_bytes
+        limit = part.record_limit  # the limit the input was decoded with
         newest = -1.0
         for position, event in enumerate(events):
             text = event.eventTime
@@ -169,11 +168,12 @@ class Detection:
     def _set_aside(self, part: Slice, found: SliceFindings, position: int, event: Event) -> None:
         """An Insight event (skipped and counted) or a record over the size limit (refused and reported)."""
         found.event_ids[position] = ""  # not applied, so not remembered
+        found.set_aside += 1  # nor counted as processed
         if event.eventType == INSIGHT_EVENT_TYPE:
             found.skipped["insight"] = found.skipped.get("insight", 0) + 1
         else:
             self._issue(part, found, position, "too_large",
-                        f"record larger than the limit of {self.max_record_bytes} bytes; skipped")
+                        f"record larger than the limit of {part.record_limit} bytes; skipped")
 
     def _failed(self, rule: Rule, exc: Exception, found: SliceFindings) -> None:
         found.detector_errors[rule.id] += 1

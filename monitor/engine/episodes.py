@@ -126,6 +126,12 @@ class Episodes:
     def close_all(self, out: list[Alert]) -> None:
         self.close_until(NEVER, out)
 
+    def forget_except(self, detector_ids: set[str]) -> None:
+        """Delete the episodes of detectors not in `detector_ids`, without emitting anything."""
+        for name, episode in self._store.items(SPACE):
+            if episode.alert.detector not in detector_ids:
+                self._store.delete(SPACE, name)
+
     def rebuild_index(self) -> None:
         """The end-time index from the stored episodes (after an undo, or a restore at start)."""
         self._ends = [(episode.end, name) for name, episode in self._store.items(SPACE)]

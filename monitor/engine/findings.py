@@ -58,6 +58,8 @@ class SliceFindings:
     detector_errors: Counter[str] = field(default_factory=Counter)
     suppressed: Counter[str] = field(default_factory=Counter)
     newest: float = -1.0  # the newest usable event time of the slice
+    # Events not run through detection: Insight events (skipped) and records over the size limit (refused).
+    set_aside: int = 0
 
     # Workers send these to the process that owns the state: a slice's eventIDs and times travel as one
     # string and one buffer, which pickle copies whole instead of object by object.
@@ -65,10 +67,10 @@ class SliceFindings:
         joined = _SEPARATOR.join(self.event_ids)
         ids: str | list[str] = joined if joined.count(_SEPARATOR) == len(self.event_ids) - 1 else self.event_ids
         return (self.origin, ids, len(self.event_ids), array("d", self.times).tobytes(), self.findings, self.issues,
-                self.skipped, self.matches, self.detector_errors, self.suppressed, self.newest)
+                self.skipped, self.matches, self.detector_errors, self.suppressed, self.newest, self.set_aside)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         (self.origin, ids, count, times, self.findings, self.issues, self.skipped, self.matches,
-         self.detector_errors, self.suppressed, self.newest) = state
+         self.detector_errors, self.suppressed, self.newest, self.set_aside) = state
         self.event_ids = (ids.split(_SEPARATOR) if count else []) if isinstance(ids, str) else ids
         self.times = array("d", times).tolist()

@@ -141,3 +141,14 @@ def test_a_batch_cannot_open_inside_another_or_persist_while_open() -> None:
         store.begin()
     with pytest.raises(RuntimeError):
         store.persist()
+
+
+def test_a_rolled_back_batch_that_rotated_the_event_id_memory_forgets_nothing_older() -> None:
+    store = MemoryStore(dedupe_capacity=3)
+    store.begin()
+    store.claim_events(["a", "b", "c", "d"])  # a, b, c fill a generation; d starts the next
+    store.commit()
+    store.begin()
+    assert store.claim_events(["e", "f"]) == [True, True]  # fills the newer generation: a, b, c are dropped
+    store.rollback()
+    assert store.claim_events(["a", "b", "c", "d", "e"]) == [False, False, False, False, True]

@@ -7,7 +7,9 @@ within `granularity` of its last sighting changes nothing, so a known value cost
 not written back: that is what keeps a learner that sees every person's every call cheap.
 
 Detection folds a slice's repeats of one key and value into one finding; they are replayed here in
-order, so the result is the one event-by-event processing gives.
+order, so the result is the one event-by-event processing gives. Repeats that join an open episode
+(`fold_repeats`) are handed back one finding per event, in event order (`apply.py`), so the episode
+lists event ids as they happened.
 """
 
 from __future__ import annotations

@@ -55,6 +55,16 @@ class EventIds:
                 added.append(event_id)
         return fresh, added
 
+    def generations(self) -> tuple[set[str], set[str]]:
+        """Both generations as they are now, for undoing a rotation: a rotation replaces the sets and never
+        changes the older ones, so these (less ids remembered since, see `forget`) are the state of now."""
+        return self._previous, self._current
+
+    def rewind(self, generations: tuple[set[str], set[str]]) -> None:
+        """Go back to generations taken earlier (a generation dropped since comes back); then `forget` the ids
+        remembered since."""
+        self._previous, self._current = generations
+
     def forget(self, event_ids: Iterable[str]) -> None:
         """Undo recording these ids (their batch was rolled back)."""
         for event_id in event_ids:

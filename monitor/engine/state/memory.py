@@ -36,9 +36,12 @@ class MemoryStore:
         # Batch journal: (space, key) -> the entry before the batch's first write (None: absent).
         self._batch: dict[tuple[str, str], Entry | None] = {}
         self._batch_ids: list[str] = []
+        # The eventID generations when the batch began: a batch that filled the newer one dropped the older.
+        self._batch_generations: tuple[set[str], set[str]] | None = None
         # The same for every committed batch since the last persist.
         self._unpersisted: dict[tuple[str, str], Entry | None] = {}
         self._unpersisted_ids: list[str] = []
+        self._unpersisted_generations: tuple[set[str], set[str]] | None = None
 
     # -- spaces and values -------------------------------------------------------------------------
 
@@ -104,19 +107,24 @@ class MemoryStore:
     def begin(self) -> None:
         if self._batch or self._batch_ids:
             raise RuntimeError("a batch is already open")
+        self._batch_generations = self._event_ids.generations()
 
     def commit(self) -> None:
         unpersisted = self._unpersisted
         for slot, before in self._batch.items():
             unpersisted.setdefault(slot, before)
         self._unpersisted_ids.extend(self._batch_ids)
+        if self._unpersisted_generations is None:
+            self._unpersisted_generations = self._batch_generations
         self._batch = {}
         self._batch_ids = []
+        self._batch_generations = None
 
     def rollback(self) -> None:
-        self._undo(self._batch, self._batch_ids)
+        self._undo(self._batch, self._batch_ids, self._batch_generations)
         self._batch = {}
         self._batch_ids = []
+        self._batch_generations = None
 
     def persist(self) -> None:
         if self._batch or self._batch_ids:
@@ -124,24 +132,29 @@ class MemoryStore:
         self._write(list(self._unpersisted), self._unpersisted_ids)
         self._unpersisted = {}
         self._unpersisted_ids = []
+        self._unpersisted_generations = None
 
     def forget_unpersisted(self) -> None:
         self.rollback()
-        self._undo(self._unpersisted, self._unpersisted_ids)
+        self._undo(self._unpersisted, self._unpersisted_ids, self._unpersisted_generations)
         self._unpersisted = {}
         self._unpersisted_ids = []
+        self._unpersisted_generations = None
 
     @property
     def unpersisted(self) -> bool:
         return bool(self._unpersisted or self._unpersisted_ids)
 
-    def _undo(self, journal: dict[tuple[str, str], Entry | None], event_ids: list[str]) -> None:
+    def _undo(self, journal: dict[tuple[str, str], Entry | None], event_ids: list[str],
+              generations: tuple[set[str], set[str]] | None) -> None:
         for (space, key), before in journal.items():
             entries = self._spaces[space].entries
             if before is None:
                 entries.pop(key, None)
             else:
                 entries[key] = before
+        if generations is not None:
+            self._event_ids.rewind(generations)  # the ids a rotation dropped are remembered again
         self._event_ids.forget(event_ids)
 
     def _write(self, changed: list[tuple[str, str]], event_ids: list[str]) -> None:
