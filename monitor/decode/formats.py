@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -112,6 +112,9 @@ def decode_slices(source: bytes | BinaryIO, origin: str, limits: DecodeLimits | 
     else:
         chunks = _plain_chunks(head, reader)
     decoder = _Decoder(origin, limits, notice)
+    if inflated is not None:
+        found = inflated
+        decoder.cut = lambda: found.finished and not found.complete and not found.trailing_garbage
     yield from decoder.run(iter(chunks), plain_size=None if gzipped else _size_of(reader))
     # A stream the decoder stopped reading early (a document refused for its size) is not called truncated.
     if inflated is not None and inflated.finished and not inflated.complete:
@@ -171,6 +174,8 @@ class _Decoder:
         self.limits = limits
         self.notice = notice  # issues found before any event (named .gz but not gzip)
         self.insight = is_insight_name(origin)
+        # Whether the input was cut short (a truncated gzip stream, known once it is read to its end).
+        self.cut: Callable[[], bool] = lambda: False
 
     def run(self, chunks: Iterator[bytes], plain_size: int | None) -> Iterator[Slice]:
         # Enough of the start to tell a document from lines: the first line and the start of the next, or a
@@ -259,6 +264,9 @@ class _Decoder:
             try:
                 orjson.loads(data)
             except orjson.JSONDecodeError as exc:
+                if self.cut():  # a gzip stream cut short: reported as such; whole lines before the cut still count
+                    yield from self._lines(data[:data.rfind(b"\n") + 1], iter(()))
+                    return
                 if b"\n" in data.strip():
                     yield from self._lines(data, iter(()))
                     return
@@ -335,9 +343,12 @@ class _Decoder:
         log_events = document.get("events")
         if type(log_events) is list and "eventVersion" not in document:
             return _log_events(log_events)
+        # One event on its own (a record copied out of a delivery object): say which line it is on.
+        out.line_based = True
+        line = data.count(b"\n", 0, _first_significant(data)) + 1
         problems: list[Problem] = []
-        event = from_plain(document, 0, problems)
-        return ([event], [0], problems) if event is not None else ([], [], problems)
+        event = from_plain(document, line, problems)
+        return ([event], [line], problems) if event is not None else ([], [], problems)
 
     # -- JSON Lines and CloudWatch exports ---------------------------------------------------------
 
@@ -384,7 +395,7 @@ class _Decoder:
                     out.issue("too_large", f"line longer than the limit of {limit} bytes; skipped", number + 1)
                 skipping = True
                 partial = b""
-        if partial.strip() and not skipping:
+        if partial.strip() and not skipping and not self.cut():  # a cut stream's last piece is not a line
             yield number + 1, partial.strip()
 
     def _line_slice(self, out: Slice, lines: list[bytes], numbers: list[int]) -> Slice:

@@ -67,7 +67,7 @@ def test_every_error_is_reported_with_its_path_at_once() -> None:
         ],
         "checkpoint": {"path": 42, "mode": "fast"},
         "service": {"queue_batches": 0, "drain_seconds": "soon", "checkpoint_seconds": 0, "restart_seconds": -1,
-                    "workers": 3},
+                    "colour": 3},
     })
     expected = [
         "sources[1].queue_url: required",
@@ -83,7 +83,7 @@ def test_every_error_is_reported_with_its_path_at_once() -> None:
         "service.drain_seconds: must be a number, got str",
         "service.checkpoint_seconds: must be >= 0.1",
         "service.restart_seconds: must be >= 1",
-        "service.workers: unknown key",
+        "service.colour: unknown key",
     ]
     for line in expected:
         assert line in errors, (line, errors)

@@ -118,7 +118,7 @@ def test_truncated_records_object_is_reported_not_raised() -> None:
     data = gzip.compress(orjson.dumps({"Records": EVENTS}))
     decoded = decode_bytes(data[:-12], "cut.json.gz")
     assert decoded.events == []
-    assert [i.reason for i in decoded.issues] == ["invalid_json", "truncated_gzip"]
+    assert [i.reason for i in decoded.issues] == ["truncated_gzip"]  # said once, as what it is
 
 
 def test_trailing_garbage_after_gzip_is_reported_and_what_came_before_kept() -> None:

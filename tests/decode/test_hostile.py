@@ -394,7 +394,7 @@ def test_broken_files_are_reported_by_name_and_the_rest_of_the_scan_flows(tmp_pa
     assert alerted(result.alerts) == {e["eventID"] for e in good}
     by_file = {(Path(i.origin).name, i.reason) for i in issues}
     assert by_file == {("b-empty.json.gz", "not_gzip"), ("c-not-gzip.json.gz", "not_gzip"),
-                       ("d-cut.json.gz", "truncated_gzip"), ("d-cut.json.gz", "invalid_json"),
+                       ("d-cut.json.gz", "truncated_gzip"),
                        ("e-garbage.json", "invalid_json")}
     assert result.totals.files == 5 and result.totals.internal_errors == 0
 
