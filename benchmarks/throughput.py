@@ -239,9 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-full", action="store_true", help="skip the quarter-size corpus")
     parser.add_argument("--memory-size", type=int, default=0, metavar="N",
                         help="also scan a corpus of N events once, for peak RSS (e.g. 2000000)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--profile", action="store_true", help="profile the scan in-process instead")
     parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
     args = parser.parse_args(argv)
+    variants = [variant for variant in args.variants.split(",") if variant]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variant(s): {', '.join(sorted(unknown))}")
 
     sizes = {"full": args.events} if args.only_full or args.profile else {"full": args.events,
                                                                            "quarter": args.events // 4}
@@ -261,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         if size == "memory":
             results.extend(bench(directories[size], size, 1, ("scan",)))
         else:
-            results.extend(bench(directories[size], size, args.repeat))
+            results.extend(bench(directories[size], size, args.repeat, variants))
     for result in results:
         expected = manifests[result.size].events
         if result.best.events != expected:
