@@ -30,8 +30,8 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from monitor import __version__
-from monitor.metrics.catalogue import CATALOGUE, label_token
-from monitor.metrics.histogram import LagHistogram
+from monitor.metrics.catalogue import CATALOGUE, ROUND_TRIP_BUCKETS, label_token
+from monitor.metrics.histogram import LabelledHistogram
 
 if TYPE_CHECKING:
     from monitor.alerts.stats import AlertingStats
@@ -175,6 +175,7 @@ class _StatsCollector(Collector):
         yield from families
         yield t.ingest_lag.family("trailsentry_ingest_lag_seconds")
         yield t.delivery_lag.family("trailsentry_delivery_lag_seconds")
+        yield t.state_round_trip.family("trailsentry_state_round_trip_seconds")
 
 
 def _read_engine(families: _Families, engine: Engine) -> None:
@@ -328,8 +329,9 @@ class Telemetry:
         self.pipeline: PipelineCounters | None = None
         self.sources: tuple[Source, ...] = ()
         self.alerting: Alerting | None = None
-        self.ingest_lag = LagHistogram()
-        self.delivery_lag = LagHistogram()
+        self.ingest_lag = LabelledHistogram()
+        self.delivery_lag = LabelledHistogram()
+        self.state_round_trip = LabelledHistogram(ROUND_TRIP_BUCKETS, label="operation")
         self.registry.register(_StatsCollector(self))
         if process_metrics:
             ProcessCollector(registry=self.registry)

@@ -23,7 +23,7 @@ from tests.metrics.scrape import parse, total, value
 
 # Label names a metric may carry: small fixed sets, never an identity, address, key or event.
 ALLOWED_LABELS = frozenset({"source", "kind", "detector", "severity", "sink", "outcome", "stage", "reason", "api",
-                            "operation", "version", "python"})
+                            "operation", "version", "python", "backend", "lease"})
 FORBIDDEN_WORDS = ("principal", "ip", "arn", "event_id", "eventid", "key", "bucket", "account", "user", "object")
 
 
