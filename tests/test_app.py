@@ -24,6 +24,7 @@ from monitor.app import App
 from monitor.config import parse_config
 from monitor.demo.objects import encode_records
 from monitor.demo.scenarios import root_console_login
+from monitor.engine.state.embedded import saved_event_ids
 from monitor.model import Alert
 from monitor.sources.base import Batch, Emit, SourceStats
 from tests.aws_emulator import Emulator
@@ -110,7 +111,7 @@ async def test_run_alerts_stops_on_sigterm_and_resumes_without_repeating(tmp_pat
     assert b"Traceback" not in stderr
     with sqlite3.connect(state) as db:
         cursors = db.execute("SELECT source, key FROM cursors").fetchall()
-        seen = {row[0] for row in db.execute("SELECT event_id FROM engine_event_ids")}
+        seen = set(saved_event_ids(db))
     assert cursors == [("inbox", "first.json.gz")]
     assert first[0]["eventID"] in seen
     assert (state.parent / "trailsentry.outbox.sqlite").exists()  # the durable outbox, beside the checkpoints
@@ -316,7 +317,7 @@ async def test_shutdown_past_the_drain_deadline_releases_the_rest_and_records_wh
     assert detected == {_root_login(10 + int(origin[-1]))[0]["eventID"] for origin in acked}
     # The acknowledged batches' eventIDs are durable; those of the released batches are not.
     with sqlite3.connect(tmp_path / "state.sqlite") as db:
-        seen = {row[0] for row in db.execute("SELECT event_id FROM engine_event_ids")}
+        seen = set(saved_event_ids(db))
     assert seen == detected
 
 

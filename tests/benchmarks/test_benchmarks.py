@@ -18,6 +18,7 @@ from benchmarks.corpus import MANIFEST, Manifest, build_corpus, read_manifest
 from benchmarks.corpus import main as corpus_main
 from benchmarks.corpus_stats import measure as corpus_statistics
 from benchmarks.corpus_stats import read_objects
+from benchmarks.durability import load_objects, run_once
 from benchmarks.throughput import VARIANTS, measure
 from monitor.demo.scenarios import SCENARIOS, TRAPS
 
@@ -60,6 +61,20 @@ def test_every_timed_process_sees_every_event(tmp_path: Path) -> None:
         run = measure(variant, tmp_path)
         assert run.events == 3000, variant
         assert run.max_rss_bytes > 0 and run.seconds > 0
+
+
+@pytest.mark.parametrize("split", [0, 200])
+async def test_both_durability_variants_process_and_acknowledge_every_event(tmp_path: Path, split: int) -> None:
+    build_corpus(tmp_path / "corpus", 3000, object_bytes=300_000, log=False)
+    objects = load_objects(tmp_path / "corpus", split)
+    assert len(objects) > 1 and (not split or len(objects) >= 3000 // split)
+    for variant in ("durable", "volatile"):
+        scratch = tmp_path / variant
+        scratch.mkdir()
+        run = await run_once(variant, objects, scratch)
+        assert run.events == 3000 and run.batches == len(objects) and run.commits >= 1
+        # Only the durable variant leaves its state on disk.
+        assert (scratch / "trailsentry.sqlite").exists() == (variant == "durable")
 
 
 # --- the corpus' statistics and record shapes (a 20k-event corpus, built once) ---------------------------------

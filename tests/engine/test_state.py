@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from monitor.engine.state.embedded import EmbeddedStore
+from monitor.engine.state.embedded import EmbeddedStore, saved_event_ids
 from monitor.engine.state.memory import MemoryStore
 from monitor.engine.state.store import Codec
 
@@ -106,9 +107,48 @@ def test_embedded_store_keeps_only_the_event_ids_its_memory_holds(tmp_path: Path
         store.claim_events([f"e{index}"])
         store.commit()
         store.persist()
-    rows = store._db.execute("SELECT COUNT(*) FROM engine_event_ids").fetchone()[0]
-    assert rows == 6  # twice the capacity: both generations
+    saved = saved_event_ids(store._db)
+    # The newest chunks that hold twice the capacity (both generations), and no older one.
+    assert saved[-6:] == [f"e{index}" for index in range(14, 20)] and len(saved) <= 6 + 1
     store.close()
+    again = EmbeddedStore(tmp_path / "s.sqlite", dedupe_capacity=3)
+    assert again.restore() == (0, 6)
+    assert again.claim_events(["e13", "e17", "e19"]) == [True, False, False]
+    again.close()
+
+
+def test_a_state_file_of_one_row_per_event_id_is_read_and_converted(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE engine_event_ids (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL)")
+        db.executemany("INSERT INTO engine_event_ids (event_id) VALUES (?)", [("old-1",), ("old-2",)])
+    store = EmbeddedStore(path, dedupe_capacity=10)
+    assert store.restore() == (0, 2)
+    assert store.claim_events(["old-1", "new"]) == [False, True]
+    tables = {row[0] for row in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "engine_event_ids" not in tables
+    store.close()
+
+
+def test_keys_values_and_event_ids_with_lone_surrogates_are_saved_and_restored(tmp_path: Path) -> None:
+    # Attacker-controlled text the standard library's JSON decoder lets through; not UTF-8.
+    odd = "agent \ud800 x"
+    path = tmp_path / "s.sqlite"
+    store = EmbeddedStore(path, dedupe_capacity=10)
+    store.space("windows")
+    store.begin()
+    store.put("windows", odd, {odd: [1.0, odd]}, 100.0)
+    store.put("windows", "plain", (1, 2), 100.0)
+    store.claim_events([odd, "plain-id"])
+    store.commit()
+    store.persist()
+    store.close()
+    again = EmbeddedStore(path, dedupe_capacity=10)
+    again.space("windows")
+    assert again.restore() == (2, 2)
+    assert again.get("windows", odd) == {odd: [1.0, odd]} and again.get("windows", "plain") == [1, 2]
+    assert again.claim_events([odd, "plain-id"]) == [False, False]
+    again.close()
 
 
 def test_values_of_spaces_no_longer_declared_are_dropped_at_restore(tmp_path: Path) -> None:
