@@ -9,7 +9,7 @@ the episodes that ended.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from operator import attrgetter
 
 import msgspec
@@ -19,7 +19,7 @@ from monitor.engine.episodes import Episodes
 from monitor.engine.findings import Finding, SliceFindings
 from monitor.engine.kinds import Batch, Kind, kind_for
 from monitor.engine.settings import EngineSettings
-from monitor.engine.state.store import StateStore
+from monitor.engine.state.store import SpaceOptions, StateStore, Wanted
 from monitor.model.alert import Alert
 from monitor.model.detector import Detector, FirstSeen
 
@@ -32,7 +32,7 @@ class Applier:
     def __init__(self, detectors: Sequence[Detector], store: StateStore, settings: EngineSettings) -> None:
         self.store = store
         self.lateness = float(settings.lateness_seconds)
-        store.space(ENGINE_SPACE, sweep_every=NEVER)
+        store.space(ENGINE_SPACE, options=SpaceOptions(sweep_every=NEVER, merge_max=True))
         self.episodes = Episodes(store)
         self.kinds: list[Kind] = [kind_for(detector, store, self.episodes, settings.account_aliases, self.lateness)
                                   for detector in detectors]
@@ -89,13 +89,24 @@ class Applier:
         self.store.expire(watermark)
         self.episodes.close_until(watermark - self.lateness, alerts)
 
-    def forget_episodes_except(self, detector_ids: set[str]) -> None:
-        """Drop the open episodes of every other detector (state restored from an earlier configuration)."""
+    def restored(self, detector_ids: set[str]) -> None:
+        """State was restored: drop the open episodes of every other detector (state restored from an earlier
+        configuration), and give episodes saved without an expiry their end."""
         self.episodes.forget_except(detector_ids)
+        self.episodes.expire_at_end()
 
-    def after_undo(self) -> None:
-        """The store went back to an earlier state (a batch undone, or state restored at start)."""
-        self.episodes.rebuild_index()
+    def wanted(self, slices: Iterable[SliceFindings]) -> Wanted:
+        """What applying these slices will read from the store (a shared store fetches it first)."""
+        wanted = Wanted()
+        wanted.add(ENGINE_SPACE, WATERMARK)
+        kinds = self.kinds
+        for found in slices:
+            wanted.event_ids.extend(found.event_ids)
+            wanted.newest = max(wanted.newest, found.newest)
+            for finding in found.findings:
+                for space, key in kinds[finding.detector].reads(finding):
+                    wanted.add(space, key)
+        return wanted
 
 
 _POSITION = attrgetter("position")

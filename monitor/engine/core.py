@@ -94,7 +94,6 @@ class Engine:
             yield
         except BaseException:
             self.store.rollback()
-            self.applier.after_undo()
             raise
         else:
             self.store.commit()
@@ -164,14 +163,12 @@ class Engine:
         as the rest of their state was: they would otherwise still emit alerts when they close.
         """
         with self.batch():
-            self.applier.forget_episodes_except({detector.id for detector in self._detectors})
-        self.applier.after_undo()
+            self.applier.restored({detector.id for detector in self._detectors})
         self.stats.newest_event_time = self.applier.watermark
 
     def forget_unpersisted(self) -> None:
         """Undo every batch since the last persist (their alerts could not be recorded)."""
         self.store.forget_unpersisted()
-        self.applier.after_undo()
 
     def _count(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:

@@ -5,23 +5,22 @@ rises, and once more when the episode closes if more events joined since the las
 emission of an episode carries the same alert id, so downstream stages update rather than repeat.
 
 Episodes live in the state store like every other state (space "episodes", values replaced, never
-changed in place), so they survive restarts and undo with their batch. Closing in order of end time
-uses an index kept beside the store and rebuilt from it after an undo or a restore.
+changed in place), so they survive restarts, undo with their batch and are shared by replicas. An
+episode expires at its end: the store hands out the ended ones in order (`due`) and they are closed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import heapq
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.engine.state.store import Codec, StateStore
+from monitor.engine.state.store import Codec, SpaceOptions, StateStore
 from monitor.model.alert import MAX_EVENT_IDS, Alert, clip
 from monitor.model.severity import Severity
 
 SPACE = "episodes"
-NEVER = float("inf")  # episodes are closed by the engine, not forgotten by expiry
+NEVER = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +61,7 @@ def slot(detector_id: str, key: str) -> str:
 class Episodes:
     def __init__(self, store: StateStore) -> None:
         self._store = store
-        store.space(SPACE, CODEC)
-        self._ends: list[tuple[float, str]] = []
-        self.rebuild_index()
+        store.space(SPACE, CODEC, SpaceOptions(due_index=True))
 
     def get(self, detector_id: str, key: str) -> Episode | None:
         episode: Episode | None = self._store.get(SPACE, slot(detector_id, key))
@@ -75,8 +72,7 @@ class Episodes:
         name = slot(detector_id, key)
         episode = Episode(alert=alert, start=start, end=start + length, emitted_count=alert.count,
                           emitted_severity=alert.severity)
-        self._store.put(SPACE, name, episode, NEVER)
-        heapq.heappush(self._ends, (episode.end, name))
+        self._store.put(SPACE, name, episode, episode.end)
         return alert
 
     def join(self, detector_id: str, key: str, episode: Episode, ts: float, event_ids: list[str], count: int,
@@ -101,7 +97,7 @@ class Episodes:
         if alert.severity > episode.emitted_severity:
             changed = changed.emitted()
             out.append(alert)
-        self._store.put(SPACE, slot(detector_id, key), changed, NEVER)
+        self._store.put(SPACE, slot(detector_id, key), changed, changed.end)
 
     def close(self, detector_id: str, key: str, out: list[Alert]) -> None:
         self._close(slot(detector_id, key), out)
@@ -116,12 +112,8 @@ class Episodes:
 
     def close_until(self, horizon: float, out: list[Alert]) -> None:
         """Close every episode that ended before `horizon`, emitting final updates."""
-        ends = self._ends
-        while ends and ends[0][0] < horizon:
-            end, name = heapq.heappop(ends)
-            episode: Episode | None = self._store.get(SPACE, name)
-            if episode is not None and episode.end == end:
-                self._close(name, out)
+        for name in self._store.due(SPACE, horizon):
+            self._close(name, out)
 
     def close_all(self, out: list[Alert]) -> None:
         self.close_until(NEVER, out)
@@ -132,10 +124,11 @@ class Episodes:
             if episode.alert.detector not in detector_ids:
                 self._store.delete(SPACE, name)
 
-    def rebuild_index(self) -> None:
-        """The end-time index from the stored episodes (after an undo, or a restore at start)."""
-        self._ends = [(episode.end, name) for name, episode in self._store.items(SPACE)]
-        heapq.heapify(self._ends)
+    def expire_at_end(self) -> None:
+        """State saved by an earlier version kept episodes without an expiry: give each its end."""
+        for name, episode in self._store.items(SPACE):
+            if self._store.expires_of(SPACE, name) != episode.end:
+                self._store.put(SPACE, name, episode, episode.end)
 
     def __len__(self) -> int:
         return self._store.size(SPACE)

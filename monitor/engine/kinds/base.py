@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.engine.episodes import SPACE as EPISODES
 from monitor.engine.episodes import Episodes
+from monitor.engine.episodes import slot as episode_slot
 from monitor.engine.findings import (
     ACCOUNT,
     EVENT_NAME,
@@ -63,6 +65,15 @@ class Kind:
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         raise NotImplementedError
+
+    def reads(self, finding: Finding) -> list[tuple[str, str]]:
+        """The (space, key) pairs `apply` may read for this finding: a shared store fetches them first.
+
+        A kind that reads a key it does not list here would see it absent with a shared store; the
+        engine tests run every detector's samples against a store that refuses such reads."""
+        if finding.key is None:
+            return []
+        return [(EPISODES, episode_slot(self.id, finding.key))]
 
     def new_alert(self, finding: Finding, start: float, last: float, alert_id: str, event_ids: list[str],
                   count: int = 1) -> Alert:

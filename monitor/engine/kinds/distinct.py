@@ -10,7 +10,7 @@ from __future__ import annotations
 from monitor.engine.episodes import Episodes
 from monitor.engine.findings import Finding
 from monitor.engine.kinds.base import Batch, Fired, Kind
-from monitor.engine.state.store import Codec, StateStore
+from monitor.engine.state.store import Codec, SpaceOptions, StateStore
 from monitor.model.alert import MAX_EVENT_IDS
 from monitor.model.detector import Detector, DistinctCount
 
@@ -31,7 +31,11 @@ class DistinctKind(Kind):
         assert isinstance(detector.state, DistinctCount)
         self.spec = detector.state
         self.space = f"distinct/{detector.id}"
-        store.space(self.space, SEEN, sweep_every=300.0)
+        store.space(self.space, SEEN, SpaceOptions(sweep_every=300.0))
+
+    def reads(self, finding: Finding) -> list[tuple[str, str]]:
+        assert finding.key is not None
+        return [*super().reads(finding), (self.space, finding.key)]
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         key, value = finding.key, finding.value

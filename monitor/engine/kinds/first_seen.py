@@ -17,7 +17,7 @@ from __future__ import annotations
 from monitor.engine.episodes import Episodes
 from monitor.engine.findings import Finding
 from monitor.engine.kinds.base import Batch, Fired, Kind
-from monitor.engine.state.store import Codec, StateStore
+from monitor.engine.state.store import Codec, SpaceOptions, StateStore
 from monitor.model.alert import MAX_EVENT_IDS, clip
 from monitor.model.detector import Detector, FirstSeen
 
@@ -63,8 +63,12 @@ class FirstSeenKind(Kind):
         self.spec = detector.state
         self.space = f"history/{detector.id}"
         self.granularity = first_seen_granularity(self.spec)
-        store.space(self.space, ROW, sweep_every=3600.0)
-        store.space(STARTED, sweep_every=NEVER)
+        store.space(self.space, ROW, SpaceOptions(sweep_every=3600.0))
+        store.space(STARTED, options=SpaceOptions(sweep_every=NEVER))
+
+    def reads(self, finding: Finding) -> list[tuple[str, str]]:
+        assert finding.key is not None
+        return [*super().reads(finding), (self.space, finding.key), (STARTED, self.id)]
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         """The finding's event, then its repeats: detection folded only those within the granularity of the

@@ -12,7 +12,7 @@ from monitor.engine.episodes import Episodes
 from monitor.engine.findings import Finding
 from monitor.engine.kinds.base import Batch, Fired, Kind
 from monitor.engine.kinds.threshold import ENTRIES, MAX_ENTRIES_PER_KEY, add_entry
-from monitor.engine.state.store import StateStore
+from monitor.engine.state.store import SpaceOptions, StateStore
 from monitor.model.detector import Detector, Preceded
 
 
@@ -23,7 +23,11 @@ class PrecededKind(Kind):
         assert isinstance(detector.state, Preceded)
         self.spec = detector.state
         self.space = f"preceded/{detector.id}"
-        store.space(self.space, ENTRIES, sweep_every=300.0)
+        store.space(self.space, ENTRIES, SpaceOptions(sweep_every=300.0))
+
+    def reads(self, finding: Finding) -> list[tuple[str, str]]:
+        assert finding.key is not None
+        return [*super().reads(finding), (self.space, finding.key)]
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         key = finding.key

@@ -14,7 +14,7 @@ from monitor.engine.episodes import Episodes
 from monitor.engine.findings import Finding
 from monitor.engine.kinds.base import Batch, Fired, Kind
 from monitor.engine.kinds.first_seen import STARTED, evict_least_active, note_start
-from monitor.engine.state.store import Codec, StateStore
+from monitor.engine.state.store import Codec, SpaceOptions, StateStore
 from monitor.model.detector import Detector, RateBaseline
 
 Row = tuple[float, float, dict[int, int]]  # first seen, last activity, bucket -> count
@@ -36,8 +36,12 @@ class RateKind(Kind):
         self.spec = detector.state
         self.space = f"rate/{detector.id}"
         self.history_buckets = self.spec.history_seconds // self.spec.bucket_seconds
-        store.space(self.space, Codec(dump=_dump, load=_load), sweep_every=3600.0)
-        store.space(STARTED, sweep_every=float("inf"))
+        store.space(self.space, Codec(dump=_dump, load=_load), SpaceOptions(sweep_every=3600.0))
+        store.space(STARTED, options=SpaceOptions(sweep_every=float("inf")))
+
+    def reads(self, finding: Finding) -> list[tuple[str, str]]:
+        assert finding.key is not None
+        return [*super().reads(finding), (self.space, finding.key), (STARTED, self.id)]
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         key = finding.key

@@ -13,7 +13,7 @@ from operator import itemgetter
 from monitor.engine.episodes import Episodes
 from monitor.engine.findings import Finding
 from monitor.engine.kinds.base import Batch, Fired, Kind
-from monitor.engine.state.store import Codec, StateStore
+from monitor.engine.state.store import Codec, SpaceOptions, StateStore
 from monitor.model.detector import Detector, Threshold
 
 # A key that never fires still cannot grow without bound.
@@ -52,7 +52,11 @@ class ThresholdKind(Kind):
         assert isinstance(detector.state, Threshold)
         self.spec = detector.state
         self.space = f"threshold/{detector.id}"
-        store.space(self.space, ENTRIES, sweep_every=300.0)
+        store.space(self.space, ENTRIES, SpaceOptions(sweep_every=300.0))
+
+    def reads(self, finding: Finding) -> list[tuple[str, str]]:
+        assert finding.key is not None
+        return [*super().reads(finding), (self.space, finding.key)]
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         key = finding.key

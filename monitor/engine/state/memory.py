@@ -9,24 +9,32 @@ yet persisted: those are the keys `persist` writes, and the values `forget_unper
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from monitor.engine.state.event_ids import EventIds
-from monitor.engine.state.store import PLAIN, Codec
+from monitor.engine.state.store import DEFAULT_OPTIONS, PLAIN, Codec, SpaceOptions
 
 Entry = tuple[Any, float]  # (value, expires)
 _ABSENT: Entry | None = None
 
 
 class _Space:
-    __slots__ = ("codec", "entries", "last_sweep", "sweep_every")
+    __slots__ = ("codec", "entries", "last_sweep", "options", "order")
 
-    def __init__(self, codec: Codec, sweep_every: float) -> None:
+    def __init__(self, codec: Codec, options: SpaceOptions) -> None:
         self.codec = codec
-        self.sweep_every = sweep_every
+        self.options = options
         self.entries: dict[str, Entry] = {}
         self.last_sweep = 0.0
+        # due_index spaces: (expires, key) of every put, stale ones skipped when popped.
+        self.order: list[tuple[float, str]] | None = [] if options.due_index else None
+
+    def reorder(self) -> None:
+        if self.order is not None:
+            self.order = [(expires, key) for key, (_, expires) in self.entries.items()]
+            heapq.heapify(self.order)
 
 
 class MemoryStore:
@@ -45,18 +53,21 @@ class MemoryStore:
 
     # -- spaces and values -------------------------------------------------------------------------
 
-    def space(self, name: str, codec: Codec = PLAIN, sweep_every: float = 3600.0) -> None:
+    def space(self, name: str, codec: Codec = PLAIN, options: SpaceOptions = DEFAULT_OPTIONS) -> None:
         if name not in self._spaces:
-            self._spaces[name] = _Space(codec, sweep_every)
+            self._spaces[name] = _Space(codec, options)
 
     def get(self, space: str, key: str) -> Any | None:
         entry = self._spaces[space].entries.get(key)
         return None if entry is None else entry[0]
 
     def put(self, space: str, key: str, value: Any, expires: float) -> None:
-        entries = self._spaces[space].entries
+        target = self._spaces[space]
+        entries = target.entries
         self._note(space, key, entries)
         entries[key] = (value, expires)
+        if target.order is not None:
+            heapq.heappush(target.order, (expires, key))
 
     def delete(self, space: str, key: str) -> None:
         entries = self._spaces[space].entries
@@ -75,9 +86,6 @@ class MemoryStore:
         entry = self._spaces[space].entries.get(key)
         return None if entry is None else entry[1]
 
-    def prefetch(self, wanted: dict[str, set[str]]) -> None:
-        """Everything is in memory already."""
-
     def _note(self, space: str, key: str, entries: dict[str, Entry]) -> None:
         slot = (space, key)
         if slot not in self._batch:
@@ -85,11 +93,25 @@ class MemoryStore:
 
     def expire(self, watermark: float) -> None:
         for name, space in self._spaces.items():
-            if watermark - space.last_sweep < space.sweep_every:
+            if space.order is not None or watermark - space.last_sweep < space.options.sweep_every:
                 continue
             space.last_sweep = watermark
             for key in [key for key, (_, expires) in space.entries.items() if expires < watermark]:
                 self.delete(name, key)
+
+    def due(self, space: str, horizon: float) -> list[str]:
+        target = self._spaces[space]
+        order = target.order
+        if order is None:
+            raise ValueError(f"space {space!r} has no due index")
+        entries = target.entries
+        keys: dict[str, None] = {}
+        while order and order[0][0] < horizon:
+            expires, key = heapq.heappop(order)
+            entry = entries.get(key)
+            if entry is not None and entry[1] == expires:
+                keys[key] = None
+        return list(keys)
 
     # -- eventIDs ----------------------------------------------------------------------------------
 
@@ -153,6 +175,8 @@ class MemoryStore:
                 entries.pop(key, None)
             else:
                 entries[key] = before
+        for target in self._spaces.values():
+            target.reorder()  # also gives back keys `due` handed out in the undone batches
         if generations is not None:
             self._event_ids.rewind(generations)  # the ids a rotation dropped are remembered again
         self._event_ids.forget(event_ids)
@@ -174,6 +198,8 @@ class MemoryStore:
         target = self._spaces.get(space)
         if target is not None:
             target.entries[key] = (target.codec.load(plain), expires)
+            if target.order is not None:
+                heapq.heappush(target.order, (expires, key))
 
     def space_names(self) -> list[str]:
         return list(self._spaces)
