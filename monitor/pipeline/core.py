@@ -24,6 +24,7 @@ Counting is plain integers per batch on `PipelineStats`, read by the metrics col
 each batch's lags go to the `observe_batch` it was given.
 """
 
+
 from __future__ import annotations
 
 import asyncio
@@ -33,7 +34,7 @@ import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from monitor.alerts.contract import AlertRecorder
 from monitor.checkpoint import CheckpointStore
@@ -42,8 +43,9 @@ from monitor.engine import Engine
 from monitor.engine.findings import SliceFindings
 from monitor.failpoints import Failpoints
 from monitor.model import Alert, InputIssue
-from monitor.model.alert import clip, fingerprint
-from monitor.model.severity import Severity
+from monitor.pipeline.quarantine import quarantine_alert
+from monitor.pipeline.stats import BatchObserver, PipelineStats, SourceCounters
+from monitor.pipeline.tasks import drain, newest_per_id, printable, quietly, run_to_completion, settled
 from monitor.sources.base import Batch
 from monitor.workers import DetectionPool, Job, detect_locally
 from monitor.workers.pool import gc_paused
@@ -52,75 +54,11 @@ log = logging.getLogger("trailsentry.pipeline")
 
 # A batch with thousands of broken records gets a few log lines, then a count.
 ISSUE_LINES_PER_BATCH = 5
-QUARANTINE_DETECTOR = "trailsentry-batch-quarantined"
 RETRY_BASE_SECONDS = 1.0
 _RETRY_CAP_SECONDS = 60.0
 _REMEMBERED_FAILURES = 10_000  # origins whose failed attempts are counted (oldest forgotten first)
-_QUARANTINE_RUNBOOK = (
-    "trailsentry could not process this input after several attempts and gave up on it, so its events were not "
-    "checked. This is a bug in trailsentry, not bad input (bad records are reported and skipped on their own). "
-    "Look at the service log for the error (search for the origin in the alert context), keep a copy of the object "
-    "for the bug report, and scan it by hand with `trailsentry scan` once fixed. For SQS sources the message is "
-    "left to the queue's dead-letter queue."
-)
 
 T = TypeVar("T")
-
-
-class BatchObserver(Protocol):
-    """Told each processed batch's lags in seconds (the metrics' histograms); given by the composition root."""
-
-    def __call__(self, source: str, *, ingest_lag: float | None, delivery_lag: float | None) -> None: ...
-
-
-
-
-
-@dataclass(slots=True)
-class SourceCounters:
-    """What the pipeline saw from one source. Plain integers, bumped once per batch."""
-
-    batches: int = 0  # processed and acknowledged
-    batches_failed: int = 0  # released for redelivery
-    batches_quarantined: int = 0  # given up after repeated failures
-    events: int = 0
-    bytes: int = 0
-    duplicates: int = 0
-    alerts: int = 0
-    ack_errors: int = 0
-    restarts: int = 0  # the source's task crashed and was restarted (counted by the app)
-    queued: int = 0  # batches of this source waiting in the queue now
-    issues: Counter[str] = field(default_factory=Counter)
-    skipped: Counter[str] = field(default_factory=Counter)
-    newest_event_time: float = 0.0  # epoch seconds of the newest event processed
-    last_batch_at: float = 0.0  # wall clock when the last batch was processed
-
-
-class PipelineStats:
-    def __init__(self, queue: asyncio.Queue[Batch]) -> None:
-        self._queue = queue
-        self.sources: dict[str, SourceCounters] = {}
-        self.alerts_recorded = 0
-        self.record_failures = 0
-        self.checkpoints = 0
-        self.checkpoint_failures = 0
-        self.commits = 0  # groups made durable (outbox, then state)
-        self.commit_failures = 0
-        self.batches_committed = 0
-
-    def source(self, name: str) -> SourceCounters:
-        counters = self.sources.get(name)
-        if counters is None:
-            counters = self.sources[name] = SourceCounters()
-        return counters
-
-    @property
-    def queue_depth(self) -> int:
-        return self._queue.qsize()
-
-    @property
-    def queue_capacity(self) -> int:
-        return self._queue.maxsize
 
 
 @dataclass(slots=True)
@@ -260,7 +198,7 @@ class Pipeline:
                 except asyncio.CancelledError:
                     # Stopping: the state already holds (or is taking) this batch; keep it in the group, so
                     # the final commit makes it durable with its alerts, or the batch is released.
-                    await _settled(future)
+                    await settled(future)
                     if future.exception() is None:
                         self._add_to_group(future.result())
                     else:
@@ -287,7 +225,7 @@ class Pipeline:
         try:
             self._apply_findings(applied, findings)
         except BaseException:
-            _drain(findings)  # the workers' results of this batch, so the next batch's line up
+            drain(findings)  # the workers' results of this batch, so the next batch's line up
             raise
         return applied
 
@@ -345,7 +283,7 @@ class Pipeline:
         monitor_alerts, self._monitor_alerts = self._monitor_alerts, []
         if not group and not monitor_alerts:
             return
-        alerts = _newest_per_id([*(alert for applied in group for alert in applied.alerts), *monitor_alerts])
+        alerts = newest_per_id([*(alert for applied in group for alert in applied.alerts), *monitor_alerts])
         failpoints = self._failpoints
         try:
             await self._make_durable(alerts)
@@ -409,10 +347,10 @@ class Pipeline:
                   batch.source, attempts, self.max_attempts, type(exc).__name__, printable(str(exc)))
         if attempts >= self.max_attempts:
             counters.batches_quarantined += 1
-            self._monitor_alerts.append(self._quarantine_alert(batch, exc, attempts))
+            self._monitor_alerts.append(quarantine_alert(batch, exc, attempts, self.clock()))
             log.error("batch %s from source %s quarantined after %d failed attempts; its events were not checked",
                       printable(batch.origin), batch.source, attempts)
-            await _quietly("quarantining a batch", batch.quarantine or batch.ack)
+            await quietly("quarantining a batch", batch.quarantine or batch.ack)
             return
         self._failures[batch.origin] = attempts
         while len(self._failures) > _REMEMBERED_FAILURES:
@@ -428,17 +366,6 @@ class Pipeline:
             await asyncio.sleep(delay)
         finally:
             await run_to_completion(self._release(batch, reason))
-
-    def _quarantine_alert(self, batch: Batch, exc: Exception, attempts: int) -> Alert:
-        now = self.clock()
-        return Alert(
-            id=fingerprint(QUARANTINE_DETECTOR, batch.source, batch.origin), detector=QUARANTINE_DETECTOR,
-            title=f"Input from source {batch.source} quarantined after {attempts} failed attempts",
-            severity=Severity.HIGH, account="", region="", principal="trailsentry", source_ip="", user_agent="",
-            event_source="trailsentry", event_name="BatchQuarantined", event_time=now, last_event_time=now,
-            event_ids=[], count=1, mitre=(), runbook=_QUARANTINE_RUNBOOK,
-            context={"source": batch.source, "origin": printable(batch.origin, 1024), "attempts": attempts,
-                     "error": printable(f"{type(exc).__name__}: {exc}", 300)})
 
     async def _release(self, batch: Batch, reason: str) -> None:
         try:
@@ -525,52 +452,3 @@ class Pipeline:
     def close(self) -> None:
         """Stop the worker thread (after the consumer and checkpoints stopped)."""
         self._worker.shutdown(wait=True)
-
-
-def _newest_per_id(alerts: list[Alert]) -> list[Alert]:
-    """One alert per id, its latest emission (an episode emitted twice in a group is recorded once)."""
-    newest: dict[str, Alert] = {}
-    for alert in alerts:
-        newest[alert.id] = alert
-    return list(newest.values())
-
-
-def _drain(findings: Iterator[SliceFindings]) -> None:
-    try:
-        for _ in findings:
-            pass
-    except Exception:  # the same failure again, or another: the batch is reported once
-        pass
-
-
-async def _settled(future: asyncio.Future[Any]) -> None:
-    """Wait for work already running on the worker thread, whatever cancels the waiter meanwhile."""
-    while not future.done():
-        try:
-            await asyncio.shield(future)
-        except BaseException:
-            continue
-
-
-async def _quietly(what: str, action: Callable[[], Any]) -> None:
-    try:
-        await action()
-    except Exception as exc:
-        log.error("%s failed: %s: %s", what, type(exc).__name__, printable(str(exc)))
-
-
-async def run_to_completion(awaitable: Any) -> None:
-    """Run bookkeeping to completion even while the caller is being cancelled."""
-    task = asyncio.ensure_future(awaitable)
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.done():
-                break
-    task.result()
-
-
-def printable(text: str, limit: int = 400) -> str:
-    # Origins and details carry attacker-controlled text: no terminal escapes in the logs.
-    return clip("".join(ch if ch.isprintable() else "?" for ch in text), limit)
