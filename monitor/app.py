@@ -37,20 +37,23 @@ from monitor.alerts.contract import AlertRecorder
 from monitor.alerts.service import Alerting
 from monitor.aws.backoff import Backoff
 from monitor.aws.clients import AwsClients
-from monitor.checkpoint import CheckpointStore
+from monitor.checkpoint import CheckpointStore, Cursors
 from monitor.config import Config, ConfigError
 from monitor.engine import Engine
 from monitor.engine.detect import Detection
 from monitor.engine.state.embedded import EmbeddedStore
+from monitor.engine.state.store import StateStore
 from monitor.engine.suppressions_settings import warn_expired
 from monitor.failpoints import Failpoints
 from monitor.metrics.collector import Telemetry
 from monitor.metrics.server import MetricsServer, readiness_check
 from monitor.model.detector import Detector
 from monitor.pipeline import Pipeline, printable, run_to_completion
+from monitor.replicas.runtime import Replication
 from monitor.rules.loader import assemble_detectors
 from monitor.sources.base import Source, SourceContext
 from monitor.sources.registry import create_source
+from monitor.sources.settings import SourceSpec
 from monitor.workers import DetectionPool
 
 log = logging.getLogger("trailsentry.app")
@@ -99,6 +102,7 @@ class App:
         self.services: list[Service] = list(services or [])
         self.checkpoints: CheckpointStore | None = None
         self.state: EmbeddedStore | None = None
+        self.replication: Replication | None = None
         self.pool: DetectionPool | None = None
         self.pipeline: Pipeline | None = None
         # Sources built by the caller (tests, embedding) instead of from the config's `sources`.
@@ -132,8 +136,14 @@ class App:
                                      sinks=self._alert_sinks)
             self.recorder = self.alerting
         self.checkpoints = CheckpointStore(path)
-        self.state = EmbeddedStore(path, self.config.engine.dedupe_capacity)
-        engine = Engine(detectors, self.config.engine, store=self.state)
+        store: StateStore
+        if self.config.state.shared:
+            self.replication = Replication(self.config.state, path.parent,
+                                           lateness=float(self.config.engine.lateness_seconds))
+            store = self.replication.store
+        else:
+            store = self.state = EmbeddedStore(path, self.config.engine.dedupe_capacity)
+        engine = Engine(detectors, self.config.engine, store=store)
         warn_expired(self.config.engine.suppressions, time.time(), log)
         settings = self._metrics_settings
         if settings is not None and settings.enabled:
@@ -143,23 +153,30 @@ class App:
                                  group_batches=tuning.commit_batches, group_seconds=tuning.commit_seconds,
                                  max_attempts=tuning.max_attempts, failpoints=Failpoints.from_environment(),
                                  observe_batch=self.telemetry.observe_batch if self.telemetry is not None else None,
-                                 pool=self.pool)
+                                 pool=self.pool,
+                                 shared=self.replication.store if self.replication is not None else None)
         values, restored = self.pipeline.restore_state()
         context = SourceContext(clients=self.clients, checkpoints=self.checkpoints)
         if self._given_sources is not None:
             self.sources = self._given_sources
         else:
-            self.sources = [create_source(spec, context) for spec in live.sources]
+            self.sources = [self._source(spec, context) for spec in live.sources]
         if self.alerting is not None:
             await self.alerting.start()
+        if self.replication is not None:
+            await self.replication.start(self.alerting, self.recorder)
         if settings is not None and self.telemetry is not None:
             self.telemetry.register_engine(engine)
             self.telemetry.register_pipeline(self.pipeline.stats)
             self.telemetry.register_sources(self.sources)
             if self.alerting is not None:
                 self.telemetry.register_alerting(self.alerting)
-            self.metrics_server = MetricsServer(
-                self.telemetry, settings, readiness=readiness_check(self.sources, self.alerting, running=self._running))
+            if self.replication is not None:
+                self.telemetry.register_replica(self.replication)
+                self.replication.trips.observe_with(self.telemetry.state_round_trip.observe)
+            probe = readiness_check(self.sources, self.alerting, running=self._running, state=self._state_ready)
+            self.telemetry.register_readiness(lambda: probe().ready)
+            self.metrics_server = MetricsServer(self.telemetry, settings, readiness=probe)
             try:
                 await self.metrics_server.start()
             except OSError as exc:
@@ -225,8 +242,22 @@ class App:
         self._signals.clear()
 
     def ready(self) -> bool:
-        """Every source has reached its upstream and the detect stage is running."""
-        return self._running() and all(source.ready() for source in self.sources)
+        """Every source has reached its upstream, the detect stage is running and the state store answers."""
+        return self._running() and self._state_ready() and all(source.ready() for source in self.sources)
+
+    def _state_ready(self) -> bool:
+        return self.replication is None or self.replication.ready()
+
+    def _source(self, spec: SourceSpec, context: SourceContext) -> Source:
+        """A configured source; with replicas, one that must not run twice runs under a lease."""
+        if self.replication is not None:
+            def build(cursors: Cursors) -> Source:
+                return create_source(spec, SourceContext(context.clients, cursors))
+
+            leased = self.replication.leased(spec.name, spec.kind, build)
+            if leased is not None:
+                return leased
+        return create_source(spec, context)
 
     def _running(self) -> bool:
         return self._consumer is not None and not self._consumer.done() and not self._stop.is_set()
@@ -285,6 +316,9 @@ class App:
         if self.state is not None:
             state, self.state = self.state, None
             await _quietly("closing the engine state", _sync(state.close))
+        if self.replication is not None:
+            replication, self.replication = self.replication, None
+            await _quietly("leaving the replicas", replication.stop)
         self.pipeline = None
         if self.started.is_set():
             log.info("trailsentry stopped")

@@ -4,12 +4,30 @@ Sources keep small string cursors per key (one per account and region, one per l
 file). Writes are buffered and made durable by `commit()`; SQLite's WAL mode keeps commits cheap. All
 calls are synchronous and fast (local disk); callers on the event loop batch them. The engine's state
 lives in the same file, written through its own connection (`monitor.engine.state.embedded`).
+
+`Cursors` is what a source sees; replicas give a source they run one at a time cursors kept in Redis
+(`monitor.replicas.cursors`), so whichever replica takes it over goes on from where it was.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Protocol
+
+
+class Cursors(Protocol):
+    def get(self, source: str, key: str) -> str | None: ...
+
+    def items(self, source: str) -> dict[str, str]: ...
+
+    def put(self, source: str, key: str, value: str) -> None: ...
+
+    def delete(self, source: str, key: str) -> None: ...
+
+    def commit(self) -> None:
+        """Make the puts and deletes so far durable (or on their way: see the implementation)."""
+        ...
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursors (

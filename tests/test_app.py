@@ -28,7 +28,7 @@ from monitor.engine.state.embedded import saved_event_ids
 from monitor.model import Alert
 from monitor.sources.base import Batch, Emit, SourceStats
 from tests.aws_emulator import Emulator
-from tests.helpers import REPO, Keep
+from tests.helpers import REPO, Keep, wait_until
 
 WAIT = 60.0
 NOW = 1_780_000_000.0
@@ -103,9 +103,13 @@ async def test_run_alerts_stops_on_sigterm_and_resumes_without_repeating(tmp_pat
     async with aiohttp.ClientSession() as http:
         async with http.get(metrics_url + "/healthz") as response:
             assert response.status == 200
-        async with http.get(metrics_url + "/metrics") as response:
-            body = await response.text()
-    assert 'trailsentry_batches_processed_total{source="inbox"} 1.0' in body
+
+        async def acknowledged() -> bool:
+            # The alert is delivered once recorded; the batch counts as processed once its state is durable too.
+            async with http.get(metrics_url + "/metrics") as response:
+                return 'trailsentry_batches_processed_total{source="inbox"} 1.0' in await response.text()
+
+        await wait_until(acknowledged, "the batch counted as processed")
     stdout, stderr = await _stop(process)
     assert process.returncode == 0, stderr.decode()
     assert b"Traceback" not in stderr

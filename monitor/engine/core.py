@@ -124,12 +124,16 @@ class Engine:
                                         record=index) for index, why in unwritable.items())
         return result
 
-    def apply(self, found: SliceFindings) -> BatchResult:
-        """Apply findings detected elsewhere (a worker process), inside `batch()`."""
+    def apply(self, found: SliceFindings, *, again: bool = False) -> BatchResult:
+        """Apply findings detected elsewhere (a worker process), inside `batch()`. `again`: findings already
+        counted, applied once more after their batch was undone (another replica committed first)."""
         if not self._in_batch:
             with self.batch():
-                return self.apply(found)
+                return self.apply(found, again=again)
         alerts, duplicates = self.applier.apply(found)
+        if again:
+            return BatchResult(alerts, found.issues, len(found.event_ids) - found.set_aside - duplicates, duplicates,
+                               max(found.newest, 0.0))
         stats = self.stats
         events = len(found.event_ids) - found.set_aside
         stats.events_in += events

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import platform
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry
@@ -107,6 +107,9 @@ class PipelineCounters(Protocol):
     def batches_committed(self) -> int: ...
 
     @property
+    def conflicts(self) -> int: ...
+
+    @property
     def sources(self) -> Mapping[str, SourceCounters]: ...
 
     @property
@@ -168,6 +171,9 @@ class _StatsCollector(Collector):
             _read_pipeline(families, t.pipeline)
         for source in t.sources:
             _read_source(families, source)
+        _read_state(families, t.replica)
+        if t.readiness is not None:
+            families.add("trailsentry_ready", 1 if _safe(t.readiness) else 0)
         if t.alerting is not None:
             # Every detector's default severity starts at 0, so increase() sees a detector's first alert.
             seeds = [(d.id, d.severity.label) for d in t.engine.detectors] if t.engine is not None else []
@@ -176,6 +182,24 @@ class _StatsCollector(Collector):
         yield t.ingest_lag.family("trailsentry_ingest_lag_seconds")
         yield t.delivery_lag.family("trailsentry_delivery_lag_seconds")
         yield t.state_round_trip.family("trailsentry_state_round_trip_seconds")
+
+
+def _read_state(families: _Families, replica: ReplicaView | None) -> None:
+    if replica is None:
+        families.add("trailsentry_state_store_up", 1, "embedded")
+        return
+    families.add("trailsentry_state_store_up", 1 if replica.state_up() else 0, "redis")
+    for operation, count in sorted(dict(replica.round_trips()).items()):
+        families.add("trailsentry_state_round_trips", count, label_token(operation))
+    for lease, held in sorted(dict(replica.leases_held()).items()):
+        families.add("trailsentry_lease_held", 1 if held else 0, label_token(lease))
+
+
+def _safe(check: Callable[[], bool]) -> bool:
+    try:
+        return bool(check())
+    except Exception:  # a failing check reads as not ready
+        return False
 
 
 def _read_engine(families: _Families, engine: Engine) -> None:
@@ -205,6 +229,7 @@ def _read_pipeline(families: _Families, stats: PipelineCounters) -> None:
     families.add("trailsentry_state_commits", stats.commits, "ok")
     families.add("trailsentry_state_commits", stats.commit_failures, "failed")
     families.add("trailsentry_state_committed_batches", stats.batches_committed)
+    families.add("trailsentry_state_conflicts", stats.conflicts)
     for name, c in sorted(_copy(stats.sources).items()):
         issues = _copy(c.issues)
         skipped = _copy(c.skipped)
@@ -320,6 +345,16 @@ def _read_alerting(families: _Families, alerting: Alerting, seeds: Iterable[tupl
         families.add("trailsentry_alerts_created", count, detector, severity)
 
 
+class ReplicaView(Protocol):
+    """What the metrics read of a replica sharing its state (monitor.replicas.runtime.Replication)."""
+
+    def state_up(self) -> bool: ...
+
+    def round_trips(self) -> Mapping[str, int]: ...
+
+    def leases_held(self) -> Mapping[str, bool]: ...
+
+
 class Telemetry:
     """Owns a CollectorRegistry with every trailsentry metric (plus process and GC metrics)."""
 
@@ -329,6 +364,8 @@ class Telemetry:
         self.pipeline: PipelineCounters | None = None
         self.sources: tuple[Source, ...] = ()
         self.alerting: Alerting | None = None
+        self.replica: ReplicaView | None = None
+        self.readiness: Callable[[], bool] | None = None  # what /readyz answers, as a gauge
         self.ingest_lag = LabelledHistogram()
         self.delivery_lag = LabelledHistogram()
         self.state_round_trip = LabelledHistogram(ROUND_TRIP_BUCKETS, label="operation")
@@ -351,6 +388,12 @@ class Telemetry:
 
     def register_alerting(self, alerting: Alerting) -> None:
         self.alerting = alerting
+
+    def register_replica(self, replica: ReplicaView) -> None:
+        self.replica = replica
+
+    def register_readiness(self, ready: Callable[[], bool]) -> None:
+        self.readiness = ready
 
     # -- per batch ---------------------------------------------------------------------------------
 

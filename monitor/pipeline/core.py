@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import time
-from collections import Counter, OrderedDict, deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from monitor.alerts.contract import AlertRecorder
@@ -41,9 +41,12 @@ from monitor.checkpoint import CheckpointStore
 from monitor.decode import DecodeLimits
 from monitor.engine import Engine
 from monitor.engine.findings import SliceFindings
+from monitor.engine.state.store import SharedStateStore, StateUnavailable
 from monitor.failpoints import Failpoints
 from monitor.model import Alert, InputIssue
+from monitor.pipeline.applied import Applied
 from monitor.pipeline.quarantine import quarantine_alert
+from monitor.pipeline.shared import SharedCommit
 from monitor.pipeline.stats import BatchObserver, PipelineStats, SourceCounters
 from monitor.pipeline.tasks import drain, newest_per_id, printable, quietly, run_to_completion, settled
 from monitor.sources.base import Batch
@@ -61,27 +64,13 @@ _REMEMBERED_FAILURES = 10_000  # origins whose failed attempts are counted (olde
 T = TypeVar("T")
 
 
-@dataclass(slots=True)
-class _Applied:
-    """One batch applied to the engine's state (not yet durable), with what it produced."""
-
-    batch: Batch | None  # None: housekeeping (episodes closed by the clock)
-    alerts: list[Alert]
-    issues: list[InputIssue] = field(default_factory=list)
-    skipped: Counter[str] = field(default_factory=Counter)
-    events: int = 0
-    duplicates: int = 0
-    newest_event_time: float = 0.0
-    size: int = 0
-
-
 class Pipeline:
     def __init__(self, engine: Engine, recorder: AlertRecorder, checkpoints: CheckpointStore, *,
                  queue_batches: int = 16, queue_bytes: int = 128 * 1024 * 1024, limits: DecodeLimits | None = None,
                  clock: Callable[[], float] = time.time, group_batches: int = 32, group_seconds: float = 0.2,
                  max_attempts: int = 5, retry_base_seconds: float = RETRY_BASE_SECONDS,
                  failpoints: Failpoints | None = None, observe_batch: BatchObserver | None = None,
-                 pool: DetectionPool | None = None) -> None:
+                 pool: DetectionPool | None = None, shared: SharedStateStore | None = None) -> None:
         self.engine = engine
         self.recorder = recorder
         self.checkpoints = checkpoints
@@ -99,7 +88,7 @@ class Pipeline:
         # One thread: the engine and its store are used by one caller at a time, in order.
         self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="trailsentry-detect")
         self._lock = asyncio.Lock()  # one batch, commit or checkpoint at a time: they share the group
-        self._group: list[_Applied] = []
+        self._group: list[Applied] = []
         self._group_started = 0.0
         self._failures: OrderedDict[str, int] = OrderedDict()  # origin -> failed attempts
         self._held: set[asyncio.Task[None]] = set()  # failed batches waiting for their retry delay
@@ -109,6 +98,8 @@ class Pipeline:
         # Worker processes that decode and detect, when configured; the engine thread applies their findings.
         self._pool = pool
         self._in_flight: deque[Batch] = deque()
+        # A state store shared by replicas: batches are fetched for, and groups committed to it with their alerts.
+        self._shared = SharedCommit(shared, engine, self._in_worker, self.stats) if shared is not None else None
 
     # -- the source side -------------------------------------------------------------------------
 
@@ -144,6 +135,8 @@ class Pipeline:
             while True:
                 if (self._group or self._monitor_alerts) and self._queue.empty() and not self._in_flight:
                     await self.commit()  # nothing else ready: make what is done durable now
+                if self._shared is not None and not self._shared.store.available:
+                    await self._shared.store.wait_available()  # meanwhile sources wait, and SQS redelivers
                 batch = await self._next_batch()
                 if batch is None:
                     await self.commit()
@@ -191,7 +184,13 @@ class Pipeline:
         """Apply one batch to the state and add it to the open group (committed later); `findings` when
         worker processes detected it, else it is decoded and detected here."""
         async with self._lock:
-            future = asyncio.get_running_loop().run_in_executor(self._worker, self._apply, batch, findings)
+            work: Callable[[], Applied] = functools.partial(self._apply, batch, findings)
+            if self._shared is not None:
+                prepared = await self._prepare_shared(batch, findings)
+                if prepared is None:
+                    return
+                work = functools.partial(self._apply_slices, batch, prepared)
+            future = asyncio.get_running_loop().run_in_executor(self._worker, work)
             try:
                 try:
                     applied = await asyncio.shield(future)
@@ -216,9 +215,9 @@ class Pipeline:
             batch.data = b""  # applied: only its acknowledgement is needed any more
             self._add_to_group(applied)
 
-    def _apply(self, batch: Batch, findings: Iterator[SliceFindings] | None) -> _Applied:
+    def _apply(self, batch: Batch, findings: Iterator[SliceFindings] | None) -> Applied:
         """Decode, detect and apply one batch, whole or not at all; runs on the worker thread."""
-        applied = _Applied(batch=batch, alerts=[], size=len(batch.data))
+        applied = Applied(batch=batch, alerts=[], size=len(batch.data))
         engine = self.engine
         if findings is None:
             findings = detect_locally(engine.detection, Job(origin=batch.origin, data=batch.data), self.limits)
@@ -229,7 +228,40 @@ class Pipeline:
             raise
         return applied
 
-    def _apply_findings(self, applied: _Applied, findings: Iterator[SliceFindings]) -> None:
+    async def _prepare_shared(self, batch: Batch, findings: Iterator[SliceFindings] | None
+                              ) -> list[SliceFindings] | None:
+        """Detect the whole batch, then fetch the shared state it reads; None when the batch was handed back."""
+        assert self._shared is not None
+        try:
+            slices = await self._in_worker(self._detect_all, batch, findings)
+            await self._shared.fetch_for(slices)
+        except asyncio.CancelledError:
+            await run_to_completion(self._release(batch, "shutdown during processing"))
+            raise
+        except StateUnavailable as exc:  # not the batch's fault: not an attempt; its source redelivers it
+            self.stats.source(batch.source).batches_failed += 1
+            await self._release(batch, f"state store unavailable: {exc}")
+            return None
+        except Exception as exc:  # a bug
+            await self._failed(batch, exc)
+            return None
+        return slices
+
+    def _detect_all(self, batch: Batch, findings: Iterator[SliceFindings] | None) -> list[SliceFindings]:
+        if findings is None:
+            return list(detect_locally(self.engine.detection, Job(origin=batch.origin, data=batch.data), self.limits))
+        try:
+            return list(findings)
+        except BaseException:
+            drain(findings)
+            raise
+
+    def _apply_slices(self, batch: Batch, slices: list[SliceFindings]) -> Applied:
+        applied = Applied(batch=batch, alerts=[], size=len(batch.data), slices=slices)
+        self._apply_findings(applied, iter(slices))
+        return applied
+
+    def _apply_findings(self, applied: Applied, findings: Iterator[SliceFindings]) -> None:
         engine = self.engine
         with gc_paused(), engine.batch():
             for found in findings:
@@ -242,12 +274,12 @@ class Pipeline:
                 applied.duplicates += result.duplicates
                 applied.newest_event_time = max(applied.newest_event_time, result.newest_event_time)
 
-    def _add_to_group(self, applied: _Applied) -> None:
+    def _add_to_group(self, applied: Applied) -> None:
         if not self._group:
             self._group_started = time.monotonic()
         self._group.append(applied)
 
-    def _count(self, counters: SourceCounters, batch: Batch, applied: _Applied) -> None:
+    def _count(self, counters: SourceCounters, batch: Batch, applied: Applied) -> None:
         now = self.clock()
         counters.events += applied.events
         counters.bytes += applied.size
@@ -283,10 +315,9 @@ class Pipeline:
         monitor_alerts, self._monitor_alerts = self._monitor_alerts, []
         if not group and not monitor_alerts:
             return
-        alerts = newest_per_id([*(alert for applied in group for alert in applied.alerts), *monitor_alerts])
         failpoints = self._failpoints
         try:
-            await self._make_durable(alerts)
+            recorded = await self._make_durable(group, monitor_alerts)
         except asyncio.CancelledError:
             # Stopping mid-commit: nothing is lost; the final checkpoint commits the group, or releases it.
             self._group = group + self._group
@@ -304,7 +335,7 @@ class Pipeline:
                     await self._release(applied.batch, f"commit failed: {type(exc).__name__}")
             return
         self.stats.commits += 1
-        self.stats.alerts_recorded += len(alerts)
+        self.stats.alerts_recorded += recorded
         for applied in group:
             batch = applied.batch
             if batch is None:
@@ -323,20 +354,33 @@ class Pipeline:
         self.checkpoints.commit()
         failpoints.reached("after_ack")
 
-    async def _make_durable(self, alerts: list[Alert]) -> None:
+    async def _make_durable(self, group: list[Applied], monitor_alerts: list[Alert]) -> int:
         """The outbox first, then the state: a crash between the two redelivers batches whose alerts the
-        outbox already holds, and they come out the same."""
+        outbox already holds, and they come out the same. With a shared store the group's alerts are
+        committed with its state, in one step. Returns how many alerts were recorded."""
         failpoints = self._failpoints
         failpoints.reached("before_record")
-        if alerts:
-            try:
-                await self.recorder.record(alerts)
-            except Exception:
-                self.stats.record_failures += 1
-                raise
+        if self._shared is None:
+            alerts = newest_per_id([*(alert for applied in group for alert in applied.alerts), *monitor_alerts])
+            await self._record(alerts)
+            failpoints.reached("after_record")
+            await self._in_worker(self.engine.store.persist)
+            failpoints.reached("after_persist")
+            return len(alerts)
+        await self._record(newest_per_id(monitor_alerts))  # the monitor's own: to this replica's outbox
         failpoints.reached("after_record")
-        await self._in_worker(self.engine.store.persist)
+        committed = await self._shared.commit(group)
         failpoints.reached("after_persist")
+        return committed + len(monitor_alerts)
+
+    async def _record(self, alerts: list[Alert]) -> None:
+        if not alerts:
+            return
+        try:
+            await self.recorder.record(alerts)
+        except Exception:
+            self.stats.record_failures += 1
+            raise
 
     # -- failures ----------------------------------------------------------------------------------
 
@@ -396,9 +440,18 @@ class Pipeline:
         async with self._lock:
             # Open episodes and windows are not closed at shutdown: they are durable and continue after a
             # restart (a burst spanning the restart still fires, an episode keeps its alert id).
-            closed = await self._in_worker(self.engine.close_expired, self.clock())
+            now = self.clock()
+            closed: list[Alert] = []
+            if self._shared is None:
+                closed = await self._in_worker(self.engine.close_expired, now)
+            elif self._shared.store.available:
+                try:
+                    await self._shared.fetch_for([], now)  # the episodes that ended by now
+                    closed = await self._in_worker(self.engine.close_expired, now)
+                except StateUnavailable:
+                    pass  # closed by a later checkpoint, here or on another replica
             if closed:
-                self._add_to_group(_Applied(batch=None, alerts=closed))
+                self._add_to_group(Applied(batch=None, alerts=closed, closed_at=now))
             await self._commit()
             self.checkpoints.commit()
         self.stats.checkpoints += 1

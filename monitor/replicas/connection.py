@@ -1,7 +1,7 @@
 """The connection to Redis (or Valkey): opened from a secret URL, every round trip counted and timed.
 
 A round trip that fails because Redis cannot be reached (refused, timed out, still loading its AOF
-after a restart) raises `StoreUnavailable` and marks the store down until the next one succeeds; the
+after a restart) raises `StateUnavailable` and marks the store down until the next one succeeds; the
 pipeline then stops taking batches (their sources redeliver) and readiness fails. The URL holds the
 password: it is never logged, and errors name the operation, not the URL.
 """
@@ -17,16 +17,13 @@ import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
 from monitor.alerts.secrets import Secret
+from monitor.engine.state.store import StateUnavailable
 
 T = TypeVar("T")
 
 # Failures of reaching Redis, as opposed to a script or command refused (a bug).
 UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.BusyLoadingError,
                ConnectionError, TimeoutError, OSError)
-
-
-class StoreUnavailable(Exception):
-    """Redis could not be reached for one operation."""
 
 
 def open_client(url: Secret, timeout: float) -> aioredis.Redis:
@@ -61,7 +58,7 @@ class RoundTrips:
         except UNREACHABLE as exc:
             self.failures[operation] += 1
             self._set(False, f"{operation}: {type(exc).__name__}: {_first_line(exc)}")
-            raise StoreUnavailable(self.last_error) from None
+            raise StateUnavailable(self.last_error) from None
         finally:
             self.counts[operation] += 1
             if self._observe is not None:

@@ -31,7 +31,9 @@ class StateSettings:
     # How long Redis remembers an eventID (a redelivered object within this is recognised).
     event_id_seconds: float = 6 * 3600.0
     # One round trip may take this long before the store counts as unreachable.
-    timeout_seconds: float = 5.0
+    timeout_seconds: float = 2.0
+    # Redis out of reach this long: an alert on the monitor itself (each replica's own outbox).
+    unavailable_alert_seconds: float = 30.0
 
     @property
     def shared(self) -> bool:
@@ -54,8 +56,12 @@ def parse_state(top: Section) -> StateSettings:
         backend=backend, url=url, key_prefix=prefix,
         lease_seconds=section.number("lease_seconds", 10.0, minimum=1.0),
         event_id_seconds=section.number("event_id_seconds", 6 * 3600.0, minimum=60.0),
-        timeout_seconds=section.number("timeout_seconds", 5.0, minimum=0.1),
+        timeout_seconds=section.number("timeout_seconds", 2.0, minimum=0.1),
+        unavailable_alert_seconds=section.number("unavailable_alert_seconds", 30.0, minimum=0),
     )
+    if settings.timeout_seconds * 3 > settings.lease_seconds:
+        # A lease renewal that hangs must fail before the lease can pass to another replica.
+        section.error("timeout_seconds", "must be at most a third of lease_seconds")
     if backend != "redis" and section.data and (url is not None or "key_prefix" in section.data):
         section.error("backend", "url_env, url_file and key_prefix need backend: redis")
     section.reject_unknown()

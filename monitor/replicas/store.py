@@ -18,6 +18,7 @@ so replicas do not conflict over it.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from monitor.engine.state.memory import MemoryStore
-from monitor.engine.state.store import StateConflict, Wanted
+from monitor.engine.state.store import StateConflict, StateUnavailable, Wanted
 from monitor.engine.state.text import from_json, to_json
 from monitor.model.alert import Alert
 from monitor.replicas.connection import RoundTrips
@@ -215,6 +216,19 @@ class RedisStore(MemoryStore):
                 for value, _ in space.entries.values():
                     newest = max(newest, float(value))
         return newest
+
+    @property
+    def available(self) -> bool:
+        return self.trips.up
+
+    async def wait_available(self) -> None:
+        delay = 0.05
+        while not self.trips.up:
+            try:
+                await self.trips.call("ping", self._client.ping)
+            except StateUnavailable:
+                await asyncio.sleep(delay)  # a backoff between probes, not a synchronisation
+                delay = min(delay * 2, 2.0)
 
     def invalidate(self) -> None:
         """Forget the copy: the next batch reads the shared state afresh (call with nothing unpersisted)."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from monitor.aws.clients import AwsClients
-    from monitor.checkpoint import CheckpointStore
+    from monitor.checkpoint import Cursors
 
 
 async def _nothing() -> None:
@@ -70,7 +70,7 @@ class SourceContext:
     """What a source gets from the composition root (monitor/app.py)."""
 
     clients: AwsClients
-    checkpoints: CheckpointStore
+    checkpoints: Cursors
 
 
 class SourceStats:

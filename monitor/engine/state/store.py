@@ -128,6 +128,10 @@ class StateConflict(Exception):
     """Another replica changed state this group read (or applied one of its events) since it was fetched."""
 
 
+class StateUnavailable(Exception):
+    """The shared store could not be reached (nothing was written); the message names the operation."""
+
+
 class SharedStateStore(StateStore, Protocol):
     """A state store several replicas share: fetched before use, committed atomically with the alerts."""
 
@@ -143,4 +147,13 @@ class SharedStateStore(StateStore, Protocol):
 
     def invalidate(self) -> None:
         """Forget everything fetched (after a conflict, or after a commit: other replicas move on)."""
+        ...
+
+    @property
+    def available(self) -> bool:
+        """False since a round trip failed to reach the store, until one succeeds again."""
+        ...
+
+    async def wait_available(self) -> None:
+        """Return once the store answers again (probing it with a growing delay)."""
         ...
