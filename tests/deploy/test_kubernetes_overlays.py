@@ -193,7 +193,6 @@ def test_overlay_config_is_the_base_config_with_the_state_in_redis() -> None:
         assert secret_word not in lowered, secret_word
 
 
-@pytest.mark.xfail(reason="state section lands with the Redis store", strict=False)
 def test_overlay_config_is_valid() -> None:
     config = parse_config(_config(_render(REPLICAS)))  # raises ConfigError listing every problem
     App(config, serve_metrics=True)
