@@ -120,10 +120,12 @@ class Receiver:
     """A webhook endpoint that keeps every delivery: (delivery id, alert id, kind, count, severity)."""
 
     deliveries: list[tuple[str, str, str, int, str]] = field(default_factory=list)
+    detectors: dict[str, str] = field(default_factory=dict)  # alert id -> detector
     url: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         alert = orjson.loads(await request.read())
+        self.detectors[alert["id"]] = alert["detector"]
         self.deliveries.append((request.headers["X-Trailsentry-Delivery-Id"], alert["id"],
                                 request.headers["X-Trailsentry-Kind"], alert["count"], alert["severity"]))
         return web.Response(status=200)
