@@ -41,7 +41,6 @@ from tests.test_crashes import (
     receiving,
     recorded_alerts,
     sqs_run,
-    stop,
     undelivered,
     workload,
 )
@@ -71,6 +70,8 @@ class Replica:
         self.process: asyncio.subprocess.Process | None = None
         self.metrics_url = ""
         self.starts = 0
+        self.log_tail: list[str] = []
+        self._log: asyncio.Task[None] | None = None
 
     @property
     def state(self) -> Path:
@@ -87,8 +88,13 @@ class Replica:
                 self.metrics_url = line.decode().rsplit("metrics on ", 1)[1].strip()
                 break
         self.starts += 1
-        # Keep reading its log, so a full pipe never blocks it.
-        asyncio.get_running_loop().create_task(_drain(self.process))
+        # Keep reading its log (the tail kept for failures), so a full pipe never blocks it.
+        self._log = asyncio.get_running_loop().create_task(self._read_log(self.process))
+
+    async def _read_log(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stderr is not None
+        while line := await process.stderr.readline():
+            self.log_tail = [*self.log_tail[-200:], line.decode(errors="replace")]
 
     async def metric(self, name: str) -> float | None:
         async with aiohttp.ClientSession() as http, http.get(self.metrics_url + "/metrics") as response:
@@ -106,15 +112,15 @@ class Replica:
         self.process.kill()
 
     async def stop(self) -> None:
-        if self.process is not None:
-            await stop(self.process)
-
-
-async def _drain(process: asyncio.subprocess.Process) -> None:
-    assert process.stderr is not None
-    with contextlib.suppress(Exception):
-        while await process.stderr.readline():
-            pass
+        process = self.process
+        if process is None:
+            return
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), WAIT)
+        if self._log is not None:
+            await asyncio.wait_for(self._log, WAIT)
+        assert process.returncode in (0, -signal.SIGKILL), "".join(self.log_tail[-40:])
 
 
 def replica_config(folder: Path, trail: Trail, aws: Emulator, *, shared: bool,
@@ -276,6 +282,7 @@ async def test_redis_stopped_and_restarted_mid_run_loses_and_repeats_nothing(
 
 
 async def _progressed(feeder: ReplicaFeeder, count: int) -> bool:
+    await feeder.done()  # lands the next object when the previous one is acknowledged
     return await feeder.progress() >= count
 
 
