@@ -28,9 +28,9 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from monitor.alerts.base import Sink
 from monitor.alerts.contract import AlertRecorder
@@ -49,6 +49,7 @@ from monitor.metrics.collector import Telemetry
 from monitor.metrics.server import MetricsServer, readiness_check
 from monitor.model.detector import Detector
 from monitor.pipeline import Pipeline, printable, run_to_completion
+from monitor.pipeline.tasks import as_async, cancel_all, closer, quietly, within
 from monitor.replicas.runtime import Replication
 from monitor.rules.loader import assemble_detectors
 from monitor.sources.base import Source, SourceContext
@@ -268,7 +269,7 @@ class App:
         # 1. Stop receiving.
         tasks = list(self._tasks.values())
         self._tasks.clear()
-        await _cancel_all(tasks)
+        await cancel_all(tasks)
         if pipeline is not None and self._consumer is not None:
             # 2. Drain what is queued, up to the deadline (a second signal cuts it short).
             drained = not self._consumer.done() and await self._drain(pipeline)
@@ -276,7 +277,7 @@ class App:
                 log.warning("drain deadline reached (%d batch(es) still queued); releasing what was not processed",
                             pipeline.stats.queue_depth)
             # 3. Stop the detect stage; release what it did not reach.
-            await _cancel_all([t for t in (self._consumer, self._checkpointer) if t is not None])
+            await cancel_all([t for t in (self._consumer, self._checkpointer) if t is not None])
             self._consumer = self._checkpointer = None
             released = await pipeline.release_queued("shutdown")
             if released:
@@ -295,36 +296,36 @@ class App:
             pipeline.close()
         if self.pool is not None:
             pool, self.pool = self.pool, None
-            await _quietly("stopping the detection workers", _sync(pool.close))
+            await quietly("stopping the detection workers", as_async(pool.close))
         # 5. Close everything, each step on its own so one failure does not skip the rest.
         for service in self.services:
-            await _quietly("stopping a service", service.stop)
+            await quietly("stopping a service", service.stop)
         if self.metrics_server is not None:
-            await _quietly("stopping the metrics server", self.metrics_server.stop)
+            await quietly("stopping the metrics server", self.metrics_server.stop)
         if self.alerting is not None:
             # Deliver what is due for a moment; the rest stays in the outbox for the next start.
-            await _quietly("stopping alert delivery", lambda: _stop_alerting(self.alerting))
+            await quietly("stopping alert delivery", lambda: _stop_alerting(self.alerting))
         else:
-            await _quietly("closing the recorder", _closer(self.recorder))
+            await quietly("closing the recorder", closer(self.recorder))
         for source in self.sources:
-            await _quietly(f"closing source {source.name}", source.close)
+            await quietly(f"closing source {source.name}", source.close)
         self.sources = []
-        await _quietly("closing AWS clients", self.clients.close)
+        await quietly("closing AWS clients", self.clients.close)
         if self.checkpoints is not None:
             checkpoints, self.checkpoints = self.checkpoints, None
-            await _quietly("committing checkpoints", _sync(checkpoints.close))
+            await quietly("committing checkpoints", as_async(checkpoints.close))
         if self.state is not None:
             state, self.state = self.state, None
-            await _quietly("closing the engine state", _sync(state.close))
+            await quietly("closing the engine state", as_async(state.close))
         if self.replication is not None:
             replication, self.replication = self.replication, None
-            await _quietly("leaving the replicas", replication.stop)
+            await quietly("leaving the replicas", replication.stop)
         self.pipeline = None
         if self.started.is_set():
             log.info("trailsentry stopped")
 
     async def _drain(self, pipeline: Pipeline) -> bool:
-        drain = asyncio.create_task(_within(pipeline.join(), self.live.service.drain_seconds))
+        drain = asyncio.create_task(within(pipeline.join(), self.live.service.drain_seconds))
         cut = asyncio.create_task(self._drain_now.wait())
         try:
             await asyncio.wait({drain, cut}, return_when=asyncio.FIRST_COMPLETED)
@@ -359,14 +360,6 @@ class App:
         return assemble_detectors(self.config)[0]
 
 
-async def _within(waiting: Awaitable[None], seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(waiting, seconds)
-    except TimeoutError:
-        return False
-    return True
-
-
 def outbox_path(checkpoint_path: Path) -> Path:
     """The alert outbox lives beside the checkpoint file: trailsentry.sqlite -> trailsentry.outbox.sqlite."""
     return checkpoint_path.with_name(f"{checkpoint_path.stem}.outbox{checkpoint_path.suffix or '.sqlite'}")
@@ -375,44 +368,3 @@ def outbox_path(checkpoint_path: Path) -> Path:
 async def _stop_alerting(alerting: Alerting | None) -> None:
     if alerting is not None:
         await alerting.stop(deadline_seconds=ALERT_DELIVERY_STOP_SECONDS)
-
-
-async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    for task, result in zip(tasks, results, strict=True):
-        if isinstance(result, Exception):
-            log.error("task %s ended with %s: %s", task.get_name(), type(result).__name__, printable(str(result)))
-
-
-async def _quietly(what: str, close: Callable[[], Awaitable[Any]]) -> None:
-    try:
-        await close()
-    except Exception as exc:
-        log.error("%s failed: %s: %s", what, type(exc).__name__, printable(str(exc)))
-
-
-def _closer(thing: object) -> Callable[[], Awaitable[Any]]:
-    close = getattr(thing, "close", None)
-    if close is None:
-        return _nothing
-
-    async def call() -> None:
-        result = close()
-        if asyncio.iscoroutine(result):
-            await result
-
-    return call
-
-
-def _sync(function: Callable[[], Any]) -> Callable[[], Awaitable[None]]:
-    async def call() -> None:
-        function()
-
-    return call
-
-
-async def _nothing() -> None:
-    return None
-

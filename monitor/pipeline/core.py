@@ -32,7 +32,7 @@ import concurrent.futures
 import functools
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -43,23 +43,19 @@ from monitor.engine import Engine
 from monitor.engine.findings import SliceFindings
 from monitor.engine.state.store import SharedStateStore, StateUnavailable
 from monitor.failpoints import Failpoints
-from monitor.model import Alert, InputIssue
-from monitor.pipeline.applied import Applied
-from monitor.pipeline.quarantine import quarantine_alert
-from monitor.pipeline.shared import SharedCommit
-from monitor.pipeline.stats import BatchObserver, PipelineStats, SourceCounters
-from monitor.pipeline.tasks import drain, newest_per_id, printable, quietly, run_to_completion, settled
+from monitor.model import Alert
+from monitor.pipeline.applied import Applied, count_batch, log_issues
+from monitor.pipeline.intake import Intake
+from monitor.pipeline.retries import RETRY_BASE_SECONDS, Retries, release
+from monitor.pipeline.shared import SharedCommit, detect_all
+from monitor.pipeline.stats import BatchObserver, PipelineStats
+from monitor.pipeline.tasks import drain, newest_per_id, printable, run_to_completion, settled
 from monitor.sources.base import Batch
 from monitor.workers import DetectionPool, Job, detect_locally
 from monitor.workers.pool import gc_paused
 
 log = logging.getLogger("trailsentry.pipeline")
 
-# A batch with thousands of broken records gets a few log lines, then a count.
-ISSUE_LINES_PER_BATCH = 5
-RETRY_BASE_SECONDS = 1.0
-_RETRY_CAP_SECONDS = 60.0
-_REMEMBERED_FAILURES = 10_000  # origins whose failed attempts are counted (oldest forgotten first)
 
 T = TypeVar("T")
 
@@ -80,18 +76,14 @@ class Pipeline:
         self.group_seconds = group_seconds
         self.max_attempts = max(1, max_attempts)
         self.retry_base_seconds = retry_base_seconds
-        self._queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=queue_batches)
-        self.queue_bytes = queue_bytes
-        self._queued_bytes = 0
-        self._room = asyncio.Event()  # set whenever a batch leaves the queue
-        self.stats = PipelineStats(self._queue)
+        self._intake = Intake(queue_batches, queue_bytes)
+        self.stats = self._intake.stats = PipelineStats(self._intake.queue)
         # One thread: the engine and its store are used by one caller at a time, in order.
         self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="trailsentry-detect")
         self._lock = asyncio.Lock()  # one batch, commit or checkpoint at a time: they share the group
         self._group: list[Applied] = []
         self._group_started = 0.0
-        self._failures: OrderedDict[str, int] = OrderedDict()  # origin -> failed attempts
-        self._held: set[asyncio.Task[None]] = set()  # failed batches waiting for their retry delay
+        self._retries = Retries(self.stats, max_attempts, retry_base_seconds, clock)
         self._monitor_alerts: list[Alert] = []
         self._failpoints = failpoints or Failpoints()
         self._observe_batch = observe_batch
@@ -104,28 +96,13 @@ class Pipeline:
     # -- the source side -------------------------------------------------------------------------
 
     async def emit(self, batch: Batch) -> None:
-        """Queue a batch; blocks while the queue is full. Given to every source's `run`.
+        """Queue a batch; blocks while the queue is full (in batches or bytes). Given to every source's `run`.
 
         Once `emit` returned, the pipeline owns the batch and calls exactly one of ack/release. If
         `emit` raises (the source is cancelled while waiting for room), the batch was not taken and
         the source still owns it.
         """
-        size = len(batch.data)
-        while self._queued_bytes and self._queued_bytes + size > self.queue_bytes:
-            self._room.clear()
-            await self._room.wait()
-        self._queued_bytes += size
-        try:
-            await self._queue.put(batch)
-        except BaseException:
-            self._taken(batch)
-            raise
-        self.stats.source(batch.source).queued += 1
-
-    def _taken(self, batch: Batch) -> None:
-        """A batch left the queue: its bytes make room for the sources."""
-        self._queued_bytes -= len(batch.data)
-        self._room.set()
+        await self._intake.put(batch)
 
     # -- the detect stage --------------------------------------------------------------------------
 
@@ -133,7 +110,7 @@ class Pipeline:
         """Process batches until cancelled. Exactly one consumer."""
         try:
             while True:
-                if (self._group or self._monitor_alerts) and self._queue.empty() and not self._in_flight:
+                if (self._group or self._monitor_alerts) and self._intake.empty() and not self._in_flight:
                     await self.commit()  # nothing else ready: make what is done durable now
                 if self._shared is not None and not self._shared.store.available:
                     await self._shared.store.wait_available()  # meanwhile sources wait, and SQS redelivers
@@ -141,15 +118,13 @@ class Pipeline:
                 if batch is None:
                     await self.commit()
                     continue
-                self.stats.source(batch.source).queued -= 1
-                self._taken(batch)
                 try:
                     if self._pool is None:
                         await self.process(batch)
                     else:
                         await self._through_workers(batch)
                 finally:
-                    self._queue.task_done()
+                    self._intake.done()
                 if len(self._group) >= self.group_batches:
                     await self.commit()
         finally:
@@ -164,21 +139,16 @@ class Pipeline:
         assert pool is not None
         pool.submit(Job(origin=batch.origin, data=batch.data))
         self._in_flight.append(batch)
-        while self._in_flight and (len(self._in_flight) > 2 * pool.size or self._queue.empty()):
+        while self._in_flight and (len(self._in_flight) > 2 * pool.size or self._intake.empty()):
             oldest = self._in_flight.popleft()
             await self.process(oldest, pool.take(Job(origin=oldest.origin)))
 
     async def _next_batch(self) -> Batch | None:
         """The next batch, or None when the open group is due for its commit before one arrives."""
         if not self._group:
-            return await self._queue.get()
+            return await self._intake.get()
         wait = self._group_started + self.group_seconds - time.monotonic()
-        if wait <= 0:
-            return None
-        try:
-            return await asyncio.wait_for(self._queue.get(), wait)
-        except TimeoutError:
-            return None
+        return await self._intake.get(wait) if wait > 0 else None
 
     async def process(self, batch: Batch, findings: Iterator[SliceFindings] | None = None) -> None:
         """Apply one batch to the state and add it to the open group (committed later); `findings` when
@@ -208,9 +178,8 @@ class Pipeline:
             except Exception as exc:  # a bug: the batch was undone; retried later, then quarantined
                 await self._failed(batch, exc)
                 return
-            counters = self.stats.source(batch.source)
-            self._count(counters, batch, applied)
-            self._log_issues(batch, applied.issues)
+            count_batch(self.stats.source(batch.source), batch, applied, self.clock(), self._observe_batch)
+            log_issues(batch, applied.issues)
             applied.issues = []
             batch.data = b""  # applied: only its acknowledgement is needed any more
             self._add_to_group(applied)
@@ -233,7 +202,7 @@ class Pipeline:
         """Detect the whole batch, then fetch the shared state it reads; None when the batch was handed back."""
         assert self._shared is not None
         try:
-            slices = await self._in_worker(self._detect_all, batch, findings)
+            slices = await self._in_worker(detect_all, self.engine.detection, self.limits, batch, findings)
             await self._shared.fetch_for(slices)
         except asyncio.CancelledError:
             await run_to_completion(self._release(batch, "shutdown during processing"))
@@ -246,15 +215,6 @@ class Pipeline:
             await self._failed(batch, exc)
             return None
         return slices
-
-    def _detect_all(self, batch: Batch, findings: Iterator[SliceFindings] | None) -> list[SliceFindings]:
-        if findings is None:
-            return list(detect_locally(self.engine.detection, Job(origin=batch.origin, data=batch.data), self.limits))
-        try:
-            return list(findings)
-        except BaseException:
-            drain(findings)
-            raise
 
     def _apply_slices(self, batch: Batch, slices: list[SliceFindings]) -> Applied:
         applied = Applied(batch=batch, alerts=[], size=len(batch.data), slices=slices)
@@ -278,30 +238,6 @@ class Pipeline:
         if not self._group:
             self._group_started = time.monotonic()
         self._group.append(applied)
-
-    def _count(self, counters: SourceCounters, batch: Batch, applied: Applied) -> None:
-        now = self.clock()
-        counters.events += applied.events
-        counters.bytes += applied.size
-        counters.duplicates += applied.duplicates
-        counters.last_batch_at = now
-        counters.skipped.update(applied.skipped)
-        for issue in applied.issues:
-            counters.issues[issue.reason] += 1
-        if applied.newest_event_time > counters.newest_event_time:
-            counters.newest_event_time = applied.newest_event_time
-        ingest = now - applied.newest_event_time if applied.newest_event_time else None
-        delivery = now - batch.landed_at if batch.landed_at is not None else None
-        if self._observe_batch is not None:
-            self._observe_batch(batch.source, ingest_lag=ingest, delivery_lag=delivery)
-
-    def _log_issues(self, batch: Batch, issues: list[InputIssue]) -> None:
-        # Input problems are not failures: logged (capped), counted, and the batch is acknowledged.
-        for issue in issues[:ISSUE_LINES_PER_BATCH]:
-            log.warning("input problem (source %s): %s", batch.source, printable(str(issue)))
-        if len(issues) > ISSUE_LINES_PER_BATCH:
-            log.warning("input problem (source %s): %s: %d more problems in this batch; counted", batch.source,
-                        printable(batch.origin), len(issues) - ISSUE_LINES_PER_BATCH)
 
     # -- commits ---------------------------------------------------------------------------------
 
@@ -344,7 +280,7 @@ class Pipeline:
             counters.batches += 1
             counters.alerts += len(applied.alerts)
             self.stats.batches_committed += 1
-            self._failures.pop(batch.origin, None)
+            self._retries.succeeded(batch)
             try:
                 await batch.ack()
             except Exception as exc:  # the state is durable; a redelivery is de-duplicated by eventID
@@ -382,41 +318,13 @@ class Pipeline:
             self.stats.record_failures += 1
             raise
 
-    # -- failures ----------------------------------------------------------------------------------
-
     async def _failed(self, batch: Batch, exc: Exception) -> None:
-        counters = self.stats.source(batch.source)
-        attempts = self._failures.pop(batch.origin, 0) + 1
-        log.error("batch %s from source %s failed to apply (attempt %d of %d): %s: %s", printable(batch.origin),
-                  batch.source, attempts, self.max_attempts, type(exc).__name__, printable(str(exc)))
-        if attempts >= self.max_attempts:
-            counters.batches_quarantined += 1
-            self._monitor_alerts.append(quarantine_alert(batch, exc, attempts, self.clock()))
-            log.error("batch %s from source %s quarantined after %d failed attempts; its events were not checked",
-                      printable(batch.origin), batch.source, attempts)
-            await quietly("quarantining a batch", batch.quarantine or batch.ack)
-            return
-        self._failures[batch.origin] = attempts
-        while len(self._failures) > _REMEMBERED_FAILURES:
-            self._failures.popitem(last=False)
-        counters.batches_failed += 1
-        delay = min(_RETRY_CAP_SECONDS, self.retry_base_seconds * 2 ** (attempts - 1))
-        task = asyncio.create_task(self._release_later(batch, delay, f"failed: {type(exc).__name__}"))
-        self._held.add(task)
-        task.add_done_callback(self._held.discard)
-
-    async def _release_later(self, batch: Batch, delay: float, reason: str) -> None:
-        try:
-            await asyncio.sleep(delay)
-        finally:
-            await run_to_completion(self._release(batch, reason))
+        alert = await self._retries.failed(batch, exc)
+        if alert is not None:
+            self._monitor_alerts.append(alert)
 
     async def _release(self, batch: Batch, reason: str) -> None:
-        try:
-            await batch.release(reason)
-        except Exception as exc:  # the source keeps its own redelivery (visibility timeout, cursor)
-            log.error("releasing %s from source %s failed: %s: %s", printable(batch.origin), batch.source,
-                      type(exc).__name__, printable(str(exc)))
+        await release(batch, reason)
 
     async def _in_worker(self, function: Callable[..., T], *args: Any) -> T:
         future = asyncio.get_running_loop().run_in_executor(self._worker, function, *args)
@@ -470,23 +378,15 @@ class Pipeline:
 
     async def join(self) -> None:
         """Wait until every queued batch was processed (the consumer must be running)."""
-        await self._queue.join()
+        await self._intake.join()
 
     async def release_queued(self, reason: str) -> int:
         """Release batches still queued (after the consumer stopped) and those waiting for a retry."""
-        released = 0
-        while not self._queue.empty():
-            batch = self._queue.get_nowait()
-            self.stats.source(batch.source).queued -= 1
-            self._taken(batch)
-            self._queue.task_done()
+        batches = self._intake.take_all()
+        for batch in batches:
             await self._release(batch, reason)
-            released += 1
-        for task in list(self._held):
-            task.cancel()  # releases at once
-        if self._held:
-            await asyncio.gather(*self._held, return_exceptions=True)
-        return released
+        await self._retries.release_held()
+        return len(batches)
 
     async def release_uncommitted(self, reason: str) -> int:
         """Release the batches of a group that could not be committed (after the final checkpoint failed)."""

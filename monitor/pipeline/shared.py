@@ -13,16 +13,20 @@ it. The monitor's own alerts (a quarantined batch) go to this replica's outbox d
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
+from monitor.decode import DecodeLimits
 from monitor.engine import Engine
+from monitor.engine.detect import Detection
 from monitor.engine.findings import SliceFindings
 from monitor.engine.state.store import SharedStateStore, StateConflict
 from monitor.model import Alert
 from monitor.pipeline.applied import Applied
 from monitor.pipeline.stats import PipelineStats
-from monitor.pipeline.tasks import newest_per_id
+from monitor.pipeline.tasks import drain, newest_per_id
+from monitor.sources.base import Batch
+from monitor.workers import Job, detect_locally
 
 log = logging.getLogger("trailsentry.pipeline")
 
@@ -31,6 +35,19 @@ T = TypeVar("T")
 MAX_CONFLICTS_PER_COMMIT = 20
 
 InWorker = Callable[..., Awaitable[Any]]
+
+
+def detect_all(detection: Detection, limits: DecodeLimits, batch: Batch,
+               findings: Iterator[SliceFindings] | None) -> list[SliceFindings]:
+    """The findings of a whole batch (from the worker processes, or detected here): what it will read is
+    fetched before any of it is applied."""
+    if findings is None:
+        return list(detect_locally(detection, Job(origin=batch.origin, data=batch.data), limits))
+    try:
+        return list(findings)
+    except BaseException:
+        drain(findings)
+        raise
 
 
 class SharedCommit:
