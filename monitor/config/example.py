@@ -51,6 +51,20 @@ service:
   workers: 1                    # processes that decode and detect (more cores for a busy organization)
   restart_seconds: 60           # longest backoff before a crashed source is restarted
 
+state:
+  # Where the engine keeps its state. "embedded", in the checkpoint file, serves one replica; with "redis",
+  # several replicas on one queue share it in Redis or Valkey 7+ (append-only file on; see
+  # deploy/kubernetes-overlays/replicas/README.md).
+  backend: embedded
+  # backend: redis
+  # url_env: TRAILSENTRY_REDIS_URL  # or url_file; redis:// or rediss:// (TLS), the password in the URL
+  # key_prefix: "trailsentry:"      # several deployments can share one Redis
+  # lease_seconds: 10               # a source run by one replica at a time, and alert delivery, pass on
+  #                                 #   this long after their holder stops renewing
+  # timeout_seconds: 2              # one round trip may take this long (at most a third of lease_seconds)
+  # event_id_seconds: 21600         # eventIDs remembered this long (a redelivered object within it is known)
+  # unavailable_alert_seconds: 30   # Redis out of reach this long: an alert on the monitor itself
+
 # --- detection --------------------------------------------------------------------------------------
 engine:
   lateness_seconds: 1200        # events may arrive this late (event time) and still count
