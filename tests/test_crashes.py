@@ -148,12 +148,13 @@ async def receiving() -> AsyncIterator[Receiver]:
         await runner.cleanup()
 
 
-def service_config(folder: Path, inbox: Path, extra_sources: list[dict[str, Any]] | None = None) -> Path:
+def service_config(folder: Path, inbox: Path, extra_sources: list[dict[str, Any]] | None = None, *,
+                   workers: int = 1) -> Path:
     config = {
         "sources": extra_sources or [{"kind": "directory", "name": "inbox", "path": str(inbox),
                                       "interval_seconds": 0.05, "settle_seconds": 0}],
         "checkpoint": {"path": str(folder / "state" / "trailsentry.sqlite")},
-        "service": {"checkpoint_seconds": 3600, "drain_seconds": 5},
+        "service": {"checkpoint_seconds": 3600, "drain_seconds": 5, "workers": workers},
         "sinks": [{"name": "hook", "type": "webhook", "url_env": "TRAILSENTRY_TEST_HOOK", "rate_per_second": 0,
                    "backoff_base_seconds": 0.05, "backoff_cap_seconds": 0.2}],
         "alerting": {"repeat_window": {"window_seconds": 0}},
@@ -243,10 +244,11 @@ class Feeder:
     """Lands the objects one by one, each once every earlier one is acknowledged: a steady stream, so every
     object is its own commit and a kill can fall between any two of them."""
 
-    def __init__(self, state: Path, objects: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    def __init__(self, state: Path, objects: list[tuple[str, list[dict[str, Any]]]], chunk: int = 1) -> None:
         self.state = state
         self.pending = list(objects)
         self.landed = 0
+        self.chunk = chunk  # objects landed together: with more than one, a commit holds several batches
 
     async def land(self, name: str, data: bytes) -> None:
         raise NotImplementedError
@@ -261,16 +263,18 @@ class Feeder:
     async def done(self) -> bool:
         outstanding = await self.outstanding()
         if self.pending and not outstanding:
-            name, records = self.pending.pop(0)
-            await self.land(name, encode_records(records))
-            self.landed += 1
+            for _ in range(min(self.chunk, len(self.pending))):
+                name, records = self.pending.pop(0)
+                await self.land(name, encode_records(records))
+                self.landed += 1
             return False
         return not self.pending and not outstanding and undelivered(self.state) == 0
 
 
 class FolderFeeder(Feeder):
-    def __init__(self, inbox: Path, state: Path, objects: list[tuple[str, list[dict[str, Any]]]]) -> None:
-        super().__init__(state, objects)
+    def __init__(self, inbox: Path, state: Path, objects: list[tuple[str, list[dict[str, Any]]]],
+                 chunk: int = 1) -> None:
+        super().__init__(state, objects, chunk)
         self.inbox = inbox
 
     async def land(self, name: str, data: bytes) -> None:
@@ -335,23 +339,24 @@ async def crash_and_restart(config: Path, feeder: Feeder, receiver: Receiver, ki
 
 
 async def directory_run(folder: Path, objects: list[tuple[str, list[dict[str, Any]]]], kills: int,
-                        rng: random.Random) -> Outcome:
+                        rng: random.Random, *, chunk: int = 1, workers: int = 1) -> Outcome:
     inbox = folder / "inbox"
     inbox.mkdir(parents=True)
-    config = service_config(folder, inbox)
+    config = service_config(folder, inbox, workers=workers)
     state = folder / "state" / "trailsentry.sqlite"
     async with receiving() as receiver:
-        killed = await crash_and_restart(config, FolderFeeder(inbox, state, objects), receiver, kills, rng)
+        feeder = FolderFeeder(inbox, state, objects, chunk)
+        killed = await crash_and_restart(config, feeder, receiver, kills, rng)
         return Outcome(recorded_alerts(state), list(receiver.deliveries), killed)
 
 
-def _assert_same(reference: Outcome, crashed: Outcome) -> None:
+def _assert_same(reference: Outcome, crashed: Outcome, min_kills: int = KILLS // 2) -> None:
     # The workload is worth comparing: its detections span objects.
     detectors = {alert["detector"] for alert in reference.alerts.values()}
     assert {"root-console-login", "console-login-failure-burst", "console-password-spray", "root-activity",
             "access-denied-burst", "access-key-created"} <= detectors
     # It was killed at every point, many times.
-    assert sum(crashed.kills.values()) >= KILLS // 2, crashed.kills
+    assert sum(crashed.kills.values()) >= min_kills, crashed.kills
     assert set(POINTS) <= set(crashed.kills), crashed.kills
 
     assert crashed.alerts == reference.alerts  # no detection lost, no episode split, same counts
@@ -366,6 +371,17 @@ async def test_sigkill_at_every_point_of_a_directory_workload_loses_and_repeats_
     reference = await directory_run(tmp_path / "reference", objects, kills=0, rng=random.Random(1))
     crashed = await directory_run(tmp_path / "crashed", objects, kills=KILLS, rng=random.Random(2))
     _assert_same(reference, crashed)
+
+
+async def test_sigkill_with_groups_of_batches_and_worker_processes_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    # Objects land two at a time, so a commit holds several batches; two worker processes decode and detect.
+    # Fewer commits, so fewer kills fit in the run: every point is still hit.
+    objects = workload(time.time() - 3 * 3600 - 1800)
+    reference = await directory_run(tmp_path / "reference", objects, kills=0, rng=random.Random(1), chunk=2,
+                                    workers=2)
+    crashed = await directory_run(tmp_path / "crashed", objects, kills=KILLS, rng=random.Random(6), chunk=2,
+                                  workers=2)
+    _assert_same(reference, crashed, min_kills=len(POINTS))
 
 
 async def sqs_run(aws: Emulator, folder: Path, objects: list[tuple[str, list[dict[str, Any]]]], kills: int,

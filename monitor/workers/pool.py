@@ -17,6 +17,7 @@ import gc
 import multiprocessing
 import os
 import pickle
+import queue
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from monitor.engine.findings import SliceFindings
 from monitor.model.issue import InputIssue
 
 _SLICE, _END, _FAILED = "slice", "end", "failed"
+# A worker whose parent died (SIGKILL, OOM kill) notices within this long and exits instead of lingering.
+_ORPHAN_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,20 +88,49 @@ def _unreadable(origin: str, exc: OSError) -> SliceFindings:
     return SliceFindings(origin=origin, event_ids=[], times=[], findings=[], issues=[issue], skipped={})
 
 
+class _Orphaned(Exception):
+    """The process that started this worker is gone (killed with SIGKILL): nobody will read its results."""
+
+
 def _work(detection: Detection, limits: DecodeLimits, inbox: Queue[Job | None], outbox: Queue[Any]) -> None:
-    while (job := inbox.get()) is not None:
+    parent = os.getppid()
+    try:
+        while (job := _get(inbox, parent)) is not None:
+            try:
+                with gc_paused():
+                    for found in detect_locally(detection, job, limits):
+                        # Pickled here, not by the queue's feeder thread: handing live objects to that thread
+                        # made each worker ~20% slower (the two threads contend for the GIL and the slice's
+                        # objects live on until it has run).
+                        _put(outbox, (_SLICE, pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)), parent)
+                        del found
+            except _Orphaned:
+                raise
+            except Exception as exc:  # a bug, not the input: reported for this input, the worker goes on
+                _put(outbox, (_FAILED, f"{type(exc).__name__}: {exc}"), parent)
+                continue
+            _put(outbox, (_END, None), parent)
+    except _Orphaned:
+        outbox.cancel_join_thread()  # exit now, without flushing results nobody reads
+
+
+def _get(inbox: Queue[Job | None], parent: int) -> Job | None:
+    while True:
         try:
-            with gc_paused():
-                for found in detect_locally(detection, job, limits):
-                    # Pickled here, not by the queue's feeder thread: handing live objects to that thread
-                    # made each worker ~20% slower (the two threads contend for the GIL and the slice's
-                    # objects live on until it has run).
-                    outbox.put((_SLICE, pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)))
-                    del found
-        except Exception as exc:  # a bug, not the input: reported for this input, the worker goes on
-            outbox.put((_FAILED, f"{type(exc).__name__}: {exc}"))
-            continue
-        outbox.put((_END, None))
+            return inbox.get(timeout=_ORPHAN_CHECK_SECONDS)
+        except queue.Empty:
+            if os.getppid() != parent:
+                raise _Orphaned from None
+
+
+def _put(outbox: Queue[Any], item: Any, parent: int) -> None:
+    while True:
+        try:
+            outbox.put(item, timeout=_ORPHAN_CHECK_SECONDS)
+            return
+        except queue.Full:
+            if os.getppid() != parent:
+                raise _Orphaned from None
 
 
 class DetectionPool:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import random
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from monitor.engine import Engine
 from monitor.model import InputIssue
 from monitor.offline.scan import Scanner, expand_paths
 from monitor.rules.builtin import builtin_detectors
+from tests.helpers import REPO, wait_until
 
 Outcome = tuple[list[bytes], dict[str, Any], list[InputIssue]]
 
@@ -126,3 +129,36 @@ def test_a_file_that_cannot_be_read_is_an_issue_with_any_number_of_workers(tmp_p
     alerts, totals, issues = scan(paths, workers)
     assert alerts and totals["internal"] == 0
     assert [(Path(issue.origin).name, issue.reason) for issue in issues] == [("gone.json.gz", "unreadable")]
+
+
+_PARENT = """
+import sys
+from monitor.decode import DecodeLimits
+from monitor.engine import Engine
+from monitor.rules.builtin import builtin_detectors
+from monitor.workers import DetectionPool
+pool = DetectionPool(Engine(builtin_detectors()).detection, DecodeLimits(), 2)
+print(" ".join(str(process.pid) for process in pool._processes), flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def _gone(pid: int) -> bool:
+    """Exited (a zombie waiting for its new parent to reap it counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            return any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return True
+
+
+async def test_workers_exit_when_their_parent_is_killed() -> None:
+    # An OOM kill or `kill -9` of the service must not leave detection workers running for ever.
+    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", _PARENT, cwd=REPO,
+                                                  stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert parent.stdout is not None
+    pids = [int(pid) for pid in (await asyncio.wait_for(parent.stdout.readline(), 60)).split()]
+    assert len(pids) == 2 and not any(_gone(pid) for pid in pids)
+    parent.kill()
+    await parent.wait()
+    await wait_until(lambda: all(_gone(pid) for pid in pids), "the orphaned workers to exit", within=30)
