@@ -270,6 +270,8 @@ class App:
         tasks = list(self._tasks.values())
         self._tasks.clear()
         await cancel_all(tasks)
+        if self.replication is not None:
+            await quietly("leaving delivery and leases to the other replicas", self.replication.leave)
         if pipeline is not None and self._consumer is not None:
             # 2. Drain what is queued, up to the deadline (a second signal cuts it short).
             drained = not self._consumer.done() and await self._drain(pipeline)

@@ -8,7 +8,9 @@ exactly one outbox, and the outbox's repeat windows and updates see every emissi
 
 A replica that dies with entries read but not recorded leaves them pending under its name: when it
 restarts it records them first (it keeps its name in its data folder); if it does not come back, the
-next lease holder claims them once they have been pending for `claim_idle_seconds`.
+lease holder claims them once they have been pending for `claim_idle_seconds` (it looks every half of
+that). A holder records what it reads within milliseconds, so only a dead or stuck reader's entries
+wait that long.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -50,30 +53,32 @@ class DeliveryFeed:
         self._recorder = recorder
         self._trips = trips
         self._claim_idle_ms = int(claim_idle_seconds * 1000)
+        self._claim_every = max(claim_idle_seconds / 2, 0.1)
         self.recorded = 0  # stream entries recorded in this replica's outbox
         self.alerts = 0
 
     async def run(self) -> None:
         """Until cancelled: record this replica's own pending entries, then feed while holding the lease."""
-        own_done = False
         delay = 0.05
         while True:
             try:
                 await self._ensure_group()
-                if not own_done:
-                    await self._read_and_record(b"0")  # what this replica read before a restart
-                    own_done = True
+                await self._read_and_record(b"0")  # read before (a restart, a failed record): recorded first
                 await self.lease.held.wait()
-                await self._claim_abandoned()
+                claimed_at = 0.0
                 while self.lease.held.is_set():
+                    if time.monotonic() - claimed_at >= self._claim_every:
+                        await self._claim_abandoned()  # a replica that died holding entries, now and then
+                        claimed_at = time.monotonic()
                     await self._read_and_record(b">")
                 delay = 0.05
-            except StateUnavailable:
-                await self._trips_back(delay)
-                delay = min(delay * 2, 2.0)
-
-    async def _trips_back(self, delay: float) -> None:
-        await asyncio.sleep(delay)  # a backoff while Redis is unreachable (the lease is given up meanwhile)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away, or this replica's outbox failing: the entries wait in Redis
+                if not isinstance(exc, StateUnavailable):
+                    log.error("alert delivery feed: %s: %s; retrying", type(exc).__name__, str(exc)[:300])
+                await asyncio.sleep(delay)  # a backoff before trying again
+                delay = min(delay * 2, 5.0)
 
     async def _ensure_group(self) -> None:
         try:

@@ -69,7 +69,8 @@ class Replication:
         self.leases = Leases(self.client, self.keys, self.replica_id, settings.lease_seconds, self.trips)
         self.feed: DeliveryFeed | None = None
         self._clock = clock
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []  # the feed and the leases: stopped first at shutdown
+        self._watcher: asyncio.Task[None] | None = None
         self._outage_alerted: float | None = None  # when the outage being reported began
 
     def leased(self, name: str, kind: str, build: Callable[[SharedCursors], Source]) -> Source | None:
@@ -83,10 +84,10 @@ class Replication:
         """Leases and, with a recorder (this replica's durable outbox), alert delivery from the stream."""
         if recorder is not None:
             self.feed = DeliveryFeed(self.client, self.keys, self.replica_id, self.leases.lease(DELIVERY_LEASE),
-                                     recorder, self.trips, claim_idle_seconds=self.settings.lease_seconds * 3)
+                                     recorder, self.trips, claim_idle_seconds=self.settings.lease_seconds * 2)
             self._tasks.append(asyncio.create_task(self.feed.run(), name="trailsentry-delivery-feed"))
         self._tasks.append(asyncio.create_task(self.leases.run(), name="trailsentry-leases"))
-        self._tasks.append(asyncio.create_task(self._watch(local), name="trailsentry-state-watch"))
+        self._watcher = asyncio.create_task(self._watch(local), name="trailsentry-state-watch")
         log.info("replica %s sharing state in Redis (key prefix %r)", self.replica_id, self.settings.key_prefix)
 
     def ready(self) -> bool:
@@ -103,11 +104,20 @@ class Replication:
     def leases_held(self) -> dict[str, bool]:
         return {name: lease.held.is_set() for name, lease in self.leases.leases.items()}
 
-    async def stop(self) -> None:
+    async def leave(self) -> None:
+        """First step of a shutdown: stop taking alerts from the stream and give every lease back, so another
+        replica takes over delivery and the leased sources at once (what this one has not recorded stays in
+        Redis for it). The store stays usable for the final commit."""
         tasks, self._tasks = self._tasks, []
         for task in tasks:
-            task.cancel()
+            task.cancel()  # the lease keeper gives its leases back as it stops
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        await self.leave()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
         await self.client.aclose()
 
     async def _watch(self, local: AlertRecorder | None) -> None:
