@@ -118,6 +118,14 @@ def _parser() -> argparse.ArgumentParser:
                       help="alert output (default: text on a terminal, jsonl otherwise)")
     demo.add_argument("--metrics-port", type=int, default=9108, metavar="PORT",
                       help="serve /metrics, /healthz and /readyz on 127.0.0.1:PORT (0: any free port)")
+    demo.add_argument("--replicas", type=int, default=1, metavar="N",
+                      help="run N replicas of the service (1-5) on the one queue, sharing their state in Redis: "
+                           "--redis-url, else a redis-server the demo starts on loopback (default 1: local state)")
+    demo.add_argument("--redis-url", default=None, metavar="URL",
+                      help="the Redis or Valkey the replicas share (default: $TRAILSENTRY_REDIS_URL, else a "
+                           "redis-server of the demo's own); never printed. The demo's keys are removed at the end")
+    demo.add_argument("--seed", type=int, default=None, metavar="N",
+                      help="draw the traffic from this seed: the same events (at other times) on every run")
     demo.add_argument("--offline", action="store_true",
                       help="no emulator: generate an example corpus and `scan` it instead")
     demo.set_defaults(handler=cmd_demo)
@@ -296,7 +304,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.offline:
         return _scan_example_corpus(args)
-    from monitor.demo.run import DemoUnavailable, run_demo
+    from monitor.demo.run import MAX_REPLICAS, DemoOptions, DemoUnavailable, run_demo
 
     if args.speed <= 0 or (args.duration is not None and args.duration <= 0):
         print("error: --speed and --duration must be positive", file=sys.stderr)
@@ -304,9 +312,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not 0 <= args.metrics_port <= 65535:
         print("error: --metrics-port must be 0-65535", file=sys.stderr)
         return EXIT_USAGE
+    if not 1 <= args.replicas <= MAX_REPLICAS:
+        print(f"error: --replicas must be 1-{MAX_REPLICAS}", file=sys.stderr)
+        return EXIT_USAGE
+    options = DemoOptions(duration=args.duration, speed=args.speed, text=_alert_format(args.format) == "text",
+                          metrics_port=args.metrics_port, replicas=args.replicas, redis_url=args.redis_url,
+                          seed=args.seed)
     try:
-        return run_demo(duration=args.duration, speed=args.speed, text=_alert_format(args.format) == "text",
-                        metrics_port=args.metrics_port)
+        return run_demo(options)
     except DemoUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
