@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from monitor.engine.episodes import SPACE as EPISODES
 from monitor.engine.episodes import Episodes
@@ -25,7 +25,7 @@ from monitor.engine.findings import (
     USER_AGENT,
     Finding,
 )
-from monitor.engine.state.store import StateStore
+from monitor.engine.state.store import PLAIN, Codec, SpaceOptions, StateStore
 from monitor.model.alert import MAX_EVENT_IDS, Alert, clip, fingerprint
 from monitor.model.detector import Detector
 
@@ -112,3 +112,31 @@ class Kind:
     def expiry(self, ts: float, window: float) -> float:
         """When a key last written at `ts` may be forgotten: past its window and the allowed lateness."""
         return ts + window + self.lateness
+
+
+STARTED = "started"  # the space holding each learning detector's first event time
+NEVER = float("inf")
+
+
+class StatefulKind(Kind):
+    """A kind that keeps one value per group key in a space of its own, `<prefix>/<detector id>`."""
+
+    prefix: ClassVar[str]
+    codec: ClassVar[Codec] = PLAIN
+    sweep_every: ClassVar[float] = 300.0  # event-time seconds between sweeps of expired values
+    learns: ClassVar[bool] = False  # also keeps the detector's first event time (learning is counted from it)
+
+    def __init__(self, detector: Detector, store: StateStore, episodes: Episodes,
+                 account_aliases: Mapping[str, str], lateness: float) -> None:
+        super().__init__(detector, store, episodes, account_aliases, lateness)
+        self.space = f"{self.prefix}/{detector.id}"
+        store.space(self.space, self.codec, SpaceOptions(sweep_every=self.sweep_every))
+        if self.learns:
+            store.space(STARTED, options=SpaceOptions(sweep_every=NEVER))
+
+    def reads(self, finding: Finding) -> list[tuple[str, str]]:
+        assert finding.key is not None
+        keys = [*super().reads(finding), (self.space, finding.key)]
+        if self.learns:
+            keys.append((STARTED, self.id))
+        return keys

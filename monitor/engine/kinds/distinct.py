@@ -7,12 +7,13 @@ episode that later matches of the key join.
 
 from __future__ import annotations
 
-from monitor.engine.episodes import Episodes
+from typing import Any
+
 from monitor.engine.findings import Finding
-from monitor.engine.kinds.base import Batch, Fired, Kind
-from monitor.engine.state.store import Codec, SpaceOptions, StateStore
+from monitor.engine.kinds.base import Batch, Fired, StatefulKind
+from monitor.engine.state.store import Codec
 from monitor.model.alert import MAX_EVENT_IDS
-from monitor.model.detector import Detector, DistinctCount
+from monitor.model.detector import DistinctCount
 
 MAX_VALUES_PER_KEY = 10_000
 MAX_TIMES_PER_VALUE = 8
@@ -24,18 +25,14 @@ SEEN = Codec(dump=lambda seen: {value: [list(entry) for entry in times] for valu
                                 for value, times in dict(data).items()})
 
 
-class DistinctKind(Kind):
-    def __init__(self, detector: Detector, store: StateStore, episodes: Episodes, *args: object,
-                 **kwargs: object) -> None:
-        super().__init__(detector, store, episodes, *args, **kwargs)  # type: ignore[arg-type]
-        assert isinstance(detector.state, DistinctCount)
-        self.spec = detector.state
-        self.space = f"distinct/{detector.id}"
-        store.space(self.space, SEEN, SpaceOptions(sweep_every=300.0))
+class DistinctKind(StatefulKind):
+    prefix = "distinct"
+    codec = SEEN
 
-    def reads(self, finding: Finding) -> list[tuple[str, str]]:
-        assert finding.key is not None
-        return [*super().reads(finding), (self.space, finding.key)]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assert isinstance(self.detector.state, DistinctCount)
+        self.spec = self.detector.state
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         key, value = finding.key, finding.value

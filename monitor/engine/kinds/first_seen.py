@@ -14,17 +14,16 @@ lists event ids as they happened.
 
 from __future__ import annotations
 
-from monitor.engine.episodes import Episodes
+from typing import Any
+
 from monitor.engine.findings import Finding
-from monitor.engine.kinds.base import Batch, Fired, Kind
-from monitor.engine.state.store import Codec, SpaceOptions, StateStore
+from monitor.engine.kinds.base import NEVER, STARTED, Batch, Fired, StatefulKind
+from monitor.engine.state.store import Codec, StateStore
 from monitor.model.alert import MAX_EVENT_IDS, clip
-from monitor.model.detector import Detector, FirstSeen
+from monitor.model.detector import FirstSeen
 
 # Last-seen times move at this granularity at most: a value seen again within the hour is not rewritten.
 GRANULARITY = 3600.0
-STARTED = "started"  # the space holding each learning detector's first event time
-NEVER = float("inf")
 
 Row = tuple[float, float, dict[str, float]]  # first seen, last activity, value -> last seen
 ROW = Codec(dump=list, load=lambda data: (float(data[0]), float(data[1]),
@@ -55,20 +54,17 @@ def evict_least_active(store: StateStore, space: str, limit: int) -> None:
         store.delete(space, key)
 
 
-class FirstSeenKind(Kind):
-    def __init__(self, detector: Detector, store: StateStore, episodes: Episodes, *args: object,
-                 **kwargs: object) -> None:
-        super().__init__(detector, store, episodes, *args, **kwargs)  # type: ignore[arg-type]
-        assert isinstance(detector.state, FirstSeen)
-        self.spec = detector.state
-        self.space = f"history/{detector.id}"
-        self.granularity = first_seen_granularity(self.spec)
-        store.space(self.space, ROW, SpaceOptions(sweep_every=3600.0))
-        store.space(STARTED, options=SpaceOptions(sweep_every=NEVER))
+class FirstSeenKind(StatefulKind):
+    prefix = "history"
+    codec = ROW
+    sweep_every = 3600.0
+    learns = True
 
-    def reads(self, finding: Finding) -> list[tuple[str, str]]:
-        assert finding.key is not None
-        return [*super().reads(finding), (self.space, finding.key), (STARTED, self.id)]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assert isinstance(self.detector.state, FirstSeen)
+        self.spec = self.detector.state
+        self.granularity = first_seen_granularity(self.spec)
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         """The finding's event, then its repeats: detection folded only those within the granularity of the

@@ -7,27 +7,22 @@ fires, clears the key's memory (each failure burst explains one success).
 from __future__ import annotations
 
 from bisect import bisect_left
+from typing import Any
 
-from monitor.engine.episodes import Episodes
 from monitor.engine.findings import Finding
-from monitor.engine.kinds.base import Batch, Fired, Kind
+from monitor.engine.kinds.base import Batch, Fired, StatefulKind
 from monitor.engine.kinds.threshold import ENTRIES, MAX_ENTRIES_PER_KEY, add_entry
-from monitor.engine.state.store import SpaceOptions, StateStore
-from monitor.model.detector import Detector, Preceded
+from monitor.model.detector import Preceded
 
 
-class PrecededKind(Kind):
-    def __init__(self, detector: Detector, store: StateStore, episodes: Episodes, *args: object,
-                 **kwargs: object) -> None:
-        super().__init__(detector, store, episodes, *args, **kwargs)  # type: ignore[arg-type]
-        assert isinstance(detector.state, Preceded)
-        self.spec = detector.state
-        self.space = f"preceded/{detector.id}"
-        store.space(self.space, ENTRIES, SpaceOptions(sweep_every=300.0))
+class PrecededKind(StatefulKind):
+    prefix = "preceded"
+    codec = ENTRIES
 
-    def reads(self, finding: Finding) -> list[tuple[str, str]]:
-        assert finding.key is not None
-        return [*super().reads(finding), (self.space, finding.key)]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assert isinstance(self.detector.state, Preceded)
+        self.spec = self.detector.state
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         key = finding.key

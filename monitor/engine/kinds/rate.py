@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.engine.episodes import Episodes
 from monitor.engine.findings import Finding
-from monitor.engine.kinds.base import Batch, Fired, Kind
-from monitor.engine.kinds.first_seen import STARTED, evict_least_active, note_start
-from monitor.engine.state.store import Codec, SpaceOptions, StateStore
-from monitor.model.detector import Detector, RateBaseline
+from monitor.engine.kinds.base import Batch, Fired, StatefulKind
+from monitor.engine.kinds.first_seen import evict_least_active, note_start
+from monitor.engine.state.store import Codec
+from monitor.model.detector import RateBaseline
 
 Row = tuple[float, float, dict[int, int]]  # first seen, last activity, bucket -> count
 
@@ -28,20 +27,17 @@ def _load(data: list[Any]) -> Row:
     return float(data[0]), float(data[1]), {int(bucket): int(count) for bucket, count in dict(data[2]).items()}
 
 
-class RateKind(Kind):
-    def __init__(self, detector: Detector, store: StateStore, episodes: Episodes, *args: object,
-                 **kwargs: object) -> None:
-        super().__init__(detector, store, episodes, *args, **kwargs)  # type: ignore[arg-type]
-        assert isinstance(detector.state, RateBaseline)
-        self.spec = detector.state
-        self.space = f"rate/{detector.id}"
-        self.history_buckets = self.spec.history_seconds // self.spec.bucket_seconds
-        store.space(self.space, Codec(dump=_dump, load=_load), SpaceOptions(sweep_every=3600.0))
-        store.space(STARTED, options=SpaceOptions(sweep_every=float("inf")))
+class RateKind(StatefulKind):
+    prefix = "rate"
+    codec = Codec(dump=_dump, load=_load)
+    sweep_every = 3600.0
+    learns = True
 
-    def reads(self, finding: Finding) -> list[tuple[str, str]]:
-        assert finding.key is not None
-        return [*super().reads(finding), (self.space, finding.key), (STARTED, self.id)]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assert isinstance(self.detector.state, RateBaseline)
+        self.spec = self.detector.state
+        self.history_buckets = self.spec.history_seconds // self.spec.bucket_seconds
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         key = finding.key

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from operator import itemgetter
+from typing import Any
 
-from monitor.engine.episodes import Episodes
 from monitor.engine.findings import Finding
-from monitor.engine.kinds.base import Batch, Fired, Kind
-from monitor.engine.state.store import Codec, SpaceOptions, StateStore
-from monitor.model.detector import Detector, Threshold
+from monitor.engine.kinds.base import Batch, Fired, StatefulKind
+from monitor.engine.state.store import Codec
+from monitor.model.detector import Threshold
 
 # A key that never fires still cannot grow without bound.
 MAX_ENTRIES_PER_KEY = 10_000
@@ -45,18 +45,14 @@ def fire_within(entries: list[tuple[float, str]], ts: float, window: float,
     return None
 
 
-class ThresholdKind(Kind):
-    def __init__(self, detector: Detector, store: StateStore, episodes: Episodes, *args: object,
-                 **kwargs: object) -> None:
-        super().__init__(detector, store, episodes, *args, **kwargs)  # type: ignore[arg-type]
-        assert isinstance(detector.state, Threshold)
-        self.spec = detector.state
-        self.space = f"threshold/{detector.id}"
-        store.space(self.space, ENTRIES, SpaceOptions(sweep_every=300.0))
+class ThresholdKind(StatefulKind):
+    prefix = "threshold"
+    codec = ENTRIES
 
-    def reads(self, finding: Finding) -> list[tuple[str, str]]:
-        assert finding.key is not None
-        return [*super().reads(finding), (self.space, finding.key)]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assert isinstance(self.detector.state, Threshold)
+        self.spec = self.detector.state
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         key = finding.key
