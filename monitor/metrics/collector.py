@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import platform
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -32,94 +32,11 @@ from prometheus_client.registry import Collector
 from monitor import __version__
 from monitor.metrics.catalogue import CATALOGUE, ROUND_TRIP_BUCKETS, label_token
 from monitor.metrics.histogram import LabelledHistogram
+from monitor.metrics.views import Alerting, PipelineCounters, ReplicaView
 
 if TYPE_CHECKING:
-    from monitor.alerts.stats import AlertingStats
     from monitor.engine import Engine
     from monitor.sources.base import Source
-
-
-class SourceCounters(Protocol):
-    """What the metrics read of the pipeline's per-source counters (monitor.pipeline.SourceCounters)."""
-
-    @property
-    def batches(self) -> int: ...
-
-    @property
-    def batches_failed(self) -> int: ...
-
-    @property
-    def batches_quarantined(self) -> int: ...
-
-    @property
-    def events(self) -> int: ...
-
-    @property
-    def bytes(self) -> int: ...
-
-    @property
-    def duplicates(self) -> int: ...
-
-    @property
-    def ack_errors(self) -> int: ...
-
-    @property
-    def restarts(self) -> int: ...
-
-    @property
-    def queued(self) -> int: ...
-
-    @property
-    def issues(self) -> Mapping[str, int]: ...
-
-    @property
-    def skipped(self) -> Mapping[str, int]: ...
-
-    @property
-    def newest_event_time(self) -> float: ...
-
-    @property
-    def last_batch_at(self) -> float: ...
-
-
-class PipelineCounters(Protocol):
-    """What the metrics read of the pipeline (monitor.pipeline.PipelineCounters)."""
-
-    @property
-    def alerts_recorded(self) -> int: ...
-
-    @property
-    def record_failures(self) -> int: ...
-
-    @property
-    def checkpoints(self) -> int: ...
-
-    @property
-    def checkpoint_failures(self) -> int: ...
-
-    @property
-    def commits(self) -> int: ...
-
-    @property
-    def commit_failures(self) -> int: ...
-
-    @property
-    def batches_committed(self) -> int: ...
-
-    @property
-    def conflicts(self) -> int: ...
-
-    @property
-    def sources(self) -> Mapping[str, SourceCounters]: ...
-
-    @property
-    def queue_capacity(self) -> int: ...
-
-
-class Alerting(Protocol):
-    """What the metrics read from the alert delivery stage (monitor.alerts.service.Alerting)."""
-
-    def stats(self) -> AlertingStats: ...
 
 
 class _Families:
@@ -343,16 +260,6 @@ def _read_alerting(families: _Families, alerting: Alerting, seeds: Iterable[tupl
         created[key] = created.get(key, 0) + count
     for (detector, severity), count in sorted(created.items()):
         families.add("trailsentry_alerts_created", count, detector, severity)
-
-
-class ReplicaView(Protocol):
-    """What the metrics read of a replica sharing its state (monitor.replicas.runtime.Replication)."""
-
-    def state_up(self) -> bool: ...
-
-    def round_trips(self) -> Mapping[str, int]: ...
-
-    def leases_held(self) -> Mapping[str, bool]: ...
 
 
 class Telemetry:
