@@ -33,6 +33,9 @@ from monitor.model.event import Event
 WHOLE_PARSE_BYTES = 32 * 1024 * 1024
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 def decode_document(reading: Reading, data: bytes) -> Iterator[Slice]:
     """The events of one whole document, in slices of `slice_events` (the first is `reading.notice`)."""
     if len(data) > WHOLE_PARSE_BYTES:
@@ -42,6 +45,8 @@ def decode_document(reading: Reading, data: bytes) -> Iterator[Slice]:
     positions: list[int] = []
     problems: list[Problem] = []
     out = reading.notice
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]  # a byte-order mark some tools write first; JSON parsers refuse it
     try:
         if data.lstrip()[:1] == b"[":
             events, positions, problems = decode_records(data, wrapped=False)

@@ -316,3 +316,11 @@ def test_slices_of_one_input_carry_their_origin() -> None:
     assert [ids(p.events) for p in parts] == [[e["eventID"]] for e in EVENTS]
     assert [p.places for p in parts] == [[0], [1], [2]]
     assert {p.origin for p in parts} == {"o.json"}
+
+
+@pytest.mark.parametrize("shape", ["records", "array"])
+def test_a_byte_order_mark_before_a_document_is_skipped(shape: str) -> None:
+    events = [cloudtrail_event("ListUsers", "iam.amazonaws.com", i) for i in range(3)]
+    body = orjson.dumps({"Records": events} if shape == "records" else events)
+    part = decode_bytes(b"\xef\xbb\xbf" + body, "bom.json")
+    assert part.issues == [] and ids(part.events) == ids(events)
