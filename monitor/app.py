@@ -13,8 +13,9 @@ Shutdown (SIGTERM, SIGINT, `request_stop()`), shielded from cancellation:
      `service.drain_seconds` (default 20 s, inside Kubernetes' 30 s grace);
   3. stop the detect stage; release every batch still queued or in flight
      (redelivered after restart: SQS visibility timeout, cursor not advanced);
-  4. final checkpoint: close every open episode, record those alerts, save the
-     eventID memory, commit cursors;
+  4. final checkpoint: close the episodes that have ended, commit the open
+     group (alerts to the outbox, then every state change), commit cursors;
+     open episodes stay open in the saved state and continue after restart;
   5. stop extra services and the metrics server, let alert delivery send what
      is due for a moment (the outbox keeps the rest for the next start), close
      sources, AWS clients and the checkpoint store.

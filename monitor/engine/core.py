@@ -7,7 +7,7 @@ Two halves with one seam between them:
                                any process)           small, picklable) one owner, in order)
 
 `Engine` runs both in one process, which is what `scan --workers 1` and the live service do; with
-worker processes (`monitor.engine.workers`) detection runs in the workers and only the findings
+worker processes (`monitor.workers`) detection runs in the workers and only the findings
 travel. Either way the state sees the same findings in the same order, so the alerts are the same.
 
 State changes happen inside a batch (one file or object, however many slices it was cut into):

@@ -13,7 +13,8 @@ state (and the alerts) of one process that applied the same batches in commit or
 Nothing in Redis grows without bound: values expire (a TTL from their expiry in event time plus a
 margin), ended episodes leave their index when closed, eventIDs expire after `event_id_seconds`, the
 alert stream is capped. The watermark (a number that only grows) is merged by maximum, not checked,
-so replicas do not conflict over it.
+so replicas do not conflict over it; the price is that a batch applied while another commit moved it
+on judges lateness by the older watermark (the README's Replicas limits).
 """
 
 from __future__ import annotations
