@@ -98,13 +98,16 @@ class StampingSink:
         return None
 
 
-def service_config(trail: Trail, endpoint: str, concurrency: int) -> Any:
-    return parse_config({
+def service_config(trail: Trail, endpoint: str, concurrency: int, state: dict[str, Any] | None = None) -> Any:
+    data: dict[str, Any] = {
         "sources": [{"kind": "s3-sqs", "name": "bench", "queue_url": trail.queue_url,
                      "aws": {"region": REGION, "endpoint_url": endpoint},
                      "download_concurrency": concurrency}],
         "service": {"checkpoint_seconds": 3600, "drain_seconds": 10},
-    })
+    }
+    if state is not None:
+        data["state"] = state
+    return parse_config(data)
 
 
 def object_events(rng: random.Random, index: int, background: int) -> list[dict[str, Any]]:
@@ -130,12 +133,14 @@ class Latency:
 
 
 async def measure_latency(endpoint: str, objects: int, interval: float, background: int,
-                          tmp: Path) -> Latency:
+                          tmp: Path, *, replicas: int = 1, state: dict[str, Any] | None = None) -> Latency:
+    """One service, or `replicas` of them on the one queue sharing the `state` section's store."""
     session = get_session()
     trail = await wire_trail(session, endpoint, bucket="latency-trail", name="latency")
-    sink = StampingSink()
-    app = App(service_config(trail, endpoint, 4), alert_sinks=[sink], checkpoint_path=tmp / "latency.sqlite")
-    service = asyncio.create_task(app.run(handle_signals=False))
+    sink = StampingSink()  # every replica's: whichever holds the delivery lease sends
+    apps = [App(service_config(trail, endpoint, 4, state), alert_sinks=[sink],
+                checkpoint_path=tmp / f"latency-{number}" / "latency.sqlite") for number in range(replicas)]
+    services = [asyncio.create_task(app.run(handle_signals=False)) for app in apps]
     rng = random.Random(1)
     landed: dict[str, float] = {}
     try:
@@ -153,8 +158,9 @@ async def measure_latency(endpoint: str, objects: int, interval: float, backgrou
                 landed[_login_id(events)] = time.perf_counter()
             await asyncio.wait_for(_all_arrived(sink, landed), 120)
     finally:
-        app.request_stop("benchmark done")
-        await service
+        for app in apps:
+            app.request_stop("benchmark done")
+        await asyncio.gather(*services)
     return Latency([sink.arrived[event_id] - at for event_id, at in landed.items()])
 
 

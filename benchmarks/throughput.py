@@ -3,28 +3,25 @@
     python -m benchmarks.throughput            # builds or reuses the corpora, prints the table
     python -m benchmarks.throughput --profile  # the scan in-process under cProfile, top functions
 
-Each variant runs as its own process (wall clock, best of `--repeat`), on the
-full corpus and on one a quarter of its size, so the peak RSS (ru_maxrss of
-the child) shows whether memory grows with the corpus:
+Each variant runs as its own process (wall clock, best of `--repeat`, interleaved so a neighbour's load
+hits every variant alike), on the full corpus and on one a quarter of its size, so the peak RSS shows
+whether memory grows with the corpus:
 
-- bare:                  read each file, gunzip, orjson.loads; nothing else
-- bare, GC paused:       the same with the cyclic collector disabled around each parse; the parsed
-                         batch is still alive when it resumes, so its next run walks the batch once
-- bare, GC paused+freed: the batch is also dropped before the collector resumes (the floor)
-- bare, ISA-L:            the floor again, inflating with ISA-L (`isal`) as trailsentry does when it is
-                         installed: the honest floor for the scan below
-- scan:                  `trailsentry scan --format jsonl --no-progress DIR > /dev/null`, every
-                         detector on (scan pauses the collector and frees each batch the same way)
-- scan, mission only:    the same with only the foundation's eight mission detectors enabled, so the
-                         whole catalog's own cost shows
-- scan, baseline:        the scan of an earlier commit (`--baseline REV`, by default the foundation's,
-                         whose figures head RESULTS.md), extracted with `git archive` and timed in the
-                         same rounds: figures taken in different sessions on a shared machine cannot be compared,
-                         so the catalog's bar (within 10% of the foundation) is checked against a re-run
+- bare:                  read each file, gunzip (zlib), orjson.loads; nothing else: what any CloudTrail
+                         reader must at least do, and the reference the targets are stated against
+- bare, ISA-L floor:     the same with ISA-L inflate, the cyclic collector paused and each batch freed
+                         before it resumes: the fastest the parse underneath trailsentry could go
+- scan, 1 worker:        `trailsentry scan --workers 1 --format jsonl --no-progress DIR > /dev/null`,
+                         every detector on, the learners included
+- scan, 2 workers:       the same with `--workers 2` (worker processes decode and detect; this process
+                         applies their findings to the state in order)
+- scan, mission only:    one worker with only the eight mission detectors enabled, so the whole catalog's
+                         own cost shows
 
-`--memory-size N` (e.g. 2000000) also scans a corpus of N events once: the
-engine remembers up to 2 x dedupe_capacity (500,000) eventIDs, so its peak RSS
-grows until about 1,000,000 events and must stay flat after.
+The peak RSS is the largest resident set of any one process of the run (with workers: the main process
+or a worker, whichever is larger). `--memory-size N` (e.g. 2000000) also scans a corpus of N events once:
+the engine remembers up to 2 x dedupe_capacity (500,000) eventIDs, so its peak RSS grows until about
+1,000,000 events and must stay flat after.
 """
 
 from __future__ import annotations
@@ -39,8 +36,6 @@ import pstats
 import re
 import subprocess
 import sys
-import tarfile
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,13 +60,12 @@ events = 0
 for path in paths:
     with open(path, "rb") as handle:
         data = handle.read()
-    if mode != "plain":
+    if mode == "isal":
         gc.disable()
     records = orjson.loads(inflate(data))["Records"]
     events += len(records)
-    if mode in ("freed", "isal"):
+    if mode == "isal":
         del records
-    if mode != "plain":
         gc.enable()
 print(events)
 """
@@ -102,21 +96,15 @@ class Result:
         return self.best.events / best_cpu
 
 
-VARIANTS = ("bare", "bare-gc-paused", "bare-gc-freed", "bare-isal", "scan", "scan-mission")
-BASELINE = "scan-baseline"
-# The foundation's commit: its benchmark results are the first table of benchmarks/RESULTS.md.
-FOUNDATION_REVISION = "73a28c3"
-REPOSITORY = Path(__file__).resolve().parent.parent
+VARIANTS = ("bare", "bare-isal", "scan", "scan-2", "scan-mission")
 LABELS = {
-    "bare": "bare loop (gunzip + orjson.loads)",
-    "bare-gc-paused": "bare loop, GC paused around each parse",
-    "bare-gc-freed": "bare loop, GC paused, batch freed first",
-    "bare-isal": "bare loop, GC paused+freed, ISA-L inflate",
-    "scan": "trailsentry scan, every detector",
-    "scan-mission": "trailsentry scan, mission detectors only",
-    BASELINE: "trailsentry scan of the baseline commit",
+    "bare": "bare loop (zlib gunzip + orjson.loads)",
+    "bare-isal": "bare loop, ISA-L, GC paused, batch freed",
+    "scan": "trailsentry scan, whole catalog, 1 worker",
+    "scan-2": "trailsentry scan, whole catalog, 2 workers",
+    "scan-mission": "trailsentry scan, mission only, 1 worker",
 }
-_BARE_MODES = {"bare": "plain", "bare-gc-paused": "paused", "bare-gc-freed": "freed", "bare-isal": "isal"}
+_BARE_MODES = {"bare": "plain", "bare-isal": "isal"}
 MISSION = ("root-console-login", "root-activity", "console-login-failure-burst", "console-password-spray",
            "access-denied-burst", "access-key-created", "console-login-without-mfa", "non-mfa-sensitive-call")
 _MISSION_CONFIG = Path(os.environ.get("TMPDIR", "/tmp")) / "trailsentry-bench-mission.yaml"
@@ -139,19 +127,10 @@ def _trailsentry() -> list[str]:
 def command(variant: str, directory: Path) -> list[str]:
     if variant in _BARE_MODES:
         return [sys.executable, "-c", BARE_LOOP, str(directory), _BARE_MODES[variant]]
-    if variant == BASELINE:
-        return [sys.executable, "-m", "monitor", "scan", "--format", "jsonl", "--no-progress", str(directory)]
     config = ["--config", str(_mission_config())] if variant == "scan-mission" else []
-    return [*_trailsentry(), "scan", "--format", "jsonl", "--no-progress", *config, str(directory)]
-
-
-def extract_revision(revision: str, into: Path) -> Path:
-    """The `monitor` and `detectors` packages of a commit, for the baseline scan (which runs on this venv)."""
-    archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", "--format=tar", revision, "monitor",
-                              "detectors"], capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into
+    workers = "2" if variant == "scan-2" else "1"
+    return [*_trailsentry(), "scan", "--workers", workers, "--format", "jsonl", "--no-progress", *config,
+            str(directory)]
 
 
 def _scan_events(stderr: str) -> int:
@@ -161,17 +140,13 @@ def _scan_events(stderr: str) -> int:
     return int(match.group(2).replace(",", ""))
 
 
-def measure(variant: str, directory: Path, baseline: Path | None = None) -> Run:
-    """Run with os.wait4 so the child's own rusage (not the sum over all children) is read.
-
-    `baseline` is where the baseline commit was extracted (only for the baseline variant): its packages
-    come first on the path, and it runs from there.
-    """
-    env = None if baseline is None else {**os.environ, "PYTHONPATH": str(baseline)}
+def measure(variant: str, directory: Path) -> Run:
+    """Run with os.wait4, which gives the child's rusage: its CPU time including the worker processes it
+    waited for, and the largest resident set among them."""
     started = time.perf_counter()
     child = subprocess.Popen(command(variant, directory),
                              stdout=subprocess.DEVNULL if variant.startswith("scan") else subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=env, cwd=baseline)
+                             stderr=subprocess.PIPE)
     # Drain the pipes before reaping: a full pipe would block the child.
     out = child.stdout.read() if child.stdout is not None else b""
     err = child.stderr.read() if child.stderr is not None else b""
@@ -184,12 +159,11 @@ def measure(variant: str, directory: Path, baseline: Path | None = None) -> Run:
     return Run(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, events)
 
 
-def bench(directory: Path, size: str, repeat: int, variants: Sequence[str] = VARIANTS,
-          baseline: Path | None = None) -> list[Result]:
+def bench(directory: Path, size: str, repeat: int, variants: Sequence[str] = VARIANTS) -> list[Result]:
     runs: dict[str, list[Run]] = {v: [] for v in variants}
     for round_number in range(repeat):
         for variant in variants:  # interleaved, so drift on a shared machine hits every variant alike
-            run = measure(variant, directory, baseline if variant == BASELINE else None)
+            run = measure(variant, directory)
             runs[variant].append(run)
             print(f"  {size} round {round_number + 1}: {variant:<15} {run.seconds:6.2f}s cpu {run.cpu_seconds:6.2f}s "
                   f"{run.events / run.seconds:>10,.0f} events/s  rss {run.max_rss_bytes / 2**20:,.0f} MiB",
@@ -209,7 +183,7 @@ def paired_ratio(scan: Result, bare: Result) -> float:
     return ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
 
 
-def report(results: Sequence[Result], manifests: dict[str, Manifest], revision: str = "") -> str:
+def report(results: Sequence[Result], manifests: dict[str, Manifest]) -> str:
     lines = [f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
              f"Python {platform.python_version()}, {platform.system()} {platform.release()}"]
     for size, manifest in manifests.items():
@@ -217,10 +191,10 @@ def report(results: Sequence[Result], manifests: dict[str, Manifest], revision: 
                      f"{manifest.bytes_uncompressed / 1e6:,.0f} MB uncompressed "
                      f"({manifest.bytes_compressed / 1e6:,.0f} MB gzipped)")
     lines.append("")
-    lines.append(f"{'corpus':<8} {'variant':<42} {'wall s':>7} {'events/s':>10} {'CPU events/s':>13} "
+    lines.append(f"{'corpus':<8} {'variant':<44} {'wall s':>7} {'events/s':>10} {'CPU events/s':>13} "
                  f"{'peak RSS':>10}")
     for result in results:
-        lines.append(f"{result.size:<8} {LABELS[result.variant]:<42} {result.best.seconds:7.2f} "
+        lines.append(f"{result.size:<8} {LABELS[result.variant]:<44} {result.best.seconds:7.2f} "
                      f"{result.rate():10,.0f} {result.cpu_rate():13,.0f} "
                      f"{max(r.max_rss_bytes for r in result.runs) / 2**20:>6,.0f} MiB")
     lines.append("")
@@ -228,19 +202,16 @@ def report(results: Sequence[Result], manifests: dict[str, Manifest], revision: 
     for size in manifests:
         if (size, "bare") not in by_key:
             continue
-        scan = by_key[(size, "scan")]
-        lines.append(f"{size}: scan events/s relative to each bare loop")
-        for variant in _BARE_MODES:
-            bare = by_key[(size, variant)]
-            lines.append(f"  vs {LABELS[variant]:<42} {scan.rate() / bare.rate():.2f}x best wall, "
-                         f"{scan.cpu_rate() / bare.cpu_rate():.2f}x best CPU, "
-                         f"{paired_ratio(scan, bare):.2f}x median of rounds")
-        for other, label in (("scan-mission", "mission detectors only"), (BASELINE, f"baseline {revision}")):
-            result = by_key.get((size, other))
-            if result is not None:
-                lines.append(f"  whole catalog vs {label}: {scan.rate() / result.rate():.3f}x best wall, "
-                             f"{scan.cpu_rate() / result.cpu_rate():.3f}x best CPU, "
-                             f"{paired_ratio(scan, result):.3f}x median of rounds")
+        lines.append(f"{size}:")
+        for variant, against, target in (("scan", "bare", "target >= 1.2x"), ("scan", "bare-isal", ""),
+                                          ("scan-2", "scan", "target >= 1.7x"),
+                                          ("scan", "scan-mission", "the whole catalog's cost")):
+            mine, theirs = by_key.get((size, variant)), by_key.get((size, against))
+            if mine is None or theirs is None:
+                continue
+            note = f"  ({target})" if target else ""
+            lines.append(f"  {LABELS[variant]} / {LABELS[against]}: {mine.rate() / theirs.rate():.2f}x best wall, "
+                         f"{paired_ratio(mine, theirs):.2f}x median of rounds{note}")
     return "\n".join(lines) + "\n"
 
 
@@ -268,12 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-full", action="store_true", help="skip the quarter-size corpus")
     parser.add_argument("--memory-size", type=int, default=0, metavar="N",
                         help="also scan a corpus of N events once, for peak RSS (e.g. 2000000)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--profile", action="store_true", help="profile the scan in-process instead")
     parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
-    parser.add_argument("--baseline", default=FOUNDATION_REVISION, metavar="REV",
-                        help="git revision whose scan is timed in the same rounds (default: the foundation's "
-                             f"{FOUNDATION_REVISION}; 'none' to skip)")
     args = parser.parse_args(argv)
+    variants = [variant for variant in args.variants.split(",") if variant]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variant(s): {', '.join(sorted(unknown))}")
 
     sizes = {"full": args.events} if args.only_full or args.profile else {"full": args.events,
                                                                            "quarter": args.events // 4}
@@ -288,20 +261,17 @@ def main(argv: list[str] | None = None) -> int:
         profile(directories["full"], args.top)
         return 0
     results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="trailsentry-baseline-") as scratch:
-        baseline = None if args.baseline == "none" else extract_revision(args.baseline, Path(scratch))
-        variants = VARIANTS if baseline is None else (*VARIANTS, BASELINE)
-        for size in sizes:
-            print(f"timing {size} corpus ({directories[size]})", file=sys.stderr)
-            if size == "memory":
-                results.extend(bench(directories[size], size, 1, ("scan",)))
-            else:
-                results.extend(bench(directories[size], size, args.repeat, variants, baseline))
+    for size in sizes:
+        print(f"timing {size} corpus ({directories[size]})", file=sys.stderr)
+        if size == "memory":
+            results.extend(bench(directories[size], size, 1, ("scan",)))
+        else:
+            results.extend(bench(directories[size], size, args.repeat, variants))
     for result in results:
         expected = manifests[result.size].events
         if result.best.events != expected:
             raise RuntimeError(f"{result.variant} saw {result.best.events} events, the corpus has {expected}")
-    sys.stdout.write(report(results, manifests, args.baseline))
+    sys.stdout.write(report(results, manifests))
     return 0
 
 

@@ -1,15 +1,15 @@
 """Helpers shared by several detectors.
 
 Not a detector: the registry skips modules whose name starts with `_`. Like
-the detectors, these are pure functions of one event built on the tolerant
-accessors of `monitor.model.event`.
+the detectors, these are pure functions of one typed event (`monitor.model.Event`).
 """
 
 from __future__ import annotations
 
 from monitor.model import event as f
 from monitor.model.alert import clip
-from monitor.model.event import Event
+from monitor.model.detector import keys
+from monitor.model.event import NO_IDENTITY, Event
 
 SIGNIN = ("signin.amazonaws.com", "ConsoleLogin")
 
@@ -25,24 +25,27 @@ PERSON_TYPES = frozenset({"IAMUser", "Root"})
 
 
 def aws_made(event: Event) -> bool:
-    """AWS itself made the call: `is_aws_service_activity`, plus "AWS Internal/<n>" source addresses.
+    """AWS itself made the call: a service, a service-linked role, log delivery, "AWS Internal/<n>"."""
+    return f.is_aws_service_activity(event)
 
-    CloudTrail documents the source of AWS-originated events as "AWS Internal/#",
-    with a number after the slash; the model accessor only knows the bare form.
-    """
-    return f.is_aws_service_activity(event) or f.text(event, "sourceIPAddress").startswith("AWS Internal")
+
+def identified(event: Event) -> bool:
+    """The record names a caller: stripped or hand-made exports carry no userIdentity at all."""
+    return event.userIdentity != NO_IDENTITY
 
 
 def console_login_outcome(event: Event) -> str:
     """responseElements.ConsoleLogin ("Success", "Failure"), or "" when absent."""
-    return f.nested_text(f.section(event, "responseElements"), "ConsoleLogin")
+    return f.nested_text(event.response(), "ConsoleLogin")
 
 
-def console_login_failed(event: Event) -> bool:
-    outcome = console_login_outcome(event)
+def console_login_failed(event: Event, outcome: str | None = None) -> bool:
+    """A failed console sign-in; `outcome` is `console_login_outcome(event)` when the caller read it already."""
+    if outcome is None:
+        outcome = console_login_outcome(event)
     if outcome:
         return outcome == "Failure"
-    return f.text(event, "errorMessage") in _FAILED_SIGNIN_MESSAGES
+    return event.errorMessage in _FAILED_SIGNIN_MESSAGES
 
 
 def signin_user(event: Event) -> str | None:
@@ -51,21 +54,18 @@ def signin_user(event: Event) -> str | None:
     CloudTrail replaces a user name that does not exist in the account with
     HIDDEN_DUE_TO_SECURITY_REASONS, so such attempts cannot be told apart.
     """
-    ident = f.identity(event)
-    if f.nested_text(ident, "type") == "Root":
+    ident = event.userIdentity
+    if ident.type == "Root":
         return ROOT_USER
-    name = f.nested_text(ident, "userName")
-    if name in f.HIDDEN_USER_NAMES:
+    if ident.userName in f.HIDDEN_USER_NAMES:
         return None
-    return clip(name or f.nested_text(ident, "arn"), 256) or None
+    return clip(ident.userName or ident.arn, 256) or None
 
 
-def actor_key(event: Event) -> str:
-    """One actor in one place: account, principal and source IP (an episode of repeated activity)."""
-    return f"{f.account(event)}|{f.principal(event)}|{f.text(event, 'sourceIPAddress')}"
+# One actor in one place: account, principal and source IP (an episode of repeated activity).
+ACTOR = keys("account", "principal", "source_ip")
 
 
 def call_name(event: Event) -> str:
     """"iam:CreateUser" style label of the call, for alert context."""
-    source = f.text(event, "eventSource").removesuffix(".amazonaws.com")
-    return clip(f"{source}:{f.text(event, 'eventName')}", 160)
+    return clip(f"{event.eventSource.removesuffix('.amazonaws.com')}:{event.eventName}", 160)

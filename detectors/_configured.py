@@ -115,18 +115,17 @@ def _account_set(items: tuple[str | int, ...]) -> frozenset[str]:
     return frozenset(kept)
 
 
-def role_arn_from_request(event: Event) -> str:
-    """The role a Assume* call asked for: requestParameters.roleArn, else the AWS::IAM::Role resource."""
-    arn = f.nested_text(f.section(event, "requestParameters"), "roleArn")
+def role_arn_from_request(event: Event, request: dict[str, Any]) -> str:
+    """The role an Assume* call asked for: `request` (its requestParameters).roleArn, else the AWS::IAM::Role
+    resource (the resources are decoded only when the request names no role)."""
+    arn = f.nested_text(request, "roleArn")
     if arn:
         return arn
-    resources = event.get("resources")
-    if type(resources) is list:
-        for resource in resources[:50]:
-            if type(resource) is dict and resource.get("type") == "AWS::IAM::Role":
-                found = f.nested_text(resource, "ARN") or f.nested_text(resource, "arn")
-                if found:
-                    return found
+    for resource in event.resource_list()[:50]:
+        if type(resource) is dict and resource.get("type") == "AWS::IAM::Role":
+            found = f.nested_text(resource, "ARN") or f.nested_text(resource, "arn")
+            if found:
+                return found
     return ""
 
 
@@ -139,14 +138,12 @@ def role_name_of(arn: str) -> str:
 
 def session_issuer_arn(event: Event) -> str:
     """For a role session, the role's own ARN (arn:aws:iam::<acct>:role/<path/name>), else ""."""
-    context = f.identity(event).get("sessionContext")
-    issuer = context.get("sessionIssuer") if type(context) is dict else None
-    return f.nested_text(issuer, "arn") if type(issuer) is dict else ""
+    return event.userIdentity.sessionContext.sessionIssuer.arn
 
 
 def human_role(event: Event, role_globs: tuple[str, ...]) -> bool:
     """A role session whose role name or role ARN matches one of `role_globs` (people behind SSO roles)."""
-    if not role_globs or f.identity_type(event) != "AssumedRole":
+    if not role_globs or event.userIdentity.type != "AssumedRole":
         return False
     arn = session_issuer_arn(event)
     name = f.user_name(event) or role_name_of(arn)

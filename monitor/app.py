@@ -13,8 +13,9 @@ Shutdown (SIGTERM, SIGINT, `request_stop()`), shielded from cancellation:
      `service.drain_seconds` (default 20 s, inside Kubernetes' 30 s grace);
   3. stop the detect stage; release every batch still queued or in flight
      (redelivered after restart: SQS visibility timeout, cursor not advanced);
-  4. final checkpoint: close every open episode, record those alerts, save the
-     eventID memory, commit cursors;
+  4. final checkpoint: close the episodes that have ended, commit the open
+     group (alerts to the outbox, then every state change), commit cursors;
+     open episodes stay open in the saved state and continue after restart;
   5. stop extra services and the metrics server, let alert delivery send what
      is due for a moment (the outbox keeps the rest for the next start), close
      sources, AWS clients and the checkpoint store.
@@ -28,26 +29,34 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from monitor.alerts.base import Sink
 from monitor.alerts.contract import AlertRecorder
 from monitor.alerts.service import Alerting
 from monitor.aws.backoff import Backoff
 from monitor.aws.clients import AwsClients
-from monitor.checkpoint import CheckpointStore
+from monitor.checkpoint import CheckpointStore, Cursors
 from monitor.config import Config, ConfigError
 from monitor.engine import Engine
+from monitor.engine.detect import Detection
+from monitor.engine.state.embedded import EmbeddedStore
+from monitor.engine.state.store import StateStore
 from monitor.engine.suppressions_settings import warn_expired
+from monitor.failpoints import Failpoints
 from monitor.metrics.collector import Telemetry
 from monitor.metrics.server import MetricsServer, readiness_check
 from monitor.model.detector import Detector
 from monitor.pipeline import Pipeline, printable, run_to_completion
+from monitor.pipeline.tasks import as_async, cancel_all, closer, quietly, within
+from monitor.replicas.runtime import Replication
 from monitor.rules.loader import assemble_detectors
 from monitor.sources.base import Source, SourceContext
 from monitor.sources.registry import create_source
+from monitor.sources.settings import SourceSpec
+from monitor.workers import DetectionPool
 
 log = logging.getLogger("trailsentry.app")
 
@@ -94,6 +103,9 @@ class App:
         self.clients = clients if clients is not None else AwsClients()
         self.services: list[Service] = list(services or [])
         self.checkpoints: CheckpointStore | None = None
+        self.state: EmbeddedStore | None = None
+        self.replication: Replication | None = None
+        self.pool: DetectionPool | None = None
         self.pipeline: Pipeline | None = None
         # Sources built by the caller (tests, embedding) instead of from the config's `sources`.
         self._given_sources = list(sources) if sources is not None else None
@@ -112,6 +124,12 @@ class App:
     async def start(self) -> None:
         live = self.live
         path = self._checkpoint_path or live.checkpoint.resolve()
+        detectors = self._detectors()
+        tuning = live.service
+        if tuning.workers > 1:
+            # Forked first, before this process opens any file or starts any thread.
+            self.pool = DetectionPool(Detection(detectors, self.config.engine.suppressions), self.config.decode,
+                                      tuning.workers)
         if self.recorder is None:
             assert self._alerting_settings is not None
             # Resolves secret references first (ConfigError naming the path of a missing one), so a
@@ -120,30 +138,47 @@ class App:
                                      sinks=self._alert_sinks)
             self.recorder = self.alerting
         self.checkpoints = CheckpointStore(path)
-        engine = Engine(self._detectors(), self.config.engine)
+        store: StateStore
+        if self.config.state.shared:
+            self.replication = Replication(self.config.state, path.parent,
+                                           lateness=float(self.config.engine.lateness_seconds))
+            store = self.replication.store
+        else:
+            store = self.state = EmbeddedStore(path, self.config.engine.dedupe_capacity)
+        engine = Engine(detectors, self.config.engine, store=store)
         warn_expired(self.config.engine.suppressions, time.time(), log)
         settings = self._metrics_settings
         if settings is not None and settings.enabled:
             self.telemetry = Telemetry()
-        self.pipeline = Pipeline(engine, self.recorder, self.checkpoints, queue_batches=live.service.queue_batches,
-                                 max_decompressed_bytes=self.config.decode.max_decompressed_bytes,
-                                 observe_batch=self.telemetry.observe_batch if self.telemetry is not None else None)
-        restored = self.pipeline.restore_seen_events()
+        self.pipeline = Pipeline(engine, self.recorder, self.checkpoints, queue_batches=tuning.queue_batches,
+                                 queue_bytes=tuning.queue_bytes, limits=self.config.decode,
+                                 group_batches=tuning.commit_batches, group_seconds=tuning.commit_seconds,
+                                 max_attempts=tuning.max_attempts, failpoints=Failpoints.from_environment(),
+                                 observe_batch=self.telemetry.observe_batch if self.telemetry is not None else None,
+                                 pool=self.pool,
+                                 shared=self.replication.store if self.replication is not None else None)
+        values, restored = self.pipeline.restore_state()
         context = SourceContext(clients=self.clients, checkpoints=self.checkpoints)
         if self._given_sources is not None:
             self.sources = self._given_sources
         else:
-            self.sources = [create_source(spec, context) for spec in live.sources]
+            self.sources = [self._source(spec, context) for spec in live.sources]
         if self.alerting is not None:
             await self.alerting.start()
+        if self.replication is not None:
+            await self.replication.start(self.alerting, self.recorder)
         if settings is not None and self.telemetry is not None:
             self.telemetry.register_engine(engine)
             self.telemetry.register_pipeline(self.pipeline.stats)
             self.telemetry.register_sources(self.sources)
             if self.alerting is not None:
                 self.telemetry.register_alerting(self.alerting)
-            self.metrics_server = MetricsServer(
-                self.telemetry, settings, readiness=readiness_check(self.sources, self.alerting, running=self._running))
+            if self.replication is not None:
+                self.telemetry.register_replica(self.replication)
+                self.replication.trips.observe_with(self.telemetry.state_round_trip.observe)
+            probe = readiness_check(self.sources, self.alerting, running=self._running, state=self._state_ready)
+            self.telemetry.register_readiness(lambda: probe().ready)
+            self.metrics_server = MetricsServer(self.telemetry, settings, readiness=probe)
             try:
                 await self.metrics_server.start()
             except OSError as exc:
@@ -156,8 +191,9 @@ class App:
                                                  name="trailsentry-checkpoint")
         for source in self.sources:
             self._tasks[source.name] = asyncio.create_task(self._supervise(source), name=f"source-{source.name}")
-        log.info("trailsentry running: %d detector(s), source(s) %s, checkpoint %s (%d eventIDs restored)%s",
-                 len(engine.detectors), ", ".join(f"{s.name} ({s.kind})" for s in self.sources), path, restored,
+        log.info("trailsentry running: %d detector(s), source(s) %s, checkpoint %s (%d state values and %d eventIDs "
+                 "restored)%s", len(engine.detectors), ", ".join(f"{s.name} ({s.kind})" for s in self.sources), path,
+                 values, restored,
                  f", metrics on {self.metrics_server.url}" if self.metrics_server is not None else "")
         self.started.set()
 
@@ -208,8 +244,22 @@ class App:
         self._signals.clear()
 
     def ready(self) -> bool:
-        """Every source has reached its upstream and the detect stage is running."""
-        return self._running() and all(source.ready() for source in self.sources)
+        """Every source has reached its upstream, the detect stage is running and the state store answers."""
+        return self._running() and self._state_ready() and all(source.ready() for source in self.sources)
+
+    def _state_ready(self) -> bool:
+        return self.replication is None or self.replication.ready()
+
+    def _source(self, spec: SourceSpec, context: SourceContext) -> Source:
+        """A configured source; with replicas, one that must not run twice runs under a lease."""
+        if self.replication is not None:
+            def build(cursors: Cursors) -> Source:
+                return create_source(spec, SourceContext(context.clients, cursors))
+
+            leased = self.replication.leased(spec.name, spec.kind, build)
+            if leased is not None:
+                return leased
+        return create_source(spec, context)
 
     def _running(self) -> bool:
         return self._consumer is not None and not self._consumer.done() and not self._stop.is_set()
@@ -220,7 +270,9 @@ class App:
         # 1. Stop receiving.
         tasks = list(self._tasks.values())
         self._tasks.clear()
-        await _cancel_all(tasks)
+        await cancel_all(tasks)
+        if self.replication is not None:
+            await quietly("leaving delivery and leases to the other replicas", self.replication.leave)
         if pipeline is not None and self._consumer is not None:
             # 2. Drain what is queued, up to the deadline (a second signal cuts it short).
             drained = not self._consumer.done() and await self._drain(pipeline)
@@ -228,45 +280,55 @@ class App:
                 log.warning("drain deadline reached (%d batch(es) still queued); releasing what was not processed",
                             pipeline.stats.queue_depth)
             # 3. Stop the detect stage; release what it did not reach.
-            await _cancel_all([t for t in (self._consumer, self._checkpointer) if t is not None])
+            await cancel_all([t for t in (self._consumer, self._checkpointer) if t is not None])
             self._consumer = self._checkpointer = None
             released = await pipeline.release_queued("shutdown")
             if released:
                 log.info("released %d unprocessed batch(es) for redelivery", released)
-            # 4. Final checkpoint: flush episodes, record them, persist the eventID memory and cursors.
+            # 4. Final checkpoint: close episodes that ended, commit the open group (outbox, then state), cursors.
             try:
                 await asyncio.wait_for(pipeline.checkpoint(final=True), FINAL_CHECKPOINT_SECONDS)
             except Exception as exc:
                 log.error("final checkpoint failed: %s: %s (unrecorded alerts are produced again after restart)",
                           type(exc).__name__, printable(str(exc)))
             if pipeline.pending_alerts:
-                log.error("%d alert(s) could not be recorded; their events will be processed again after restart",
+                log.error("%d alert(s) could not be made durable; their batches are redelivered after restart",
                           pipeline.pending_alerts)
+            await pipeline.release_uncommitted("shutdown before commit")
         if pipeline is not None:
             pipeline.close()
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            await quietly("stopping the detection workers", as_async(pool.close))
         # 5. Close everything, each step on its own so one failure does not skip the rest.
         for service in self.services:
-            await _quietly("stopping a service", service.stop)
+            await quietly("stopping a service", service.stop)
         if self.metrics_server is not None:
-            await _quietly("stopping the metrics server", self.metrics_server.stop)
+            await quietly("stopping the metrics server", self.metrics_server.stop)
         if self.alerting is not None:
             # Deliver what is due for a moment; the rest stays in the outbox for the next start.
-            await _quietly("stopping alert delivery", lambda: _stop_alerting(self.alerting))
+            await quietly("stopping alert delivery", lambda: _stop_alerting(self.alerting))
         else:
-            await _quietly("closing the recorder", _closer(self.recorder))
+            await quietly("closing the recorder", closer(self.recorder))
         for source in self.sources:
-            await _quietly(f"closing source {source.name}", source.close)
+            await quietly(f"closing source {source.name}", source.close)
         self.sources = []
-        await _quietly("closing AWS clients", self.clients.close)
+        await quietly("closing AWS clients", self.clients.close)
         if self.checkpoints is not None:
             checkpoints, self.checkpoints = self.checkpoints, None
-            await _quietly("committing checkpoints", _sync(checkpoints.close))
+            await quietly("committing checkpoints", as_async(checkpoints.close))
+        if self.state is not None:
+            state, self.state = self.state, None
+            await quietly("closing the engine state", as_async(state.close))
+        if self.replication is not None:
+            replication, self.replication = self.replication, None
+            await quietly("leaving the replicas", replication.stop)
         self.pipeline = None
         if self.started.is_set():
             log.info("trailsentry stopped")
 
     async def _drain(self, pipeline: Pipeline) -> bool:
-        drain = asyncio.create_task(_within(pipeline.join(), self.live.service.drain_seconds))
+        drain = asyncio.create_task(within(pipeline.join(), self.live.service.drain_seconds))
         cut = asyncio.create_task(self._drain_now.wait())
         try:
             await asyncio.wait({drain, cut}, return_when=asyncio.FIRST_COMPLETED)
@@ -301,14 +363,6 @@ class App:
         return assemble_detectors(self.config)[0]
 
 
-async def _within(waiting: Awaitable[None], seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(waiting, seconds)
-    except TimeoutError:
-        return False
-    return True
-
-
 def outbox_path(checkpoint_path: Path) -> Path:
     """The alert outbox lives beside the checkpoint file: trailsentry.sqlite -> trailsentry.outbox.sqlite."""
     return checkpoint_path.with_name(f"{checkpoint_path.stem}.outbox{checkpoint_path.suffix or '.sqlite'}")
@@ -317,44 +371,3 @@ def outbox_path(checkpoint_path: Path) -> Path:
 async def _stop_alerting(alerting: Alerting | None) -> None:
     if alerting is not None:
         await alerting.stop(deadline_seconds=ALERT_DELIVERY_STOP_SECONDS)
-
-
-async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    for task, result in zip(tasks, results, strict=True):
-        if isinstance(result, Exception):
-            log.error("task %s ended with %s: %s", task.get_name(), type(result).__name__, printable(str(result)))
-
-
-async def _quietly(what: str, close: Callable[[], Awaitable[Any]]) -> None:
-    try:
-        await close()
-    except Exception as exc:
-        log.error("%s failed: %s: %s", what, type(exc).__name__, printable(str(exc)))
-
-
-def _closer(thing: object) -> Callable[[], Awaitable[Any]]:
-    close = getattr(thing, "close", None)
-    if close is None:
-        return _nothing
-
-    async def call() -> None:
-        result = close()
-        if asyncio.iscoroutine(result):
-            await result
-
-    return call
-
-
-def _sync(function: Callable[[], Any]) -> Callable[[], Awaitable[None]]:
-    async def call() -> None:
-        function()
-
-    return call
-
-
-async def _nothing() -> None:
-    return None
-

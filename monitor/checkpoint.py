@@ -1,17 +1,33 @@
-"""Durable cursors, the recent-eventID memory and the engine's state and history, in one embedded SQLite file.
+"""Durable source cursors in the embedded SQLite file.
 
-Sources keep small string cursors per key (one per account and region, one
-per log group); the pipeline persists the engine's eventID de-duplication set
-so a restart does not re-alert on redelivered events. Writes are buffered and
-made durable by `commit()`; SQLite's WAL mode keeps commits cheap. All calls
-are synchronous and fast (local disk); callers on the event loop batch them.
+Sources keep small string cursors per key (one per account and region, one per log group, one per
+file). Writes are buffered and made durable by `commit()`; SQLite's WAL mode keeps commits cheap. All
+calls are synchronous and fast (local disk); callers on the event loop batch them. The engine's state
+lives in the same file, written through its own connection (`monitor.engine.state.embedded`).
+
+`Cursors` is what a source sees; replicas give a source they run one at a time cursors kept in Redis
+(`monitor.replicas.cursors`), so whichever replica takes it over goes on from where it was.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
+
+
+class Cursors(Protocol):
+    def get(self, source: str, key: str) -> str | None: ...
+
+    def items(self, source: str) -> dict[str, str]: ...
+
+    def put(self, source: str, key: str, value: str) -> None: ...
+
+    def delete(self, source: str, key: str) -> None: ...
+
+    def commit(self) -> None:
+        """Make the puts and deletes so far durable (or on their way: see the implementation)."""
+        ...
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursors (
@@ -19,20 +35,6 @@ CREATE TABLE IF NOT EXISTS cursors (
     key TEXT NOT NULL,
     value TEXT NOT NULL,
     PRIMARY KEY (source, key)
-);
-CREATE TABLE IF NOT EXISTS state (
-    name TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS history (
-    detector TEXT NOT NULL,
-    key TEXT NOT NULL,
-    value BLOB NOT NULL,
-    PRIMARY KEY (detector, key)
-);
-CREATE TABLE IF NOT EXISTS seen_events (
-    position INTEGER PRIMARY KEY,
-    event_id TEXT NOT NULL
 );
 """
 
@@ -44,6 +46,7 @@ class CheckpointStore:
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")  # the engine's store writes the same file
         self._db.executescript(_SCHEMA)
         self._pending: dict[tuple[str, str], str | None] = {}
 
@@ -85,40 +88,6 @@ class CheckpointStore:
                         "ON CONFLICT (source, key) DO UPDATE SET value = excluded.value",
                         (source, key, value),
                     )
-
-    def save_seen_events(self, event_ids: Iterable[str]) -> None:
-        """Replace the persisted eventID memory (oldest first)."""
-        with self._transaction():
-            self._db.execute("DELETE FROM seen_events")
-            self._db.executemany("INSERT INTO seen_events (event_id) VALUES (?)", ((e,) for e in event_ids))
-
-    def load_seen_events(self) -> list[str]:
-        rows = self._db.execute("SELECT event_id FROM seen_events ORDER BY position").fetchall()
-        return [str(row[0]) for row in rows]
-
-    def save_state(self, name: str, value: bytes) -> None:
-        """Replace a named blob (the engine's windows and open episodes)."""
-        self._db.execute("INSERT INTO state (name, value) VALUES (?, ?) "
-                         "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
-
-    def load_state(self, name: str) -> bytes | None:
-        row = self._db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def save_history(self, rows: Iterable[tuple[str, str, bytes | None]]) -> None:
-        """Upsert changed first-seen / usual-rate history rows; None deletes the row."""
-        with self._transaction():
-            for detector, key, value in rows:
-                if value is None:
-                    self._db.execute("DELETE FROM history WHERE detector = ? AND key = ?", (detector, key))
-                else:
-                    self._db.execute("INSERT INTO history (detector, key, value) VALUES (?, ?, ?) "
-                                     "ON CONFLICT (detector, key) DO UPDATE SET value = excluded.value",
-                                     (detector, key, value))
-
-    def load_history(self) -> list[tuple[str, str, bytes]]:
-        rows = self._db.execute("SELECT detector, key, value FROM history").fetchall()
-        return [(str(detector), str(key), bytes(value)) for detector, key, value in rows]
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -17,16 +19,20 @@ from monitor.config import Config, ConfigError, load_config
 from monitor.config.validate import run_errors, validate
 from monitor.engine import Engine, RegistryError
 from monitor.engine.suppressions_settings import warn_expired
-from monitor.model import Detector, InputIssue
+from monitor.model import Detector, DistinctCount, InputIssue, Threshold
 from monitor.offline.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
 from monitor.offline.samples import run_case, run_samples
-from monitor.offline.scan import Scanner, UnreadablePath, expand_paths
+from monitor.offline.scan import STDIN, Scanner, UnreadablePath, expand_paths
 from monitor.rules.builtin import builtin_detectors
 from monitor.rules.loader import assemble_detectors, kind_of
+from monitor.workers.pool import default_workers
 
 EXIT_OK = 0
 EXIT_WARNINGS = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3  # trailsentry itself failed on some input (a bug): never mistaken for input warnings
+# Below this much input, worker processes cost more to start than they save.
+_PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--detector", action="append", default=[], metavar="ID",
                       help="run only this detector (repeatable)")
     scan.add_argument("--max-decompressed-bytes", type=int, default=None, metavar="N",
-                      help="refuse gzip input that expands beyond N bytes")
+                      help="refuse a one-document input (a delivery object, a JSON array) larger than N bytes "
+                           "once decompressed (line-based input is read in slices, whatever its size)")
+    scan.add_argument("--workers", type=int, default=None, metavar="N",
+                      help="worker processes that decode and detect (default: one per core for large inputs); "
+                           "the alerts are the same for any N")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     scan.set_defaults(handler=cmd_scan)
 
@@ -108,6 +118,14 @@ def _parser() -> argparse.ArgumentParser:
                       help="alert output (default: text on a terminal, jsonl otherwise)")
     demo.add_argument("--metrics-port", type=int, default=9108, metavar="PORT",
                       help="serve /metrics, /healthz and /readyz on 127.0.0.1:PORT (0: any free port)")
+    demo.add_argument("--replicas", type=int, default=1, metavar="N",
+                      help="run N replicas of the service (1-5) on the one queue, sharing their state in Redis: "
+                           "--redis-url, else a redis-server the demo starts on loopback (default 1: local state)")
+    demo.add_argument("--redis-url", default=None, metavar="URL",
+                      help="the Redis or Valkey the replicas share (default: $TRAILSENTRY_REDIS_URL, else a "
+                           "redis-server of the demo's own); never printed. The demo's keys are removed at the end")
+    demo.add_argument("--seed", type=int, default=None, metavar="N",
+                      help="draw the traffic from this seed: the same events (at other times) on every run")
     demo.add_argument("--offline", action="store_true",
                       help="no emulator: generate an example corpus and `scan` it instead")
     demo.set_defaults(handler=cmd_demo)
@@ -141,26 +159,42 @@ def cmd_scan(args: argparse.Namespace) -> int:
     except UnreadablePath as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.workers is not None and args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
     engine = Engine(_detectors(config, args.detector), config.engine)
     warn_expired(config.engine.suppressions, time.time(), logging.getLogger("trailsentry.scan"))
-    max_bytes = args.max_decompressed_bytes or config.decode.max_decompressed_bytes
+    limits = config.decode
+    if args.max_decompressed_bytes:
+        limits = dataclasses.replace(limits, max_document_bytes=args.max_decompressed_bytes)
     printer = IssuePrinter(sys.stderr)
-    scanner = Scanner(engine, max_decompressed_bytes=max_bytes, on_issue=printer)
+    scanner = Scanner(engine, limits=limits, workers=args.workers or _default_workers(paths), on_issue=printer)
     scanner.report(unlisted)
     progress = Progress(len(paths), sys.stderr, enabled=sys.stderr.isatty() and not args.no_progress)
     started = time.perf_counter()
-    for done, path in enumerate(paths, start=1):
-        scanner.scan_file(path)
-        progress.update(done, scanner.totals.events)
-    result = scanner.finish()
+    result = scanner.scan(paths, progress.update)
     elapsed = time.perf_counter() - started
     progress.clear()
     _print_alerts(result.alerts, args.format)
     sys.stderr.write(format_summary(result.totals, result.alerts, elapsed, engine.stats.detector_errors,
                                     engine.stats.suppressed))
+    if result.totals.internal_errors:
+        print(f"error: trailsentry failed on {result.totals.internal_errors} input(s) (see the log above); "
+              "their alerts are missing. Please report this.", file=sys.stderr)
+        return EXIT_INTERNAL
     if args.strict and result.totals.issues:
         return EXIT_WARNINGS
     return EXIT_OK
+
+
+def _default_workers(paths: list[str]) -> int:
+    """One per core for inputs worth it; small scans run in this process."""
+    total = 0
+    for path in paths:
+        if path != STDIN:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(path)
+    return default_workers() if len(paths) > 1 and total >= _PARALLEL_MIN_BYTES else 1
 
 
 def _print_alerts(alerts: list, output_format: str | None) -> None:  # type: ignore[type-arg]
@@ -186,10 +220,11 @@ def cmd_detectors_list(args: argparse.Namespace) -> int:
                 "runbook": d.runbook,
                 "events": sorted(f"{s}:{n}" for s, n in d.events),
                 "all_events": d.all_events,
-                "threshold": {"count": d.threshold.count, "window_seconds": d.threshold.window_seconds}
-                if d.threshold else None,
-                "distinct": {"count": d.distinct.count, "window_seconds": d.distinct.window_seconds,
-                             "of": d.distinct.label} if d.distinct else None,
+                "threshold": {"count": d.state.count, "window_seconds": d.state.window_seconds}
+                if isinstance(d.state, Threshold) else None,
+                "distinct": {"count": d.state.count, "window_seconds": d.state.window_seconds,
+                             "of": d.state.label} if isinstance(d.state, DistinctCount) else None,
+                "state": type(d.state).__name__ if d.state is not None else None,
                 "episode_seconds": d.episode_seconds if d.group_by else None,
                 "params": dict(d.params),
             }
@@ -269,7 +304,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.offline:
         return _scan_example_corpus(args)
-    from monitor.demo.run import DemoUnavailable, run_demo
+    from monitor.demo.run import MAX_REPLICAS, DemoOptions, DemoUnavailable, run_demo
 
     if args.speed <= 0 or (args.duration is not None and args.duration <= 0):
         print("error: --speed and --duration must be positive", file=sys.stderr)
@@ -277,9 +312,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not 0 <= args.metrics_port <= 65535:
         print("error: --metrics-port must be 0-65535", file=sys.stderr)
         return EXIT_USAGE
+    if not 1 <= args.replicas <= MAX_REPLICAS:
+        print(f"error: --replicas must be 1-{MAX_REPLICAS}", file=sys.stderr)
+        return EXIT_USAGE
+    options = DemoOptions(duration=args.duration, speed=args.speed, text=_alert_format(args.format) == "text",
+                          metrics_port=args.metrics_port, replicas=args.replicas, redis_url=args.redis_url,
+                          seed=args.seed)
     try:
-        return run_demo(duration=args.duration, speed=args.speed, text=_alert_format(args.format) == "text",
-                        metrics_port=args.metrics_port)
+        return run_demo(options)
     except DemoUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -295,7 +335,8 @@ def _scan_example_corpus(args: argparse.Namespace) -> int:
         print(f"scanning the example corpus written to {tmp}", file=sys.stderr)
         output = {"text": "table", "jsonl": "jsonl", None: None}[args.format]
         namespace = argparse.Namespace(paths=[tmp], format=output, config=None, strict=False,
-                                       detector=[], max_decompressed_bytes=None, no_progress=False)
+                                       detector=[], max_decompressed_bytes=None, no_progress=False,
+                                       workers=None)
         return cmd_scan(namespace)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -19,11 +20,13 @@ from typing import Any
 
 import orjson
 
-from monitor.model import Alert
+from monitor.decode import decode_bytes
+from monitor.model import Alert, Event
 
 REPO = Path(__file__).resolve().parent.parent
 # Real third-party events beside the repository (see its README); tests skip, saying so, without them.
-DATA = REPO.parent / "shared" / "data"
+# TRAILSENTRY_SHARED_DATA names the folder when the checkout does not sit beside shared/ (a git worktree).
+DATA = Path(os.environ.get("TRAILSENTRY_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "444455556666"
@@ -186,6 +189,16 @@ def log_delivery_denied(seconds: float, index: int) -> dict[str, Any]:
         requestParameters={"bucketName": "example-flow-logs",
                            "key": f"AWSLogs/{ACCOUNT}/vpcflowlogs/us-east-1/2026/03/02/part-{index:06d}.log.gz"},
     )
+
+
+def typed(record: dict[str, Any]) -> Event:
+    """A typed event from a plain record the way decoding reads it: a field of the wrong type is left out.
+
+    For records that may hold hostile values; a well-formed record can use `event_from_record`.
+    """
+    events = decode_bytes(orjson.dumps({"Records": [record]}, default=str), "test").events
+    assert len(events) == 1, "one record decodes to one event"
+    return events[0]
 
 
 # --- alerts --------------------------------------------------------------------------------------------

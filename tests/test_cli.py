@@ -242,3 +242,22 @@ def test_scan_does_not_load_the_delivery_clients() -> None:
              "print(sorted(m for m in ('aiohttp', 'botocore', 'aiobotocore') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=60, check=True)
     assert result.stdout.decode().strip() == "[]"
+
+
+def test_an_internal_error_exits_3_and_the_other_files_keep_their_alerts(tmp_path: Path) -> None:
+    accounts = ["111111111111", "222222222222", "333333333333"]
+    for index, account in enumerate(accounts):
+        write(tmp_path / f"{index}.jsonl", orjson.dumps(root_login(index * 10, account)) + b"\n")
+    # The second batch applied raises inside the engine, the way a bug would.
+    environment = {**os.environ, "TRAILSENTRY_FAILPOINTS": "mid_batch:2:error"}
+    result = subprocess.run([sys.executable, "-m", "monitor", "scan", "--workers", "1", "--format", "jsonl",
+                             "--detector", "root-console-login", str(tmp_path)],
+                            capture_output=True, timeout=120, check=False, env=environment)
+    stderr = result.stderr.decode()
+    assert result.returncode == 3, stderr
+    failed = [line for line in stderr.splitlines() if "internal error on" in line]
+    assert len(failed) == 1 and "failpoint mid_batch" in failed[0]
+    failed_file = next(f"{index}.jsonl" for index in range(3) if f"{index}.jsonl" in failed[0])
+    alerted = sorted(alert["account"] for alert in alerts_of(result.stdout))
+    assert alerted == sorted(account for index, account in enumerate(accounts) if f"{index}.jsonl" != failed_file)
+    assert "Please report this" in stderr

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -20,11 +20,17 @@ from monitor.checkpoint import CheckpointStore
 from monitor.demo.objects import encode_records
 from monitor.demo.scenarios import console_login_failure_burst, root_console_login
 from monitor.engine import Engine, EngineSettings
+from monitor.engine.detect import Detection
+from monitor.engine.state.embedded import EmbeddedStore
+from monitor.engine.state.memory import MemoryStore
 from monitor.metrics.collector import Telemetry
-from monitor.model import Alert
-from monitor.pipeline import Pipeline
+from monitor.model import Alert, Detector, Event, Hit, Severity, keys
+from monitor.pipeline import QUARANTINE_DETECTOR, Pipeline
 from monitor.rules.builtin import builtin_detectors
 from monitor.sources.base import Batch, Emit, SourceStats
+from monitor.workers import DetectionPool
+from tests.helpers import cloudtrail_event as cloudtrail_record
+from tests.helpers import wait_until
 
 ACCOUNT = "111122223333"
 NOW = 1_780_000_000.0
@@ -113,18 +119,28 @@ class ListRecorder:
         return [alert.detector for alert in self.alerts]
 
 
-def engine() -> Engine:
-    return Engine(builtin_detectors(), EngineSettings())
+def engine(state: Path | None = None) -> Engine:
+    store = EmbeddedStore(state, EngineSettings().dedupe_capacity) if state is not None else None
+    return Engine(builtin_detectors(), EngineSettings(), store=store)
 
 
 def root_login_bytes(seed: int = 1) -> bytes:
     return encode_records(root_console_login(random.Random(seed), NOW - 60, ACCOUNT))
 
 
-def make_pipeline(recorder: ListRecorder, store: CheckpointStore | None = None, *, queue_batches: int = 16,
+def make_pipeline(recorder: ListRecorder, state: Path | None = None, *, queue_batches: int = 16,
                   clock: Callable[[], float] = lambda: NOW, telemetry: Telemetry | None = None) -> Pipeline:
-    return Pipeline(engine(), recorder, store or CheckpointStore(":memory:"), queue_batches=queue_batches,
-                    clock=clock, observe_batch=telemetry.observe_batch if telemetry is not None else None)
+    """A pipeline over the built-in catalog; with `state`, its cursors and engine state live in that file."""
+    cursors = CheckpointStore(state if state is not None else ":memory:")
+    return Pipeline(engine(state), recorder, cursors, queue_batches=queue_batches, clock=clock,
+                    observe_batch=telemetry.observe_batch if telemetry is not None else None)
+
+
+def close(pipeline: Pipeline) -> None:
+    pipeline.checkpoints.close()
+    close_state = getattr(pipeline.engine.store, "close", None)
+    if close_state is not None:
+        close_state()
 
 
 class Running:
@@ -168,27 +184,31 @@ async def test_ack_happens_only_after_the_alerts_are_recorded() -> None:
     assert counters.newest_event_time == NOW - 60
 
 
-async def test_a_failing_recorder_releases_the_batch_and_the_next_batch_still_flows() -> None:
+async def test_a_failing_recorder_releases_the_batch_and_undoes_what_it_changed() -> None:
     recorder = ListRecorder()
     recorder.fail_next = 1
     first, second = root_login_bytes(1), root_login_bytes(2)
-    source = ScriptedSource("s", [("s3://trail/a.json.gz", first), ("s3://trail/b.json.gz", second),
-                                  ("s3://trail/a.json.gz", first)])  # the redelivery of the released batch
+    source = ScriptedSource("s", [("s3://trail/a.json.gz", first)])
     pipeline = make_pipeline(recorder)
     async with Running(pipeline, source):
+        await source.wait_settled(1)
+        assert source.released == [("s3://trail/a.json.gz", "commit failed: OSError")]
+        assert pipeline.pending_alerts == 0
+        # The source redelivers the released batch; another one flows too.
+        for origin, data in (("s3://trail/a.json.gz", first), ("s3://trail/b.json.gz", second)):
+            await pipeline.emit(Batch(source="s", origin=origin, data=data, ack=source._acker(origin),
+                                      release=source._releaser(origin)))
         await source.wait_settled(3)
-    assert source.released == [("s3://trail/a.json.gz", "processing failed: OSError")]
-    assert source.acked == ["s3://trail/b.json.gz", "s3://trail/a.json.gz"]
+    assert source.acked == ["s3://trail/a.json.gz", "s3://trail/b.json.gz"]
     counters = pipeline.stats.source("s")
     assert counters.batches_failed == 1 and counters.batches == 2
-    assert pipeline.stats.record_failures == 1
-    # The failed batch's alert was kept and recorded with the next batch; the redelivery is a duplicate.
+    assert pipeline.stats.record_failures == 1 and pipeline.stats.commit_failures == 1
+    # The failed commit undid the batch, eventIDs included: its redelivery is not a duplicate and alerts.
     alerts = [a for a in recorder.alerts if a.detector == "root-console-login"]
     assert len(alerts) == 2 and len({a.id for a in alerts}) == 2
     assert {a.event_ids[0] for a in alerts} == {
         e["eventID"] for data in (first, second) for e in _records(data)}
-    assert counters.duplicates == 1
-    assert pipeline.pending_alerts == 0
+    assert counters.duplicates == 0
 
 
 async def test_input_problems_are_logged_counted_and_acknowledged(caplog: pytest.LogCaptureFixture) -> None:
@@ -228,12 +248,12 @@ async def test_a_fast_source_is_held_back_by_a_blocked_recorder() -> None:
     deepest = 0
 
     async with Running(pipeline, source):
-        await asyncio.wait_for(recorder.entered.wait(), WAIT)  # the consumer holds batch 0 in record()
-        # The source gets through `bound` more emits, then blocks in the next one.
+        await asyncio.wait_for(recorder.entered.wait(), WAIT)  # the consumer is stuck committing its group
+        # The source gets through `bound` more emits than the consumer took, then blocks in the next one.
         for _ in range(200):
             await asyncio.sleep(0)
             deepest = max(deepest, pipeline.stats.queue_depth)
-        assert source.emitted == 1 + bound
+        assert source.emitted <= pipeline.group_batches + bound
         assert source.attempted == source.emitted + 1  # blocked inside emit()
         assert pipeline.stats.queue_depth == bound
         assert pipeline.stats.source("fast").queued == bound
@@ -264,54 +284,48 @@ async def test_a_restart_restores_the_event_memory_and_does_not_alert_again(tmp_
     path = tmp_path / "state.sqlite"
     data = root_login_bytes(6)
     first_recorder = ListRecorder()
-    store = CheckpointStore(path)
-    pipeline = make_pipeline(first_recorder, store)
+    pipeline = make_pipeline(first_recorder, path)
     source = ScriptedSource("s", [("s3://trail/x.json.gz", data)])
     async with Running(pipeline, source):
-        await source.wait_settled(1)
-        await pipeline.checkpoint(final=True)
-    store.close()
+        await source.wait_settled(1)  # acknowledged: everything it changed is durable already
+    close(pipeline)
     assert "root-console-login" in first_recorder.detectors()
 
     second_recorder = ListRecorder()
-    reopened = CheckpointStore(path)
-    restarted = make_pipeline(second_recorder, reopened)
-    assert restarted.restore_seen_events() >= 1
+    restarted = make_pipeline(second_recorder, path)
+    values, event_ids = restarted.restore_state()
+    assert event_ids >= 1 and values >= 1
     redelivered = ScriptedSource("s", [("s3://trail/x.json.gz", data)])
     async with Running(restarted, redelivered):
         await redelivered.wait_settled(1)
     assert redelivered.acked == ["s3://trail/x.json.gz"]
     assert second_recorder.alerts == []
     assert restarted.stats.source("s").duplicates == 1
-    reopened.close()
+    close(restarted)
 
 
-async def test_event_memory_is_not_persisted_while_alerts_behind_it_are_unrecorded(tmp_path: Path) -> None:
+async def test_nothing_is_persisted_while_the_alerts_behind_it_are_unrecorded(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite"
     data = root_login_bytes(7)
     recorder = ListRecorder()
     recorder.fail_next = 10  # the recorder stays down until shutdown
-    store = CheckpointStore(path)
-    pipeline = make_pipeline(recorder, store)
+    pipeline = make_pipeline(recorder, path)
     source = ScriptedSource("s", [("s3://trail/y.json.gz", data)])
     async with Running(pipeline, source):
         await source.wait_settled(1)
-        assert source.released and pipeline.pending_alerts >= 1
-        with pytest.raises(OSError):
-            await pipeline.checkpoint(final=True)
-    assert store.load_seen_events() == []
-    store.close()
+        assert source.released and pipeline.pending_alerts == 0
+        await pipeline.checkpoint(final=True)
+    close(pipeline)
 
     # After the restart the redelivered batch is processed again and its alert is recorded.
     recorder = ListRecorder()
-    reopened = CheckpointStore(path)
-    restarted = make_pipeline(recorder, reopened)
-    assert restarted.restore_seen_events() == 0
+    restarted = make_pipeline(recorder, path)
+    assert restarted.restore_state()[1] == 0
     redelivered = ScriptedSource("s", [("s3://trail/y.json.gz", data)])
     async with Running(restarted, redelivered):
         await redelivered.wait_settled(1)
     assert "root-console-login" in recorder.detectors()
-    reopened.close()
+    close(restarted)
 
 
 async def test_a_quiet_stream_still_closes_its_episodes() -> None:
@@ -377,26 +391,23 @@ async def test_a_burst_spanning_a_restart_still_fires(tmp_path: Path) -> None:
     events = console_login_failure_burst(random.Random(21), NOW - 600, ACCOUNT, failures=7)
     failures = [e for e in events if e["eventName"] == "ConsoleLogin"]
     path = tmp_path / "state.sqlite"
-    store = CheckpointStore(path)
     first_recorder = ListRecorder()
-    first = make_pipeline(first_recorder, store)
+    first = make_pipeline(first_recorder, path)
     before = ScriptedSource("s", [("s3://trail/a.json.gz", encode_records(failures[:3]))])
     async with Running(first, before):
         await before.wait_settled(1)
-        await first.checkpoint(final=True)
-    store.close()
+    close(first)
     assert "console-login-failure-burst" not in first_recorder.detectors()
 
     recorder = ListRecorder()
-    reopened = CheckpointStore(path)
-    second = make_pipeline(recorder, reopened)
-    second.restore_seen_events()
+    second = make_pipeline(recorder, path)
+    second.restore_state()
     after = ScriptedSource("s", [("s3://trail/b.json.gz", encode_records(failures[3:]))])
     async with Running(second, after):
         await after.wait_settled(1)
     [burst] = [a for a in recorder.alerts if a.detector == "console-login-failure-burst"]
     assert burst.count == 5  # three from before the restart, two after that reached the threshold
-    reopened.close()
+    close(second)
 
 
 def _person_call(seconds_ago: float, source_ip: str, seed: int) -> dict[str, object]:
@@ -415,31 +426,137 @@ async def test_first_seen_history_survives_a_restart(tmp_path: Path) -> None:
     day = 86400.0
     learned = [_person_call(day * (10 - d), "203.0.113.10", d) for d in range(9)]  # nine days, one network
     path = tmp_path / "state.sqlite"
-    store = CheckpointStore(path)
-    first = make_pipeline(ListRecorder(), store)
+    first = make_pipeline(ListRecorder(), path)
     source = ScriptedSource("s", [("s3://trail/learn.json.gz", encode_records(learned))])
     async with Running(first, source):
         await source.wait_settled(1)
-        await first.checkpoint(final=True)
-    store.close()
+    close(first)
 
     new_network = [_person_call(60, "198.51.100.20", 100)]
     recorder = ListRecorder()
-    reopened = CheckpointStore(path)
-    assert reopened.load_history(), "the learned history is in the store"
-    second = make_pipeline(recorder, reopened)
-    second.restore_seen_events()
+    second = make_pipeline(recorder, path)
+    second.restore_state()
+    assert second.engine.store.size("history/new-source-ip-for-principal"), "the learned history is in the file"
     after = ScriptedSource("s", [("s3://trail/new.json.gz", encode_records(new_network))])
     async with Running(second, after):
         await after.wait_settled(1)
     [alert] = [a for a in recorder.alerts if a.detector == "new-source-ip-for-principal"]
     assert alert.context["new_source_networks"] == ["198.51.100.0/24"]
-    reopened.close()
+    close(second)
 
     # Without the saved history the same event is learned quietly: the restart is what made it known.
     fresh = ListRecorder()
-    forgetful = make_pipeline(fresh, CheckpointStore(":memory:"))
+    forgetful = make_pipeline(fresh)
     again = ScriptedSource("s", [("s3://trail/new.json.gz", encode_records(new_network))])
     async with Running(forgetful, again):
         await again.wait_settled(1)
     assert "new-source-ip-for-principal" not in fresh.detectors()
+
+
+class PoisonedStore(MemoryStore):
+    """A state store that fails whenever a batch writes the key of a "Poison" event: a bug that every
+    redelivery of that batch meets again."""
+
+    def put(self, space: str, key: str, value: object, expires: float) -> None:
+        if "Poison" in key:
+            raise RuntimeError("the store cannot take this")
+        super().put(space, key, value, expires)
+
+
+def _poison(event: Event, params: Mapping[str, object]) -> Hit | None:
+    return Hit() if event.eventName == "Poison" else None
+
+
+POISON = Detector(id="poison-test", title="t", severity=Severity.LOW, mitre=("T1078",), runbook="r", match=_poison,
+                  events=frozenset({("test.amazonaws.com", "Poison")}), group_by=keys("event_name"))
+
+
+class Redelivering(ScriptedSource):
+    """Emits each released batch again, as a queue would after the release's delay."""
+
+    def __init__(self, name: str, payloads: list[tuple[str, bytes]]) -> None:
+        super().__init__(name, payloads)
+        self.by_origin = dict(payloads)
+        self.emit: Emit | None = None
+
+    async def run(self, emit: Emit) -> None:
+        self.emit = emit
+        await super().run(emit)
+
+    def _releaser(self, origin: str) -> Callable[[str], asyncio.Future[None]]:
+        release = super()._releaser(origin)
+
+        async def again(reason: str) -> None:
+            await release(reason)
+            assert self.emit is not None
+            await self.emit(Batch(source=self.name, origin=origin, data=self.by_origin[origin],
+                                  ack=self._acker(origin), release=self._releaser(origin)))
+        return again  # type: ignore[return-value]
+
+
+async def test_a_batch_that_keeps_failing_is_retried_with_backoff_then_quarantined() -> None:
+    record = cloudtrail_record("Poison", "test.amazonaws.com")
+    poisoned = encode_records([record])
+    source = Redelivering("s", [("s3://trail/poison.json.gz", poisoned), ("s3://trail/root.json.gz",
+                                                                          root_login_bytes(40))])
+    recorder = ListRecorder()
+    engine = Engine([POISON, *builtin_detectors()], EngineSettings(), store=PoisonedStore(1000))
+    pipeline = Pipeline(engine, recorder, CheckpointStore(":memory:"), clock=lambda: NOW, retry_base_seconds=0.001)
+    async with Running(pipeline, source):
+        await wait_until(lambda: "s3://trail/poison.json.gz" in source.acked, "the poisoned batch to be given up")
+        await source.wait_settled(2 + pipeline.max_attempts - 1)
+    counters = pipeline.stats.source("s")
+    assert counters.batches_quarantined == 1
+    assert counters.batches_failed == pipeline.max_attempts - 1  # released with a growing delay, then given up
+    assert [reason for origin, reason in source.released] == ["failed: RuntimeError"] * (pipeline.max_attempts - 1)
+    [notice] = [a for a in recorder.alerts if a.detector == QUARANTINE_DETECTOR]
+    assert notice.context["origin"] == "s3://trail/poison.json.gz" and notice.context["attempts"] == 5
+    assert notice.severity == Severity.HIGH
+    # The other batch flowed meanwhile, and nothing of the poisoned one was kept.
+    assert "root-console-login" in recorder.detectors() and "poison-test" not in recorder.detectors()
+    assert engine.store.claim_events([record["eventID"]]) == [True]  # every attempt was undone whole
+
+
+async def test_sources_are_held_back_by_the_bytes_queued_not_only_the_batches() -> None:
+    payloads = [(f"s3://trail/{i}.json.gz", root_login_bytes(50 + i)) for i in range(6)]
+    source = ScriptedSource("big", payloads)
+    recorder = ListRecorder()
+    recorder.gate = asyncio.Event()
+    size = len(payloads[0][1])
+    pipeline = Pipeline(engine(), recorder, CheckpointStore(":memory:"), queue_batches=100,
+                        queue_bytes=2 * size + 10, group_batches=1, clock=lambda: NOW)
+    async with Running(pipeline, source):
+        await asyncio.wait_for(recorder.entered.wait(), WAIT)  # the consumer is stuck committing batch 0
+        for _ in range(200):
+            await asyncio.sleep(0)
+        assert pipeline.stats.queue_depth <= 2  # two batches' bytes fit, a third waits
+        assert source.attempted == source.emitted + 1  # blocked inside emit()
+        recorder.gate.set()
+        await source.wait_settled(len(payloads))
+    assert source.acked == [origin for origin, _ in payloads]
+
+
+async def test_worker_processes_give_the_alerts_of_one_process() -> None:
+    rng = random.Random(60)
+    payloads = [(f"s3://trail/{i}.json.gz", encode_records(
+        console_login_failure_burst(rng, NOW - 900 + 10 * i, ACCOUNT, failures=3))) for i in range(6)]
+    payloads.append(("s3://trail/again.json.gz", payloads[2][1]))  # a redelivered object: duplicates only
+    alone, pooled = ListRecorder(), ListRecorder()
+    single = make_pipeline(alone)
+    source = ScriptedSource("s", payloads)
+    async with Running(single, source):
+        await source.wait_settled(len(payloads))
+    detection = Detection(builtin_detectors())
+    pool = DetectionPool(detection, single.limits, workers=2)
+    try:
+        parallel = Pipeline(engine(), pooled, CheckpointStore(":memory:"), clock=lambda: NOW, pool=pool)
+        again = ScriptedSource("s", payloads)
+        async with Running(parallel, again):
+            await again.wait_settled(len(payloads))
+    finally:
+        pool.close()
+    assert again.acked == source.acked == [origin for origin, _ in payloads]
+    # Batches group differently, so compare each alert's last recorded version.
+    assert {a.id: a.to_json() for a in pooled.alerts} == {a.id: a.to_json() for a in alone.alerts}
+    assert "console-login-failure-burst" in pooled.detectors()
+    assert parallel.stats.source("s").duplicates == single.stats.source("s").duplicates > 0

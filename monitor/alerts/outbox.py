@@ -76,10 +76,18 @@ class Outbox:
 
     # -- recording -------------------------------------------------------------------------------------------------
 
-    def record(self, items: Sequence[tuple[Alert, str, Sequence[Target]]], now: float) -> list[RecordOutcome]:
-        """Store alerts (each with its repeat group key and routed sinks) in one transaction."""
+    def record(self, items: Sequence[tuple[Alert, str, Sequence[Target]]], now: float,
+               receipt: str | None = None) -> list[RecordOutcome] | None:
+        """Store alerts (each with its repeat group key and routed sinks) in one transaction. With a
+        `receipt` (the id of a group of alerts handed over by the replicas' stream), a group already
+        recorded is not recorded again: None."""
         outcomes: list[RecordOutcome] = []
         with self._transaction():
+            if receipt is not None:
+                seen = self._db.execute("SELECT 1 FROM outbox_receipts WHERE receipt = ?", (receipt,)).fetchone()
+                if seen is not None:
+                    return None
+                self._db.execute("INSERT INTO outbox_receipts (receipt, recorded) VALUES (?, ?)", (receipt, now))
             for alert, group_key, targets in items:
                 outcomes.append(self._record_one(alert, group_key, targets, now))
         return outcomes
@@ -346,5 +354,6 @@ class Outbox:
                 "DELETE FROM outbox_alerts WHERE last_recorded < ? AND id NOT IN"
                 " (SELECT alert_id FROM outbox_deliveries WHERE state = 'pending')", (cutoff,))
             self._db.execute("DELETE FROM outbox_windows WHERE window_end + window_seconds < ?", (now,))
+            self._db.execute("DELETE FROM outbox_receipts WHERE recorded < ?", (cutoff,))
             self._db.execute("DELETE FROM outbox_dead_letters WHERE dead_at < ?",
                              (now - max(retention_seconds, 30 * 86400.0),))

@@ -1,9 +1,11 @@
 """What the durable outbox stores: its SQLite tables and the rows it hands out.
 
-Four tables: every alert in its newest version (`outbox_alerts`), one delivery
+Five tables: every alert in its newest version (`outbox_alerts`), one delivery
 row per alert and routed sink (`outbox_deliveries`, each with a `delivery_id`
 kept across retries and restarts), the open repeat window per sink and group
-(`outbox_windows`), and what was given up on (`outbox_dead_letters`).
+(`outbox_windows`), what was given up on (`outbox_dead_letters`), and the
+receipts of alert groups handed over by replicas (`outbox_receipts`: a group
+recorded twice is recorded once).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ FOLDED = "folded"  # merged into another message; nothing left to send
 DEAD = "dead"
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox_receipts (
+    receipt TEXT PRIMARY KEY,
+    recorded REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox_alerts (
     id TEXT PRIMARY KEY,
     body BLOB NOT NULL,

@@ -13,9 +13,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.configreader import Section
+
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_SECRET_FILE_BYTES = 64 * 1024
+NOT_SHOWN = "the value is not shown"
 
 
 class SecretError(ValueError):
@@ -104,3 +107,35 @@ def expand(template: str, where: str) -> Secret:
     if "\r" in value or "\n" in value:
         raise SecretError(f"{where}: header value contains a line break")
     return Secret(value)
+
+
+def reject_literal_secret(entry: Section, keys: tuple[str, ...], instead: str) -> None:
+    """A secret written into the config itself is an error that does not repeat it."""
+    for key in keys:
+        if key in entry.data:
+            entry._read.add(key)
+            entry.error(key, f"secrets are not written in the config; put it in an environment variable or a file "
+                             f"and name it with {instead} ({NOT_SHOWN})")
+
+
+def secret_ref(entry: Section, stem: str, *, required: bool) -> SecretRef | None:
+    """`<stem>_env` or `<stem>_file`: where a secret lives, checked without reading it."""
+    env_key, file_key = f"{stem}_env", f"{stem}_file"
+    env = entry.string(env_key) or None
+    file = entry.string(file_key) or None
+    if env and file:
+        entry.error(env_key, f"give {env_key} or {file_key}, not both")
+        return None
+    if env is None and file is None:
+        if required:
+            entry.error(env_key, f"required (or {file_key})")
+        return None
+    if env is not None and not valid_env_name(env):
+        entry.error(env_key, "must be an environment variable name (letters, digits, '_')")
+        return None
+    if file is not None and "://" in file:
+        # Someone pasted the secret itself where its file belongs: refuse without repeating it.
+        entry.error(file_key, f"must be the path of a file holding the secret, not the secret ({NOT_SHOWN})")
+        return None
+    key = env_key if env else file_key
+    return SecretRef(env=env, file=file, where=entry.where(key))

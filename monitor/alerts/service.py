@@ -169,8 +169,9 @@ class Alerting:
 
     # -- recording -------------------------------------------------------------------------------------------------
 
-    async def record(self, alerts: Sequence[Alert]) -> None:
-        """Durably store alerts and their deliveries; committed to SQLite when this returns."""
+    async def record(self, alerts: Sequence[Alert], receipt: str | None = None) -> None:
+        """Durably store alerts and their deliveries; committed to SQLite when this returns. A `receipt`
+        names a group of alerts handed over by the replicas: recorded once however often it is given."""
         if self._stopped:
             raise RuntimeError("alerting is stopped")
         if not alerts:
@@ -181,7 +182,10 @@ class Alerting:
             targets = [Target(name, window if self._sink_settings[name].dedup else 0.0)
                        for name in self._router.route(alert)]
             items.append((alert, self._repeat_window.group_key(alert), targets))
-        outcomes = self.outbox.record(items, self._clock())
+        outcomes = self.outbox.record(items, self._clock(), receipt)
+        if outcomes is None:
+            self._duplicates += len(alerts)
+            return
         for alert, outcome in zip(alerts, outcomes, strict=True):
             if outcome.duplicate:
                 self._duplicates += 1

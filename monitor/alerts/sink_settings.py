@@ -12,7 +12,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.alerts.secrets import Secret, SecretRef, env_references, valid_env_name
+from monitor.alerts.secrets import (
+    NOT_SHOWN,
+    Secret,
+    SecretRef,
+    env_references,
+    reject_literal_secret,
+    secret_ref,
+    valid_env_name,
+)
 from monitor.configreader import Section
 from monitor.model.severity import Severity
 
@@ -27,7 +35,6 @@ _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{
 _RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "x-trailsentry-signature",
                                "x-trailsentry-timestamp", "x-trailsentry-alert-id", "x-trailsentry-delivery-id",
                                "x-trailsentry-kind"})
-_NOT_SHOWN = "the value is not shown"
 # Header names whose values are credentials: they must come from the environment.
 _CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|password|cookie|signature", re.IGNORECASE)
 
@@ -142,13 +149,13 @@ def _parse_sink(entry: Section) -> SinkSettings | None:
 
 def _parse_options(kind: str, entry: Section) -> SinkOptions:
     if kind == "slack":
-        _reject_literal(entry, ("webhook_url", "url"), "webhook_url_env or webhook_url_file")
-        return SlackOptions(url=_secret_ref(entry, "webhook_url", required=True) or SecretRef(where=entry.path))
+        reject_literal_secret(entry, ("webhook_url", "url"), "webhook_url_env or webhook_url_file")
+        return SlackOptions(url=secret_ref(entry, "webhook_url", required=True) or SecretRef(where=entry.path))
     if kind == "webhook":
-        _reject_literal(entry, ("url", "webhook_url"), "url_env or url_file")
-        _reject_literal(entry, ("secret",), "secret_env or secret_file")
-        url = _secret_ref(entry, "url", required=True) or SecretRef(where=entry.path)
-        return WebhookOptions(url=url, secret=_secret_ref(entry, "secret", required=False),
+        reject_literal_secret(entry, ("url", "webhook_url"), "url_env or url_file")
+        reject_literal_secret(entry, ("secret",), "secret_env or secret_file")
+        url = secret_ref(entry, "url", required=True) or SecretRef(where=entry.path)
+        return WebhookOptions(url=url, secret=secret_ref(entry, "secret", required=False),
                               headers=_parse_headers(entry))
     if kind == "sns":
         return _parse_sns(entry)
@@ -156,36 +163,6 @@ def _parse_options(kind: str, entry: Section) -> SinkOptions:
         path = entry.string("path", required=True)
         return ConsoleOptions(path=path or None)
     return ConsoleOptions()
-
-
-def _reject_literal(entry: Section, keys: tuple[str, ...], instead: str) -> None:
-    for key in keys:
-        if key in entry.data:
-            entry._read.add(key)
-            entry.error(key, f"secrets are not written in the config; put it in an environment variable or a file "
-                             f"and name it with {instead} ({_NOT_SHOWN})")
-
-
-def _secret_ref(entry: Section, stem: str, *, required: bool) -> SecretRef | None:
-    env_key, file_key = f"{stem}_env", f"{stem}_file"
-    env = entry.string(env_key) or None
-    file = entry.string(file_key) or None
-    if env and file:
-        entry.error(env_key, f"give {env_key} or {file_key}, not both")
-        return None
-    if env is None and file is None:
-        if required:
-            entry.error(env_key, f"required (or {file_key})")
-        return None
-    if env is not None and not valid_env_name(env):
-        entry.error(env_key, "must be an environment variable name (letters, digits, '_')")
-        return None
-    if file is not None and "://" in file:
-        # Someone pasted the secret itself where its file belongs: refuse without repeating it.
-        entry.error(file_key, f"must be the path of a file holding the secret, not the secret ({_NOT_SHOWN})")
-        return None
-    key = env_key if env else file_key
-    return SecretRef(env=env, file=file, where=entry.where(key))
 
 
 def _parse_headers(entry: Section) -> tuple[tuple[str, Secret], ...]:
@@ -204,7 +181,7 @@ def _parse_headers(entry: Section) -> tuple[tuple[str, Secret], ...]:
             entry.errors.append(f"{where}.{key}: must be a string")
             continue
         if "\r" in value or "\n" in value:
-            entry.errors.append(f"{where}.{key}: must not contain line breaks ({_NOT_SHOWN})")
+            entry.errors.append(f"{where}.{key}: must not contain line breaks ({NOT_SHOWN})")
             continue
         variables = env_references(value)
         for variable in variables:
@@ -212,7 +189,7 @@ def _parse_headers(entry: Section) -> tuple[tuple[str, Secret], ...]:
                 entry.errors.append(f"{where}.{key}: bad variable reference")
         if not variables and _CREDENTIAL_HEADER.search(key):
             entry.errors.append(f"{where}.{key}: credentials are not written in the config; reference an "
-                                f"environment variable, e.g. \"Bearer ${{TOKEN}}\" ({_NOT_SHOWN})")
+                                f"environment variable, e.g. \"Bearer ${{TOKEN}}\" ({NOT_SHOWN})")
             continue
         headers.append((key, Secret(value)))
     return tuple(headers)

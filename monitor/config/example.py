@@ -36,15 +36,34 @@ sources:
   #   settle_seconds: 1         # a file is read once unchanged this long, or when moved in whole
 
 checkpoint:
-  # Cursors, the recent-eventID memory and open detection windows; the alert outbox sits beside it.
+  # Cursors and the engine's state (eventID memory, windows, episodes, histories); the outbox sits beside it.
   # The environment variable TRAILSENTRY_CHECKPOINT_PATH overrides this (e.g. a volume in a container).
   path: ./var/trailsentry.sqlite
 
 service:
-  queue_batches: 16             # batches (objects, files, log pages) waiting for the detectors
+  queue_batches: 16             # batches (objects, files, log pages) waiting for the detectors...
+  queue_bytes: 134217728        # ...and at most this many bytes of them
   drain_seconds: 20             # on SIGTERM: finish queued work for up to this long (manifest: 40 s grace)
-  checkpoint_seconds: 15        # close quiet episodes, save the eventID memory, commit cursors
+  checkpoint_seconds: 15        # close quiet episodes by the clock, commit what is open
+  commit_seconds: 0.2           # group commit: alerts to the outbox, state made durable, sources acknowledged,
+  commit_batches: 32            #   at most this late and this many batches at a time (a quiet stream: at once)
+  max_attempts: 5               # a batch that fails to apply is retried with a growing delay, then quarantined
+  workers: 1                    # processes that decode and detect (more cores for a busy organization)
   restart_seconds: 60           # longest backoff before a crashed source is restarted
+
+state:
+  # Where the engine keeps its state. "embedded", in the checkpoint file, serves one replica; with "redis",
+  # several replicas on one queue share it in Redis or Valkey 7+ (append-only file on; see
+  # deploy/kubernetes-overlays/replicas/README.md).
+  backend: embedded
+  # backend: redis
+  # url_env: TRAILSENTRY_REDIS_URL  # or url_file; redis:// or rediss:// (TLS), the password in the URL
+  # key_prefix: "trailsentry:"      # several deployments can share one Redis
+  # lease_seconds: 10               # a source run by one replica at a time, and alert delivery, pass on
+  #                                 #   this long after their holder stops renewing
+  # timeout_seconds: 2              # one round trip may take this long (at most a third of lease_seconds)
+  # event_id_seconds: 21600         # eventIDs remembered this long (a redelivered object within it is known)
+  # unavailable_alert_seconds: 30   # Redis out of reach this long: an alert on the monitor itself
 
 # --- detection --------------------------------------------------------------------------------------
 engine:
@@ -52,7 +71,9 @@ engine:
   dedupe_capacity: 500000       # recent eventIDs remembered to drop duplicates
 
 decode:
-  max_decompressed_bytes: 536870912   # refuse gzip input that expands past this
+  max_decompressed_bytes: 134217728   # one JSON document (a delivery object) larger than this is refused
+  max_record_bytes: 1048576           # one record or line larger than this is refused (the rest is read)
+  slice_events: 20000                 # line-based input is read this many events at a time
 
 accounts:                       # aliases shown in alerts (quote the 12-digit ids)
   "111122223333": prod

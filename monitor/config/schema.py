@@ -9,6 +9,7 @@
 | checkpoint, service                 | monitor/config/service.py                 |
 | sinks, routes, alerting             | monitor/alerts/settings.py                |
 | metrics                             | monitor/metrics/settings.py               |
+| state                               | monitor/replicas/settings.py              |
 | rules                               | monitor/rules/settings.py                 |
 
 YAML, validated at start, every error reported with its path. Secrets are never
@@ -27,9 +28,10 @@ import yaml
 from monitor.alerts.settings import AlertingSettings, parse_alerting
 from monitor.config.service import LiveConfig, parse_live_sections
 from monitor.configreader import ConfigError, Section
-from monitor.decode.settings import DecodeSettings, parse_decode
+from monitor.decode.settings import DecodeLimits, parse_decode
 from monitor.engine.settings import EngineSettings, parse_engine
 from monitor.metrics.settings import MetricsSettings, parse_metrics
+from monitor.replicas.settings import StateSettings, parse_state
 from monitor.rules.settings import RulesSettings, parse_rules
 
 __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
@@ -38,11 +40,12 @@ __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 @dataclass(frozen=True, slots=True)
 class Config:
     engine: EngineSettings = field(default_factory=EngineSettings)  # with accounts, detectors, suppressions
-    decode: DecodeSettings = field(default_factory=DecodeSettings)
+    decode: DecodeLimits = field(default_factory=DecodeLimits)
     live: LiveConfig = field(default_factory=LiveConfig)  # sources, checkpoint, service
     alerting: AlertingSettings = field(default_factory=AlertingSettings)  # sinks, routes, alerting
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     rules: RulesSettings = field(default_factory=RulesSettings)  # custom and Sigma rule files
+    state: StateSettings = field(default_factory=StateSettings)  # embedded, or shared by replicas in Redis
     warnings: tuple[str, ...] = ()  # deprecated names that still work, each with its path
 
 
@@ -74,6 +77,7 @@ def parse_config(data: Any) -> Config:
         alerting=parse_alerting(top),
         metrics=parse_metrics(top),
         rules=parse_rules(top),
+        state=parse_state(top),
         warnings=tuple(warnings),
     )
     top.reject_unknown()

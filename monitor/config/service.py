@@ -23,6 +23,10 @@ CHECKPOINT_ENV = "TRAILSENTRY_CHECKPOINT_PATH"
 DEFAULT_CHECKPOINT_PATH = Path("var") / "trailsentry.sqlite"
 
 DEFAULT_QUEUE_BATCHES = 16
+DEFAULT_QUEUE_BYTES = 128 * 1024 * 1024
+DEFAULT_COMMIT_SECONDS = 0.2
+DEFAULT_COMMIT_BATCHES = 32
+DEFAULT_MAX_ATTEMPTS = 5
 # Shorter than Kubernetes' default 30 s termination grace period, leaving time to commit.
 DEFAULT_DRAIN_SECONDS = 20.0
 DEFAULT_CHECKPOINT_SECONDS = 15.0
@@ -45,12 +49,22 @@ class CheckpointSettings:
 
 @dataclass(frozen=True, slots=True)
 class ServiceSettings:
-    # Batches (objects, files, log pages) waiting for the detectors; sources block beyond this.
+    # Batches (objects, files, log pages) waiting for the detectors; sources block beyond this many, or
+    # beyond this many bytes of them (one batch larger than that still passes, alone).
     queue_batches: int = DEFAULT_QUEUE_BATCHES
+    queue_bytes: int = DEFAULT_QUEUE_BYTES
     # On SIGTERM: how long queued and in-flight batches may take before they are released.
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
-    # How often episodes are closed by wall clock, the eventID memory saved and cursors committed.
+    # How often episodes are closed by wall clock and what is open committed (batches commit on their own).
     checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS
+    # Group commit: applied batches wait at most this long, and at most this many, before their alerts go
+    # to the outbox, their state is made durable and their sources are acknowledged (a quiet stream: at once).
+    commit_seconds: float = DEFAULT_COMMIT_SECONDS
+    commit_batches: int = DEFAULT_COMMIT_BATCHES
+    # A batch that fails to apply is released with a growing delay, then given up after this many attempts.
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    # Worker processes that decode and detect (the pipeline's detect stage); 1: in the service's own process.
+    workers: int = 1
     # Upper bound of the backoff before a crashed source is restarted.
     restart_seconds: float = DEFAULT_RESTART_SECONDS
 
@@ -80,10 +94,16 @@ def _checkpoint(section: Section) -> CheckpointSettings:
 
 
 def _service(section: Section) -> ServiceSettings:
-    queue_batches = section.integer("queue_batches", DEFAULT_QUEUE_BATCHES, minimum=1, maximum=10_000)
-    drain = section.number("drain_seconds", DEFAULT_DRAIN_SECONDS, minimum=0)
-    checkpoint = section.number("checkpoint_seconds", DEFAULT_CHECKPOINT_SECONDS, minimum=0.1)
-    restart = section.number("restart_seconds", DEFAULT_RESTART_SECONDS, minimum=1)
+    settings = ServiceSettings(
+        queue_batches=section.integer("queue_batches", DEFAULT_QUEUE_BATCHES, minimum=1, maximum=10_000),
+        queue_bytes=section.integer("queue_bytes", DEFAULT_QUEUE_BYTES, minimum=1),
+        drain_seconds=section.number("drain_seconds", DEFAULT_DRAIN_SECONDS, minimum=0),
+        checkpoint_seconds=section.number("checkpoint_seconds", DEFAULT_CHECKPOINT_SECONDS, minimum=0.1),
+        commit_seconds=section.number("commit_seconds", DEFAULT_COMMIT_SECONDS, minimum=0),
+        commit_batches=section.integer("commit_batches", DEFAULT_COMMIT_BATCHES, minimum=1, maximum=10_000),
+        max_attempts=section.integer("max_attempts", DEFAULT_MAX_ATTEMPTS, minimum=1, maximum=100),
+        workers=section.integer("workers", 1, minimum=1, maximum=64),
+        restart_seconds=section.number("restart_seconds", DEFAULT_RESTART_SECONDS, minimum=1),
+    )
     section.reject_unknown()
-    return ServiceSettings(queue_batches=queue_batches, drain_seconds=drain, checkpoint_seconds=checkpoint,
-                           restart_seconds=restart)
+    return settings

@@ -44,7 +44,7 @@ from monitor.demo.builders import (
     stable_id,
     user_identity,
 )
-from monitor.model.event import Event
+from monitor.model.event import Record
 
 
 def _human_or_app(rng: random.Random, account: str, ts: float) -> tuple[dict[str, Any], str, str]:
@@ -71,14 +71,14 @@ _EC2_READS: dict[str, dict[str, Any]] = {
 }
 
 
-def _ec2_read(rng: random.Random, ts: float, account: str, region: str) -> Event:
+def _ec2_read(rng: random.Random, ts: float, account: str, region: str) -> Record:
     identity, ip, agent = _human_or_app(rng, account, ts)
     name = rng.choice(tuple(_EC2_READS))
     return make_event(rng, ts, account, region, identity, "ec2.amazonaws.com", name, ip=ip, agent=agent,
                       request=_EC2_READS[name], host=service_host("ec2", region))
 
 
-def _s3_object_event(rng: random.Random, ts: float, account: str, region: str, *, write: bool) -> Event:
+def _s3_object_event(rng: random.Random, ts: float, account: str, region: str, *, write: bool) -> Record:
     role = rng.choice(APP_ROLES)
     bucket = f"{rng.choice(BUCKETS)}-{account}-{region}"
     key = f"{rng.choice(('orders', 'images', 'exports', 'raw'))}/2026/{rng.randrange(1, 13):02d}/" \
@@ -112,15 +112,15 @@ def _s3_object_event(rng: random.Random, ts: float, account: str, region: str, *
                       category="Data", host=f"{bucket}.s3.{region}.amazonaws.com")
 
 
-def _s3_get(rng: random.Random, ts: float, account: str, region: str) -> Event:
+def _s3_get(rng: random.Random, ts: float, account: str, region: str) -> Record:
     return _s3_object_event(rng, ts, account, region, write=False)
 
 
-def _s3_put(rng: random.Random, ts: float, account: str, region: str) -> Event:
+def _s3_put(rng: random.Random, ts: float, account: str, region: str) -> Record:
     return _s3_object_event(rng, ts, account, region, write=True)
 
 
-def _service_assume_role(rng: random.Random, ts: float, account: str, region: str) -> Event:
+def _service_assume_role(rng: random.Random, ts: float, account: str, region: str) -> Record:
     service = rng.choice(ASSUMING_SERVICES)
     role = rng.choice(APP_ROLES)
     session = app_session(account, role)
@@ -139,7 +139,7 @@ def _service_assume_role(rng: random.Random, ts: float, account: str, region: st
     )
 
 
-def _kms_decrypt(rng: random.Random, ts: float, account: str, region: str) -> Event:
+def _kms_decrypt(rng: random.Random, ts: float, account: str, region: str) -> Record:
     caller = rng.choice(KMS_CALLERS)
     role = rng.choice(APP_ROLES)
     key_arn = kms_key_arn(account, region, caller)
@@ -168,7 +168,7 @@ _APP_READS: tuple[tuple[str, str, Callable[[str, str], dict[str, Any] | None]], 
 )
 
 
-def _app_read(rng: random.Random, ts: float, account: str, region: str) -> Event:
+def _app_read(rng: random.Random, ts: float, account: str, region: str) -> Record:
     source, name, request = rng.choice(_APP_READS)
     identity, ip, agent = _human_or_app(rng, account, ts)
     service = source.split(".")[0]
@@ -187,7 +187,7 @@ _IAM_READS: tuple[tuple[str, Callable[[str], dict[str, Any] | None]], ...] = (
 )
 
 
-def _iam_read(rng: random.Random, ts: float, account: str, region: str) -> Event:
+def _iam_read(rng: random.Random, ts: float, account: str, region: str) -> Record:
     name, request = rng.choice(_IAM_READS)
     if rng.random() < 0.2:
         identity = user_identity(account, CONSOLE_USER, ts, console=True, mfa=True)
@@ -204,7 +204,7 @@ def _iam_read(rng: random.Random, ts: float, account: str, region: str) -> Event
     return event
 
 
-def _ci_deploy(rng: random.Random, ts: float, account: str, region: str) -> Event:
+def _ci_deploy(rng: random.Random, ts: float, account: str, region: str) -> Record:
     """The CI pipeline's IAM user: long-term key, uploads artifacts and reads stacks (nothing sensitive)."""
     identity = user_identity(account, CI_USER, ts)
     ip = APP_IPS[hash_index("ci" + account, len(APP_IPS))]
@@ -219,7 +219,7 @@ def _ci_deploy(rng: random.Random, ts: float, account: str, region: str) -> Even
                       agent=CLI_AGENT, request={"stackName": "orders-api"}, host=service_host("cloudformation", region))
 
 
-def _service_event(rng: random.Random, ts: float, account: str, region: str) -> Event:
+def _service_event(rng: random.Random, ts: float, account: str, region: str) -> Record:
     """An event AWS records about itself (eventType AwsServiceEvent)."""
     key_arn = kms_key_arn(account, region, "rotation")
     return make_event(rng, ts, account, region, {"accountId": account, "invokedBy": "kms.amazonaws.com"},
@@ -240,7 +240,7 @@ _ORDINARY_ERRORS = (
 )
 
 
-def _ordinary_error(rng: random.Random, ts: float, account: str, region: str) -> Event:
+def _ordinary_error(rng: random.Random, ts: float, account: str, region: str) -> Record:
     source, name, (code, message) = rng.choice(_ORDINARY_ERRORS)
     identity, ip, agent = _human_or_app(rng, account, ts)
     return make_event(rng, ts, account, region, identity, source, name, ip=ip, agent=agent,
@@ -249,14 +249,14 @@ def _ordinary_error(rng: random.Random, ts: float, account: str, region: str) ->
                       host=service_host(source.split(".")[0], region))
 
 
-def _console_sign_in(rng: random.Random, ts: float, account: str, region: str) -> Event:
+def _console_sign_in(rng: random.Random, ts: float, account: str, region: str) -> Record:
     if rng.random() < 0.8:  # people come through IAM Identity Center: no MFA fields in the member account
         user = rng.choice(SSO_USERS)
         return sso_console_login(rng, ts, account, user, rng.choice(SSO_ROLES))
     return iam_console_login(rng, ts, account, CONSOLE_USER, OFFICE_IPS[0], mfa=True)
 
 
-_Template = Callable[[random.Random, float, str, str], Event]
+_Template = Callable[[random.Random, float, str, str], Record]
 
 # (weight, generator); global ones only in GLOBAL_REGION objects, as CloudTrail delivers them.
 _REGIONAL: tuple[tuple[float, _Template], ...] = (
@@ -280,10 +280,10 @@ _GLOBAL_TABLE = _cumulative((*_REGIONAL, *_GLOBAL))
 
 
 def background_events(rng: random.Random, start: float, count: int, accounts: Sequence[str],
-                      regions: Sequence[str], *, duration: float = 3600.0) -> list[Event]:
+                      regions: Sequence[str], *, duration: float = 3600.0) -> list[Record]:
     """`count` benign events spread over [start, start + duration), sorted by time."""
     times = sorted(int(start + rng.random() * duration) for _ in range(count))
-    events: list[Event] = []
+    events: list[Record] = []
     for ts in times:
         account = rng.choice(accounts)
         region = rng.choice(regions)

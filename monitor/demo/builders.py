@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from monitor.model.event import Event
+from monitor.model.event import Record
 
 EXAMPLE_SEED = 20260301
 EXAMPLE_START = float(calendar.timegm((2026, 3, 1, 0, 0, 0)))
@@ -75,7 +75,7 @@ CONSOLE_USER = "legacy-admin"  # an IAM user who signs in with MFA
 ASSUMING_SERVICES = ("lambda.amazonaws.com", "ecs-tasks.amazonaws.com", "ec2.amazonaws.com", "glue.amazonaws.com")
 KMS_CALLERS = ("secretsmanager.amazonaws.com", "s3.amazonaws.com", "ssm.amazonaws.com", "dynamodb.amazonaws.com")
 
-Builder = Callable[[random.Random, float, str, str], list[Event]]
+Builder = Callable[[random.Random, float, str, str], list[Record]]
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -108,9 +108,9 @@ def make_event(rng: random.Random, ts: float, account: str, region: str, identit
                name: str, *, ip: str, agent: str, request: dict[str, Any] | None = None,
                response: dict[str, Any] | None = None, read_only: bool | None = True,
                error: tuple[str, str] | None = None, extra: dict[str, Any] | None = None,
-               event_type: str = "AwsApiCall", category: str = "Management", host: str | None = None) -> Event:
+               event_type: str = "AwsApiCall", category: str = "Management", host: str | None = None) -> Record:
     """One event with CloudTrail's field order; `extra` adds fields such as resources."""
-    event: Event = {
+    event: Record = {
         "eventVersion": "1.09" if category == "Management" else "1.10",
         "userIdentity": identity,
         "eventTime": rfc3339(ts),
@@ -250,7 +250,7 @@ def login_fields(ts: float, mfa_used: str | None) -> dict[str, Any]:
 
 
 def iam_console_login(rng: random.Random, ts: float, account: str, user: str, ip: str, *, mfa: bool,
-                      success: bool = True, agent: str | None = None) -> Event:
+                      success: bool = True, agent: str | None = None) -> Record:
     identity = {"type": "IAMUser", "principalId": "AIDA" + stable_id(account, "user", user),
                 "arn": f"arn:aws:iam::{account}:user/{user}", "accountId": account, "accessKeyId": "",
                 "userName": user}
@@ -262,7 +262,7 @@ def iam_console_login(rng: random.Random, ts: float, account: str, user: str, ip
                       event_type="AwsConsoleSignIn", host="signin.aws.amazon.com")
 
 
-def sso_console_login(rng: random.Random, ts: float, account: str, user: str, role: str) -> Event:
+def sso_console_login(rng: random.Random, ts: float, account: str, user: str, role: str) -> Record:
     """A federated sign-in through IAM Identity Center: MFA happened at the identity provider, not here."""
     event = make_event(rng, ts, account, GLOBAL_REGION, sso_identity(account, user, role, ts), "signin.amazonaws.com",
                        "ConsoleLogin", ip=OFFICE_IPS[hash_index(user, len(OFFICE_IPS))],

@@ -18,10 +18,11 @@ _MARKS = {KIND_UPDATE: "(update)", KIND_ESCALATION: "(escalated)"}
 class TerminalSink:
     kind = "console"
 
-    def __init__(self, out: IO[bytes], *, text: bool, name: str = "console") -> None:
+    def __init__(self, out: IO[bytes], *, text: bool, name: str = "console", label: str = "") -> None:
         self.name = name
         self.out = out
         self.text = text
+        self.label = label  # starts each text line (with replicas: the one that printed it); JSON Lines keep none
         self.sent = 0
         self.alert_ids: set[str] = set()
 
@@ -29,7 +30,10 @@ class TerminalSink:
         return None
 
     async def send(self, notice: Notice) -> None:
-        line = format_notice(notice).encode("utf-8", "replace") if self.text else notice.body
+        if self.text:
+            line = (f"{self.label} " if self.label else "").encode() + format_notice(notice).encode("utf-8", "replace")
+        else:
+            line = notice.body
         self.out.write(line + b"\n")
         self.out.flush()
         self.sent += 1

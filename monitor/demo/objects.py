@@ -35,7 +35,7 @@ from monitor.demo.builders import (
 from monitor.demo.scenarios import (
     example_day,
 )
-from monitor.model.event import Event
+from monitor.model.event import Record
 
 
 def cloudtrail_object_key(account: str, region: str, moment: float, rng: random.Random,
@@ -48,19 +48,23 @@ def cloudtrail_object_key(account: str, region: str, moment: float, rng: random.
             f"{account}_CloudTrail_{region}_{time.strftime('%Y%m%dT%H%MZ', stamp)}_{unique}.json.gz")
 
 
-def encode_records(events: Iterable[Event]) -> bytes:
+def encode_records(events: Iterable[Record]) -> bytes:
     """A CloudTrail log file: gzip of {"Records": [...]}. mtime 0 keeps the bytes deterministic."""
     return gzip.compress(orjson.dumps({"Records": list(events)}), compresslevel=6, mtime=0)
 
 
-def _event_time(event: Event) -> float:
+def _event_time(event: Record) -> float:
     return float(calendar.timegm(time.strptime(event["eventTime"], "%Y-%m-%dT%H:%M:%SZ")))
 
 
-def write_s3_objects(directory: Path, events: Iterable[Event], rng: random.Random, *,
-                     object_seconds: int = 3600, organization_id: str | None = None) -> list[Path]:
-    """Group events into one log file per account, region and delivery period; return the files written."""
-    grouped: dict[tuple[int, str, str], list[Event]] = {}
+def write_s3_objects(directory: Path, events: Iterable[Record], rng: random.Random, *,
+                     object_seconds: int = 300, organization_id: str | None = None) -> list[Path]:
+    """Group events into one log file per account, region and delivery period; return the files written.
+
+    CloudTrail delivers a file about every five minutes; much longer periods put a file's first events
+    further behind the newest event of the files scanned before it than `engine.lateness_seconds` allows.
+    """
+    grouped: dict[tuple[int, str, str], list[Record]] = {}
     for event in events:
         slot = int(_event_time(event) // object_seconds)
         grouped.setdefault((slot, event["recipientAccountId"], event["awsRegion"]), []).append(event)
@@ -104,10 +108,10 @@ def _digest(directory: Path, account: str, region: str, start: float, logs: list
     return path
 
 
-def insight_events(rng: random.Random, at: float, account: str, region: str) -> list[Event]:
+def insight_events(rng: random.Random, at: float, account: str, region: str) -> list[Record]:
     """A CloudTrail Insight (unusual API call rate): a Start and an End event."""
     shared = new_event_id(rng)
-    events: list[Event] = []
+    events: list[Record] = []
     for state, ts in (("Start", at), ("End", at + 1200)):
         details: dict[str, Any] = {"state": state, "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances",
                                    "insightType": "ApiCallRateInsight"}

@@ -36,11 +36,11 @@ from monitor.demo.builders import (
     stable_id,
     user_identity,
 )
-from monitor.model.event import Event
+from monitor.model.event import Record
 
 # --- scenarios: one incident per mission detector ------------------------------------------------
 
-def root_console_login(rng: random.Random, at: float, account: str, region: str = GLOBAL_REGION) -> list[Event]:
+def root_console_login(rng: random.Random, at: float, account: str, region: str = GLOBAL_REGION) -> list[Record]:
     """Root signs in to the console, successfully and without MFA."""
     return [make_event(rng, at, account, GLOBAL_REGION, root_identity(account, at, console=False),
                        "signin.amazonaws.com", "ConsoleLogin", ip=rng.choice(ATTACKER_IPS), agent=CONSOLE_AGENTS[1],
@@ -50,10 +50,10 @@ def root_console_login(rng: random.Random, at: float, account: str, region: str 
 
 
 def console_login_failure_burst(rng: random.Random, at: float, account: str, region: str = GLOBAL_REGION,
-                                *, user: str = "bob", failures: int = 6) -> list[Event]:
+                                *, user: str = "bob", failures: int = 6) -> list[Record]:
     """Someone guesses one IAM user's password: `failures` failed sign-ins within a few minutes."""
     ip = rng.choice(ATTACKER_IPS)
-    events: list[Event] = []
+    events: list[Record] = []
     ts = at
     for _ in range(failures):
         events.append(iam_console_login(rng, ts, account, user, ip, mfa=False, success=False,
@@ -66,10 +66,10 @@ SPRAY_USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
 
 
 def console_password_spray(rng: random.Random, at: float, account: str, region: str = GLOBAL_REGION,
-                           *, users: Sequence[str] = SPRAY_USERS) -> list[Event]:
+                           *, users: Sequence[str] = SPRAY_USERS) -> list[Record]:
     """One source IP tries one password against many user names."""
     ip = rng.choice(ATTACKER_IPS)
-    events: list[Event] = []
+    events: list[Record] = []
     ts = at
     for user in users:
         events.append(iam_console_login(rng, ts, account, user, ip, mfa=False, success=False,
@@ -96,11 +96,11 @@ _RECON_CALLS: tuple[tuple[str, str, str, dict[str, Any] | None], ...] = (
 
 
 def access_denied_burst(rng: random.Random, at: float, account: str, region: str = GLOBAL_REGION,
-                        *, denials: int = 25, role: str = "orders-api-task") -> list[Event]:
+                        *, denials: int = 25, role: str = "orders-api-task") -> list[Record]:
     """Stolen role credentials used from outside to enumerate the account: `denials` denied calls."""
     identity = app_identity(account, role, at)
     ip = rng.choice(ATTACKER_IPS)
-    events: list[Event] = []
+    events: list[Record] = []
     ts = at
     for index in range(denials):
         source, name, code, request = _RECON_CALLS[index % len(_RECON_CALLS)]
@@ -117,7 +117,7 @@ def access_denied_burst(rng: random.Random, at: float, account: str, region: str
 
 
 def access_key_created_for_other_user(rng: random.Random, at: float, account: str, region: str = GLOBAL_REGION,
-                                      *, creator: str = "alice", target: str = "svc-backup") -> list[Event]:
+                                      *, creator: str = "alice", target: str = "svc-backup") -> list[Record]:
     """An IAM user (signed in with MFA) mints an access key for a different user."""
     identity = user_identity(account, creator, at, console=True, mfa=True)
     created = time.strftime("%b %d, %Y, %I:%M:%S %p", time.gmtime(at))
@@ -133,13 +133,13 @@ def access_key_created_for_other_user(rng: random.Random, at: float, account: st
 
 
 def console_login_without_mfa(rng: random.Random, at: float, account: str, region: str = GLOBAL_REGION,
-                              *, user: str = "dave") -> list[Event]:
+                              *, user: str = "dave") -> list[Record]:
     """An IAM user signs in to the console with a password only."""
     return [iam_console_login(rng, at, account, user, OFFICE_IPS[hash_index(user, len(OFFICE_IPS))], mfa=False)]
 
 
 def non_mfa_sensitive_calls(rng: random.Random, at: float, account: str, region: str = GLOBAL_REGION,
-                            *, user: str = "ops-jenkins") -> list[Event]:
+                            *, user: str = "ops-jenkins") -> list[Record]:
     """An IAM user's long-term key (no MFA) grants itself AdministratorAccess, then stops CloudTrail logging."""
     identity = user_identity(account, user, at)
     ip = rng.choice(ATTACKER_IPS)
@@ -155,7 +155,7 @@ def non_mfa_sensitive_calls(rng: random.Random, at: float, account: str, region:
     return [attach, stop]
 
 
-def root_api_activity(rng: random.Random, at: float, account: str, region: str = GLOBAL_REGION) -> list[Event]:
+def root_api_activity(rng: random.Random, at: float, account: str, region: str = GLOBAL_REGION) -> list[Record]:
     """Root, signed in with MFA, browses IAM, EC2 and S3 from the console."""
     identity = root_identity(account, at, console=True, mfa=True)
     ip = OFFICE_IPS[hash_index("root" + account, len(OFFICE_IPS))]
@@ -166,7 +166,7 @@ def root_api_activity(rng: random.Random, at: float, account: str, region: str =
         ("ec2.amazonaws.com", "DescribeRegions", {"regionSet": {}}),
         ("s3.amazonaws.com", "ListBuckets", {"Host": "s3.amazonaws.com"}),
     )
-    events: list[Event] = []
+    events: list[Record] = []
     ts = at
     for source, name, request in calls:
         event = make_event(rng, ts, account, GLOBAL_REGION, identity, source, name, ip=ip, agent=CONSOLE_AGENTS[0],
@@ -180,10 +180,10 @@ def root_api_activity(rng: random.Random, at: float, account: str, region: str =
 # --- traps: alarming at first sight, and must stay quiet -----------------------------------------
 
 def log_delivery_access_denied(rng: random.Random, at: float, account: str, region: str = GLOBAL_REGION,
-                               *, count: int = 30) -> list[Event]:
+                               *, count: int = 30) -> list[Record]:
     """AWS log delivery probing a bucket it may not write to: a flood of denials made by AWS itself."""
     bucket = f"vpc-flow-logs-{account}"
-    events: list[Event] = []
+    events: list[Record] = []
     ts = at
     for _ in range(count):
         events.append(make_event(rng, ts, account, region, service_identity("delivery.logs.amazonaws.com"),
@@ -197,9 +197,9 @@ def log_delivery_access_denied(rng: random.Random, at: float, account: str, regi
 
 
 def sso_console_sign_ins(rng: random.Random, at: float, account: str, region: str = GLOBAL_REGION,
-                         *, count: int = 4) -> list[Event]:
+                         *, count: int = 4) -> list[Record]:
     """A team signing in through IAM Identity Center at the start of the day: no MFA fields, no alert."""
-    events: list[Event] = []
+    events: list[Record] = []
     ts = at
     for index in range(count):
         user = SSO_USERS[index % len(SSO_USERS)]
@@ -262,7 +262,7 @@ def scenario(name: str) -> Scenario:
 
 def example_day(rng: random.Random, *, start: float = EXAMPLE_START, background: int = 3000,
                 accounts: Sequence[str] = EXAMPLE_ACCOUNTS, regions: Sequence[str] = EXAMPLE_REGIONS,
-                include: Iterable[str] | None = None) -> list[Event]:
+                include: Iterable[str] | None = None) -> list[Record]:
     """One day of an organization: background plus the scheduled scenarios (all, or those in `include`)."""
     events = background_events(rng, start, background, accounts, regions, duration=86400.0)
     wanted = None if include is None else set(include)

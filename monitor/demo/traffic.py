@@ -2,7 +2,7 @@
 
 Every few seconds an object of ordinary background traffic for one account and
 region; and once per cycle (five minutes at speed 1) every mission scenario and
-the traps that must stay quiet, all within the cycle's first minute. Event
+the traps that must stay quiet, all within the cycle's first minute. Record
 times trail the wall clock by a few minutes, as CloudTrail's own delivery does.
 Objects are gzipped `{"Records": [...]}` under CloudTrail's key layout
 (`AWSLogs/<org>/<account>/CloudTrail/<region>/YYYY/MM/DD/...json.gz`).
@@ -22,7 +22,7 @@ from monitor.demo.background import background_events
 from monitor.demo.builders import EXAMPLE_ACCOUNTS, EXAMPLE_ORGANIZATION, EXAMPLE_REGIONS
 from monitor.demo.objects import cloudtrail_object_key, encode_records
 from monitor.demo.scenarios import scenario
-from monitor.model.event import Event
+from monitor.model.event import Record
 
 log = logging.getLogger("trailsentry.demo")
 
@@ -82,23 +82,23 @@ class TrafficGenerator:
                 await self._write(self._scenario_events(name) if name else self._background_events(), name)
             cycle += 1
 
-    def _background_events(self) -> list[Event]:
+    def _background_events(self) -> list[Record]:
         now = self.clock()
         account = self.rng.choice(EXAMPLE_ACCOUNTS)
         region = self.rng.choice(EXAMPLE_REGIONS)
         return background_events(self.rng, now - EVENT_DELAY_SECONDS, self.rng.randrange(20, 80), [account],
                                  [region], duration=EVENT_DELAY_SECONDS - 5)
 
-    def _scenario_events(self, name: str) -> list[Event]:
+    def _scenario_events(self, name: str) -> list[Record]:
         now = self.clock()
         account = self.rng.choice(EXAMPLE_ACCOUNTS)
         at = now - EVENT_DELAY_SECONDS + self.rng.randrange(0, 30)
         events = scenario(name).build(self.rng, at, account, self.rng.choice(EXAMPLE_REGIONS))
         return events
 
-    async def _write(self, events: list[Event], name: str) -> None:
+    async def _write(self, events: list[Record], name: str) -> None:
         # One object per account and region, as CloudTrail writes them.
-        groups: dict[tuple[str, str], list[Event]] = {}
+        groups: dict[tuple[str, str], list[Record]] = {}
         for event in events:
             groups.setdefault((str(event["recipientAccountId"]), str(event["awsRegion"])), []).append(event)
         for (account, region), group in sorted(groups.items()):

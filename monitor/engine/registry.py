@@ -6,7 +6,15 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 
 from monitor.engine.settings import DetectorSettings
-from monitor.model.detector import Detector, FirstSeen, RateBaseline, Threshold
+from monitor.model.detector import (
+    Detector,
+    DistinctCount,
+    FirstSeen,
+    Preceded,
+    RateBaseline,
+    StateKind,
+    Threshold,
+)
 
 
 class RegistryError(ValueError):
@@ -45,41 +53,30 @@ def apply_settings(detector: Detector, setting: DetectorSettings) -> Detector:
     if setting.episode_seconds is not None:
         changes["episode_seconds"] = setting.episode_seconds
     if setting.threshold is not None or setting.window_seconds is not None:
-        changes.update(_window_changes(detector, setting))
+        changes["state"] = _window_changes(detector, setting)
     if setting.learning_seconds is not None:
         # On top of any window change above, not instead of it.
-        first_seen = changes.get("first_seen", detector.first_seen)
-        rate = changes.get("rate", detector.rate)
-        if isinstance(first_seen, FirstSeen):
-            changes["first_seen"] = dataclasses.replace(first_seen, learning_seconds=setting.learning_seconds)
-        elif isinstance(rate, RateBaseline):
-            changes["rate"] = dataclasses.replace(rate, learning_seconds=setting.learning_seconds)
-        else:
+        state = changes.get("state", detector.state)
+        if not isinstance(state, FirstSeen | RateBaseline):
             raise RegistryError(f"{detector.id}: has no learning period to configure")
+        changes["state"] = dataclasses.replace(state, learning_seconds=setting.learning_seconds)
     return dataclasses.replace(detector, **changes) if changes else detector  # type: ignore[arg-type]
 
 
-def _window_changes(detector: Detector, setting: DetectorSettings) -> dict[str, object]:
+def _window_changes(detector: Detector, setting: DetectorSettings) -> StateKind:
     """`threshold` and `window_seconds` mean the count and window of whichever kind the detector declares."""
     count, window = setting.threshold, setting.window_seconds
-    if detector.threshold is not None:
-        return {"threshold": Threshold(count=count or detector.threshold.count,
-                                       window_seconds=window or detector.threshold.window_seconds)}
-    if detector.distinct is not None:
-        return {"distinct": dataclasses.replace(detector.distinct, count=count or detector.distinct.count,
-                                                window_seconds=window or detector.distinct.window_seconds)}
-    if detector.preceded is not None:
-        return {"preceded": dataclasses.replace(detector.preceded, count=count or detector.preceded.count,
-                                                window_seconds=window or detector.preceded.window_seconds)}
-    if detector.first_seen is not None and detector.first_seen.min_distinct > 1:
-        spec = detector.first_seen
-        return {"first_seen": dataclasses.replace(spec, min_distinct=count or spec.min_distinct,
-                                                  history_seconds=window or spec.history_seconds)}
-    if detector.first_seen is not None and count is None and window is not None:
-        return {"first_seen": dataclasses.replace(detector.first_seen, history_seconds=window)}
-    if detector.rate is not None:
-        return {"rate": dataclasses.replace(detector.rate, min_count=count or detector.rate.min_count,
-                                            history_seconds=window or detector.rate.history_seconds)}
+    state = detector.state
+    if isinstance(state, Threshold | DistinctCount | Preceded):
+        return dataclasses.replace(state, count=count or state.count, window_seconds=window or state.window_seconds)
+    if isinstance(state, FirstSeen) and state.min_distinct > 1:
+        return dataclasses.replace(state, min_distinct=count or state.min_distinct,
+                                   history_seconds=window or state.history_seconds)
+    if isinstance(state, FirstSeen) and count is None and window is not None:
+        return dataclasses.replace(state, history_seconds=window)
+    if isinstance(state, RateBaseline):
+        return dataclasses.replace(state, min_count=count or state.min_count,
+                                   history_seconds=window or state.history_seconds)
     raise RegistryError(f"{detector.id}: has no threshold or window to configure"
                         + (" (first-seen detectors take only window_seconds, their history)"
-                           if detector.first_seen is not None else ""))
+                           if isinstance(state, FirstSeen) else ""))

@@ -19,9 +19,9 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 from monitor.model import event as ev
+from monitor.model.event import Event
 
 # Values longer than this are not matched at all: no legitimate ARN, user agent or
 # event name is this long, and glob matching time grows with the length.
@@ -56,14 +56,14 @@ def _parse_ip(text: str) -> Address | None:
     return address
 
 
-def source_address(event: dict[str, Any]) -> Address | None:
-    value = event.get("sourceIPAddress")
-    if type(value) is not str or not value or len(value) > 64:  # the longest IPv6 text with a zone is shorter
+def source_address(event: Event) -> Address | None:
+    value = event.sourceIPAddress
+    if not value or len(value) > 64:  # the longest IPv6 text with a zone is shorter
         return None
     return _parse_ip(value)
 
 
-def principal_arns(event: dict[str, Any]) -> list[str]:
+def principal_arns(event: Event) -> list[str]:
     """The principal's ARN, plus for an assumed role the role's own ARN(s), so role globs work.
 
     `arn:aws:sts::111122223333:assumed-role/Deploy/session` also yields
@@ -71,8 +71,8 @@ def principal_arns(event: dict[str, Any]) -> list[str]:
     present (it carries the role's path: `arn:aws:iam::111122223333:role/ci/Deploy`).
     Without an ARN, the best identity the alert shows (`AWSService:...`).
     """
-    ident = ev.identity(event)
-    arn = ev.nested_text(ident, "arn")
+    ident = event.userIdentity
+    arn = ident.arn
     if not arn:
         who = ev.principal(event)
         return [] if who == "unknown" else [who]
@@ -83,13 +83,9 @@ def principal_arns(event: dict[str, Any]) -> list[str]:
         role = parts[5][len("assumed-role/"):].split("/", 1)[0]
         if role:
             names.append(f"arn:{parts[1]}:iam::{parts[4]}:role/{role}")
-    context = ident.get("sessionContext")
-    if type(context) is dict:
-        issuer = context.get("sessionIssuer")
-        if type(issuer) is dict and ev.nested_text(issuer, "type") == "Role":
-            issuer_arn = ev.nested_text(issuer, "arn")
-            if issuer_arn and issuer_arn not in names:
-                names.append(issuer_arn)
+    issuer = ident.sessionContext.sessionIssuer
+    if issuer.type == "Role" and issuer.arn and issuer.arn not in names:
+        names.append(issuer.arn)
     return names
 
 
@@ -134,11 +130,11 @@ class Suppression:
             return True
         return self._detectors_re is not None and self._detectors_re.match(detector_id) is not None
 
-    def matches(self, event: dict[str, Any], ts: float) -> bool:
+    def matches(self, event: Event, ts: float) -> bool:
         """All given fields match this event (cheapest checks first)."""
         if self.expires is not None and not ts < self.expires:
             return False
-        if self.event_names and not self._event_name_matches(ev.text(event, "eventName")):
+        if self.event_names and not self._event_name_matches(event.eventName):
             return False
         if self.accounts and ev.account(event) not in self.accounts:
             return False
@@ -147,7 +143,7 @@ class Suppression:
             if not any(len(a) <= MAX_VALUE_CHARS and pattern.match(a) for a in principal_arns(event)):
                 return False
         if self._agent_re is not None:
-            agent = ev.text(event, "userAgent")
+            agent = event.userAgent
             if not agent or len(agent) > MAX_VALUE_CHARS or self._agent_re.match(agent) is None:
                 return False
         if self.source_cidrs:
@@ -205,14 +201,14 @@ class SuppressionSet:
         """False when no entry could ever suppress this detector: the engine can skip the call."""
         return bool(self.for_detector(detector_id))
 
-    def match(self, detector_id: str, event: Any, ts: float) -> Suppression | None:
+    def match(self, detector_id: str, event: Event, ts: float) -> Suppression | None:
         """The first entry that suppresses this detection of `event` at event time `ts`, or None."""
         if not self.entries:
             return None
         entries = self._by_detector.get(detector_id)
         if entries is None:
             entries = self.for_detector(detector_id)
-        if not entries or type(event) is not dict:
+        if not entries:
             return None
         try:
             for entry in entries:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import platform
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -30,81 +30,13 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from monitor import __version__
-from monitor.metrics.catalogue import CATALOGUE, label_token
-from monitor.metrics.histogram import LagHistogram
+from monitor.metrics.catalogue import CATALOGUE, ROUND_TRIP_BUCKETS, label_token
+from monitor.metrics.histogram import LabelledHistogram
+from monitor.metrics.views import Alerting, PipelineCounters, ReplicaView
 
 if TYPE_CHECKING:
-    from monitor.alerts.stats import AlertingStats
     from monitor.engine import Engine
     from monitor.sources.base import Source
-
-
-class SourceCounters(Protocol):
-    """What the metrics read of the pipeline's per-source counters (monitor.pipeline.SourceCounters)."""
-
-    @property
-    def batches(self) -> int: ...
-
-    @property
-    def batches_failed(self) -> int: ...
-
-    @property
-    def events(self) -> int: ...
-
-    @property
-    def bytes(self) -> int: ...
-
-    @property
-    def duplicates(self) -> int: ...
-
-    @property
-    def ack_errors(self) -> int: ...
-
-    @property
-    def restarts(self) -> int: ...
-
-    @property
-    def queued(self) -> int: ...
-
-    @property
-    def issues(self) -> Mapping[str, int]: ...
-
-    @property
-    def skipped(self) -> Mapping[str, int]: ...
-
-    @property
-    def newest_event_time(self) -> float: ...
-
-    @property
-    def last_batch_at(self) -> float: ...
-
-
-class PipelineCounters(Protocol):
-    """What the metrics read of the pipeline (monitor.pipeline.PipelineCounters)."""
-
-    @property
-    def alerts_recorded(self) -> int: ...
-
-    @property
-    def record_failures(self) -> int: ...
-
-    @property
-    def checkpoints(self) -> int: ...
-
-    @property
-    def checkpoint_failures(self) -> int: ...
-
-    @property
-    def sources(self) -> Mapping[str, SourceCounters]: ...
-
-    @property
-    def queue_capacity(self) -> int: ...
-
-
-class Alerting(Protocol):
-    """What the metrics read from the alert delivery stage (monitor.alerts.service.Alerting)."""
-
-    def stats(self) -> AlertingStats: ...
 
 
 class _Families:
@@ -156,6 +88,9 @@ class _StatsCollector(Collector):
             _read_pipeline(families, t.pipeline)
         for source in t.sources:
             _read_source(families, source)
+        _read_state(families, t.replica)
+        if t.readiness is not None:
+            families.add("trailsentry_ready", 1 if _safe(t.readiness) else 0)
         if t.alerting is not None:
             # Every detector's default severity starts at 0, so increase() sees a detector's first alert.
             seeds = [(d.id, d.severity.label) for d in t.engine.detectors] if t.engine is not None else []
@@ -163,6 +98,25 @@ class _StatsCollector(Collector):
         yield from families
         yield t.ingest_lag.family("trailsentry_ingest_lag_seconds")
         yield t.delivery_lag.family("trailsentry_delivery_lag_seconds")
+        yield t.state_round_trip.family("trailsentry_state_round_trip_seconds")
+
+
+def _read_state(families: _Families, replica: ReplicaView | None) -> None:
+    if replica is None:
+        families.add("trailsentry_state_store_up", 1, "embedded")
+        return
+    families.add("trailsentry_state_store_up", 1 if replica.state_up() else 0, "redis")
+    for operation, count in sorted(dict(replica.round_trips()).items()):
+        families.add("trailsentry_state_round_trips", count, label_token(operation))
+    for lease, held in sorted(dict(replica.leases_held()).items()):
+        families.add("trailsentry_lease_held", 1 if held else 0, label_token(lease))
+
+
+def _safe(check: Callable[[], bool]) -> bool:
+    try:
+        return bool(check())
+    except Exception:  # a failing check reads as not ready
+        return False
 
 
 def _read_engine(families: _Families, engine: Engine) -> None:
@@ -189,6 +143,10 @@ def _read_pipeline(families: _Families, stats: PipelineCounters) -> None:
     families.add("trailsentry_record_failures", stats.record_failures)
     families.add("trailsentry_checkpoints", stats.checkpoints, "ok")
     families.add("trailsentry_checkpoints", stats.checkpoint_failures, "failed")
+    families.add("trailsentry_state_commits", stats.commits, "ok")
+    families.add("trailsentry_state_commits", stats.commit_failures, "failed")
+    families.add("trailsentry_state_committed_batches", stats.batches_committed)
+    families.add("trailsentry_state_conflicts", stats.conflicts)
     for name, c in sorted(_copy(stats.sources).items()):
         issues = _copy(c.issues)
         skipped = _copy(c.skipped)
@@ -211,6 +169,7 @@ def _read_pipeline(families: _Families, stats: PipelineCounters) -> None:
             families.add("trailsentry_decode_errors", count, name, reason)
         families.add("trailsentry_batches_processed", c.batches, name)
         families.add("trailsentry_batches_failed", c.batches_failed, name)
+        families.add("trailsentry_batches_quarantined", c.batches_quarantined, name)
         families.add("trailsentry_processed_bytes", c.bytes, name)
         families.add("trailsentry_ack_errors", c.ack_errors, name)
         families.add("trailsentry_source_restarts", c.restarts, name)
@@ -312,8 +271,11 @@ class Telemetry:
         self.pipeline: PipelineCounters | None = None
         self.sources: tuple[Source, ...] = ()
         self.alerting: Alerting | None = None
-        self.ingest_lag = LagHistogram()
-        self.delivery_lag = LagHistogram()
+        self.replica: ReplicaView | None = None
+        self.readiness: Callable[[], bool] | None = None  # what /readyz answers, as a gauge
+        self.ingest_lag = LabelledHistogram()
+        self.delivery_lag = LabelledHistogram()
+        self.state_round_trip = LabelledHistogram(ROUND_TRIP_BUCKETS, label="operation")
         self.registry.register(_StatsCollector(self))
         if process_metrics:
             ProcessCollector(registry=self.registry)
@@ -333,6 +295,12 @@ class Telemetry:
 
     def register_alerting(self, alerting: Alerting) -> None:
         self.alerting = alerting
+
+    def register_replica(self, replica: ReplicaView) -> None:
+        self.replica = replica
+
+    def register_readiness(self, ready: Callable[[], bool]) -> None:
+        self.readiness = ready
 
     # -- per batch ---------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Lag histograms kept as plain lists per source and turned into a Prometheus family at scrape time.
+"""Histograms kept as plain lists per label value and turned into a Prometheus family at scrape time.
 
 One `observe` per batch costs a bisect and two additions, under a lock (the
 scrape reads from another thread).
@@ -15,25 +15,26 @@ from prometheus_client.core import HistogramMetricFamily
 from monitor.metrics.catalogue import BY_NAME, LAG_BUCKETS
 
 
-class LagHistogram:
-    """A per-source histogram kept as plain lists; turned into a family at scrape time."""
+class LabelledHistogram:
+    """A histogram per value of one label (a source, an operation) kept as plain lists."""
 
-    def __init__(self, buckets: tuple[float, ...] = LAG_BUCKETS) -> None:
+    def __init__(self, buckets: tuple[float, ...] = LAG_BUCKETS, label: str = "source") -> None:
         self.buckets = buckets
+        self.label = label
         self._lock = threading.Lock()
-        self._series: dict[str, tuple[list[int], list[float]]] = {}  # source -> (bucket counts, [sum])
+        self._series: dict[str, tuple[list[int], list[float]]] = {}  # label value -> (bucket counts, [sum])
 
-    def observe(self, source: str, value: float) -> None:
+    def observe(self, key: str, value: float) -> None:
         index = bisect.bisect_left(self.buckets, value)  # first bucket with le >= value
         with self._lock:
-            series = self._series.get(source)
+            series = self._series.get(key)
             if series is None:
-                series = self._series[source] = ([0] * (len(self.buckets) + 1), [0.0])
+                series = self._series[key] = ([0] * (len(self.buckets) + 1), [0.0])
             series[0][index] += 1
             series[1][0] += value
 
     def family(self, name: str) -> HistogramMetricFamily:
-        family = HistogramMetricFamily(name, BY_NAME[name].help, labels=["source"])
+        family = HistogramMetricFamily(name, BY_NAME[name].help, labels=[self.label])
         with self._lock:
             snapshot = {source: (list(counts), total[0]) for source, (counts, total) in self._series.items()}
         for source, (counts, total) in sorted(snapshot.items()):

@@ -55,14 +55,18 @@ class _AlertingReady(Protocol):
 
 
 def readiness_check(sources: Iterable[_Ready], alerting: _AlertingReady | None, *,
-                    running: Callable[[], bool] | None = None) -> ReadinessProbe:
-    """Ready when the detect stage runs (`running()`, if given), every source's `ready()` and the
-    alerting service's `ready()` (False when its outbox is stuck) are true."""
+                    running: Callable[[], bool] | None = None, state: Callable[[], bool] | None = None
+                    ) -> ReadinessProbe:
+    """Ready when the detect stage runs (`running()`, if given), the state store answers (`state()`, if
+    given), every source's `ready()` and the alerting service's `ready()` (False when its outbox is
+    stuck) are true."""
     fixed_sources = tuple(sources)
 
     def probe() -> Readiness:
         if running is not None and not _safe_call(running):
             return Readiness(False, "detect stage not running")
+        if state is not None and not _safe_call(state):
+            return Readiness(False, "state store (Redis) unreachable")
         waiting = [s.name for s in fixed_sources if not _safe_ready(s)]
         if waiting:
             shown = ", ".join(waiting[:5]) + (f" and {len(waiting) - 5} more" if len(waiting) > 5 else "")

@@ -1,7 +1,18 @@
 """Leaf types shared by every stage: events, severities, detectors, alerts, input issues."""
 
 from monitor.model.alert import ALERT_SCHEMA_VERSION, Alert
-from monitor.model.detector import Detector, DistinctCount, FirstSeen, Hit, Preceded, RateBaseline, Threshold
+from monitor.model.detector import (
+    Detector,
+    DistinctCount,
+    FirstSeen,
+    Hit,
+    Keys,
+    Preceded,
+    RateBaseline,
+    StateKind,
+    Threshold,
+    keys,
+)
 from monitor.model.event import Event
 from monitor.model.issue import InputIssue
 from monitor.model.severity import Severity
@@ -15,8 +26,11 @@ __all__ = [
     "FirstSeen",
     "Hit",
     "InputIssue",
+    "Keys",
     "Preceded",
     "RateBaseline",
     "Severity",
+    "StateKind",
     "Threshold",
+    "keys",
 ]

@@ -1,38 +1,61 @@
 """The detector contract.
 
-A detector is data plus one pure function. Its identity (id, title, severity,
-MITRE techniques, runbook) is written once; `events` names the
-`(eventSource, eventName)` pairs it wants so the engine can index it, or
-`all_events=True` opts in to every event. `match(event, params)` looks at one
-event and returns a `Hit` (or None). Everything stateful (thresholds,
-distinct counts, grouping of repeats into one episode) is declared here and
-carried out by the engine.
+A detector is data plus one pure function. Its identity (id, title, severity, MITRE techniques,
+runbook) is written once; `events` names the `(eventSource, eventName)` pairs it wants so the engine
+can index it, or `all_events=True` opts in to every event. `match(event, params)` looks at one
+event and returns a `Hit` (or None); it is the only place a detector's logic lives. What the
+detector counts is in the Hit: the group key (unless the detector declares `group_by`), the value a
+distinct count or first-seen history learns, whether the event only precedes a trigger.
+
+A detector declares at most one stateful kind in `state` (`Threshold | DistinctCount | Preceded |
+FirstSeen | RateBaseline`); the engine carries it out, owns the state, and folds repeated detections of
+one key into one alert per episode.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+import types
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from monitor.model.event import Event
 from monitor.model.severity import Severity
 
 # In `events`, (ANY_SOURCE, name) wants that eventName from any eventSource (rules that name only the call).
 ANY_SOURCE = "*"
+# In `identity_types`: IAM Identity Center sessions (people), AssumedRole sessions of an AWSReservedSSO_ role.
+IDENTITY_CENTER = "IdentityCenter"
+IDENTITY_CENTER_MARK = ":assumed-role/AWSReservedSSO_"
 
 _ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _MITRE_PATTERN = re.compile(r"^T\d{4}(?:\.\d{3})?$")
+_NO_CONTEXT: Mapping[str, Any] = types.MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A positive verdict on one event; any field left None keeps the detector's default."""
+class Hit(msgspec.Struct, frozen=True, gc=False):
+    """A positive verdict on one event; a field left None keeps the detector's default.
+
+    A msgspec struct rather than a dataclass: detectors that see every event build many, and this
+    costs a tenth as much.
+    """
 
     severity: Severity | None = None
     title: str | None = None
-    context: Mapping[str, Any] = field(default_factory=dict)
+    context: Mapping[str, Any] = _NO_CONTEXT
+    # The group key, when `match` classifies the actor itself (else the detector's `group_by`).
+    key: str | None = None
+    # DistinctCount and FirstSeen: the value counted or learned for the key.
+    value: str | None = None
+    # Preceded: this event only counts toward a later trigger of the same key.
+    prior: bool = False
+    # FirstSeen: this value alerts on its own, even as the key's first sighting or while learning.
+    standalone: bool = False
+    # FirstSeen: learn this value for the key but never alert on it (an address listed as the key's own).
+    quiet: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +68,8 @@ class Threshold:
 
 @dataclass(frozen=True, slots=True)
 class DistinctCount:
-    """Alert when `count` distinct values of `value(event)` share a group key within the window."""
+    """Alert when `count` distinct values (`Hit.value`) share a group key within the window."""
 
-    value: Callable[[Event], str | None]
     count: int
     window_seconds: int
     label: str
@@ -55,13 +77,9 @@ class DistinctCount:
 
 @dataclass(frozen=True, slots=True)
 class Preceded:
-    """Alert on a matching event that follows >= `count` `prior` events of the same key within the window.
+    """Alert on a matching event that follows >= `count` prior events (`Hit.prior`) of the same key
+    within the window. Prior events are only remembered; the key's memory is cleared when it fires."""
 
-    `match` must return a Hit for both kinds; `prior(event)` tells them apart. Prior events are
-    only remembered (never alerted on their own); the key's memory is cleared when it fires.
-    """
-
-    prior: Callable[[Event], bool]
     count: int
     window_seconds: int
     label: str = "prior_events"
@@ -69,36 +87,24 @@ class Preceded:
 
 @dataclass(frozen=True, slots=True)
 class FirstSeen:
-    """Alert when `value(event)` is new for the group key: not seen within `history_seconds`.
+    """Alert when `Hit.value` is new for the group key: not seen within `history_seconds`.
 
     Quiet while learning: for `learning_seconds` after the key is first seen (`learn_per_key`),
     or after the detector saw its first event at all. History is bounded: at most `max_keys`
     keys and `max_values` values per key, least recently seen dropped first.
     """
 
-    value: Callable[[Event], str | None]
     label: str
     history_seconds: int = 14 * 86400
     learning_seconds: int = 7 * 86400
     learn_per_key: bool = True
     max_keys: int = 100_000
     max_values: int = 256
-    # Values that alert even as a key's first sighting (a signal strong on its own), learning or not.
-    alert_first: Callable[[str], bool] | None = None
     # Repeats of a value that opened the key's episode join it, so the alert counts every such call.
     fold_repeats: bool = False
     # A new value alerts only when the key then holds at least this many values seen within the history
     # ("one user from four networks within the hour"); 1: any new value.
     min_distinct: int = 1
-    # More (key_at, value_at) pairs of the profile row this detector learns from, in the same history.
-    more_columns: tuple[tuple[int, int], ...] = ()
-    # Fast path for detectors that see every event: `profile(event)` returns a row of strings (None
-    # to skip the event) holding this detector's key at `key_at` and value at `value_at`. Detectors
-    # sharing one profile function have it called once per event, and `match` is called only for
-    # values new to the key. It must agree with `match`, `group_by` and `value`.
-    profile: Callable[[Event], tuple[str | None, ...] | None] | None = None
-    key_at: int = 0
-    value_at: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +123,34 @@ class RateBaseline:
     max_keys: int = 100_000
 
 
-Match = Callable[[Event, Mapping[str, Any]], Hit | None]
+StateKind = Threshold | DistinctCount | Preceded | FirstSeen | RateBaseline
+
+# The facts a declared group key may join, each a pure function of the event (see `monitor.model.facts`).
+KEY_FACTS = ("account", "principal", "source_ip", "region", "user", "user_agent", "event_source", "event_name",
+             "identity_type", "access_key")
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """A group key declared by the facts it joins with "|": `keys("account", "principal")`.
+
+    `keys()` (no facts) means the key comes from each Hit (`Hit.key`): `match` classifies the actor,
+    so the verdict and the key can never disagree.
+    """
+
+    facts: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.facts if name not in KEY_FACTS]
+        if unknown:
+            raise ValueError(f"unknown group key fact(s) {unknown}; known: {', '.join(KEY_FACTS)}")
+
+
+def keys(*facts: str) -> Keys:
+    return Keys(tuple(facts))
+
+
+Match = Callable[[Event, Mapping[str, Any]], Hit | Sequence[Hit] | None]
 GroupKey = Callable[[Event], str | None]
 
 
@@ -131,19 +164,18 @@ class Detector:
     match: Match
     events: frozenset[tuple[str, str]] = frozenset()
     all_events: bool = False
-    # Repeats with the same key fold into one alert per episode (count, first
-    # and last time, event ids). None: one alert per matching event.
-    group_by: GroupKey | None = None
+    # Repeats with the same key fold into one alert per episode (count, first and last time, event ids).
+    # None: one alert per matching event (unless the Hit carries a key).
+    group_by: Keys | GroupKey | None = None
     episode_seconds: int = 3600
-    threshold: Threshold | None = None
-    distinct: DistinctCount | None = None
-    preceded: Preceded | None = None
-    first_seen: FirstSeen | None = None
-    rate: RateBaseline | None = None
-    # Detectors that see every event may narrow that cheaply: to callers of these userIdentity types,
-    # and/or to failed calls (records with an errorCode). The engine checks both once per event.
+    state: StateKind | None = None
+    # Detectors that see every event may narrow that cheaply: to callers of these userIdentity types
+    # (IDENTITY_CENTER: Identity Center role sessions, a kind of AssumedRole), to failed calls (records
+    # with an errorCode), or to calls that change something (readOnly not true). The engine works each
+    # out once per event.
     identity_types: frozenset[str] = frozenset()
     errors_only: bool = False
+    changes_only: bool = False
     # True when these params leave nothing to detect (an allowlist not configured yet): the engine then
     # does not run the detector at all, so an unconfigured one costs nothing.
     inert: Callable[[Mapping[str, Any]], bool] | None = None
@@ -167,29 +199,29 @@ class Detector:
             found.append("mitre must list ATT&CK technique ids like T1078 or T1078.004")
         if self.all_events == bool(self.events):
             found.append("declare either events or all_events=True, exactly one")
-        if (self.identity_types or self.errors_only) and not self.all_events:
-            found.append("identity_types and errors_only narrow all_events detectors only")
-        kinds = [kind for kind in (self.threshold, self.distinct, self.preceded, self.first_seen, self.rate)
-                 if kind is not None]
-        if kinds and self.group_by is None:
-            found.append("threshold, distinct, preceded, first_seen and rate need group_by")
-        if len(kinds) > 1:
-            found.append("declare one of threshold, distinct, preceded, first_seen or rate")
-        for rule in (self.threshold, self.distinct, self.preceded):
-            if rule is not None and (rule.count < 1 or rule.window_seconds < 1):
-                found.append("threshold counts and windows must be positive")
-        if self.first_seen is not None and (self.first_seen.history_seconds < 1 or self.first_seen.max_keys < 1
-                                            or self.first_seen.max_values < 1 or self.first_seen.learning_seconds < 0):
-            found.append("first_seen history, bounds must be positive and learning not negative")
-        rate = self.rate
-        if rate is not None and (rate.bucket_seconds < 1 or rate.factor <= 1 or rate.min_count < 1
-                                 or rate.history_seconds < rate.bucket_seconds):
-            found.append("rate needs a positive bucket, a factor above 1, min_count >= 1 and history >= one bucket")
+        if (self.identity_types or self.errors_only or self.changes_only) and not self.all_events:
+            found.append("identity_types, errors_only and changes_only narrow all_events detectors only")
+        if sum((bool(self.identity_types), self.errors_only, self.changes_only)) > 1:
+            found.append("narrow by one of identity_types, errors_only or changes_only")
+        if self.state is not None and self.group_by is None:
+            found.append("a stateful detector needs group_by (keys() when match gives Hit.key)")
+        found.extend(_kind_problems(self.state))
         if self.episode_seconds < 1:
             found.append("episode_seconds must be positive")
         return found
 
     @property
     def stateful(self) -> bool:
-        return any(kind is not None for kind in (self.threshold, self.distinct, self.preceded, self.first_seen,
-                                                 self.rate))
+        return self.state is not None
+
+
+def _kind_problems(state: StateKind | None) -> list[str]:
+    if isinstance(state, Threshold | DistinctCount | Preceded) and (state.count < 1 or state.window_seconds < 1):
+        return ["threshold counts and windows must be positive"]
+    if isinstance(state, FirstSeen) and (state.history_seconds < 1 or state.max_keys < 1 or state.max_values < 1
+                                         or state.learning_seconds < 0 or state.min_distinct < 1):
+        return ["first_seen history, bounds and min_distinct must be positive and learning not negative"]
+    if isinstance(state, RateBaseline) and (state.bucket_seconds < 1 or state.factor <= 1 or state.min_count < 1
+                                            or state.history_seconds < state.bucket_seconds):
+        return ["rate needs a positive bucket, a factor above 1, min_count >= 1 and history >= one bucket"]
+    return []

@@ -1,17 +1,34 @@
-"""Accessors for CloudTrail events.
+"""The typed CloudTrail event that detectors and rules read.
 
-Events stay the plain dicts that orjson produces. Every field is optional and
-attacker-influenced, so each accessor returns a safe default ("" or an empty
-dict) when a key is missing or holds the wrong type.
+Decoding (`monitor.decode`) turns each record into an `Event`: a frozen msgspec struct whose
+attributes carry CloudTrail's own field names. Fields CloudTrail always writes as text are `str`
+("" when absent), so a detector reads `event.eventName` or `event.userIdentity.arn` without type
+checks. The large free-form fields (`requestParameters`, `responseElements`,
+`additionalEventData`, `resources`, `serviceEventDetails`, `tlsDetails`, ...) stay raw JSON until a
+detector asks for them (`event.request()`): most events are never asked, and not building their
+dicts is most of what makes decoding fast.
+
+What comes out of a free-form field is attacker-controlled JSON of any shape: the section accessors
+return {} or [] for anything that is not the expected container, and `nested_text` reads a string
+from such a dict without trusting its type.
+
+Instances are frozen and never tracked by the cyclic garbage collector (they hold no cycles), so a
+batch of a hundred thousand events costs the collector nothing.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-Event = dict[str, Any]
+import msgspec
+import orjson
+from msgspec import Raw, Struct
 
-_EMPTY: dict[str, Any] = {}
+# A raw field that was absent from the record.
+ABSENT = Raw(b"")
+
+# A CloudTrail record as plain JSON data (what generators write and decoding reads).
+Record = dict[str, Any]
 
 # Identity types that are people (or can be), as opposed to AWS itself.
 HUMAN_IDENTITY_TYPES = frozenset({"IAMUser", "Root"})
@@ -21,86 +38,177 @@ HUMAN_IDENTITY_TYPES = frozenset({"IAMUser", "Root"})
 HIDDEN_USER_NAMES = frozenset({"HIDDEN_DUE_TO_SECURITY_REASONS"})
 
 
-def text(event: Event, key: str) -> str:
-    """A top-level string field, or "" when absent or not a string."""
-    value = event.get(key)
-    return value if type(value) is str else ""
+class SessionIssuer(Struct, frozen=True, gc=False):
+    type: str = ""
+    principalId: str = ""
+    arn: str = ""
+    accountId: str = ""
+    userName: str = ""
 
 
-def section(event: Event, key: str) -> dict[str, Any]:
-    """A top-level object field (requestParameters, responseElements, ...), or {}."""
-    value = event.get(key)
+class SessionAttributes(Struct, frozen=True, gc=False):
+    creationDate: str = ""
+    mfaAuthenticated: str = ""  # "true" / "false", as CloudTrail writes it
+
+
+NO_ISSUER = SessionIssuer()
+NO_ATTRIBUTES = SessionAttributes()
+
+
+class SessionContext(Struct, frozen=True, gc=False):
+    sessionIssuer: SessionIssuer = NO_ISSUER
+    attributes: SessionAttributes = NO_ATTRIBUTES
+    webIdFederationData: Raw = ABSENT
+    sourceIdentity: str = ""
+    ec2RoleDelivery: str = ""
+    assumedRoot: str = ""
+
+
+NO_SESSION = SessionContext()
+
+
+class UserIdentity(Struct, frozen=True, gc=False):
+    type: str = ""
+    principalId: str = ""
+    arn: str = ""
+    accountId: str = ""
+    accessKeyId: str = ""
+    userName: str = ""
+    invokedBy: str = ""
+    identityProvider: str = ""
+    credentialId: str = ""
+    sessionContext: SessionContext = NO_SESSION
+    onBehalfOf: Raw = ABSENT
+    inScopeOf: Raw = ABSENT
+
+
+NO_IDENTITY = UserIdentity()
+
+
+class Event(Struct, frozen=True, gc=False):
+    """One CloudTrail record. Unknown top-level keys are ignored; see the module doc for the types."""
+
+    eventVersion: str = ""
+    userIdentity: UserIdentity = NO_IDENTITY
+    eventTime: str = ""
+    eventSource: str = ""
+    eventName: str = ""
+    awsRegion: str = ""
+    sourceIPAddress: str = ""
+    userAgent: str = ""
+    # Null in some exports, so None is allowed besides absence ("" never means an error).
+    errorCode: str | None = None
+    errorMessage: str | None = None
+    requestParameters: Raw = ABSENT
+    responseElements: Raw = ABSENT
+    additionalEventData: Raw = ABSENT
+    requestID: str = ""
+    eventID: str = ""
+    readOnly: bool | None = None
+    resources: Raw = ABSENT
+    eventType: str = ""
+    apiVersion: str = ""
+    managementEvent: bool | None = None
+    recipientAccountId: str = ""
+    serviceEventDetails: Raw = ABSENT
+    sharedEventID: str = ""
+    vpcEndpointId: str = ""
+    vpcEndpointAccountId: str = ""
+    eventCategory: str = ""
+    addendum: Raw = ABSENT
+    sessionCredentialFromConsole: str = ""
+    edgeDeviceDetails: Raw = ABSENT
+    tlsDetails: Raw = ABSENT
+    insightDetails: Raw = ABSENT
+
+    def request(self) -> dict[str, Any]:
+        """`requestParameters` as an object; {} when absent, null or not an object."""
+        return raw_object(self.requestParameters)
+
+    def response(self) -> dict[str, Any]:
+        """`responseElements` as an object; {} when absent, null or not an object."""
+        return raw_object(self.responseElements)
+
+    def additional(self) -> dict[str, Any]:
+        """`additionalEventData` as an object; {} when absent, null or not an object."""
+        return raw_object(self.additionalEventData)
+
+    def resource_list(self) -> list[Any]:
+        """`resources` as a list; [] when absent, null or not a list."""
+        value = raw_value(self.resources)
+        return value if type(value) is list else []
+
+    def service_details(self) -> dict[str, Any]:
+        """`serviceEventDetails` as an object; {} when absent, null or not an object."""
+        return raw_object(self.serviceEventDetails)
+
+
+# Field names of each struct, for readers that walk a path given as text (custom and Sigma rules).
+STRUCT_FIELDS: dict[type, frozenset[str]] = {
+    kind: frozenset(kind.__struct_fields__)
+    for kind in (Event, UserIdentity, SessionContext, SessionIssuer, SessionAttributes)
+}
+RAW_FIELDS = frozenset(name for name in Event.__struct_fields__ if isinstance(getattr(Event(), name), Raw))
+
+_EMPTY: dict[str, Any] = {}
+
+
+def raw_value(raw: Raw) -> Any:
+    """The JSON value of a raw field; None when it was absent. Raises nothing for any stored bytes."""
+    if not raw:
+        return None
+    try:
+        return orjson.loads(memoryview(raw))
+    except orjson.JSONDecodeError:
+        pass
+    # What orjson refuses but msgspec took: integers past 64 bits. Nesting neither reads is absent.
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+
+
+def raw_object(raw: Raw) -> dict[str, Any]:
+    value = raw_value(raw)
     return value if type(value) is dict else _EMPTY
 
 
 def nested_text(obj: dict[str, Any], key: str) -> str:
+    """A string member of a decoded object, or "" when absent or not a string."""
     value = obj.get(key)
     return value if type(value) is str else ""
 
 
-def identity(event: Event) -> dict[str, Any]:
-    return section(event, "userIdentity")
-
-
-def identity_type(event: Event) -> str:
-    return nested_text(identity(event), "type")
-
-
-def is_root(event: Event) -> bool:
-    return identity_type(event) == "Root"
+def account(event: Event) -> str:
+    """The account the event belongs to (the organization member it was recorded in)."""
+    return event.recipientAccountId or event.userIdentity.accountId
 
 
 def user_name(event: Event) -> str:
     """The acting IAM user's name; for roles, the role session issuer's name."""
-    ident = identity(event)
-    name = nested_text(ident, "userName")
-    if name:
-        return name
-    issuer = _session_issuer(ident)
-    return nested_text(issuer, "userName")
-
-
-def _session_issuer(ident: dict[str, Any]) -> dict[str, Any]:
-    context = ident.get("sessionContext")
-    if type(context) is not dict:
-        return _EMPTY
-    issuer = context.get("sessionIssuer")
-    return issuer if type(issuer) is dict else _EMPTY
-
-
-def account(event: Event) -> str:
-    """The account the event belongs to (the organization member it was recorded in)."""
-    return text(event, "recipientAccountId") or nested_text(identity(event), "accountId")
+    ident = event.userIdentity
+    return ident.userName or ident.sessionContext.sessionIssuer.userName
 
 
 def principal(event: Event) -> str:
     """The best available identity: the ARN, else a type-qualified id or name."""
-    ident = identity(event)
-    arn = nested_text(ident, "arn")
-    if arn:
-        return arn
-    kind = nested_text(ident, "type")
-    who = (
-        nested_text(ident, "userName")
-        or nested_text(ident, "principalId")
-        or nested_text(ident, "invokedBy")
-        or nested_text(ident, "accountId")
-    )
+    ident = event.userIdentity
+    if ident.arn:
+        return ident.arn
+    kind = ident.type
+    who = ident.userName or ident.principalId or ident.invokedBy or ident.accountId
     if kind and who:
         return f"{kind}:{who}"
     return who or kind or "unknown"
 
 
+def is_root(event: Event) -> bool:
+    return event.userIdentity.type == "Root"
+
+
 def mfa_authenticated(event: Event) -> bool:
     """True when the caller's session says it was MFA-authenticated."""
-    context = identity(event).get("sessionContext")
-    if type(context) is not dict:
-        return False
-    attributes = context.get("attributes")
-    if type(attributes) is not dict:
-        return False
-    value = attributes.get("mfaAuthenticated")
-    return value is True or (type(value) is str and value.lower() == "true")
+    return event.userIdentity.sessionContext.attributes.mfaAuthenticated.lower() == "true"
 
 
 def is_aws_service_activity(event: Event) -> bool:
@@ -110,18 +218,47 @@ def is_aws_service_activity(event: Event) -> bool:
     `invokedBy` service, an `AWSService` identity, a service-linked role, or a
     `sourceIPAddress` that is a service host name or "AWS Internal".
     """
-    if event.get("eventType") == "AwsServiceEvent":
+    if event.eventType == "AwsServiceEvent":
         return True
-    ident = identity(event)
-    if ident.get("invokedBy") or ident.get("type") == "AWSService":
+    ident = event.userIdentity
+    if ident.invokedBy or ident.type == "AWSService":
         return True
-    arn = nested_text(ident, "arn")
+    arn = ident.arn
     if ":assumed-role/AWSServiceRoleFor" in arn or ":role/aws-service-role/" in arn:
         return True
-    return is_service_source_ip(text(event, "sourceIPAddress"))
+    return is_service_source_ip(event.sourceIPAddress)
 
 
 def is_service_source_ip(source_ip: str) -> bool:
     # CloudTrail documents the value as "AWS Internal/#" (with a number).
     return source_ip.startswith("AWS Internal") or source_ip.endswith(".amazonaws.com")
 
+
+def to_record(event: Struct) -> dict[str, Any]:
+    """The event (or one of its nested structs) as plain JSON data, raw fields decoded and empty fields left
+    out, for rules that search a whole record or read a path that ends at a struct."""
+    return _plain(event)  # type: ignore[no-any-return]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Raw):
+        return raw_value(value)
+    if isinstance(value, Struct):
+        found: dict[str, Any] = {}
+        for name in value.__struct_fields__:
+            item = getattr(value, name)
+            if item is None or item == "" or (isinstance(item, Raw) and not item):
+                continue
+            plain = _plain(item)
+            if plain is not None and plain != {}:
+                found[name] = plain
+        return found
+    return value
+
+
+def event_from_record(record: dict[str, Any]) -> Event:
+    """A typed event from one plain record whose fields already have the right types (tests, samples).
+
+    Decoding real input goes through `monitor.decode`, which also copes with wrong types.
+    """
+    return msgspec.json.decode(orjson.dumps(record), type=Event)

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from monitor.decode import decode_bytes
 from monitor.engine import Engine, EngineSettings
 from monitor.engine.registry import apply_settings
 from monitor.engine.settings import DetectorSettings
@@ -57,7 +58,8 @@ def run_case(detector: Detector, case: dict[str, Any]) -> SampleResult:
     configured = apply_settings(detector, DetectorSettings(params=params)) if params else detector
     engine = Engine([configured], EngineSettings())
     alerts: dict[str, Alert] = {}
-    for alert in [*engine.process(events, f"{detector.id} sample").alerts, *engine.flush()]:
+    part = decode_bytes(orjson.dumps({"Records": events}), f"{detector.id} sample")
+    for alert in [*engine.process(part).alerts, *engine.flush()]:
         alerts[alert.id] = alert
     problems: list[str] = []
     errors = engine.stats.detector_errors.get(detector.id, 0)

@@ -1,24 +1,36 @@
 """The offline job behind `trailsentry scan`: files in, alerts out.
 
-Files are read in event-time order (CloudTrail names each object after the
-time it covers), so windows and episodes behave as they would have live, even
-across the accounts and regions of an organization trail.
+Files are read in event-time order (CloudTrail names each object after the time it covers), so
+windows and episodes behave as they would have live, even across the accounts and regions of an
+organization trail. With worker processes, workers decode and detect while this process applies the
+findings in that same order: the alerts do not depend on the number of workers.
+
+A file is one batch: its state changes are kept together or undone together. Bad input is an issue
+(reported with the file and line or record, counted, the rest flows); a failure of trailsentry
+itself on a file is an internal error: the file's effects are undone, it is reported, and the scan
+goes on.
 """
 
 from __future__ import annotations
 
-import gc
+import logging
 import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.decode import DEFAULT_MAX_DECOMPRESSED_BYTES, decode_bytes
+from monitor.decode import DecodeLimits
 from monitor.engine import Engine
+from monitor.engine.findings import SliceFindings
+from monitor.failpoints import Failpoints
 from monitor.model import Alert, InputIssue
+from monitor.workers import DetectionPool, Job, detect_locally
+from monitor.workers.pool import gc_paused
+
+log = logging.getLogger("trailsentry.scan")
 
 STDIN = "-"
 
@@ -39,6 +51,7 @@ class ScanTotals:
     skipped: Counter[str] = field(default_factory=Counter)
     issues: Counter[str] = field(default_factory=Counter)
     files_with_issues: int = 0
+    internal_errors: int = 0
 
 
 @dataclass(slots=True)
@@ -91,50 +104,85 @@ def _time_order_key(path: str) -> tuple[str, str]:
     return (match.group(1) if match else "", path)
 
 
-def read_input(path: str) -> bytes:
+def _job(path: str) -> Job:
     if path == STDIN:
-        return sys.stdin.buffer.read()
-    with open(path, "rb") as handle:
-        return handle.read()
+        return Job(origin="<stdin>", data=sys.stdin.buffer.read())
+    return Job(origin=path, path=path)
+
+
+def _size(job: Job) -> int:
+    if job.data is not None:
+        return len(job.data)
+    try:
+        return os.path.getsize(job.path or "")
+    except OSError:
+        return 0
 
 
 class Scanner:
-    """Feeds files through decode and the engine, keeping the newest version of each alert."""
+    """Feeds files through decode, detection and the state, keeping the newest version of each alert."""
 
-    def __init__(self, engine: Engine, *, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    def __init__(self, engine: Engine, *, limits: DecodeLimits | None = None, workers: int = 1,
                  on_issue: Callable[[InputIssue], None] | None = None) -> None:
         self.engine = engine
-        self.max_bytes = max_decompressed_bytes
+        self.limits = limits or DecodeLimits()
+        self.workers = workers
         self.on_issue = on_issue
         self.totals = ScanTotals()
         self._alerts: dict[str, Alert] = {}
+        self._failpoints = Failpoints.from_environment()
 
-    def scan_file(self, path: str) -> None:
-        origin = "<stdin>" if path == STDIN else path
+    def scan(self, paths: list[str], progress: Callable[[int, int], None] | None = None) -> ScanResult:
+        """Scan every file (in the given order) and close the episodes left open at the end."""
+        jobs = (_job(path) for path in paths)
+        pool = DetectionPool(self.engine.detection, self.limits, self.workers) if self.workers > 1 else None
+        try:
+            for done, (job, slices) in enumerate(self._findings(jobs, pool), start=1):
+                self._scan_one(job, slices)
+                if progress is not None:
+                    progress(done, self.totals.events)
+        finally:
+            if pool is not None:
+                pool.close()
+        return self.finish()
+
+    def _findings(self, jobs: Iterator[Job],
+                  pool: DetectionPool | None) -> Iterator[tuple[Job, Iterator[SliceFindings]]]:
+        if pool is not None:
+            yield from pool.run(jobs)
+            return
+        for job in jobs:
+            yield job, detect_locally(self.engine.detection, job, self.limits)
+
+    def _scan_one(self, job: Job, slices: Iterator[SliceFindings]) -> None:
         totals = self.totals
         totals.files += 1
+        totals.bytes_read += _size(job)
+        issues: list[InputIssue] = []
+        events = duplicates = 0
+        skipped: Counter[str] = Counter()
+        alerts: list[Alert] = []
         try:
-            data = read_input(path)
-        except OSError as exc:
-            self.report([InputIssue(origin, "unreadable", f"cannot read: {exc.strerror or exc}")])
+            with gc_paused(), self.engine.batch():
+                for found in slices:
+                    self._failpoints.reached("mid_batch")
+                    result = self.engine.apply(found)
+                    events += result.events
+                    duplicates += result.duplicates
+                    issues.extend(result.issues)
+                    skipped.update(found.skipped)
+                    alerts.extend(result.alerts)
+        except Exception as exc:  # WorkerFailed, or a bug in applying
+            _drain(slices)
+            totals.internal_errors += 1
+            log.error("internal error on %s (its effects were undone; the scan goes on): %s: %s",
+                      job.origin, type(exc).__name__, str(exc)[:300])
             return
-        totals.bytes_read += len(data)
-        # Parsing allocates millions of objects that all stay alive; pausing the
-        # cyclic collector meanwhile roughly doubles throughput. The events are
-        # released before it resumes, or its next run would walk all of them once.
-        gc.disable()
-        try:
-            decoded = decode_bytes(data, origin, max_bytes=self.max_bytes)
-            del data
-            result = self.engine.process(decoded.events, origin, decoded.lines)
-            decoded.events = []
-        finally:
-            gc.enable()
-        totals.skipped.update(decoded.skipped)
-        totals.events += result.events
-        totals.duplicates += result.duplicates
-        self.report([*decoded.issues, *result.issues])
-        self._keep(result.alerts)
+        totals.events += events
+        totals.duplicates += duplicates
+        totals.skipped.update(skipped)
+        self.report(issues)
+        self._keep(alerts)
 
     def finish(self) -> ScanResult:
         self._keep(self.engine.flush())
@@ -156,3 +204,11 @@ class Scanner:
             for issue in issues:
                 self.on_issue(issue)
 
+
+def _drain(slices: Iterator[SliceFindings]) -> None:
+    """Consume what is left of a failed input, so the next input's results line up."""
+    try:
+        for _ in slices:
+            pass
+    except Exception:  # the same failure again, or another: the input is reported once
+        pass

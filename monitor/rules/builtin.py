@@ -15,16 +15,21 @@ from monitor.model.detector import Detector
 
 
 def builtin_detectors() -> list[Detector]:
-    """Every module under `detectors/` that defines `DETECTOR`, sorted by id."""
+    """Every module under `detectors/` (its subject folders included) that defines `DETECTOR`, sorted by id.
+
+    Modules and folders whose name starts with `_` hold helpers, not detectors.
+    """
     found: dict[str, Detector] = {}
-    for info in pkgutil.iter_modules(builtin_package.__path__):
-        if info.name.startswith("_"):
+    prefix = f"{builtin_package.__name__}."
+    for info in pkgutil.walk_packages(builtin_package.__path__, prefix):
+        if info.ispkg or any(part.startswith("_") for part in info.name.split(".")):
             continue
-        module = importlib.import_module(f"{builtin_package.__name__}.{info.name}")
+        module = importlib.import_module(info.name)
+        where = info.name.replace(".", "/") + ".py"
         detector = getattr(module, "DETECTOR", None)
         if not isinstance(detector, Detector):
-            raise RegistryError(f"detectors/{info.name}.py does not define DETECTOR")
+            raise RegistryError(f"{where} does not define DETECTOR")
         if detector.id in found:
-            raise RegistryError(f"duplicate detector id {detector.id!r} in detectors/{info.name}.py")
+            raise RegistryError(f"duplicate detector id {detector.id!r} in {where}")
         found[detector.id] = detector
     return [found[key] for key in sorted(found)]

@@ -134,7 +134,8 @@ def _compile_rule(raw: Any, errors: list[str]) -> tuple[Detector, list[dict[str,
     context_paths = keys.field_paths(raw.get("context_fields"), "context_fields", errors)
     episode = keys.positive(raw.get("episode_seconds", 3600), "episode_seconds", errors)
     threshold = keys.threshold(raw.get("threshold"), errors)
-    distinct = keys.distinct(raw.get("distinct"), errors)
+    counted = keys.distinct(raw.get("distinct"), errors)
+    distinct, distinct_value = counted if counted is not None else (None, None)
     if (threshold is not None or distinct is not None) and not group_paths:
         errors.append(f"{'threshold' if threshold is not None else 'distinct'}: needs group_by (what to count per)")
     if raw.get("threshold") is not None and raw.get("distinct") is not None:
@@ -145,9 +146,9 @@ def _compile_rule(raw: Any, errors: list[str]) -> tuple[Detector, list[dict[str,
     try:
         detector = Detector(
             id=rule_id, title=title, severity=severity, mitre=mitre, runbook=runbook,
-            match=_match(condition, _context(context_paths)), events=events, all_events=all_events,
-            group_by=_group_key([reader for _, reader in group_paths]) if group_paths else None,
-            episode_seconds=episode, threshold=threshold, distinct=distinct,
+            match=_match(condition, _context(context_paths), distinct_value), events=events,
+            all_events=all_events, group_by=_group_key([reader for _, reader in group_paths]) if group_paths else None,
+            episode_seconds=episode, state=threshold or distinct,
         )
     except ValueError as exc:  # the contract's own checks, should any slip past the ones above
         errors.append(str(exc))
@@ -155,16 +156,20 @@ def _compile_rule(raw: Any, errors: list[str]) -> tuple[Detector, list[dict[str,
     return detector, samples
 
 
-def _match(condition: Callable[[Any], bool],
-           context: Callable[[Any], dict[str, Any]] | None) -> Callable[[Any, Mapping[str, Any]], Hit | None]:
-    if context is None:
+def _match(condition: Callable[[Any], bool], context: Callable[[Any], dict[str, Any]] | None,
+           value: Callable[[Any], str | None] | None) -> Callable[[Any, Mapping[str, Any]], Hit | None]:
+    """The rule's verdict: its context fields, and for a distinct count the value it counts."""
+    if context is None and value is None:
         def plain(event: Any, params: Mapping[str, Any]) -> Hit | None:
             return _NO_CONTEXT if condition(event) else None
 
         return plain
 
     def with_context(event: Any, params: Mapping[str, Any]) -> Hit | None:
-        return Hit(context=context(event)) if condition(event) else None
+        if not condition(event):
+            return None
+        return Hit(context=context(event) if context is not None else {},
+                   value=value(event) if value is not None else None)
 
     return with_context
 

@@ -152,7 +152,8 @@ def threshold(value: Any, errors: list[str]) -> Threshold | None:
                      window_seconds=positive(data["window_seconds"], "threshold.window_seconds", errors))
 
 
-def distinct(value: Any, errors: list[str]) -> DistinctCount | None:
+def distinct(value: Any, errors: list[str]) -> tuple[DistinctCount, Callable[[Any], str | None]] | None:
+    """The distinct-count kind, and the function giving each matching event's value (its Hit.value)."""
     data = _sub_mapping(value, "distinct", ("field", "count", "window_seconds"), errors)
     if data is None:
         return None
@@ -167,7 +168,7 @@ def distinct(value: Any, errors: list[str]) -> DistinctCount | None:
     except ValueError as exc:
         errors.append(f"distinct.field: {exc}")
         return None
-    return DistinctCount(value=first_value(reader), count=count, window_seconds=window, label=field)
+    return DistinctCount(count=count, window_seconds=window, label=field), first_value(reader)
 
 
 CASE_KEYS = ("name", "events", "expect")

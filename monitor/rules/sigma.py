@@ -239,8 +239,6 @@ def _matcher(detector_id: str, rule: SigmaRule, compiled: CompiledCondition) -> 
         base["sigma_id"] = str(rule.id)
 
     def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-        if type(event) is not dict:
-            return None
         if not predicate(event):
             return None
         # Only for matches: show what the rule looked at, clipped.

@@ -23,6 +23,7 @@ from sigma.types import (
     SpecialChars,
 )
 
+from monitor.model.event import Event, to_record
 from monitor.rules.predicates import Predicate, ValueTest, on_text
 from monitor.rules.sigma_values import Unsupported, cased_string, plain_parts, value_test, wildcard_regex
 
@@ -95,8 +96,9 @@ def keyword(value: SigmaType, hay: KeywordText) -> Predicate:
 def string_leaves(event: Any) -> list[str]:
     """The string values anywhere in an event (not its keys), in document order, bounded in count and depth."""
     found: list[str] = []
-    if type(event) is dict:
-        _collect(event.values(), found, MAX_KEYWORD_DEPTH)
+    record = to_record(event) if isinstance(event, Event) else event  # raw fields decoded, once per event
+    if type(record) is dict:
+        _collect(record.values(), found, MAX_KEYWORD_DEPTH)
     return found
 
 

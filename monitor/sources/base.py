@@ -4,9 +4,11 @@ A source finds CloudTrail data (an S3 object, a file, a page of CloudWatch
 log events) and hands it on as one `Batch` of raw bytes; decoding and
 detection happen downstream, identically for every source. A batch carries
 its own acknowledgement: the pipeline calls `ack()` only once the alerts the
-batch produced are safely recorded, and `release()` when the batch could not
-be processed (the source then leaves it for redelivery: SQS visibility
-timeout, cursor not advanced). Exactly one of the two is called per batch.
+batch produced and every state change its events caused are durable,
+`release()` when the batch could not be processed (the source then leaves it
+for redelivery: SQS visibility timeout, cursor not advanced), and
+`quarantine()` (when given; else `ack()`) when it failed too many times.
+Exactly one of them is called per batch.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from monitor.aws.clients import AwsClients
-    from monitor.checkpoint import CheckpointStore
+    from monitor.checkpoint import Cursors
 
 
 async def _nothing() -> None:
@@ -33,6 +35,9 @@ class Batch:
     release: Callable[[str], Awaitable[None]] = field(default=lambda reason: _nothing())
     # When the data landed (S3 LastModified, log ingestion time), epoch seconds; for delivery lag.
     landed_at: float | None = None
+    # Give the batch up after repeated failures; None: acknowledge it (the default for every source
+    # whose redelivery would only fail again). SQS leaves it to the queue's dead-letter queue instead.
+    quarantine: Callable[[], Awaitable[None]] | None = None
 
 
 Emit = Callable[[Batch], Awaitable[None]]
@@ -65,7 +70,7 @@ class SourceContext:
     """What a source gets from the composition root (monitor/app.py)."""
 
     clients: AwsClients
-    checkpoints: CheckpointStore
+    checkpoints: Cursors
 
 
 class SourceStats:

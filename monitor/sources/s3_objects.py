@@ -25,7 +25,7 @@ from monitor.aws.backoff import error_code, is_throttle
 LOG_SUFFIXES = (".json.gz", ".json")
 CUSTOM_SUFFIXES = (".json.gz", ".json", ".jsonl", ".jsonl.gz", ".gz")
 # CloudTrail files are a few MB at most; refuse anything absurd before reading it into memory.
-MAX_OBJECT_BYTES = 256 * 1024 * 1024
+MAX_OBJECT_BYTES = 128 * 1024 * 1024  # CloudTrail objects are gzip a few MB in size: larger is not CloudTrail
 
 MISSING_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "404", "NotFound"})
 DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden", "KMS.AccessDeniedException", "InvalidObjectState",

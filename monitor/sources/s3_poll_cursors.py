@@ -17,7 +17,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from monitor.checkpoint import CheckpointStore
+from monitor.checkpoint import Cursors as CursorStore
 from monitor.sources.base import SourceStats
 from monitor.sources.settings import PollSettings
 
@@ -69,7 +69,7 @@ class Job:
 class Cursors:
     """Every stream of one source, by stream prefix, with the memory of recently acked keys."""
 
-    def __init__(self, source: str, settings: PollSettings, checkpoints: CheckpointStore, stats: SourceStats) -> None:
+    def __init__(self, source: str, settings: PollSettings, checkpoints: CursorStore, stats: SourceStats) -> None:
         self._source = source
         self._settings = settings
         self._checkpoints = checkpoints

@@ -235,10 +235,10 @@ class SqsSource:
         self._success()
         self.stats.add("objects_read")
         self.stats.add("bytes_read", len(obj.data))
-        ack, release = self._callbacks(message)
+        ack, release, quarantine = self._callbacks(message)
         try:
             await emit(Batch(source=self.name, origin=obj.origin, data=obj.data, ack=ack, release=release,
-                             landed_at=obj.landed_at))
+                             landed_at=obj.landed_at, quarantine=quarantine))
         except Exception as exc:  # a broken consumer must not kill the worker; the message comes back
             log.error("%s: emit failed for %s: %s", self.name, obj.origin, _describe(exc))
             await release("emit failed")
@@ -257,8 +257,8 @@ class SqsSource:
             self.stats.api_failure(False, "GetObject")
         log.warning("%s: GetObject %s failed (%s): %s", self.name, origin, kind, _describe(exc))
 
-    def _callbacks(self, message: _Message) -> tuple[Callable[[], Awaitable[None]],
-                                                     Callable[[str], Awaitable[None]]]:
+    def _callbacks(self, message: _Message) -> tuple[Callable[[], Awaitable[None]], Callable[[str], Awaitable[None]],
+                                                     Callable[[], Awaitable[None]]]:
         settled = False
 
         async def ack() -> None:
@@ -275,7 +275,16 @@ class SqsSource:
                 log.info("%s: batch of SQS message %s released (%s)", self.name, message.id, reason)
                 self._object_done(message, ok=False)
 
-        return ack, release
+        async def quarantine() -> None:
+            # Given up by the pipeline: not deleted, not retried here; the queue's redrive policy moves it to
+            # the dead-letter queue.
+            nonlocal settled
+            if not settled:
+                settled = True
+                message.receive_count = max(message.receive_count, self._settings.max_receives)
+                self._object_done(message, ok=False)
+
+        return ack, release, quarantine
 
     def _object_done(self, message: _Message, *, ok: bool) -> None:
         if not ok:

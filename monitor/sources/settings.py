@@ -312,7 +312,7 @@ def parse_live_tail(section: Section) -> LiveTailSettings:
 
 # --- directory ------------------------------------------------------------------------------------------
 
-DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_FILE_BYTES = 128 * 1024 * 1024  # the live service holds a file whole: `scan` streams larger ones
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,13 @@ from benchmarks.corpus import MANIFEST, Manifest, build_corpus, read_manifest
 from benchmarks.corpus import main as corpus_main
 from benchmarks.corpus_stats import measure as corpus_statistics
 from benchmarks.corpus_stats import read_objects
-from benchmarks.throughput import BASELINE, VARIANTS, extract_revision, measure
+from benchmarks.durability import load_objects, run_once
+from benchmarks.replicas import alerts_compared
+from benchmarks.replicas import check as check_replica_runs
+from benchmarks.replicas import run_once as run_replicas
+from benchmarks.throughput import VARIANTS, measure
 from monitor.demo.scenarios import SCENARIOS, TRAPS
+from tests.redis_server import free_port, require_redis_server
 
 _KEY = re.compile(r"AWSLogs/o-[a-z0-9]{10}/(\d{12})/CloudTrail/([a-z0-9-]+)/\d{4}/\d{2}/\d{2}/"
                   r"\1_CloudTrail_\2_\d{8}T\d{4}Z_[A-Za-z0-9]{16}\.json\.gz$")
@@ -62,17 +67,33 @@ def test_every_timed_process_sees_every_event(tmp_path: Path) -> None:
         assert run.max_rss_bytes > 0 and run.seconds > 0
 
 
-def test_the_baseline_scan_runs_the_extracted_commit(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    build_corpus(corpus, 3000, object_bytes=300_000, log=False)
-    checkout = extract_revision("HEAD", tmp_path / "baseline")
-    assert (checkout / "monitor" / "cli.py").is_file() and (checkout / "detectors").is_dir()
-    assert measure(BASELINE, corpus, checkout).events == 3000
-    # It is the extracted code that runs, not the installed package: break it and the run fails.
-    (checkout / "monitor" / "__main__.py").write_text("raise SystemExit(7)\n", encoding="utf-8")
-    with pytest.raises(RuntimeError, match=r"scan-baseline failed \(7\)"):
-        measure(BASELINE, corpus, checkout)
+@pytest.mark.parametrize("split", [0, 200])
+async def test_both_durability_variants_process_and_acknowledge_every_event(tmp_path: Path, split: int) -> None:
+    build_corpus(tmp_path / "corpus", 3000, object_bytes=300_000, log=False)
+    objects = load_objects(tmp_path / "corpus", split)
+    assert len(objects) > 1 and (not split or len(objects) >= 3000 // split)
+    for variant in ("durable", "volatile"):
+        scratch = tmp_path / variant
+        scratch.mkdir()
+        run = await run_once(variant, objects, scratch)
+        assert run.events == 3000 and run.batches == len(objects) and run.commits >= 1
+        # Only the durable variant leaves its state on disk.
+        assert (scratch / "trailsentry.sqlite").exists() == (variant == "durable")
 
+
+
+def test_replica_benchmark_runs_share_the_backlog_and_record_the_alerts_of_one_process(tmp_path: Path) -> None:
+    require_redis_server()
+    build_corpus(tmp_path / "corpus", 3000, object_bytes=300_000, log=False)
+    port = free_port()
+    one = run_replicas(tmp_path / "corpus", 0, tmp_path / "one", port, split=200)
+    two = run_replicas(tmp_path / "corpus", 2, tmp_path / "two", port, split=200)
+    objects = len(load_objects(tmp_path / "corpus", 200))
+    assert one.events == two.events == 3000 and one.batches == two.batches == objects
+    assert one.alert_ids and two.alert_ids == one.alert_ids
+    assert not one.round_trips and two.round_trips["fetch"] >= two.batches and two.round_trips["commit"] >= 1
+    check_replica_runs({0: [one], 2: [two]})  # what the benchmark checks before it reports
+    assert alerts_compared({0: [one], 2: [two]}).startswith("1 of 1 replica runs recorded exactly the")
 
 # --- the corpus' statistics and record shapes (a 20k-event corpus, built once) ---------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def test_every_error_is_reported_with_its_path_at_once() -> None:
         ],
         "checkpoint": {"path": 42, "mode": "fast"},
         "service": {"queue_batches": 0, "drain_seconds": "soon", "checkpoint_seconds": 0, "restart_seconds": -1,
-                    "workers": 3},
+                    "colour": 3},
     })
     expected = [
         "sources[1].queue_url: required",
@@ -83,7 +84,7 @@ def test_every_error_is_reported_with_its_path_at_once() -> None:
         "service.drain_seconds: must be a number, got str",
         "service.checkpoint_seconds: must be >= 0.1",
         "service.restart_seconds: must be >= 1",
-        "service.workers: unknown key",
+        "service.colour: unknown key",
     ]
     for line in expected:
         assert line in errors, (line, errors)
@@ -128,7 +129,7 @@ def test_the_example_config_is_valid(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_the_example_shows_every_section_a_deployment_needs() -> None:
     data = yaml.safe_load(EXAMPLE_CONFIG)
-    assert list(data) == ["sources", "checkpoint", "service", "engine", "decode", "accounts", "detectors",
+    assert list(data) == ["sources", "checkpoint", "service", "state", "engine", "decode", "accounts", "detectors",
                           "suppressions", "rules", "sinks", "routes", "alerting", "metrics"]
     config = parse_config(data)  # the real parser: valid as printed
     assert config.warnings == ()
@@ -138,6 +139,18 @@ def test_the_example_shows_every_section_a_deployment_needs() -> None:
     # Secrets only by reference: no URL or token where a sink's secret belongs.
     for sink in data["sinks"]:
         assert not {"webhook_url", "url", "secret"} & set(sink), sink
+
+
+def test_the_example_state_section_for_replicas_is_valid_once_uncommented() -> None:
+    lines = EXAMPLE_CONFIG.splitlines()
+    start = lines.index("state:")
+    end = next(index for index in range(start + 1, len(lines)) if lines[index] and not lines[index].startswith(" "))
+    block = [line for line in lines[start:end] if "backend: embedded" not in line]
+    # The commented settings (`  # key: value`) switched on; the prose comments stay comments.
+    shared = "\n".join(re.sub(r"^  # ([a-z_]+: )", r"  \1", line) for line in block)
+    state = parse_config(yaml.safe_load(shared)).state
+    assert state.shared and state.url is not None and state.url.env == "TRAILSENTRY_REDIS_URL"
+    assert state.key_prefix == "trailsentry:" and state.lease_seconds == 10 and state.timeout_seconds == 2
 
 
 def test_config_validate_reports_live_section_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

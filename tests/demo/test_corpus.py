@@ -17,7 +17,7 @@ from monitor.demo.objects import cloudtrail_object_key, encode_records, write_ex
 from monitor.demo.scenarios import MISSION_DETECTORS, SCENARIOS, TRAPS, Scenario, example_day
 from monitor.engine import Engine
 from monitor.model import Alert, InputIssue
-from monitor.model.event import Event
+from monitor.model.event import Record
 from monitor.offline.scan import Scanner, expand_paths
 from monitor.rules.builtin import builtin_detectors
 
@@ -32,17 +32,16 @@ _UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0
 def _scan_dir(directory: Path) -> tuple[list[Alert], Scanner, list[InputIssue]]:
     issues: list[InputIssue] = []
     scanner = Scanner(Engine(builtin_detectors()), on_issue=issues.append)
-    for path in expand_paths([str(directory)]):
-        scanner.scan_file(path)
-    return scanner.finish().alerts, scanner, issues
+    result = scanner.scan(expand_paths([str(directory)]))
+    return result.alerts, scanner, issues
 
 
-def _detect(events: list[Event]) -> list[Alert]:
+def _detect(events: list[Record]) -> list[Alert]:
     """Run events through the real engine; keep the newest emission of each alert id."""
     engine = Engine(builtin_detectors())
     events = sorted(events, key=lambda e: e["eventTime"])
     newest: dict[str, Alert] = {}
-    result = engine.process(events, "test")
+    result = engine.process_records(events, "test")
     assert result.issues == []
     for alert in [*result.alerts, *engine.flush()]:
         newest[alert.id] = alert

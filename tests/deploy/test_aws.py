@@ -204,3 +204,109 @@ def test_the_policy_covers_every_aws_call_the_service_makes() -> None:
     policy_actions = {action for statement in _statements(policy) for action in _list(statement["Action"])}
     for operation in called.keys() - NOT_IN_POLICY:
         assert OPERATION_ACTIONS[operation] in policy_actions, operation
+
+
+# The optional state cache of several replicas, and what only it may create.
+CACHE_RESOURCES = {
+    "RedisAuthSecret": "AWS::SecretsManager::Secret",
+    "RedisSubnetGroup": "AWS::ElastiCache::SubnetGroup",
+    "RedisSecurityGroup": "AWS::EC2::SecurityGroup",
+    "RedisClientSecurityGroup": "AWS::EC2::SecurityGroup",
+    "RedisIngressFromMonitor": "AWS::EC2::SecurityGroupIngress",
+    "RedisParameterGroup": "AWS::ElastiCache::ParameterGroup",
+    "RedisReplicationGroup": "AWS::ElastiCache::ReplicationGroup",
+}
+
+
+def _conditions_of(template: dict[str, Any], name: str) -> set[str]:
+    """The condition and the conditions it is built on (through Fn::And / Condition)."""
+    found = {name}
+    pending = [template["Conditions"][name]]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if "Condition" in node and node["Condition"] not in found:
+                found.add(node["Condition"])
+                pending.append(template["Conditions"][node["Condition"]])
+            pending.extend(v for k, v in node.items() if k in ("Fn::And", "Fn::Equals", "Fn::Not"))
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found
+
+
+def test_the_state_cache_exists_only_when_asked_for() -> None:
+    template = _template()
+    parameter = template["Parameters"]["CreateRedis"]
+    assert parameter["Default"] == "false" and set(parameter["AllowedValues"]) == {"true", "false"}
+    assert {"Fn::Equals": [{"Ref": "CreateRedis"}, "true"]} in template["Conditions"]["CreateRedis"]["Fn::And"]
+    resources = template["Resources"]
+    cache_types = set(CACHE_RESOURCES.values())
+    conditional = {name: r["Type"] for name, r in resources.items()
+                   if r["Type"] in cache_types or r["Type"].startswith("AWS::ElastiCache::")}
+    assert conditional == CACHE_RESOURCES
+    for name in conditional:
+        assert "CreateRedis" in _conditions_of(template, resources[name]["Condition"]), name
+    outputs = {name: o for name, o in template["Outputs"].items() if name.startswith("Redis")}
+    assert set(outputs) == {"RedisPrimaryEndpointAddress", "RedisPrimaryEndpointPort", "RedisAuthSecretArn",
+                            "RedisClientSecurityGroupId"}
+    for name, output in outputs.items():
+        assert "CreateRedis" in _conditions_of(template, output["Condition"]), name
+    assert outputs["RedisPrimaryEndpointAddress"]["Value"] == \
+        {"Fn::GetAtt": ["RedisReplicationGroup", "PrimaryEndPoint.Address"]}
+    assert outputs["RedisPrimaryEndpointPort"]["Value"] == \
+        {"Fn::GetAtt": ["RedisReplicationGroup", "PrimaryEndPoint.Port"]}
+    assert outputs["RedisAuthSecretArn"]["Value"] == {"Ref": "RedisAuthSecret"}
+    # Asked for without a network, the stack refuses to start rather than fail half-way.
+    rule = template["Rules"]["RedisNeedsNetwork"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CreateRedis"}, "true"]}
+    assert len(rule["Assertions"]) == 2
+
+
+def test_the_state_cache_is_replicated_encrypted_and_authenticated() -> None:
+    resources = _template()["Resources"]
+    group = resources["RedisReplicationGroup"]["Properties"]
+    assert group["Engine"] == "valkey"
+    assert group["TransitEncryptionEnabled"] is True and group["AtRestEncryptionEnabled"] is True
+    assert group["AutomaticFailoverEnabled"] is True and group["MultiAZEnabled"] is True
+    assert group["NumCacheClusters"] == 2 and group["Port"] == 6379
+    assert group["CacheSubnetGroupName"] == {"Ref": "RedisSubnetGroup"}
+    assert group["SecurityGroupIds"] == [{"Fn::GetAtt": ["RedisSecurityGroup", "GroupId"]}]
+    assert resources["RedisReplicationGroup"]["DeletionPolicy"] == "Snapshot"
+    # The AUTH token is generated into Secrets Manager and resolved by CloudFormation: never a literal.
+    assert group["AuthToken"] == {"Fn::Sub": "{{resolve:secretsmanager:${RedisAuthSecret}:SecretString}}"}
+    secret = resources["RedisAuthSecret"]["Properties"]
+    assert "SecretString" not in secret
+    generate = secret["GenerateSecretString"]
+    assert 16 <= generate["PasswordLength"] <= 128
+    # Redis AUTH tokens refuse '/', '"', '@' and spaces (only !&#$^<>- of the punctuation is allowed).
+    assert generate.get("ExcludePunctuation") is True or set('/"@') <= set(generate.get("ExcludeCharacters", ""))
+    assert generate.get("IncludeSpace", False) is False
+    # A full cache refuses writes instead of evicting detection state.
+    parameters = resources["RedisParameterGroup"]["Properties"]
+    assert parameters["Properties"] == {"maxmemory-policy": "noeviction"}
+    assert group["CacheParameterGroupName"] == {"Ref": "RedisParameterGroup"}
+    # No append-only file on Multi-AZ ElastiCache: the README says what keeps the state instead.
+    readme = (DEPLOY / "aws" / "README.md").read_text(encoding="utf-8")
+    for words in ("`appendonly`", "Multi-AZ", "automatic failover", "last second"):
+        assert words in readme, words
+
+
+def test_only_the_monitor_reaches_the_cache_and_only_on_6379() -> None:
+    resources = _template()["Resources"]
+    cache_group = resources["RedisSecurityGroup"]["Properties"]
+    assert "SecurityGroupIngress" not in cache_group, "ingress is the one rule below"
+    assert cache_group["SecurityGroupEgress"] == [{"IpProtocol": "-1", "CidrIp": "127.0.0.1/32",
+                                                  "Description": "No egress"}]
+    ingresses = {name: r["Properties"] for name, r in resources.items()
+                 if r["Type"] == "AWS::EC2::SecurityGroupIngress"}
+    assert set(ingresses) == {"RedisIngressFromMonitor"}
+    ingress = ingresses["RedisIngressFromMonitor"]
+    assert ingress["GroupId"] == {"Fn::GetAtt": ["RedisSecurityGroup", "GroupId"]}
+    assert (ingress["IpProtocol"], ingress["FromPort"], ingress["ToPort"]) == ("tcp", 6379, 6379)
+    assert not {"CidrIp", "CidrIpv6", "SourcePrefixListId"} & set(ingress)
+    assert ingress["SourceSecurityGroupId"] == {"Fn::If": [
+        "HasMonitorSecurityGroup", {"Ref": "MonitorSecurityGroupId"},
+        {"Fn::GetAtt": ["RedisClientSecurityGroup", "GroupId"]}]}
+    client = resources["RedisClientSecurityGroup"]
+    assert "SecurityGroupIngress" not in client["Properties"]
+    assert "HasMonitorSecurityGroup" in _conditions_of(_template(), client["Condition"])

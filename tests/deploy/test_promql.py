@@ -51,7 +51,10 @@ def test_every_query_names_an_exposed_metric() -> None:
     # The dashboard and the rules cover the main families.
     for family in ("trailsentry_events_received_total", "trailsentry_ingest_lag_seconds_bucket",
                    "trailsentry_alerts_created_total", "trailsentry_alerts_sent_total", "trailsentry_outbox_depth",
-                   "trailsentry_alerts_dead_lettered_total", "trailsentry_aws_api_throttles_total"):
+                   "trailsentry_alerts_dead_lettered_total", "trailsentry_aws_api_throttles_total",
+                   "trailsentry_ready", "trailsentry_state_store_up", "trailsentry_state_round_trips_total",
+                   "trailsentry_state_round_trip_seconds_bucket", "trailsentry_state_conflicts_total",
+                   "trailsentry_lease_held"):
         assert family in used, family
 
 
@@ -98,7 +101,9 @@ def test_every_alert_has_a_runbook_and_is_shown_firing_in_the_unit_tests() -> No
     # What the monitor must watch in itself.
     for required in ("TrailsentryDown", "TrailsentryIngestStalled", "TrailsentryIngestLagHigh",
                      "TrailsentryAlertDeliveryFailing", "TrailsentryOutboxBacklog", "TrailsentryAlertsDeadLettered",
-                     "TrailsentryDetectorErrors"):
+                     "TrailsentryDetectorErrors", "TrailsentryReplicasDisagreeOnReadiness",
+                     "TrailsentryStateStoreDown", "TrailsentryStateStoreSlow", "TrailsentryStateConflictsHigh",
+                     "TrailsentryNoDeliveryLeaseHolder"):
         assert required in names
     for rule in rules:
         annotations = rule.get("annotations", {})
@@ -119,7 +124,7 @@ def test_dashboard_structure() -> None:
     assert board["schemaVersion"] >= 39
     assert board["uid"] == "trailsentry"
     rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
-    assert rows == ["Ingest", "Detections", "Delivery", "Health"]
+    assert rows == ["Ingest", "Detections", "Delivery", "Health", "Replicas"]
     variables = {v["name"]: v for v in board["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
@@ -129,7 +134,10 @@ def test_dashboard_structure() -> None:
     for wanted in ("Events per second by source", "Ingest and delivery lag (p90) by source",
                    "Objects per second by source", "SQS messages per second", "Alerts by detector and severity",
                    "Top detectors", "Alerts sent and failed by sink", "Outbox depth and oldest pending age",
-                   "Dead letters", "Errors", "AWS API throttles and errors"):
+                   "Dead letters", "Errors", "AWS API throttles and errors", "Ready by replica",
+                   "State store up by replica", "Lease holders", "Events per second by replica",
+                   "Commit conflicts per second", "State store round trips per second by operation",
+                   "State store round-trip latency (p50, p99) by operation"):
         assert wanted in titles, wanted
     ids = [p["id"] for p in promql.panels(board)]
     assert len(ids) == len(set(ids)), "panel ids are unique"
@@ -144,3 +152,21 @@ def test_dashboard_structure() -> None:
                 for y in range(grid["y"], grid["y"] + grid["h"])}
         assert not area & cells, f"{panel['title']} overlaps another panel"
         cells |= area
+
+
+def test_replica_panels_show_each_replica_by_instance() -> None:
+    """Per-replica panels group by `instance`, the label of the dashboard's variable (every scrape has it;
+    `pod` only where the Prometheus Operator adds it)."""
+    board = promql.dashboard(DASHBOARD)
+    [row] = [p for p in board["panels"] if p["type"] == "row" and p["title"] == "Replicas"]
+    below = [p for p in board["panels"] if p["type"] != "row" and p["gridPos"]["y"] > row["gridPos"]["y"]]
+    by_title = {p["title"]: p for p in below}
+    for title in ("Ready by replica", "State store up by replica", "Lease holders", "Events per second by replica",
+                  "Commit conflicts per second"):
+        expr = by_title[title]["targets"][0]["expr"]
+        assert "instance) (" in expr or "instance, backend) (" in expr, f"{title}: one series per replica"
+        assert "{{instance}}" in by_title[title]["targets"][0]["legendFormat"], title
+    latency = [t["expr"] for t in by_title["State store round-trip latency (p50, p99) by operation"]["targets"]]
+    assert [e.split(",")[0] for e in latency] == ["histogram_quantile(0.99", "histogram_quantile(0.5"]
+    assert all("by (operation, le)" in e for e in latency)
+    assert "by (operation)" in by_title["State store round trips per second by operation"]["targets"][0]["expr"]

@@ -11,6 +11,8 @@ def test_missing_tool_skips_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="not installed"):
         require_tool("trailsentry-no-such-tool")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install redis-server"):
+        require_tool("trailsentry-no-such-tool", "redis-server")
     with pytest.raises(pytest.skip.Exception, match="not installed"):
         require_module("trailsentry_no_such_module", "no-such-package")
 

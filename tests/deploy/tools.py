@@ -1,7 +1,7 @@
 """Tools the observability and deployment checks need, and where the deploy files are.
 
-Tools from outside Python (`promtool`, `prometheus`: Debian package `prometheus`)
-and the checkers installed with the `test` extra (kubernetes-validate, cfn-lint)
+Tools from outside Python (`promtool`, `prometheus`: Debian package `prometheus`;
+`redis-server`) and the checkers installed with the `test` extra (kubernetes-validate, cfn-lint)
 skip a test with a reason only outside CI; under CI (`CI=true`, set by the CI
 runner) a missing tool fails the test, so CI cannot pass by skipping.
 """
@@ -32,10 +32,11 @@ def _missing(what: str, install: str) -> None:
     pytest.skip(message)
 
 
-def require_tool(name: str) -> str:
+def require_tool(name: str, package: str = "prometheus") -> str:
+    """The path of a program from Debian package `package` (.ci/run installs the ones the tests use)."""
     path = shutil.which(name)
     if path is None:
-        _missing(name, "apt-get install prometheus")
+        _missing(name, f"apt-get install {package}")
         raise AssertionError("unreachable")
     return path
 

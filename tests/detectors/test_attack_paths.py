@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
-from detectors._attack import account_of, as_list, is_human, matches_any, walk
+from detectors._fields import account_of, as_list, matches_any, walk
+from detectors.compute.ssm_remote_command import is_human
 from monitor.decode import decode_bytes
 from monitor.engine import Engine
 from monitor.model import Alert, Detector, Severity
+from monitor.model.event import event_from_record
 from monitor.rules.builtin import builtin_detectors
 from tests.helpers import ACCOUNT, DATA, OTHER_ACCOUNT, api_call, iam_user, latest, of
 
@@ -31,8 +34,23 @@ def role_session(role: str, path: str = "/") -> dict[str, Any]:
 
 def run(detectors: list[Detector], events: list[dict[str, Any]]) -> tuple[Engine, list[Alert]]:
     engine = Engine(detectors)
-    result = engine.process(events, "test")
+    result = engine.process_records(events, "test")
     return engine, [*result.alerts, *engine.flush()]
+
+
+# Nesting as deep as decoding hands on to detectors (deeper records are reported as input issues, unread).
+_DEEP_LEVELS = 980
+_DEEP_MARKER = "<nested too deep to write with orjson>"
+
+
+def run_with_deep_values(detectors: list[Detector], events: list[dict[str, Any]]) -> Engine:
+    """Like `run`, with each `_DEEP_MARKER` value replaced in the JSON by `deep(_DEEP_LEVELS)`."""
+    nested = b'{"add":' * _DEEP_LEVELS + b'{"groups":"all"}' + b"}" * _DEEP_LEVELS
+    data = orjson.dumps({"Records": events}).replace(orjson.dumps(_DEEP_MARKER), nested)
+    engine = Engine(detectors)
+    engine.process(decode_bytes(data, "test"))
+    engine.flush()
+    return engine
 
 
 def test_every_attack_path_detector_is_built_in_and_indexed() -> None:
@@ -61,12 +79,12 @@ def deep(levels: int) -> dict[str, Any]:
 def test_hostile_fields_never_raise(detector: Detector) -> None:
     events: list[dict[str, Any]] = []
     for n, (source, name) in enumerate(sorted(detector.events)):
-        for value in [*HOSTILE, deep(5000)]:
+        for value in [*HOSTILE, _DEEP_MARKER]:
             for field in ("requestParameters", "responseElements", "userIdentity"):
                 event = api_call(iam_user("mallory"), source, name, n)
                 event[field] = value
                 events.append(event)
-    engine, _ = run([detector], events)
+    engine = run_with_deep_values([detector], events)
     assert engine.stats.events_processed == len(events)
     assert dict(engine.stats.detector_errors) == {}
 
@@ -132,9 +150,9 @@ def test_helpers_tolerate_hostile_shapes() -> None:
     assert len(list(walk(deep(5000)))) < 20  # bounded, no RecursionError
     assert matches_any("AWSReservedSSO_Admin_abc", ["AWSReservedSSO_*"])
     assert not matches_any("x", 5) and not matches_any("x", [None, 3])
-    assert is_human({"userIdentity": {"type": "Root"}}, [])
-    assert is_human({"userIdentity": role_session("AWSReservedSSO_Dev_1")}, ["AWSReservedSSO_*"])
-    assert not is_human({"userIdentity": role_session("ci")}, ["AWSReservedSSO_*"])
+    assert is_human(event_from_record({"userIdentity": {"type": "Root"}}), [])
+    assert is_human(event_from_record({"userIdentity": role_session("AWSReservedSSO_Dev_1")}), ["AWSReservedSSO_*"])
+    assert not is_human(event_from_record({"userIdentity": role_session("ci")}), ["AWSReservedSSO_*"])
 
 
 @pytest.mark.parametrize("name", ["permiso_console_cartographer", "otrf_ec2_proxy_s3_exfil"])
@@ -143,7 +161,7 @@ def test_silent_on_real_benign_and_read_only_data(name: str) -> None:
     path = DATA / name / "events.jsonl"
     if not path.exists():
         pytest.skip(f"real data set {path} is absent (it lives outside the repository)")
-    decoded = decode_bytes(path.read_bytes(), str(path))
-    engine, alerts = run(DETECTORS, decoded.events)
+    engine = Engine(DETECTORS)
+    alerts = [*engine.process(decode_bytes(path.read_bytes(), str(path))).alerts, *engine.flush()]
     assert dict(engine.stats.detector_errors) == {}
     assert alerts == []

@@ -15,12 +15,13 @@ import pytest
 import yaml
 
 from detectors import _configured
-from detectors.non_mfa_sensitive_call import SENSITIVE_CALLS
+from detectors.identity.non_mfa_sensitive_call import SENSITIVE_CALLS
 from monitor.config import parse_config
 from monitor.engine import Engine, configure
 from monitor.engine.registry import apply_settings
 from monitor.engine.settings import DetectorSettings
 from monitor.model import Alert, Detector
+from monitor.model.event import event_from_record
 from monitor.rules.builtin import builtin_detectors
 from tests.helpers import ACCOUNT, OTHER_ACCOUNT, api_call, iam_user, latest, of, root, signin
 
@@ -36,7 +37,7 @@ SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 def run(events: list[Event], detectors: list[Detector]) -> list[Alert]:
     engine = Engine(detectors)
-    alerts = [*engine.process(copy.deepcopy(events), "test").alerts, *engine.flush()]
+    alerts = [*engine.process_records(copy.deepcopy(events), "test").alerts, *engine.flush()]
     assert dict(engine.stats.detector_errors) == {}
     return alerts
 
@@ -107,7 +108,7 @@ def test_source_ip_watches_sign_ins_and_every_sensitive_call() -> None:
 
 
 def test_unapproved_region_watches_creation_and_recon_but_no_global_service() -> None:
-    from detectors.unapproved_region import GLOBAL_SOURCES
+    from detectors.network.unapproved_region import GLOBAL_SOURCES
     events = BY_ID["unapproved-region"].events
     assert {("ec2.amazonaws.com", "RunInstances"), ("lambda.amazonaws.com", "CreateFunction20150331"),
             ("bedrock.amazonaws.com", "InvokeModel"), ("ec2.amazonaws.com", "DescribeInstances")} <= events
@@ -276,7 +277,7 @@ def hostile_variants() -> list[Event]:
 def test_hostile_events_never_raise() -> None:
     detectors = configured()
     engine = Engine([d for d in detectors if d.id in IDS])
-    engine.process(hostile_variants(), "hostile")
+    engine.process_records(hostile_variants(), "hostile")
     engine.flush()
     assert dict(engine.stats.detector_errors) == {}
     assert sum(engine.stats.matches.values()) > 0  # the variants that keep their meaning still match
@@ -290,7 +291,7 @@ def test_wrong_typed_params_never_raise(detector_id: str) -> None:
     for value in BAD_PARAMS:
         params = dict.fromkeys(BY_ID[detector_id].params, value)
         engine = Engine([with_params(detector_id, **params)])
-        engine.process(copy.deepcopy(base_events()), "bad params")
+        engine.process_records(copy.deepcopy(base_events()), "bad params")
         engine.flush()
         assert dict(engine.stats.detector_errors) == {}, value
 
@@ -308,19 +309,19 @@ def test_address_helpers() -> None:
 
 
 def test_oversized_event_values_are_judged_but_never_remembered() -> None:
-    from detectors import _instance as icue
+    from detectors.learners import _instance_sessions as icue
     detector = BY_ID["instance-credentials-used-elsewhere"]
     normal = instance_call("1.2.3.4", "curl/8.5.0")
-    assert detector.match(normal, detector.params) is not None
+    assert detector.match(event_from_record(normal), detector.params) is not None
     sizes = (icue._public.cache_info().currsize, icue._client_signal.cache_info().currsize,
              _configured._address.cache_info().currsize)
     for n in range(3):
         huge = copy.deepcopy(normal)
         huge["userAgent"] = f"curl/8.5.0 {n}" + "x" * 200_000
-        hit = detector.match(huge, detector.params)
+        hit = detector.match(event_from_record(huge), detector.params)
         assert hit is not None and hit.context["reason"] == "client: curl/"
         huge["sourceIPAddress"] = f"{n}" * 100_000
-        assert detector.match(huge, detector.params) is None
+        assert detector.match(event_from_record(huge), detector.params) is None
         assert _configured.address(f"1.2.3.{n}" + " " * 100) is None
     assert (icue._public.cache_info().currsize, icue._client_signal.cache_info().currsize,
             _configured._address.cache_info().currsize) == sizes

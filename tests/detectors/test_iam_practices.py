@@ -9,7 +9,8 @@ from urllib.parse import quote
 import pytest
 
 from detectors import _iam_policy as p
-from detectors.overly_permissive_policy import DETECTOR as OVERLY_PERMISSIVE
+from detectors.identity.overly_permissive_policy import DETECTOR as OVERLY_PERMISSIVE
+from tests.helpers import typed
 
 ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
@@ -50,7 +51,7 @@ def test_hostile_statements_never_raise(statement: object) -> None:
 def test_overly_permissive_policy_match_never_raises_on_wrong_types() -> None:
     requests: list[object] = [None, "x", [], {"policyDocument": 12}, {"policyDocument": {"Statement": "*"}}]
     for request in requests:
-        assert OVERLY_PERMISSIVE.match({"requestParameters": request, "userIdentity": 7}, {}) is None
+        assert OVERLY_PERMISSIVE.match(typed({"requestParameters": request, "userIdentity": 7}), {}) is None
 
 
 def test_account_of_reads_arns_and_bare_ids() -> None:
@@ -88,17 +89,17 @@ def test_match_never_raises_on_hostile_fields(detector_id: str) -> None:
         for value in HOSTILE:
             for field in ("requestParameters", "responseElements", "userIdentity", "userAgent", "errorCode"):
                 event = {"eventSource": source, "eventName": name, "userAgent": "pacu", field: value}
-                detector.match(event, detector.params)
+                detector.match(typed(event), detector.params)
             nested = {"eventSource": source, "eventName": name, "userIdentity": {"type": "IAMUser", "userName": "a"},
                       "requestParameters": {key: value for key in (
                           "policyDocument", "bucketPolicy", "policyArn", "userName", "instanceType", "instancesSet",
                           "PublicAccessBlockConfiguration", "x-amz-acl", "enable", "status", "withDecryption",
                           "minimumPasswordLength", "serialNumber", "AccessControlPolicy")}}
-            detector.match(nested, detector.params)
+            detector.match(typed(nested), detector.params)
 
 
 def test_trust_risks_name_each_danger() -> None:
-    from detectors.role_trust_policy_changed import risks
+    from detectors.identity.role_trust_policy_changed import risks
     doc = {"Statement": [
         {"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::111122223333:root", "444455556666"]}},
         {"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::111122223333:oidc-provider/x"},
@@ -120,12 +121,12 @@ def test_trust_risks_name_each_danger() -> None:
     ("m5.99999999999xlarge", False),
 ])
 def test_expensive_instance_types(instance_type: str, expensive: bool) -> None:
-    from detectors.expensive_instance_launched import DETECTOR, is_expensive
+    from detectors.compute.expensive_instance_launched import DETECTOR, is_expensive
     assert is_expensive(instance_type, DETECTOR.params) is expensive
 
 
 def test_bucket_policy_restricting_conditions_are_case_insensitive() -> None:
-    from detectors.s3_bucket_made_public import public_reason
+    from detectors.data.s3_bucket_made_public import public_reason
     statement = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*",
                  "Condition": {"StringEquals": {"AWS:PrincipalOrgID": "o-abc"}}}
     assert public_reason("PutBucketPolicy", {"bucketPolicy": {"Statement": [statement]}}) is None

@@ -27,11 +27,15 @@ def imported_modules(path: Path) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("path", sorted(DETECTORS.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(DETECTORS.rglob("*.py")), ids=lambda p: str(p.relative_to(DETECTORS)))
 def test_detector_imports_are_pure(path: Path) -> None:
     bad = {m for m in imported_modules(path)
            if m not in ALLOWED and not m.startswith(("monitor.model", "detectors"))}
-    assert not bad, f"{path.name} imports {sorted(bad)}"
+    assert not bad, f"{path.relative_to(DETECTORS)} imports {sorted(bad)}"
+
+
+def test_the_check_sees_detectors_in_subject_folders() -> None:
+    assert DETECTORS / "identity" / "root_activity.py" in set(DETECTORS.rglob("*.py"))
 
 
 def test_the_check_sees_a_forbidden_import(tmp_path: Path) -> None:

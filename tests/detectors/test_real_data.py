@@ -21,7 +21,7 @@ def scan(name: str) -> tuple[Engine, list[Alert], int]:
     decoded = decode_bytes(path.read_bytes(), str(path))
     assert decoded.issues == []
     engine = Engine(builtin_detectors())
-    result = engine.process(decoded.events, str(path), decoded.lines)
+    result = engine.process(decoded)
     alerts = [*result.alerts, *engine.flush()]
     return engine, alerts, len(decoded.events)
 
@@ -58,14 +58,14 @@ def test_otrf_ec2_proxy_s3_exfiltration() -> None:
 
     path = DATA / "otrf_ec2_proxy_s3_exfil" / "events.jsonl"
     events = decode_bytes(path.read_bytes(), str(path)).events
-    kinds = Counter(f.identity_type(e) for e in events)
+    kinds = Counter(e.userIdentity.type for e in events)
     assert kinds == {"IAMUser": 87, "AssumedRole": 11, "AWSService": 5}
     # The facts that make the mission detectors' silence right, checked on the data itself.
-    assert not any(e.get("errorCode") for e in events)
-    assert not any(f.is_root(e) or f.text(e, "eventSource") == "signin.amazonaws.com" for e in events)
-    assert all(f.mfa_authenticated(e) for e in events if f.identity_type(e) == "IAMUser")
-    stolen = [e for e in events if f.identity_type(e) == "AssumedRole"]
-    assert {f.text(e, "eventName") for e in stolen} == {"ListBuckets", "ListObjects", "GetObject"}
+    assert not any(e.errorCode for e in events)
+    assert not any(f.is_root(e) or e.eventSource == "signin.amazonaws.com" for e in events)
+    assert all(f.mfa_authenticated(e) for e in events if e.userIdentity.type == "IAMUser")
+    stolen = [e for e in events if e.userIdentity.type == "AssumedRole"]
+    assert {e.eventName for e in stolen} == {"ListBuckets", "ListObjects", "GetObject"}
     assert all(not f.mfa_authenticated(e) for e in stolen)
 
     mission = [a for a in alerts if a.detector in MISSION]
@@ -78,7 +78,7 @@ def test_otrf_ec2_proxy_s3_exfiltration() -> None:
     caught = [a for a in latest(alerts).values() if a.detector == "instance-credentials-used-elsewhere"]
     assert len(caught) == 1
     alert = caught[0]
-    assert alert.principal == stolen[0]["userIdentity"]["arn"]
+    assert alert.principal == stolen[0].userIdentity.arn
     assert alert.principal.endswith("/MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0/i-0317f6c6b66ae9c40")
     assert alert.severity.label == "high"
     assert alert.context["instance_id"] == "i-0317f6c6b66ae9c40"

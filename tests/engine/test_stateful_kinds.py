@@ -1,64 +1,95 @@
-"""The engine's stateful kinds: sequences, several distinct counts, first-seen history and usual rates."""
+"""The engine's stateful kinds: sequences, first-seen history and usual rates, their bounds, narrowing, and
+their state across restarts (a new engine on the same state file)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from monitor.engine import Engine
-from monitor.engine.history import PERSIST_GRANULARITY
+from monitor.engine.kinds.first_seen import GRANULARITY
 from monitor.engine.registry import RegistryError, apply_settings
 from monitor.engine.settings import DetectorSettings
-from monitor.model import Alert, Detector, Event, FirstSeen, Hit, Preceded, RateBaseline, Severity
+from monitor.engine.state.embedded import EmbeddedStore
+from monitor.engine.state.memory import MemoryStore
+from monitor.model import Alert, Detector, Event, FirstSeen, Hit, Preceded, RateBaseline, Severity, keys
+from monitor.model.detector import IDENTITY_CENTER
 
 DAY = 86400
 T0 = datetime(2026, 5, 4, tzinfo=UTC).timestamp()
+ACCOUNT = "111122223333"
 _counter = [0]
 
 
-def event(offset: float, name: str = "Call", who: str = "alice", value: str = "a", **extra: Any) -> dict[str, Any]:
+def event(offset: float, name: str = "Call", who: str = "alice", value: Any = "a", **extra: Any) -> dict[str, Any]:
+    """A call by `who`; `value` is what the learners here learn (in requestParameters)."""
     _counter[0] += 1
     when = datetime.fromtimestamp(T0 + offset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"eventID": f"e{_counter[0]}", "eventTime": when, "eventSource": "test.amazonaws.com", "eventName": name,
-            "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::111122223333:user/{who}"},
-            "recipientAccountId": "111122223333", "value": value, **extra}
-
-
-def _any(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    return Hit()
+            "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/{who}"},
+            "recipientAccountId": ACCOUNT, "requestParameters": {"value": value}, **extra}
 
 
 def _who(event: Event) -> str | None:
-    return str(event["userIdentity"]["arn"])
+    return event.userIdentity.arn or None
 
 
 def _value(event: Event) -> str | None:
-    value = event.get("value")
+    value = event.request().get("value")
     return value if isinstance(value, str) else None
 
 
-def detector(**kinds: Any) -> Detector:
+def _any(event: Event, params: Mapping[str, Any]) -> Hit | None:
+    return Hit(value=_value(event), prior=event.eventName == "Prior")
+
+
+def detector(**changes: Any) -> Detector:
+    declared: dict[str, Any] = {
+        "match": _any, "events": frozenset({("test.amazonaws.com", "Call"), ("test.amazonaws.com", "Prior")}),
+        "group_by": _who, **changes}
     return Detector(id="kind-under-test", title="t", severity=Severity.MEDIUM, mitre=("T1078",), runbook="r",
-                    match=_any, events=frozenset({("test.amazonaws.com", "Call"), ("test.amazonaws.com", "Prior")}),
-                    group_by=_who, **kinds)
+                    **declared)
 
 
 def run(engine: Engine, events: list[dict[str, Any]], *, flush: bool = True) -> list[Alert]:
-    alerts = {a.id: a for a in engine.process(events, "test").alerts}
+    alerts = {a.id: a for a in engine.process_records(events, "test").alerts}
     if flush:
         alerts.update({a.id: a for a in engine.flush()})
     return list(alerts.values())
 
 
-def _is_prior(event: Event) -> bool:
-    return event.get("eventName") == "Prior"
+@pytest.fixture
+def state_file(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "state.sqlite"
+    for store in _opened:
+        store.close()
+    _opened.clear()
 
 
-SEQUENCE = detector(preceded=Preceded(prior=_is_prior, count=3, window_seconds=600, label="priors"))
+_opened: list[EmbeddedStore] = []
+
+
+def durable(detectors: list[Detector], path: Path) -> Engine:
+    """An engine on the state file at `path`, restored from it as `run` starts one."""
+    store = EmbeddedStore(path, dedupe_capacity=100_000)
+    _opened.append(store)
+    engine = Engine(detectors, store=store)
+    store.restore()
+    engine.restored()
+    return engine
+
+
+# -- preceded ------------------------------------------------------------------------------------------------
+
+
+SEQUENCE = detector(state=Preceded(count=3, window_seconds=600, label="priors"))
 
 
 def test_a_trigger_after_enough_priors_fires_with_all_of_them() -> None:
@@ -78,17 +109,26 @@ def test_priors_alone_never_fire_and_old_or_other_keys_priors_do_not_count() -> 
     assert run(Engine([SEQUENCE]), [*others, event(60)]) == []
 
 
-def test_sequence_priors_survive_a_snapshot_and_restore() -> None:
-    first = Engine([SEQUENCE])
+def test_a_trigger_clears_the_priors_it_explained() -> None:
+    engine = Engine([SEQUENCE])
+    [alert] = run(engine, [*(event(i, "Prior") for i in range(3)), event(10), event(20)], flush=False)
+    assert alert.count == 4  # the second trigger follows no priors of its own: it adds nothing
+    [again] = run(engine, [*(event(30 + i, "Prior") for i in range(3)), event(40)])
+    assert (again.id, again.count) == (alert.id, 8)  # a new burst in the episode joins it
+
+
+def test_sequence_priors_survive_a_restart(state_file: Path) -> None:
+    first = durable([SEQUENCE], state_file)
     run(first, [event(i, "Prior") for i in range(3)], flush=False)
-    second = Engine([SEQUENCE])
-    second.restore(first.snapshot())
-    [alert] = run(second, [event(120)])
+    first.store.persist()
+    [alert] = run(durable([SEQUENCE], state_file), [event(120)])
     assert alert.count == 4
 
 
-SEEN = detector(first_seen=FirstSeen(value=_value, label="new_values", history_seconds=14 * DAY,
-                                     learning_seconds=7 * DAY))
+# -- first seen ----------------------------------------------------------------------------------------------
+
+
+SEEN = detector(state=FirstSeen(label="new_values", history_seconds=14 * DAY, learning_seconds=7 * DAY))
 
 
 def learning(days: range, value: str = "a", who: str = "alice") -> list[dict[str, Any]]:
@@ -115,58 +155,115 @@ def test_a_value_not_seen_within_the_history_window_is_new_again() -> None:
 
 
 def test_detector_level_learning_alerts_on_a_key_first_seen_after_it() -> None:
-    spec = FirstSeen(value=_value, label="new", learning_seconds=DAY, learn_per_key=False)
-    engine = Engine([detector(first_seen=spec)])
+    spec = FirstSeen(label="new", learning_seconds=DAY, learn_per_key=False)
+    engine = Engine([detector(state=spec)])
     assert run(engine, [event(0, who="old")], flush=False) == []
     [alert] = run(engine, [event(2 * DAY, who="newcomer")])
     assert alert.principal.endswith("user/newcomer")
 
 
+def test_a_standalone_value_alerts_even_while_learning_and_a_quiet_one_never() -> None:
+    def telling(event: Event, params: Mapping[str, Any]) -> Hit | None:
+        value = _value(event)
+        return Hit(value=value, standalone=value == "alarming", quiet=value == "own")
+
+    learner = detector(match=telling, state=FirstSeen(label="new", learning_seconds=7 * DAY))
+    [alert] = run(Engine([learner]), [event(0, value="alarming"), event(60, value="own"), event(120, value="x")])
+    assert alert.context["new"] == ["alarming"]
+    engine = Engine([learner])
+    run(engine, learning(range(8), value="a"), flush=False)
+    assert run(engine, [event(8 * DAY, value="own")]) == []  # learned, never news
+    assert run(engine, [event(8 * DAY + 60, value="own")]) == []
+
+
+def memory(engine: Engine) -> MemoryStore:
+    assert isinstance(engine.store, MemoryStore)  # EmbeddedStore is one
+    return engine.store
+
+
+def history(engine: Engine, detector_id: str = "kind-under-test") -> dict[str, Any]:
+    """The first-seen rows the engine holds: key -> (first seen, last activity, {value: last seen})."""
+    return dict(memory(engine).items(f"history/{detector_id}"))
+
+
 def test_history_is_bounded_in_keys_and_values() -> None:
-    spec = FirstSeen(value=_value, label="new", learning_seconds=0, max_keys=10, max_values=3)
-    engine = Engine([detector(first_seen=spec)])
+    spec = FirstSeen(label="new", learning_seconds=0, max_keys=10, max_values=3)
+    engine = Engine([detector(state=spec)])
     run(engine, [event(i, who=f"user{i}") for i in range(25)])
-    rows = {key for _, key, data in engine.history_changes() if data is not None and key}
-    assert 0 < len(rows) <= 10
+    assert 0 < len(history(engine)) <= 10
     run(engine, [event(100 + i, who="user24", value=f"v{i}") for i in range(10)])
-    [values] = [data["values"] for _, key, data in engine.history_changes() if key.endswith("user24") and data]
-    assert len(values) == 3
+    [(_, _, values)] = [row for key, row in history(engine).items() if key.endswith("user/user24")]
+    assert sorted(values) == ["v7", "v8", "v9"]  # the most recently seen
 
 
-def test_history_changes_round_trip_into_a_fresh_engine() -> None:
-    first = Engine([SEEN])
+def test_history_survives_a_restart_and_a_fresh_engine_is_still_learning(state_file: Path) -> None:
+    first = durable([SEEN], state_file)
     run(first, learning(range(8)), flush=False)
-    rows = [(d, k, data) for d, k, data in first.history_changes() if data is not None]
-    assert rows and first.history_changes() == []  # taken once
-    second = Engine([SEEN])
-    second.restore_history(rows)
-    assert second.history_changes() == []  # what was loaded is not a change
+    assert memory(first).unpersisted
+    first.store.persist()
+    assert not memory(first).unpersisted  # persisted once
+    second = durable([SEEN], state_file)
+    assert not memory(second).unpersisted  # what was loaded is not a change
     [alert] = run(second, [event(8 * DAY, value="b")])
     assert alert.context["new_values"] == ["b"]
     # A fresh engine without the history is still learning: the same event is quiet.
     assert run(Engine([SEEN]), [event(8 * DAY, value="b")]) == []
 
 
-def test_repeated_sightings_within_the_persist_granularity_are_not_changes() -> None:
-    engine = Engine([SEEN])
+class WritesKept(MemoryStore):
+    """A memory store that remembers every key written, space by space."""
+
+    def __init__(self) -> None:
+        super().__init__(dedupe_capacity=100_000)
+        self.written: list[tuple[str, str]] = []
+
+    def put(self, space: str, key: str, value: Any, expires: float) -> None:
+        self.written.append((space, key))
+        super().put(space, key, value, expires)
+
+
+def test_repeated_sightings_within_the_granularity_are_not_written() -> None:
+    store = WritesKept()
+    engine = Engine([SEEN], store=store)
+    alice = f"arn:aws:iam::{ACCOUNT}:user/alice"
     run(engine, [event(0)], flush=False)
-    engine.history_changes()
-    run(engine, [event(PERSIST_GRANULARITY / 2)], flush=False)
-    assert engine.history_changes() == []
-    run(engine, [event(PERSIST_GRANULARITY * 2)], flush=False)
-    assert [key for _, key, _ in engine.history_changes()] == ["k:arn:aws:iam::111122223333:user/alice"]
+    assert ("history/kind-under-test", alice) in store.written
+    store.written.clear()
+    run(engine, [event(GRANULARITY / 2)], flush=False)
+    assert [key for space, key in store.written if space.startswith("history/")] == []
+    run(engine, [event(GRANULARITY * 2)], flush=False)
+    assert [key for space, key in store.written if space.startswith("history/")] == [alice]
+
+
+def test_repeats_in_one_slice_fold_and_count_as_event_by_event() -> None:
+    # Detection folds a slice's repeats of one key and value into one finding; the state replays them.
+    folding = detector(state=FirstSeen(label="new", learning_seconds=0, learn_per_key=False, fold_repeats=True))
+    events = [event(i * 10, value="a" if i % 2 else "b") for i in range(30)]
+    together = run(Engine([folding]), events)
+    one_by_one = Engine([folding])
+    apart: dict[str, Alert] = {}
+    for e in events:
+        apart.update({a.id: a for a in one_by_one.process_records([e], "one").alerts})
+    apart.update({a.id: a for a in one_by_one.flush()})
+    assert [a.to_json() for a in together] == [a.to_json() for a in apart.values()]
+    [alert] = together
+    assert alert.context["new"] == ["b", "a"] and alert.count == 30
+    assert alert.event_ids == [e["eventID"] for e in events[:20]]  # the first "a" is listed, in its place
 
 
 def test_first_seen_settings_set_history_and_learning_not_a_threshold() -> None:
     tuned = apply_settings(SEEN, DetectorSettings(window_seconds=3 * DAY, learning_seconds=0))
-    assert tuned.first_seen is not None
-    assert (tuned.first_seen.history_seconds, tuned.first_seen.learning_seconds) == (3 * DAY, 0)
+    assert isinstance(tuned.state, FirstSeen)
+    assert (tuned.state.history_seconds, tuned.state.learning_seconds) == (3 * DAY, 0)
     with pytest.raises(RegistryError, match="first-seen detectors take only window_seconds"):
         apply_settings(SEEN, DetectorSettings(threshold=3))
 
 
-RATE = detector(rate=RateBaseline(bucket_seconds=3600, factor=10.0, min_count=20, learning_seconds=DAY,
-                                  key_learning_seconds=DAY))
+# -- usual rate ----------------------------------------------------------------------------------------------
+
+
+RATE = detector(state=RateBaseline(bucket_seconds=3600, factor=10.0, min_count=20, learning_seconds=DAY,
+                                   key_learning_seconds=DAY))
 
 
 def steady(days: range, per_hour: int, who: str = "alice") -> list[dict[str, Any]]:
@@ -195,65 +292,96 @@ def test_usual_volume_and_bursts_below_min_count_stay_quiet() -> None:
     assert run(Engine([RATE]), [*steady(range(3), 1), *steady(range(3, 4), 15)]) == []
 
 
-def test_rate_history_round_trips() -> None:
-    first = Engine([RATE])
+def test_rate_history_survives_a_restart(state_file: Path) -> None:
+    first = durable([RATE], state_file)
     run(first, steady(range(3), 2), flush=False)
-    second = Engine([RATE])
-    second.restore_history([(d, k, data) for d, k, data in first.history_changes() if data is not None])
-    [alert] = run(second, [event(3 * DAY + i, who="alice") for i in range(25)])
+    first.store.persist()
+    [alert] = run(durable([RATE], state_file), [event(3 * DAY + i, who="alice") for i in range(25)])
     assert alert.context["reason"] == "above usual rate"
 
 
-def test_restored_rows_of_hostile_shape_raise_a_clear_error_not_half_state() -> None:
-    engine = Engine([SEEN])
+def test_saved_rows_of_hostile_shape_raise_a_clear_error_not_half_state(state_file: Path) -> None:
+    first = durable([SEEN], state_file)
+    run(first, learning(range(2)), flush=False)
+    first.store.persist()
+    hostile = orjson.dumps({"first": "not a number", "last": 0, "values": {"a": 1}})
+    with sqlite3.connect(state_file) as db:
+        db.execute("UPDATE engine_values SET value = ? WHERE space = 'history/kind-under-test'", (hostile,))
+    store = EmbeddedStore(state_file, dedupe_capacity=100)
+    _opened.append(store)
+    Engine([SEEN], store=store)
     with pytest.raises((KeyError, TypeError, ValueError)):
-        engine.restore_history([("kind-under-test", "k:x", {"first": "not a number", "last": 0, "values": {"a": 1}})])
+        store.restore()
+    assert store.size("history/kind-under-test") == 0  # the row is not half loaded
 
 
-def test_declaring_two_kinds_or_a_kind_without_group_by_is_refused() -> None:
-    with pytest.raises(ValueError, match="declare one of"):
-        detector(first_seen=SEEN.first_seen, rate=RateBaseline())
-    with pytest.raises(ValueError, match="need group_by"):
+# -- declarations and narrowing ------------------------------------------------------------------------------
+
+
+def test_a_kind_without_group_by_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs group_by"):
         dataclasses.replace(SEEN, group_by=None)
+    keyed_by_hits = dataclasses.replace(SEEN, group_by=keys())
+    assert keyed_by_hits.stateful
+
+
+def test_a_kind_keyed_by_its_hits_skips_hits_without_a_key() -> None:
+    def sometimes_keyed(event: Event, params: Mapping[str, Any]) -> Hit | None:
+        value = _value(event)
+        return Hit(key=None if value == "nokey" else _who(event), value=value)
+
+    learner = detector(match=sometimes_keyed, group_by=keys(), state=FirstSeen(label="new", learning_seconds=0,
+                                                                              learn_per_key=False))
+    engine = Engine([learner])
+    alerts = run(engine, [event(0, value="nokey"), event(60, value="x")])
+    assert [a.context["new"] for a in alerts] == [["x"]]
+    assert engine.stats.detector_errors == {}
 
 
 def _seen_by(store: list[str]) -> Any:
     def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-        store.append(str(event.get("eventID")))
+        store.append(event.eventID)
         return None
     return match
 
 
-def test_catch_all_detectors_narrowed_by_identity_type_or_errors_see_only_those_events() -> None:
+def _catch_all(detector_id: str, store: list[str], **narrowing: Any) -> Detector:
+    return Detector(id=detector_id, title="t", severity=Severity.LOW, mitre=("T1078",), runbook="r",
+                    match=_seen_by(store), all_events=True, **narrowing)
+
+
+def test_catch_all_detectors_narrowed_by_identity_type_errors_or_changes_see_only_those_events() -> None:
     root_seen: list[str] = []
     errors_seen: list[str] = []
-    root_only = Detector(id="root-only", title="t", severity=Severity.LOW, mitre=("T1078",), runbook="r",
-                         match=_seen_by(root_seen), all_events=True, identity_types=frozenset({"Root"}))
-    errors = Detector(id="errors-only", title="t", severity=Severity.LOW, mitre=("T1078",), runbook="r",
-                      match=_seen_by(errors_seen), all_events=True, errors_only=True)
-    root_event = {**event(0), "userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root"}}
-    failed = event(1, errorCode="AccessDenied")
-    hostile = {**event(2), "userIdentity": {"type": ["Root"]}}
-    Engine([root_only, errors]).process([root_event, failed, event(3), hostile], "t")
+    changes_seen: list[str] = []
+    sso_seen: list[str] = []
+    narrowed = [_catch_all("root-only", root_seen, identity_types=frozenset({"Root"})),
+                _catch_all("errors-only", errors_seen, errors_only=True),
+                _catch_all("changes-only", changes_seen, changes_only=True),
+                _catch_all("sso-only", sso_seen, identity_types=frozenset({IDENTITY_CENTER}))]
+    root_event = {**event(0, readOnly=True), "userIdentity": {"type": "Root", "arn": f"arn:aws:iam::{ACCOUNT}:root"}}
+    failed = event(1, errorCode="AccessDenied", readOnly=True)
+    change = event(2, readOnly=False)
+    hostile = {**event(3, readOnly=True), "userIdentity": {"type": ["Root"]}}
+    sso = {**event(4, readOnly=True), "userIdentity": {
+        "type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_Admin_0123/alice"}}
+    not_sso = {**event(5, readOnly=True), "userIdentity": {
+        "type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/AWSReservedSSO_Admin_0123"}}
+    Engine(narrowed).process_records([root_event, failed, change, hostile, sso, not_sso], "t")
     assert root_seen == [root_event["eventID"]]
     assert errors_seen == [failed["eventID"]]
+    assert changes_seen == [change["eventID"]]  # readOnly absent counts as a change too
+    assert sso_seen == [sso["eventID"]]
     with pytest.raises(ValueError, match="narrow all_events detectors only"):
         dataclasses.replace(SEQUENCE, identity_types=frozenset({"Root"}))
 
 
-def test_a_shared_profile_runs_once_per_event_for_all_its_learners() -> None:
-    profiled: list[str] = []
-
-    def profile(event: Event) -> tuple[str | None, ...] | None:
-        profiled.append(str(event.get("eventID")))
-        return (_who(event), _value(event))
-
-    spec = FirstSeen(value=_value, label="new", learning_seconds=0, learn_per_key=False, profile=profile)
-    learner = dataclasses.replace(SEEN, id="learner", events=frozenset(), all_events=True, first_seen=spec)
+def test_learners_each_keep_their_own_history_and_values_of_the_wrong_type_are_not_learned() -> None:
+    spec = FirstSeen(label="new", learning_seconds=0, learn_per_key=False)
+    learner = dataclasses.replace(SEEN, id="learner", events=frozenset(), all_events=True, state=spec)
     twin = dataclasses.replace(learner, id="twin")
-    events = [event(0), event(60), event(120, value="b"), {**event(180), "value": ["x"]}]
+    events = [event(0), event(60), event(120, value="b"), event(180, value=["x"])]
     alerts = run(Engine([learner, twin]), events)
-    assert profiled == [e["eventID"] for e in events]
     assert sorted(a.detector for a in alerts) == ["learner", "twin"]
     assert all(a.context["new"] == ["a", "b"] for a in alerts)
 
@@ -263,28 +391,34 @@ def test_an_inert_detector_is_never_dispatched_until_its_params_give_it_work() -
     quiet = Detector(id="needs-a-list", title="t", severity=Severity.LOW, mitre=("T1078",), runbook="r",
                      match=_seen_by(seen), events=frozenset({("test.amazonaws.com", "Call")}),
                      params={"allowed": []}, inert=lambda params: not params.get("allowed"))
-    Engine([quiet]).process([event(0)], "t")
+    Engine([quiet]).process_records([event(0)], "t")
     assert seen == []
     configured = apply_settings(quiet, DetectorSettings(params={"allowed": ["x"]}))
-    Engine([configured]).process([event(1)], "t")
+    Engine([configured]).process_records([event(1)], "t")
     assert len(seen) == 1
 
 
 def test_min_distinct_fires_when_a_key_holds_enough_values_in_its_history_over_several_columns() -> None:
-    def profile(event: Event) -> tuple[str | None, ...] | None:
-        who = _who(event)
-        return (f"{who}|a", event.get("value"), f"{who}|b", event.get("other"))
+    def two_columns(event: Event, params: Mapping[str, Any]) -> tuple[Hit, ...]:
+        # One Hit per column, each under its own key: the columns are counted apart in one history.
+        who, request = _who(event), event.request()
+        return tuple(Hit(key=f"{who}|{column}", value=value) for column in ("a", "b")
+                     if isinstance(value := request.get(column), str))
 
-    spec = FirstSeen(value=_value, label="seen", history_seconds=3600, learning_seconds=0, min_distinct=3,
-                     profile=profile, key_at=0, value_at=1, more_columns=((2, 3),))
-    counter = dataclasses.replace(SEEN, id="counter", events=frozenset(), all_events=True, first_seen=spec)
+    spec = FirstSeen(label="seen", history_seconds=3600, learning_seconds=0, min_distinct=3)
+    counter = dataclasses.replace(SEEN, id="counter", events=frozenset(), all_events=True, match=two_columns,
+                                  group_by=keys(), state=spec)
+
+    def calls(pairs: list[tuple[str, str]], step: int = 60) -> list[dict[str, Any]]:
+        return [event(i * step, requestParameters={"a": a, "b": b}) for i, (a, b) in enumerate(pairs)]
+
     # Three values of the first column within the hour: one alert naming all three, counting them.
-    [alert] = run(Engine([counter]), [event(i * 60, value=v, other="x") for i, v in enumerate("abc")])
+    [alert] = run(Engine([counter]), calls([("a", "x"), ("b", "x"), ("c", "x")]))
     assert alert.context["seen"] == ["a", "b", "c"] and alert.count == 3
     # Three of the second column fire too; two of each do not; spread over hours they never add up.
-    [by_other] = run(Engine([counter]), [event(i * 60, value="a", other=o) for i, o in enumerate("xyz")])
+    [by_other] = run(Engine([counter]), calls([("a", "x"), ("a", "y"), ("a", "z")]))
     assert by_other.context["seen"] == ["x", "y", "z"]
-    assert run(Engine([counter]), [event(i * 60, value=v, other=v) for i, v in enumerate("ab")]) == []
-    assert run(Engine([counter]), [event(i * 4000, value=v, other="x") for i, v in enumerate("abcd")]) == []
+    assert run(Engine([counter]), calls([("a", "a"), ("b", "b")])) == []
+    assert run(Engine([counter]), calls([("a", "x"), ("b", "x"), ("c", "x"), ("d", "x")], step=4000)) == []
     tuned = apply_settings(counter, DetectorSettings(threshold=2))
-    assert tuned.first_seen is not None and tuned.first_seen.min_distinct == 2
+    assert isinstance(tuned.state, FirstSeen) and tuned.state.min_distinct == 2

@@ -23,7 +23,7 @@ from tests.metrics.scrape import parse, total, value
 
 # Label names a metric may carry: small fixed sets, never an identity, address, key or event.
 ALLOWED_LABELS = frozenset({"source", "kind", "detector", "severity", "sink", "outcome", "stage", "reason", "api",
-                            "operation", "version", "python"})
+                            "operation", "version", "python", "backend", "lease"})
 FORBIDDEN_WORDS = ("principal", "ip", "arn", "event_id", "eventid", "key", "bucket", "account", "user", "object")
 
 
@@ -163,8 +163,8 @@ def test_engine_counts_are_read_at_scrape_time() -> None:
     events = background_events(rng, EXAMPLE_START, 200, EXAMPLE_ACCOUNTS, EXAMPLE_REGIONS)
     for name in ("root-console-login", "access-key-created"):
         events.extend(scenario(name).build(rng, EXAMPLE_START + 600, "111122223333"))
-    engine.process(events, "test")
-    engine.process(events[:10], "test again")  # duplicates
+    engine.process_records(events, "test")
+    engine.process_records(events[:10], "test again")  # duplicates
     engine.flush()
     after = parse(telemetry.exposition().decode())
     assert engine.stats.matches, "the scenarios matched"

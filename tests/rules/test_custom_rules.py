@@ -8,17 +8,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 
 from monitor.config import ConfigError, load_config, parse_config
+from monitor.decode import decode_bytes
 from monitor.engine import Engine, EngineSettings
-from monitor.model import Detector, Severity
+from monitor.model import Detector, Event, Severity, Threshold
 from monitor.rules.builtin import builtin_detectors
 from monitor.rules.conditions import MAX_REGEX_SUBJECT
 from monitor.rules.custom import load_custom_rules, parse_rules
 from monitor.rules.loader import assemble_detectors, load_rules, rule_files
-from tests.helpers import REPO, cloudtrail_event, iam_user
+from tests.helpers import REPO, cloudtrail_event, iam_user, typed
 
 FILE = "team.rules.yaml"
 
@@ -50,9 +52,10 @@ def problems_of(raw: Any, taken: tuple[str, ...] = ()) -> list[str]:
     return [str(p) for p in loaded.problems]
 
 
-def matches(condition: dict[str, Any], event: Any) -> bool:
+def matches(condition: dict[str, Any], record: dict[str, Any]) -> bool:
+    """The rule's verdict on a record, decoded into a typed event as the engine would."""
     detector = compile_one(condition=condition)
-    return detector.match(event, {}) is not None
+    return detector.match(typed(record), {}) is not None
 
 
 def create_user(**fields: Any) -> dict[str, Any]:
@@ -164,10 +167,23 @@ def test_a_path_over_a_list_matches_when_any_value_does() -> None:
 
 # --- hostile values --------------------------------------------------------------------------------
 
-HOSTILE_VALUES: list[Any] = [
-    None, {"nested": "x"}, ["x", {"y": 1}], [[["deep"]]], True, 10**30, float("nan"), float("inf"), -0.0,
-    "A" * 5_000_000, "\x00\udcff", "1" * 5000, "nan", "", 3.14,
+# Hostile values as JSON text: what an attacker can write into a record the engine decodes.
+HOSTILE_VALUES: list[bytes] = [
+    b"null", b'{"nested": "x"}', b'["x", {"y": 1}]', b'[[["deep"]]]', b"true", b"1" + b"0" * 30, b"1e999",
+    b"-0.0", b'"' + b"A" * 5_000_000 + b'"', b'"\\u0000\\udcff"', b'"' + b"1" * 5000 + b'"', b'"nan"', b'""',
+    b"3.14",
 ]
+
+
+def hostile_events(value: bytes) -> list[Event]:
+    """Events whose requestParameters hold `value` (as itself, under a key, in a list), decoded from JSON text as
+    the engine decodes it; a record the decoder cannot read at all is reported there and never reaches a rule."""
+    record = orjson.dumps(create_user(requestParameters="HOLE"))
+    shapes = (b'{"value": %s}' % value, value, b'[{"value": %s}, "junk", null]' % value)
+    return decode_bytes(b'{"Records": [%s]}' % b",".join(record.replace(b'"HOLE"', shape) for shape in shapes),
+                        "hostile").events
+
+
 EVERY_OPERATOR = [
     {"field": "requestParameters.value", "equals": "x"},
     {"field": "requestParameters.value", "equals": 1},
@@ -186,11 +202,13 @@ EVERY_OPERATOR = [
 @pytest.mark.parametrize("condition", EVERY_OPERATOR, ids=[str(c) for c in EVERY_OPERATOR])
 def test_hostile_values_never_raise(condition: dict[str, Any]) -> None:
     detector = compile_one(condition=condition)
+    seen = 0
     for value in HOSTILE_VALUES:
-        for event in (create_user(requestParameters={"value": value}), create_user(requestParameters=value),
-                      create_user(requestParameters=[{"value": value}, "junk", None])):
+        for event in hostile_events(value):
             detector.match(event, {})  # must not raise
-    odd_shapes: list[Any] = [{}, {"requestParameters": "string"}, {"requestParameters": [1, 2]}, []]
+            seen += 1
+    assert seen >= 3 * (len(HOSTILE_VALUES) - 1)  # only the lone surrogate may leave its records unreadable
+    odd_shapes = [Event(), typed(create_user(requestParameters="string")), typed(create_user(requestParameters=[1, 2]))]
     for odd in odd_shapes:
         detector.match(odd, {})
 
@@ -221,7 +239,7 @@ def test_huge_lists_are_bounded() -> None:
 
 def run(detector: Detector, events: list[dict[str, Any]]) -> list[Any]:
     engine = Engine([detector], EngineSettings())
-    alerts = {a.id: a for a in [*engine.process(events, "test").alerts, *engine.flush()]}
+    alerts = {a.id: a for a in [*engine.process_records(events, "test").alerts, *engine.flush()]}
     assert not engine.stats.detector_errors
     return list(alerts.values())
 
@@ -483,8 +501,8 @@ def test_assemble_applies_detector_settings_to_rules(tmp_path: Path) -> None:
     detectors, loaded = assemble_detectors(config)
     by_id = {d.id: d for d in detectors}
     assert "rule-a" not in by_id and by_id["rule-b"].severity is Severity.CRITICAL
-    threshold = by_id["rule-c"].threshold
-    assert threshold is not None and threshold.count == 2
+    threshold = by_id["rule-c"].state
+    assert isinstance(threshold, Threshold) and threshold.count == 2
     assert "root-console-login" in by_id  # the built-ins are still there
     assert {d.id for d in loaded.detectors} == {"rule-a", "rule-b", "rule-c"}  # as written, unconfigured
 
@@ -532,5 +550,5 @@ def test_compiled_rule_is_independent_of_the_parsed_data() -> None:
     pristine = copy.deepcopy(raw)
     raw["condition"]["in"].append("c")  # mutating the YAML data after load changes nothing
     [detector] = loaded.detectors
-    assert detector.match(create_user(requestParameters={"userName": "c"}), {}) is None
+    assert detector.match(typed(create_user(requestParameters={"userName": "c"})), {}) is None
     assert raw != pristine

@@ -9,11 +9,13 @@ from typing import Any
 import orjson
 import pytest
 
+from monitor.decode import decode_bytes
 from monitor.engine import Engine
-from monitor.model.detector import ANY_SOURCE, Detector
+from monitor.model import Event
+from monitor.model.detector import ANY_SOURCE, Detector, Hit
 from monitor.model.severity import Severity
 from monitor.rules.sigma import load_sigma_rules, slug
-from tests.helpers import DATA, REPO, cloudtrail_event, iam_user, root
+from tests.helpers import DATA, REPO, api_call, cloudtrail_event, iam_user, root, typed
 
 RULES = Path(__file__).parent / "sigma"
 EXAMPLES = REPO / "deploy" / "rules" / "sigma"
@@ -56,8 +58,9 @@ detection:
     return [p.message for p in loaded.problems]
 
 
-def matches(detector: Detector, event: Any) -> bool:
-    return detector.match(event, detector.params) is not None
+def matches(detector: Detector, record: dict[str, Any]) -> bool:
+    """The rule's verdict on a record, decoded into a typed event as the engine would."""
+    return detector.match(typed(record), detector.params) is not None
 
 
 def api(name: str = "ListBuckets", source: str = "s3.amazonaws.com", **fields: Any) -> dict[str, Any]:
@@ -158,7 +161,7 @@ def test_a_rule_naming_only_the_call_is_indexed_for_any_source(tmp_path: Path) -
     listed = {"eventID": "e1", "eventTime": "2026-05-04T10:00:00Z", "eventSource": "s3.amazonaws.com",
               "eventName": "ListBuckets", "userIdentity": {"type": "IAMUser"}}
     other = {**listed, "eventID": "e2", "eventName": "GetObject"}
-    alerts = Engine([detector]).process([listed, other], "t").alerts
+    alerts = Engine([detector]).process_records([listed, other], "t").alerts
     assert [a.event_ids for a in alerts] == [["e1"]]
 
 
@@ -249,9 +252,16 @@ def test_mixed_alternatives_of_one_field(tmp_path: Path) -> None:
 
 
 def test_lone_wildcard_matches_any_scalar_but_not_absent(tmp_path: Path) -> None:
-    detector = compile_rule(tmp_path, "sel:\n  errorCode: '*'\ncondition: sel")
-    assert matches(detector, api(errorCode="")) and matches(detector, api(errorCode=7))
-    assert not matches(detector, api()) and not matches(detector, api(errorCode={"a": "b"}))
+    detector = compile_rule(tmp_path, "sel:\n  requestParameters.code: '*'\ncondition: sel")
+    for value in ("", 7, True, "AccessDenied"):
+        assert matches(detector, api(requestParameters={"code": value})), value
+    assert not matches(detector, api()) and not matches(detector, api(requestParameters={"code": {"a": "b"}}))
+    assert not matches(detector, api(requestParameters={"code": None}))
+    # A typed field (errorCode) holds text only: "" reads as absent, and a number is left out when decoding.
+    typed_field = compile_rule(tmp_path, "sel:\n  errorCode: '*'\ncondition: sel")
+    assert matches(typed_field, api(errorCode="AccessDenied"))
+    assert not matches(typed_field, api()) and not matches(typed_field, api(errorCode={"a": "b"}))
+    assert not matches(typed_field, api(errorCode="")) and not matches(typed_field, api(errorCode=7))
 
 
 def test_all_modifier_needs_every_value(tmp_path: Path) -> None:
@@ -305,6 +315,11 @@ def test_exists_and_null(tmp_path: Path) -> None:
     del event["responseElements"]
     assert matches(null, event)
     assert not matches(null, api(responseElements={"ok": True}))
+    # A record without a caller (console captures, stripped exports): typed, an absent or empty userIdentity.
+    no_caller = compile_rule(tmp_path, "sel:\n  userIdentity: null\ncondition: sel")
+    assert matches(no_caller, api_call(None, "s3.amazonaws.com", "ListBuckets"))
+    assert matches(no_caller, api_call({}, "s3.amazonaws.com", "ListBuckets"))
+    assert not matches(no_caller, api())
 
 
 def test_numbers_and_booleans_match_json_values_and_cloudtrail_strings(tmp_path: Path) -> None:
@@ -340,9 +355,12 @@ def test_fields_fan_out_over_lists(tmp_path: Path) -> None:
     nested = compile_rule(tmp_path, "sel:\n  requestParameters.instancesSet.items.instanceId: i-0abc\ncondition: sel")
     event = api(requestParameters={"instancesSet": {"items": [{"instanceId": "i-0def"}, {"instanceId": "i-0ABC"}]}})
     assert matches(nested, event)
+    end = compile_rule(tmp_path, "sel:\n  requestParameters.agents|contains: pacu\ncondition: sel")
+    assert matches(end, api(requestParameters={"agents": ["aws-cli", {"x": 1}, "PACU"]}))
+    assert not matches(end, api(requestParameters={"agents": ["aws-cli", None]}))
+    # A list where CloudTrail writes text is left out when decoding: a typed field is never a list.
     top = compile_rule(tmp_path, "sel:\n  userAgent|contains: pacu\ncondition: sel")
-    assert matches(top, api(userAgent=["aws-cli", {"x": 1}, "PACU"]))
-    assert not matches(top, api(userAgent=["aws-cli", None]))
+    assert not matches(top, api(userAgent=["aws-cli", {"x": 1}, "PACU"]))
 
 
 def test_neq_modifier_negates_the_item(tmp_path: Path) -> None:
@@ -499,20 +517,34 @@ def test_non_cloudtrail_logsource_is_rejected(tmp_path: Path) -> None:
 # --- hostile input ----------------------------------------------------------------------------------
 
 
-HOSTILE: list[Any] = [
-    None, [], "text", 42, {},
-    {"eventName": None, "eventSource": 7, "userIdentity": "nope", "sourceIPAddress": {"ip": "10.0.0.1"}},
-    {"userIdentity": {"arn": {"nested": True}}, "requestParameters": [1, None, {"a": [[]]}], "resources": "x"},
-    {"userAgent": "x" * 1_000_000, "sourceIPAddress": "1" * 10_000, "errorCode": float("nan")},
-    {"requestParameters": {"maxResults": "1e999", "items": [float("inf"), -0.0, 10**400]}},
+# Hostile records as JSON text, which is what reaches the engine: records that are not objects, fields of
+# the wrong type, huge values and numbers no parser reads.
+HOSTILE_RECORDS = [
+    b"null", b"[]", b'"text"', b"42", b"{}",
+    b'{"eventName": null, "eventSource": 7, "userIdentity": "nope", "sourceIPAddress": {"ip": "10.0.0.1"}}',
+    b'{"userIdentity": {"arn": {"nested": true}}, "requestParameters": [1, null, {"a": [[]]}], "resources": "x"}',
+    b'{"userAgent": "' + b"x" * 1_000_000 + b'", "sourceIPAddress": "' + b"1" * 10_000 + b'", "errorCode": 1e308}',
+    b'{"requestParameters": {"maxResults": "1e999", "items": [-0.0, 1' + b"0" * 400 + b']}}',
+    b'{"responseElements": {"deep": ' + b"[" * 500 + b"]" * 500 + b'}, "additionalEventData": [' + b"9" * 400 + b"]}",
 ]
+
+
+def hostile_events() -> list[Event]:
+    """The hostile records decoded as the engine decodes them: the ones that are not objects are reported there
+    and never reach a rule, fields of the wrong type are left out, free-form fields stay as they came."""
+    part = decode_bytes(b'{"Records": [' + b", ".join(HOSTILE_RECORDS) + b"]}", "hostile")
+    assert len(part.events) == len(HOSTILE_RECORDS) - 4
+    return part.events
 
 
 def test_hostile_events_never_raise() -> None:
     detectors = load_sigma_rules([RULES, EXAMPLES]).detectors
     for detector in detectors:
-        for event in HOSTILE:
+        for event in hostile_events():
             assert detector.match(event, detector.params) is None
+    engine = Engine(detectors)
+    result = engine.process(decode_bytes(b'{"Records": [' + b", ".join(HOSTILE_RECORDS) + b"]}", "hostile"))
+    assert not result.alerts and not engine.stats.detector_errors
 
 
 def test_hostile_values_with_every_value_kind(tmp_path: Path) -> None:
@@ -533,7 +565,7 @@ def test_hostile_values_with_every_value_kind(tmp_path: Path) -> None:
           - keyword
         condition: 1 of them
         """)
-    for event in HOSTILE:
+    for event in hostile_events():
         assert detector.match(event, {}) is None
     assert matches(detector, {"requestParameters": {"items": ["2", 1.0]}})
 
@@ -544,8 +576,9 @@ def test_hostile_values_with_every_value_kind(tmp_path: Path) -> None:
 def test_hit_context_names_the_rule_and_the_fields_it_read() -> None:
     (detector,) = load_sigma_rules([RULES / "policy_wildcards.yml"]).detectors
     document = '{"Effect":"Allow","Action":"*"}' + " " * 5000
-    hit = detector.match(api("PutRolePolicy", "iam.amazonaws.com", requestParameters={"policyDocument": document}), {})
-    assert hit is not None
+    event = typed(api("PutRolePolicy", "iam.amazonaws.com", requestParameters={"policyDocument": document}))
+    hit = detector.match(event, {})
+    assert isinstance(hit, Hit)
     assert hit.context["rule"] == "sigma-inline-policy-granting-everything"
     assert hit.context["sigma_title"] == "Inline Policy Granting Everything"
     assert hit.context["sigma_id"] == "1a2b3c4d-0002-4000-8000-000000000002"
@@ -567,7 +600,7 @@ def test_end_to_end_through_the_engine() -> None:
             responseElements={"ConsoleLogin": "Success"}),
         api("DescribeInstances", "ec2.amazonaws.com", seconds=6),
     ]
-    result = engine.process(events, "test")
+    result = engine.process_records(events, "test")
     alerts = result.alerts + engine.flush()
     seen = {(a.detector, a.severity, tuple(a.mitre), a.event_ids[0]) for a in alerts}
     assert seen == {
@@ -638,7 +671,7 @@ def test_real_events_raise_no_errors_and_the_examples_stay_quiet(name: str) -> N
     events = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
     loaded = load_sigma_rules([EXAMPLES, RULES])
     engine = Engine(loaded.detectors)
-    alerts = engine.process(events, name).alerts + engine.flush()
+    alerts = engine.process_records(events, name).alerts + engine.flush()
     assert not engine.stats.detector_errors
     # Benign console browsing and an S3 read-out with stolen role credentials: none of the
     # examples is about either (records without a caller or address are left out).
@@ -655,11 +688,23 @@ def test_remembered_verdicts_stay_right_past_the_memo_bound(tmp_path: Path) -> N
     assert matches(detector, api(userAgent="x" * 600 + "CloudFox"))
 
 
-def test_alert_context_is_json_safe_for_odd_values() -> None:
+def test_alert_context_is_json_safe_for_odd_values(tmp_path: Path) -> None:
     loaded = load_sigma_rules([RULES / "trail_tampering.yml"])
     engine = Engine(loaded.detectors)
+    # A typed field of the wrong type is left out when decoding (and reported): the rule never sees it.
     event = api("StopLogging", "cloudtrail.amazonaws.com", identity={"type": "IAMUser", "invokedBy": 10**30})
-    alerts = engine.process([event], "test").alerts + engine.flush()
-    (alert,) = alerts
-    assert alert.context["fields"]["userIdentity.invokedBy"] == str(10**30)
+    result = engine.process_records([event], "test")
+    (alert,) = result.alerts + engine.flush()
+    assert [issue.reason for issue in result.issues] == ["wrong_type"]
+    assert "userIdentity.invokedBy" not in alert.context["fields"]
     assert orjson.loads(alert.to_json())["context"]["rule"] == "sigma-trail-tampering-by-a-human"
+    # Free-form fields keep any JSON value: a number past 64 bits, an object, a long text.
+    detector = compile_rule(tmp_path, "sel:\n  requestParameters.count|gte: 0\n  requestParameters.doc|exists: true\n"
+                                      "  requestParameters.note|exists: true\ncondition: sel")
+    engine = Engine([detector])
+    event = api(requestParameters={"count": 10**30, "doc": {"a": [1, {"b": None}]}, "note": "n" * 5000})
+    (alert,) = engine.process_records([event], "test").alerts + engine.flush()
+    fields = orjson.loads(alert.to_json())["context"]["fields"]
+    assert fields["requestParameters.count"] in (10**30, float(10**30))
+    assert fields["requestParameters.doc"] == '{"a":[1,{"b":null}]}'
+    assert len(fields["requestParameters.note"]) <= 256

@@ -43,7 +43,7 @@ def log_object(*events: dict[str, Any]) -> bytes:
 def event_ids(batch: Batch) -> list[str]:
     decoded = decode_bytes(batch.data, batch.origin)
     assert not decoded.issues, decoded.issues
-    return [str(e["eventID"]) for e in decoded.events]
+    return [e.eventID for e in decoded.events]
 
 
 class Collector:

@@ -55,7 +55,7 @@ class Collector:
             await batch.ack()
 
     def ids(self) -> list[str]:
-        return [str(e["eventID"]) for b in self.batches for e in decode_bytes(b.data, b.origin).events]
+        return [e.eventID for b in self.batches for e in decode_bytes(b.data, b.origin).events]
 
 
 async def log_group(aws: Emulator, clients: AwsClients) -> tuple[Any, str]:

@@ -49,7 +49,7 @@ class Collector:
         for batch in self.batches:
             decoded = decode_bytes(batch.data, batch.origin)
             assert not decoded.issues, decoded.issues
-            ids.extend(str(event["eventID"]) for event in decoded.events)
+            ids.extend(event.eventID for event in decoded.events)
         return ids
 
 
@@ -336,5 +336,5 @@ def test_page_bytes_keeps_one_event_per_line() -> None:
     pretty = '{\n  "eventID": "x",\n  "eventName": "ConsoleLogin"\n}'
     data = page_bytes([{"message": pretty}, {"message": trail_event("y")}, {"nomessage": 1}])
     decoded = decode_bytes(data, "page")
-    assert [e["eventID"] for e in decoded.events] == ["x", "y"]
+    assert [e.eventID for e in decoded.events] == ["x", "y"]
     assert data.count(b"\n") == 1

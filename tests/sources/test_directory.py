@@ -81,7 +81,7 @@ async def test_new_files_are_emitted_once(folder: Path, checkpoints: CheckpointS
     clock.now += 1.0
     await source.scan_once(collect)
     assert sorted(collect.origins()) == ["a.json", "b.json.gz"]
-    events = [e["eventID"] for b in collect.batches for e in decode_bytes(b.data, b.origin).events]
+    events = [e.eventID for b in collect.batches for e in decode_bytes(b.data, b.origin).events]
     assert sorted(events) == ["a1", "a2", "b1"]
     mtime = (folder / "a.json").stat().st_mtime
     first = next(b for b in collect.batches if b.origin.endswith("a.json"))
@@ -123,7 +123,7 @@ async def test_a_file_being_written_waits_until_it_settles(folder: Path, checkpo
     clock.now += 0.5
     await source.scan_once(collect)
     assert len(collect.batches) == 1 and collect.batches[0].data == whole
-    assert [e["eventID"] for e in decode_bytes(whole, "x").events] == ["e0", "e1", "e2", "e3"]
+    assert [e.eventID for e in decode_bytes(whole, "x").events] == ["e0", "e1", "e2", "e3"]
 
 
 def written_at(path: Path, moment: float) -> None:
@@ -163,7 +163,7 @@ async def test_a_half_written_last_line_is_never_read(folder: Path, checkpoints:
     await source.scan_once(collect)  # unchanged for settle_seconds: taken, whole
     assert len(collect.batches) == 1
     decoded = decode_bytes(collect.batches[0].data, collect.batches[0].origin)
-    assert [e["eventID"] for e in decoded.events] == ["e0", "e1", "e2"] and decoded.issues == []
+    assert [e.eventID for e in decoded.events] == ["e0", "e1", "e2"] and decoded.issues == []
     await collect.ack_all()
     clock.now += 5.0
     await settle(source, clock, collect)

@@ -1,0 +1,1 @@
+"""Compute and serverless: EC2 instances, Lambda functions, Systems Manager."""

@@ -1,0 +1,46 @@
+"""A burst of user-data reads by one principal: user data often holds passwords and keys.
+
+Threshold: `count` DescribeInstanceAttribute calls for attribute userData by one principal in one
+account within the window (default 10 in 10 minutes), set through the detector's threshold settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from detectors._changes import changed_by_someone
+from detectors._common import call_name
+from monitor.model import Detector, Event, Hit, Severity, Threshold, keys
+from monitor.model import event as f
+from monitor.model.alert import clip
+
+
+def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
+    """Keyed by account and principal (a record that names no principal is not counted)."""
+    if not changed_by_someone(event) or f.principal(event) == "unknown":
+        return None
+    req = event.request()
+    if f.nested_text(req, "attribute") != "userData":
+        return None
+    return Hit(context={"call": call_name(event), "instance": clip(f.nested_text(req, "instanceId"), 64)})
+
+
+DETECTOR = Detector(
+    id="ec2-user-data-read",
+    title="Burst of EC2 user data reads",
+    severity=Severity.MEDIUM,
+    mitre=("T1552.005", "T1580"),
+    runbook=(
+        "One principal read the user data of many instances in a few minutes: bootstrap scripts often embed "
+        "passwords, tokens and keys, and collecting them is a routine step after credentials are stolen. "
+        "Check who read them (principal, source IP, user agent) and whether that is an inventory or "
+        "security tool. If not: revoke the caller's credentials, rotate every secret found in those "
+        "instances' user data, and move secrets to Secrets Manager or Parameter Store. Refused reads and "
+        "reads made by AWS services are not counted."
+    ),
+    match=match,
+    events=frozenset({("ec2.amazonaws.com", "DescribeInstanceAttribute")}),
+    group_by=keys("account", "principal"),
+    state=Threshold(count=10, window_seconds=600),
+)

@@ -1,0 +1,123 @@
+"""Instance sessions for `instance-credentials-used-elsewhere`: whose they are, where a call came from, which client.
+
+Not a detector: the registry skips modules whose name starts with `_`. What marks a role session as an EC2
+instance's, where a call came from (a public address, or the instance's own network), and which clients
+are not an SDK running on a server. Every memo key comes from the event: values longer than the limits
+below are judged without being remembered.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from typing import Final, NamedTuple
+
+from detectors._configured import MAX_ADDRESS_CHARS, Network, address, inside
+from monitor.model import Event
+from monitor.model.alert import clip
+
+# Offensive tools by a marker in the user agent: the same list as scanner-user-agent's default
+# (`DEFAULT_USER_AGENTS`; a test keeps them equal). A copy, not an import, so that this detector does
+# not depend on another subject folder's detector module.
+OFFENSIVE_TOOLS: Final = (
+    "pacu", "scoutsuite", "scout suite", "prowler", "cloudmapper", "cloudsplaining", "stratus-red-team",
+    "stratus red team", "cloudfox", "weirdaal", "enumerate-iam", "sqlmap", "-kali", "#kali", "kali linux", "parrot",
+)
+SUSPICIOUS_USER_AGENTS: Final = (
+    "mozilla/", "curl/", "wget/", "python-requests/", "python-urllib", "go-http-client/", "postmanruntime/",
+    "insomnia/", "okhttp/", "httpie/", "axios/", "node-fetch", *OFFENSIVE_TOOLS,
+)
+WORKSTATION_PLATFORMS: Final = ("darwin/", "os/macos")
+
+_INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+_MAX_ID_CHARS = 128
+_MAX_AGENT_CHARS = 1024
+# The instance's own side of the network: never a second place. (ipaddress's is_private would also
+# swallow the documentation ranges, which are public as far as this detector is concerned.)
+_LOCAL_NETWORKS: Final[tuple[Network, ...]] = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "fc00::/7", "fe80::/10", "::1/128",
+))
+
+
+class Place(NamedTuple):
+    """Where one call of an instance session came from."""
+
+    session: str  # the session key: account and session ARN (it names role and instance)
+    instance: str  # the instance id the session is named after
+    place: str  # the public source address, or a client signal ("client: curl/")
+    signal: bool  # `place` is a client signal, which tells on its own
+
+
+def instance_place(event: Event) -> Place | None:
+    """The place of a call by an instance's role session; None for other callers and calls without one.
+
+    The place is the public source address; calls from the instance's own side (private addresses, VPC
+    endpoints) and calls AWS makes with the role have none. A client signal wins over the address.
+    """
+    ident = event.userIdentity
+    principal_id = ident.principalId
+    if ":i-" not in principal_id or ident.type != "AssumedRole":
+        return None  # the cheap test first: nearly every role session leaves here
+    instance = _instance_of(principal_id)
+    if instance is None or event.eventType == "AwsServiceEvent" or ident.invokedBy:
+        return None
+    source_ip = event.sourceIPAddress
+    if len(source_ip) > MAX_ADDRESS_CHARS or address(source_ip) is None:
+        return None  # service host names, "AWS Internal", garbage
+    key = session_key(event)
+    if key is None:
+        return None
+    signal = client_signal(event.userAgent)
+    if signal is not None:
+        return Place(key, instance, clip(signal, 200), True)
+    if event.vpcEndpointId:
+        return None
+    public = _public(source_ip)
+    return None if public is None else Place(key, instance, public, False)
+
+
+def session_key(event: Event) -> str | None:
+    """Account and the session ARN (it names role and instance), else the principalId; None without an account."""
+    ident = event.userIdentity
+    session = ident.arn or ident.principalId
+    account = event.recipientAccountId or ident.accountId
+    return f"{account}|{session}" if session and account else None
+
+
+def _instance_of(principal_id: str) -> str | None:
+    # A role id and an instance id are about 40 characters; a longer value is neither parsed nor remembered.
+    return _instance_in(principal_id) if len(principal_id) <= _MAX_ID_CHARS else None
+
+
+@functools.lru_cache(maxsize=8192)
+def _instance_in(principal_id: str) -> str | None:
+    # A fleet has as many of these as running instances: parse each once.
+    session = principal_id.rsplit(":", 1)[-1]
+    return session if _INSTANCE_ID.fullmatch(session) else None
+
+
+def client_signal(agent: str) -> str | None:
+    """Why this user agent is not an SDK running on an instance, or None."""
+    # A fleet has few distinct agents: remember them, but never an oversized (hostile) one.
+    return _client_signal(agent) if len(agent) <= _MAX_AGENT_CHARS else _client_signal.__wrapped__(agent)
+
+
+@functools.lru_cache(maxsize=4096)
+def _client_signal(agent: str) -> str | None:
+    lowered = agent.lower()
+    for needle in SUSPICIOUS_USER_AGENTS:
+        if needle in lowered:
+            return f"client: {needle}"
+    for needle in WORKSTATION_PLATFORMS:
+        if needle in lowered:
+            return f"workstation platform: {needle}"
+    return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _public(source_ip: str) -> str | None:
+    # ipaddress containment costs about a microsecond per network: decide once per distinct address.
+    found = address(source_ip)
+    return None if found is None or inside(found, _LOCAL_NETWORKS) else str(found)

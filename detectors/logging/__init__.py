@@ -1,0 +1,1 @@
+"""Logging and security services: CloudTrail, AWS Config, security tooling, and the logs they keep."""

@@ -1,0 +1,1 @@
+"""Network: security groups, network ACLs, gateways, route tables, VPCs and the regions used."""
