@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 from monitor.decode import DecodeLimits
 from monitor.engine import Engine
 from monitor.engine.detect import Detection
-from monitor.engine.findings import SliceFindings
+from monitor.engine.findings import SliceFindings, drain
 from monitor.engine.state.store import SharedStateStore, StateConflict
 from monitor.model import Alert
 from monitor.pipeline.applied import Applied
 from monitor.pipeline.stats import PipelineStats
-from monitor.pipeline.tasks import drain, newest_per_id
+from monitor.pipeline.tasks import newest_per_id
 from monitor.sources.base import Batch
 from monitor.workers import Job, detect_locally
 
