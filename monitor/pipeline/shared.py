@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 from monitor.decode import DecodeLimits
 from monitor.engine import Engine
@@ -30,7 +30,6 @@ from monitor.workers import Job, detect_locally
 
 log = logging.getLogger("trailsentry.pipeline")
 
-T = TypeVar("T")
 # A group that keeps losing to other replicas (all of them busy on one key) is given up and released.
 MAX_CONFLICTS_PER_COMMIT = 20
 
