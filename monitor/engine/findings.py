@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,3 +75,12 @@ class SliceFindings:
          self.detector_errors, self.suppressed, self.newest, self.set_aside) = state
         self.event_ids = (ids.split(_SEPARATOR) if count else []) if isinstance(ids, str) else ids
         self.times = array("d", times).tolist()
+
+
+def drain(findings: Iterator[SliceFindings]) -> None:
+    """Consume what is left of an input's findings after it failed, so the next input's results line up."""
+    try:
+        for _ in findings:
+            pass
+    except Exception:  # the same failure again, or another: the input is reported once
+        pass

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from monitor.decode import DecodeLimits
 from monitor.engine import Engine
-from monitor.engine.findings import SliceFindings
+from monitor.engine.findings import SliceFindings, drain
 from monitor.failpoints import Failpoints
 from monitor.model import Alert, InputIssue
 from monitor.workers import DetectionPool, Job, detect_locally
@@ -173,7 +173,7 @@ class Scanner:
                     skipped.update(found.skipped)
                     alerts.extend(result.alerts)
         except Exception as exc:  # WorkerFailed, or a bug in applying
-            _drain(slices)
+            drain(slices)
             totals.internal_errors += 1
             log.error("internal error on %s (its effects were undone; the scan goes on): %s: %s",
                       job.origin, type(exc).__name__, str(exc)[:300])
@@ -204,11 +204,3 @@ class Scanner:
             for issue in issues:
                 self.on_issue(issue)
 
-
-def _drain(slices: Iterator[SliceFindings]) -> None:
-    """Consume what is left of a failed input, so the next input's results line up."""
-    try:
-        for _ in slices:
-            pass
-    except Exception:  # the same failure again, or another: the input is reported once
-        pass

@@ -40,7 +40,7 @@ from monitor.alerts.contract import AlertRecorder
 from monitor.checkpoint import CheckpointStore
 from monitor.decode import DecodeLimits
 from monitor.engine import Engine
-from monitor.engine.findings import SliceFindings
+from monitor.engine.findings import SliceFindings, drain
 from monitor.engine.state.store import SharedStateStore, StateUnavailable
 from monitor.failpoints import Failpoints
 from monitor.model import Alert
@@ -49,7 +49,7 @@ from monitor.pipeline.intake import Intake
 from monitor.pipeline.retries import RETRY_BASE_SECONDS, Retries, release
 from monitor.pipeline.shared import SharedCommit, detect_all
 from monitor.pipeline.stats import BatchObserver, PipelineStats
-from monitor.pipeline.tasks import drain, newest_per_id, printable, run_to_completion, settled
+from monitor.pipeline.tasks import newest_per_id, printable, run_to_completion, settled
 from monitor.sources.base import Batch
 from monitor.workers import DetectionPool, Job, detect_locally
 from monitor.workers.pool import gc_paused

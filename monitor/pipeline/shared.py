@@ -14,23 +14,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 from monitor.decode import DecodeLimits
 from monitor.engine import Engine
 from monitor.engine.detect import Detection
-from monitor.engine.findings import SliceFindings
+from monitor.engine.findings import SliceFindings, drain
 from monitor.engine.state.store import SharedStateStore, StateConflict
 from monitor.model import Alert
 from monitor.pipeline.applied import Applied
 from monitor.pipeline.stats import PipelineStats
-from monitor.pipeline.tasks import drain, newest_per_id
+from monitor.pipeline.tasks import newest_per_id
 from monitor.sources.base import Batch
 from monitor.workers import Job, detect_locally
 
 log = logging.getLogger("trailsentry.pipeline")
 
-T = TypeVar("T")
 # A group that keeps losing to other replicas (all of them busy on one key) is given up and released.
 MAX_CONFLICTS_PER_COMMIT = 20
 

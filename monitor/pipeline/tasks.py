@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from monitor.engine.findings import SliceFindings
 from monitor.model import Alert
 from monitor.model.alert import clip
 
@@ -21,14 +20,6 @@ def newest_per_id(alerts: list[Alert]) -> list[Alert]:
     for alert in alerts:
         newest[alert.id] = alert
     return list(newest.values())
-
-
-def drain(findings: Iterator[SliceFindings]) -> None:
-    try:
-        for _ in findings:
-            pass
-    except Exception:  # the same failure again, or another: the batch is reported once
-        pass
 
 
 async def settled(future: asyncio.Future[Any]) -> None:

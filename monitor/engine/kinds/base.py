@@ -96,18 +96,25 @@ class Kind:
             alert.context = {**alert.context, **fired.context}
         batch.alerts.append(self.episodes.open(detector.id, key, alert, fired.start, detector.episode_seconds))
 
+    def join_open_episode(self, finding: Finding, ts: float, key: str, batch: Batch, *, count: int = 1,
+                          label: str | None = None, values: list[str] | None = None) -> bool:
+        """Fold the event into the key's open episode when that covers `ts` (True); else close it (False)."""
+        episode = self.episodes.get(self.id, key)
+        if episode is None:
+            return False
+        if episode.covers(ts, self.detector.episode_seconds):
+            self.episodes.join(self.id, key, episode, ts, [batch.event_ids[finding.position]], count,
+                               finding.severity, batch.alerts, label, values)
+            return True
+        self.episodes.close(self.id, key, batch.alerts)
+        return False
+
     def fold_or_open(self, finding: Finding, ts: float, key: str, fired: Fired, batch: Batch, *,
                      count: int | None = None, label: str | None = None) -> None:
         """Join the key's open episode when it covers `ts`, else close it and open a new one."""
-        episode = self.episodes.get(self.id, key)
-        if episode is not None:
-            if episode.covers(ts, self.detector.episode_seconds):
-                self.episodes.join(self.id, key, episode, ts, [batch.event_ids[finding.position]],
-                                   fired.count if count is None else count, finding.severity, batch.alerts,
-                                   label, fired.values)
-                return
-            self.episodes.close(self.id, key, batch.alerts)
-        self.open_episode(finding, ts, key, fired, batch)
+        if not self.join_open_episode(finding, ts, key, batch, count=fired.count if count is None else count,
+                                      label=label, values=fired.values):
+            self.open_episode(finding, ts, key, fired, batch)
 
     def expiry(self, ts: float, window: float) -> float:
         """When a key last written at `ts` may be forgotten: past its window and the allowed lateness."""

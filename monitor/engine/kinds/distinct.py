@@ -38,12 +38,8 @@ class DistinctKind(StatefulKind):
         key, value = finding.key, finding.value
         assert key is not None
         event_id = batch.event_ids[finding.position]
-        episode = self.episodes.get(self.id, key)
-        if episode is not None:
-            if episode.covers(ts, self.detector.episode_seconds):
-                self.episodes.join(self.id, key, episode, ts, [event_id], 1, finding.severity, batch.alerts)
-                return
-            self.episodes.close(self.id, key, batch.alerts)
+        if self.join_open_episode(finding, ts, key, batch):
+            return
         if value is None:
             return  # joins an open episode, never counts toward a new one
         spec = self.spec

@@ -58,12 +58,8 @@ class ThresholdKind(StatefulKind):
         key = finding.key
         assert key is not None
         event_id = batch.event_ids[finding.position]
-        episode = self.episodes.get(self.id, key)
-        if episode is not None:
-            if episode.covers(ts, self.detector.episode_seconds):
-                self.episodes.join(self.id, key, episode, ts, [event_id], 1, finding.severity, batch.alerts)
-                return
-            self.episodes.close(self.id, key, batch.alerts)
+        if self.join_open_episode(finding, ts, key, batch):
+            return
         window = float(self.spec.window_seconds)
         stored: Entries | None = self.store.get(self.space, key)
         entries = list(stored) if stored else []
