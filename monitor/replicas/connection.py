@@ -8,10 +8,11 @@ password: it is never logged, and errors name the operation, not the URL.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
@@ -43,6 +44,7 @@ class RoundTrips:
         self.down_since: float | None = None
         self._observe = observe
         self._listeners: list[Callable[[bool], None]] = []
+        self._in_flight: set[asyncio.Future[Any]] = set()
 
     def on_change(self, listener: Callable[[bool], None]) -> None:
         """Called with the new state whenever the store goes down or comes back."""
@@ -52,9 +54,16 @@ class RoundTrips:
         self._observe = observe
 
     async def call(self, operation: str, make: Callable[[], Awaitable[T]]) -> T:
+        """One round trip. Cancelling the caller does not cancel the command: redis-py can be left waiting
+        for ever when a command is cancelled while it reads the reply (a blocking XREADGROUP of the
+        delivery feed, stopped at shutdown, hung that way), so the command runs as a task of its own and
+        ends by itself, within its block time or the socket timeout (`settle` waits for those)."""
         started = time.perf_counter()
+        trip: asyncio.Future[T] = asyncio.ensure_future(make())
+        self._in_flight.add(trip)
+        trip.add_done_callback(self._finished)
         try:
-            result = await make()
+            result = await asyncio.shield(trip)
         except UNREACHABLE as exc:
             self.failures[operation] += 1
             self._set(False, f"{operation}: {type(exc).__name__}: {_first_line(exc)}")
@@ -65,6 +74,16 @@ class RoundTrips:
                 self._observe(operation, time.perf_counter() - started)
         self._set(True, "")
         return result
+
+    async def settle(self, within: float) -> None:
+        """Wait (at most `within` seconds) for the round trips whose callers were cancelled to end."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=within)
+
+    def _finished(self, trip: asyncio.Future[Any]) -> None:
+        self._in_flight.discard(trip)
+        if not trip.cancelled():
+            trip.exception()  # retrieved: a caller that was cancelled never sees it
 
     def _set(self, up: bool, error: str) -> None:
         if error:

@@ -51,7 +51,7 @@ class DeliveryFeed:
         self._consumer = replica_id
         self.lease = lease
         self._recorder = recorder
-        self._trips = trips
+        self.trips = trips
         self._claim_idle_ms = int(claim_idle_seconds * 1000)
         self._claim_every = max(claim_idle_seconds / 2, 0.1)
         self.recorded = 0  # stream entries recorded in this replica's outbox
@@ -82,7 +82,7 @@ class DeliveryFeed:
 
     async def _ensure_group(self) -> None:
         try:
-            await self._trips.call("feed", functools.partial(
+            await self.trips.call("feed", functools.partial(
                 self._client.xgroup_create, self._stream, GROUP, id="0", mkstream=True))
         except redis_errors.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
@@ -92,7 +92,7 @@ class DeliveryFeed:
         """Read entries (new ones: '>', this replica's pending ones: '0') and record each."""
         while True:
             block = BLOCK_MS if position == b">" else None
-            reply = await self._trips.call("feed", functools.partial(
+            reply = await self.trips.call("feed", functools.partial(
                 self._client.xreadgroup, GROUP, self._consumer, {self._stream: position}, count=READ_COUNT,
                 block=block))
             entries = _entries(reply)
@@ -105,7 +105,7 @@ class DeliveryFeed:
         """Entries another replica read and never recorded (it died), pending for long enough."""
         start: bytes = b"0-0"
         while True:
-            reply = await self._trips.call("feed", functools.partial(
+            reply = await self.trips.call("feed", functools.partial(
                 self._client.xautoclaim, self._stream, GROUP, self._consumer, self._claim_idle_ms,
                 start_id=start, count=READ_COUNT))
             start, claimed = reply[0], reply[1]
@@ -125,7 +125,7 @@ class DeliveryFeed:
             log.error("alert stream entry %s is not a list of alerts (%s); dropped", receipt, type(exc).__name__)
         if alerts:
             await self._recorder.record(alerts, receipt)
-        await self._trips.call("feed", functools.partial(self._acknowledge, entry_id))
+        await self.trips.call("feed", functools.partial(self._acknowledge, entry_id))
         self.recorded += 1
         self.alerts += len(alerts)
 

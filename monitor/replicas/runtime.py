@@ -118,6 +118,8 @@ class Replication:
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
+        # The feed's last read blocks for up to a second; any trip ends within the socket timeout.
+        await self.trips.settle(self.settings.timeout_seconds + 1.0)
         await self.client.aclose()
 
     async def _watch(self, local: AlertRecorder | None) -> None:
