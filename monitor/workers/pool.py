@@ -92,8 +92,10 @@ class _Orphaned(Exception):
     """The process that started this worker is gone (killed with SIGKILL): nobody will read its results."""
 
 
-def _work(detection: Detection, limits: DecodeLimits, inbox: Queue[Job | None], outbox: Queue[Any]) -> None:
-    parent = os.getppid()
+def _work(detection: Detection, limits: DecodeLimits, inbox: Queue[Job | None], outbox: Queue[Any],
+          parent: int) -> None:
+    # `parent` is the pool's pid, taken before the fork: a worker first scheduled after its parent was
+    # killed would read the reaper's pid from getppid() and never notice it is an orphan.
     try:
         while (job := _get(inbox, parent)) is not None:
             try:
@@ -140,10 +142,11 @@ class DetectionPool:
         self._outboxes: list[Queue[Any]] = []
         self._processes: list[ForkProcess] = []
         self._lookahead = max(1, lookahead)
+        parent = os.getpid()
         for index in range(workers):
             inbox: Queue[Job | None] = context.Queue()
             outbox: Queue[Any] = context.Queue(maxsize=self._lookahead)
-            process = context.Process(target=_work, args=(detection, limits, inbox, outbox),
+            process = context.Process(target=_work, args=(detection, limits, inbox, outbox, parent),
                                       name=f"trailsentry-detect-{index}", daemon=True)
             process.start()
             self._inboxes.append(inbox)

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
+import os
 import random
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -132,13 +135,15 @@ def test_a_file_that_cannot_be_read_is_an_issue_with_any_number_of_workers(tmp_p
 
 
 _PARENT = """
-import sys
+import os, signal, sys
 from monitor.decode import DecodeLimits
 from monitor.engine import Engine
 from monitor.rules.builtin import builtin_detectors
 from monitor.workers import DetectionPool
 pool = DetectionPool(Engine(builtin_detectors()).detection, DecodeLimits(), 2)
 print(" ".join(str(process.pid) for process in pool._processes), flush=True)
+if sys.argv[1] == "at-once":  # killed before its workers may even have run: they must still notice
+    os.kill(os.getpid(), signal.SIGKILL)
 sys.stdin.read()  # until killed
 """
 
@@ -152,13 +157,22 @@ def _gone(pid: int) -> bool:
         return True
 
 
-async def test_workers_exit_when_their_parent_is_killed() -> None:
+@pytest.mark.parametrize("when", ["at-once", "later"])
+async def test_workers_exit_when_their_parent_is_killed(when: str) -> None:
     # An OOM kill or `kill -9` of the service must not leave detection workers running for ever.
-    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", _PARENT, cwd=REPO,
+    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", _PARENT, when, cwd=REPO,
                                                   stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     assert parent.stdout is not None
     pids = [int(pid) for pid in (await asyncio.wait_for(parent.stdout.readline(), 60)).split()]
-    assert len(pids) == 2 and not any(_gone(pid) for pid in pids)
-    parent.kill()
-    await parent.wait()
-    await wait_until(lambda: all(_gone(pid) for pid in pids), "the orphaned workers to exit", within=30)
+    try:
+        assert len(pids) == 2
+        if when == "later":
+            assert not any(_gone(pid) for pid in pids)
+            parent.kill()
+        # Not `parent.wait()` first: it also waits for the pipes, which a lingering worker holds open.
+        await wait_until(lambda: all(_gone(pid) for pid in pids), "the orphaned workers to exit", within=30)
+        await parent.wait()
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
