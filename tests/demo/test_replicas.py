@@ -24,13 +24,18 @@ RUN = ("--duration", "6", "--speed", "12", "--format", "jsonl", "--seed", SEED)
 
 
 def final_alerts(stdout: bytes) -> list[tuple[Any, ...]]:
-    """Every alert in its last version, without what depends on the wall clock (times, hence ids)."""
+    """Every alert in its last version, without what depends on the wall clock (times, hence ids).
+
+    Which events a burst's first emission lists depends on the order in which the objects holding them
+    arrive (a burst split over two regions' objects reaches its count with the first object's events),
+    and the demo's queue hands objects to one process and to two replicas in different orders; the
+    alerts themselves, their counts and how many events they list do not change."""
     newest: dict[str, dict[str, Any]] = {}
     for alert in alerts_of(stdout):
         if alert["id"] not in newest or alert["count"] >= newest[alert["id"]]["count"]:
             newest[alert["id"]] = alert
     return sorted((a["detector"], a["account"], a["principal"], a["source_ip"], a["severity"], a["count"],
-                   tuple(sorted(a["event_ids"]))) for a in newest.values())
+                   len(a["event_ids"])) for a in newest.values())
 
 
 def redis_port(stderr: str) -> int:
