@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import IO
 
 from monitor.model import Alert, InputIssue
 from monitor.model.alert import rfc3339
 from monitor.offline.scan import ScanTotals
+
+EXIT_OK = 0
+EXIT_WARNINGS = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3  # trailsentry itself failed on some input (a bug): never mistaken for input warnings
 
 # A file with thousands of broken records gets a few lines, then a count.
 ISSUE_LINES_PER_FILE = 5
@@ -105,3 +113,33 @@ def format_summary(totals: ScanTotals, alerts: list[Alert], elapsed: float, dete
         lines.append(f"  {detector}: {count}")
     return "\n".join(lines) + "\n"
 
+
+def write_alerts(alerts: list[Alert], output_format: str | None, output: Path | None) -> None:
+    """To stdout (a table on a terminal, else JSON Lines), or to `output` (JSON Lines unless asked for a table),
+    which is replaced whole: a reader never sees half a result."""
+    if output is None:
+        chosen = output_format or ("table" if sys.stdout.isatty() else "jsonl")
+        if chosen == "jsonl":
+            write_jsonl(alerts, sys.stdout.buffer)
+        else:
+            sys.stdout.write(format_table(alerts))
+            sys.stdout.flush()
+        return
+    partial = output.with_name(f".{output.name}.partial")
+    with open(partial, "wb") as handle:
+        if output_format == "table":
+            handle.write(format_table(alerts).encode())
+        else:
+            write_jsonl(alerts, handle)
+        os.fsync(handle.fileno())
+    os.replace(partial, output)
+
+
+def scan_exit(totals: ScanTotals, strict: bool) -> int:
+    if totals.internal_errors:
+        print(f"error: trailsentry failed on {totals.internal_errors} input(s) (see the log above); "
+              "their alerts are missing. Please report this.", file=sys.stderr)
+        return EXIT_INTERNAL
+    if strict and totals.issues:
+        return EXIT_WARNINGS
+    return EXIT_OK
