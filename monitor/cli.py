@@ -20,6 +20,7 @@ from monitor.config.validate import run_errors, validate
 from monitor.engine import Engine, RegistryError
 from monitor.engine.suppressions_settings import warn_expired
 from monitor.model import Detector, DistinctCount, InputIssue, Threshold
+from monitor.offline.merge import BadLinePrinter, UnreadableInput, merge_files, write_atomically
 from monitor.offline.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
 from monitor.offline.samples import run_case, run_samples
 from monitor.offline.scan import STDIN, Scanner, UnreadablePath, expand_paths
@@ -83,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
                            "the alerts are the same for any N")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     scan.set_defaults(handler=cmd_scan)
+
+    merge = commands.add_parser("merge", help="combine the JSON Lines alerts of several scans (a sharded hunt's "
+                                              "outputs) into one de-duplicated result")
+    merge.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines alerts, as `scan --format jsonl` "
+                                                                "writes them; '-' for stdin")
+    merge.add_argument("--output", type=Path, default=None, metavar="PATH",
+                       help="write the result here, whole or not at all (default: stdout)")
+    merge.add_argument("--strict", action="store_true", help="exit 1 when any input line was not an alert")
+    merge.set_defaults(handler=cmd_merge)
 
     detectors = commands.add_parser("detectors", help="list or test the detectors")
     detector_commands = detectors.add_subparsers(metavar="ACTION", required=True)
@@ -204,6 +214,22 @@ def _print_alerts(alerts: list, output_format: str | None) -> None:  # type: ign
     else:
         sys.stdout.write(format_table(alerts))
         sys.stdout.flush()
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """One alert per id, the most complete version (monitor/offline/merge.py), sorted as `scan` sorts."""
+    try:
+        merger = merge_files(args.files, BadLinePrinter(sys.stderr))
+        alerts = merger.alerts()
+        if args.output is None:
+            write_jsonl(alerts, sys.stdout.buffer)
+        else:
+            write_atomically(alerts, args.output)
+    except UnreadableInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stderr.write(merger.totals.summary())
+    return EXIT_WARNINGS if args.strict and merger.totals.bad_lines else EXIT_OK
 
 
 def cmd_detectors_list(args: argparse.Namespace) -> int:
