@@ -20,12 +20,14 @@ from monitor.config.validate import run_errors, validate
 from monitor.engine import Engine, RegistryError
 from monitor.engine.suppressions_settings import warn_expired
 from monitor.model import Detector, DistinctCount, InputIssue, Threshold
+from monitor.offline.merge import BadLinePrinter, UnreadableInput, merge_files
 from monitor.offline.report import (
     EXIT_OK,
     EXIT_USAGE,
     EXIT_WARNINGS,
     IssuePrinter,
     Progress,
+    UnwritableOutput,
     format_summary,
     scan_exit,
     write_alerts,
@@ -56,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except RegistryError as exc:
         print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UnwritableOutput as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -121,6 +126,15 @@ def _parser() -> argparse.ArgumentParser:
                       help="also send the alerts to this configured sink (repeatable), marked historical; "
                            "without it a hunt never notifies anyone")
     scan.set_defaults(handler=cmd_scan)
+
+    merge = commands.add_parser("merge", help="combine the JSON Lines alerts of several scans (a sharded hunt's "
+                                              "outputs) into one de-duplicated result")
+    merge.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines alerts, as `scan --format jsonl` "
+                                                                "writes them; '-' for stdin")
+    merge.add_argument("--output", type=Path, default=None, metavar="PATH",
+                       help="write the result here, whole or not at all (default: stdout)")
+    merge.add_argument("--strict", action="store_true", help="exit 1 when any input line was not an alert")
+    merge.set_defaults(handler=cmd_merge)
 
     detectors = commands.add_parser("detectors", help="list or test the detectors")
     detector_commands = detectors.add_subparsers(metavar="ACTION", required=True)
@@ -241,6 +255,18 @@ def _default_workers(paths: list[str]) -> int:
             with contextlib.suppress(OSError):
                 total += os.path.getsize(path)
     return default_workers() if len(paths) > 1 and total >= _PARALLEL_MIN_BYTES else 1
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """One alert per id, the most complete version (monitor/offline/merge.py), sorted as `scan` sorts."""
+    try:
+        merger = merge_files(args.files, BadLinePrinter(sys.stderr))
+        write_alerts(merger.alerts(), "jsonl", args.output)
+    except UnreadableInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stderr.write(merger.totals.summary())
+    return EXIT_WARNINGS if args.strict and merger.totals.bad_lines else EXIT_OK
 
 
 def cmd_detectors_list(args: argparse.Namespace) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -125,14 +127,32 @@ def write_alerts(alerts: list[Alert], output_format: str | None, output: Path | 
             sys.stdout.write(format_table(alerts))
             sys.stdout.flush()
         return
-    partial = output.with_name(f".{output.name}.partial")
-    with open(partial, "wb") as handle:
-        if output_format == "table":
-            handle.write(format_table(alerts).encode())
-        else:
-            write_jsonl(alerts, handle)
-        os.fsync(handle.fileno())
-    os.replace(partial, output)
+    try:
+        handle = tempfile.NamedTemporaryFile(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp",  # noqa: SIM115
+                                             delete=False)
+    except OSError as exc:
+        raise UnwritableOutput(f"cannot write {output}: {exc.strerror or exc}") from None
+    try:
+        with handle:
+            if output_format == "table":
+                handle.write(format_table(alerts).encode())
+            else:
+                write_jsonl(alerts, handle)
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)  # as a plain open() would have created it
+        os.replace(handle.name, output)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        if isinstance(exc, OSError):
+            raise UnwritableOutput(f"cannot write {output}: {exc.strerror or exc}") from None
+        raise
+
+
+class UnwritableOutput(OSError):
+    """`--output` cannot be written (a usage error: nothing was replaced)."""
 
 
 def scan_exit(totals: ScanTotals, strict: bool) -> int:

@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from monitor.cli import main
 from tests.helpers import alerts_of
-from tests.offline.hunt.conftest import BUCKET, PREFIX, History, ThrottlingProxy
+from tests.offline.hunt.conftest import History
 
 ACCOUNTS = ("111122223333", "444455556666")
 DAY = "--since", "2026-03-01", "--until", "2026-03-03"
