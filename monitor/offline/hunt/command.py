@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from botocore.exceptions import BotoCoreError, ClientError
 
 from monitor.alerts.settings import AlertingSettings
 from monitor.aws.settings import AwsSettings
@@ -22,7 +21,7 @@ from monitor.engine import Engine, EngineSettings
 from monitor.engine.state.embedded import EmbeddedStore
 from monitor.model import Detector
 from monitor.offline.hunt.deliver import deliver_now, unknown_sinks
-from monitor.offline.hunt.fetch import Fetcher, HuntQuery
+from monitor.offline.hunt.fetch import Fetcher, HuntQuery, S3Failure
 from monitor.offline.hunt.layout import HuntUsageError, S3Location, Selection, Shard, time_range
 from monitor.offline.hunt.ledger import Ledger, OtherHunt
 from monitor.offline.hunt.report import HuntBar, cross_account_detectors, dry_run_lines, hunt_lines
@@ -75,8 +74,8 @@ def run_hunt(args: argparse.Namespace, detectors: list[Detector], settings: Hunt
     except OtherHunt as exc:
         print(f"error: --state {args.state}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ClientError, BotoCoreError) as exc:
-        print(f"error: reading {query.location.url(query.location.prefix)}: {_aws_error(exc)}", file=sys.stderr)
+    except S3Failure as exc:
+        print(f"error: reading {query.location.url(query.location.prefix)}: {exc}", file=sys.stderr)
         if args.state is not None:
             print(f"progress is saved in {args.state}: run the same command again to continue", file=sys.stderr)
         return EXIT_USAGE
@@ -118,6 +117,9 @@ def _dry_run(query: HuntQuery, aws: AwsSettings, concurrency: int, workers: int,
     try:
         for _ in fetcher.items():
             pass
+    except S3Failure as exc:
+        print(f"error: reading {query.location.url(query.location.prefix)}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         fetcher.stop()
     print("\n".join(dry_run_lines(fetcher.listing, fetcher.counters.calls["ListObjectsV2"], workers)))
@@ -137,9 +139,3 @@ def _deliver(alerts: list, settings: AlertingSettings, args: argparse.Namespace,
         left = f", {sink.pending} not delivered (kept in the outbox)" if sink.pending else ""
         print(f"sink {name}: {sink.sent} alert message(s) sent{left}", file=sys.stderr)
 
-
-def _aws_error(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error") or {}
-        return f"{error.get('Code') or 'error'}: {str(error.get('Message') or '')[:200]}"
-    return f"{type(exc).__name__}: {str(exc)[:200]}"

@@ -1,33 +1,39 @@
-"""The S3 side of a hunt: an asyncio loop in a thread that lists and downloads, in the order of reading.
+"""The S3 side of a hunt: a child process that lists and downloads, in the order of reading.
 
 Days are read one after another; within a day the objects of every account and region taken are
 merged in the order of the times in their names, so windows and episodes see events in time order
 across objects, as they would have live. Listing runs up to `LIST_AHEAD_DAYS` days ahead, and up to
-`concurrency` downloads run at once within a look-ahead bounded in objects and bytes; results are
-handed on strictly in order through a bounded queue, so memory stays bounded however long the hunt.
+`concurrency` downloads run at once within a look-ahead bounded in objects and bytes.
 
-The consumer (the engine, in the main thread) reads `Fetched` items and `DayRead` markers from
-`items()`; a failure of the listing ends the items with the exception.
+The downloads run in a process of their own (an asyncio loop, forked before the parent starts threads)
+and land as files in a spool folder, so the parent, which applies every finding in order, spends no
+time on HTTP, and the detection workers read each object from its file as a local scan does. Items
+reach the parent strictly in order through a bounded queue, and each file is deleted once applied,
+so memory and disk stay bounded however long the hunt. The child exits when its parent dies.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import multiprocessing
+import os
 import queue
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from multiprocessing.context import ForkProcess
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from monitor.aws.clients import AwsClients
 from monitor.aws.settings import AwsSettings
 from monitor.offline.hunt.layout import ObjectRef, S3Location, Selection, Shard, TimeRange, Trail
-from monitor.offline.hunt.s3 import Discovery, S3Counters, S3Reader, client_config, discover
+from monitor.offline.hunt.s3 import Discovery, S3Counters, S3Reader, client_config, describe_error, discover
 
 log = logging.getLogger("trailsentry.hunt")
 
@@ -49,7 +55,7 @@ class HuntQuery:
 @dataclass(frozen=True, slots=True)
 class Fetched:
     ref: ObjectRef
-    data: bytes | None
+    path: str | None  # the spool file holding the object
     error: str | None = None  # why it could not be downloaded
 
 
@@ -82,89 +88,134 @@ class Listing:
         return round(self.objects * scale), round(self.bytes * scale)
 
 
-_END = object()
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the child has listed and how S3 answered, sent along as it changes."""
+
+    listing: Listing
+    counters: S3Counters
+
+
+class S3Failure(RuntimeError):
+    """Listing failed for a reason other than throttling (no such bucket, access denied): the hunt stops."""
+
+
+_END = "end"
+_ORPHAN_CHECK_SECONDS = 1.0
 
 
 class Fetcher:
-    """Runs the S3 side in a thread of its own; `items()` yields what it hands on, in reading order."""
+    """Runs the S3 side in a child process; `items()` yields what it hands on, in reading order.
 
-    def __init__(self, query: HuntQuery, aws: AwsSettings, *, concurrency: int,
+    `skip` and `complete` (what an earlier run of a resumed hunt has read) are taken as they are when
+    `start()` forks the child."""
+
+    def __init__(self, query: HuntQuery, aws: AwsSettings, *, concurrency: int, spool: Path | None = None,
                  skip: Callable[[ObjectRef], bool] = lambda ref: False,
                  complete: Callable[[Trail, date], bool] = lambda trail, day: False,
                  lookahead_bytes: int = LOOKAHEAD_BYTES, list_only: bool = False) -> None:
+        if spool is None and not list_only:
+            raise ValueError("downloads need a spool folder")
         self.query = query
         self.list_only = list_only  # a dry run: list everything, download nothing
         self.aws = aws
         self.concurrency = max(1, concurrency)
         self.lookahead_bytes = lookahead_bytes
+        self.spool = spool
         self.listing = Listing()
         self.counters = S3Counters()
         self._skip = skip
         self._complete = complete
-        self._out: queue.Queue[object] = queue.Queue(maxsize=2 * self.concurrency + 8)
-        self._stopping = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._thread = threading.Thread(target=self._run, name="trailsentry-hunt-s3", daemon=True)
+        self._downloads = 0
+        self._parent = 0
+        context = multiprocessing.get_context("fork")
+        self._queue: Queue[Any] = context.Queue(maxsize=2 * self.concurrency + 8)
+        self._process: ForkProcess = context.Process(target=self._child, args=(os.getpid(),),
+                                                     name="trailsentry-hunt-s3", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        self._process.start()
 
     def items(self) -> Iterator[Fetched | DayRead]:
         while True:
-            item = self._out.get()
-            if item is _END:
+            try:
+                item = self._queue.get(timeout=_ORPHAN_CHECK_SECONDS)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    code = self._process.exitcode
+                    raise S3Failure(f"the S3 reader stopped unexpectedly (exit code {code})") from None
+                continue
+            if item == _END:
                 return
-            if isinstance(item, BaseException):
+            if isinstance(item, Status):
+                self.listing, self.counters = item.listing, item.counters
+                continue
+            if isinstance(item, S3Failure):
                 raise item
             assert isinstance(item, Fetched | DayRead)
             yield item
 
     def stop(self) -> None:
-        """Stop listing and downloading (the consumer gave up); returns once the thread has ended."""
-        self._stopping.set()
-        loop, task = self._loop, self._task
-        if loop is not None and task is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already closed
-                loop.call_soon_threadsafe(task.cancel)
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):  # unblock a put
-                self._out.get(timeout=0.1)
-        self._thread.join()
+        """Stop listing and downloading (done, or the consumer gave up)."""
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._queue.close()
+        self._queue.cancel_join_thread()
 
-    # -- the thread ------------------------------------------------------------------------------------------------
+    # -- the child -------------------------------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _child(self, parent: int) -> None:
+        self._parent = parent
         try:
             asyncio.run(self._main())
-        except BaseException as exc:
-            self._hand_on(exc)
+        except (ClientError, BotoCoreError) as exc:
+            self._hand_on(S3Failure(describe_error(exc)))
+        except Exception as exc:  # a bug: the parent reports it instead of waiting for ever
+            self._hand_on(S3Failure(f"{type(exc).__name__}: {str(exc)[:300]}"))
         self._hand_on(_END)
+        self._queue.close()
+        self._queue.join_thread()
+
+    def _orphaned(self) -> bool:
+        return os.getppid() != self._parent
 
     def _hand_on(self, item: object) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(queue.Full):
-                self._out.put(item, timeout=0.2)
+        while True:
+            try:
+                self._queue.put(item, timeout=_ORPHAN_CHECK_SECONDS)
                 return
+            except queue.Full:
+                if self._orphaned():
+                    os._exit(0)
 
     async def _put(self, item: object) -> None:
         try:
-            self._out.put_nowait(item)
+            self._queue.put_nowait(item)
         except queue.Full:
             await asyncio.to_thread(self._hand_on, item)
 
+    async def _status(self) -> None:
+        await self._put(Status(replace(self.listing), replace(self.counters)))
+
+    async def _watch_parent(self) -> None:
+        while True:  # polled: no event tells a process that its parent died
+            await asyncio.sleep(_ORPHAN_CHECK_SECONDS)
+            if self._orphaned():
+                os._exit(0)
+
     async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
+        watch = asyncio.create_task(self._watch_parent())
         clients = AwsClients()
         try:
             client = await clients.client("s3", self.aws, config=client_config(self.concurrency))
             reader = S3Reader(client, self.query.location)
             reader.counters = self.counters
             await self._hunt(reader)
+            await self._status()
         finally:
+            watch.cancel()
             await clients.close()
-
     async def _hunt(self, reader: S3Reader) -> None:
         query = self.query
         found = await discover(reader, query.selection, query.organizations, self.concurrency)
@@ -181,6 +232,7 @@ class Fetcher:
                 if not self.list_only:
                     await self._download_in_order(reader, refs)
                 await self._put(DayRead(day, trails))
+                await self._status()
             await lister
         finally:
             lister.cancel()
@@ -217,12 +269,18 @@ class Fetcher:
     async def _download_in_order(self, reader: S3Reader, refs: list[ObjectRef]) -> None:
         limit = asyncio.Semaphore(self.concurrency)
 
-        async def download(ref: ObjectRef) -> Fetched:
+        spool = self.spool
+        assert spool is not None
+
+        async def download(ref: ObjectRef, number: int) -> Fetched:
             async with limit:
                 try:
-                    return Fetched(ref, await reader.read(ref.key))
+                    data = await reader.read(ref.key)
                 except (TimeoutError, ClientError, BotoCoreError, OSError) as exc:
-                    return Fetched(ref, None, _why(exc))
+                    return Fetched(ref, None, f"cannot download: {describe_error(exc)}")
+            path = spool / f"{number:09d}"
+            await asyncio.to_thread(path.write_bytes, data)
+            return Fetched(ref, str(path))
 
         pending: deque[tuple[asyncio.Task[Fetched], int]] = deque()
         in_flight = 0
@@ -232,7 +290,8 @@ class Fetcher:
                 while position < len(refs) and len(pending) < 2 * self.concurrency and (
                         not pending or in_flight + refs[position].size <= self.lookahead_bytes):
                     ref = refs[position]
-                    pending.append((asyncio.create_task(download(ref)), ref.size))
+                    pending.append((asyncio.create_task(download(ref, self._downloads)), ref.size))
+                    self._downloads += 1
                     in_flight += ref.size
                     position += 1
                 task, size = pending.popleft()
@@ -243,9 +302,3 @@ class Fetcher:
             for task, _ in pending:
                 task.cancel()
 
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error") or {}
-        return f"cannot download: {error.get('Code') or 'error'}: {str(error.get('Message') or '')[:200]}"
-    return f"cannot download: {type(exc).__name__}: {str(exc)[:200]}"

@@ -10,6 +10,8 @@ that was never stopped.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -96,12 +98,16 @@ class Hunt:
             self.engine.stats.suppressed.update(saved.get("suppressed") or {})
 
     def run(self, progress: Callable[[HuntProgress], None] | None = None) -> HuntResult:
+        with tempfile.TemporaryDirectory(prefix="trailsentry-hunt-") as spool:
+            return self._run(Path(spool), progress)
+
+    def _run(self, spool: Path, progress: Callable[[HuntProgress], None] | None) -> HuntResult:
         ledger = self.ledger
-        fetcher = Fetcher(self.query, self.aws, concurrency=self.concurrency,
+        pool = self.scanner.pool()
+        fetcher = Fetcher(self.query, self.aws, concurrency=self.concurrency, spool=spool,
                           skip=ledger.done if ledger is not None else lambda ref: False,
                           complete=ledger.complete if ledger is not None else lambda trail, day: False)
         shown = HuntProgress(fetcher.listing, started=time.monotonic())
-        pool = self.scanner.pool()  # forked before the fetcher's thread starts
         refs: dict[str, Fetched] = {}
         days: deque[tuple[int, DayRead]] = deque()  # each DayRead after the number of jobs handed on before it
         handed = 0
@@ -115,15 +121,18 @@ class Hunt:
                 origin = self.query.location.url(item.ref.key)
                 refs[origin] = item
                 handed += 1
-                yield Job(origin, data=item.data) if item.error is None else Job(origin, unreadable=item.error)
+                yield Job(origin, path=item.path) if item.error is None else Job(origin, unreadable=item.error)
 
         saved_at = time.monotonic()
         applied = 0
         try:
-            fetcher.start()
+            fetcher.start()  # forked like the workers, before this process starts threads of its own
             for job, slices in self.scanner.findings(jobs(), pool):
                 fetched = refs.pop(job.origin)
                 alerts = self.scanner.scan_one(job, slices)
+                if fetched.path is not None:
+                    os.unlink(fetched.path)
+                shown.listing = fetcher.listing
                 applied += 1
                 shown.objects += 1
                 shown.bytes += fetched.ref.size
@@ -150,6 +159,7 @@ class Hunt:
                 pool.close()
         result = self.scanner.result()
         mark_hunt(result.alerts)
+        shown.listing = fetcher.listing
         return HuntResult(result, fetcher.listing, fetcher.counters, ledger is not None and ledger.resumed)
 
     def _days_read(self, days: deque[tuple[int, DayRead]], applied: int) -> None:

@@ -161,3 +161,11 @@ async def discover(reader: S3Reader, selection: Selection, organizations: bool,
 
     found = await asyncio.gather(*(regions(account, folder) for account, folder in accounts))
     return Discovery(sorted(trail for trails in found for trail in trails), skipped_organizations)
+
+
+def describe_error(exc: BaseException) -> str:
+    """An AWS failure in one line: the error code and message (no request ids or credentials)."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error") or {}
+        return f"{error.get('Code') or 'error'}: {str(error.get('Message') or '')[:200]}"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"

@@ -122,7 +122,7 @@ def test_listing_calls_grow_with_the_days_asked_not_with_the_bucket(aws: Emulato
     assert fetcher.listing.objects == 30
 
 
-def test_the_objects_of_the_shards_are_every_object_exactly_once(history: History) -> None:
+def test_the_objects_of_the_shards_are_every_object_exactly_once(history: History, tmp_path: Path) -> None:
     window = time_range(*DAY[1::2], datetime.now(UTC))
     everything = listed(HuntQuery(S3Location.parse(history.url()), window, organizations=True)).listing.objects
     assert everything > 1000
@@ -130,7 +130,7 @@ def test_the_objects_of_the_shards_are_every_object_exactly_once(history: Histor
     shards: list[list[str]] = []
     for index in range(3):
         query = HuntQuery(S3Location.parse(history.url()), window, organizations=True, shard=Shard(index, 3))
-        fetcher = Fetcher(query, AwsSettings(region="us-east-1"), concurrency=8)
+        fetcher = Fetcher(query, AwsSettings(region="us-east-1"), concurrency=8, spool=tmp_path)
         fetcher.start()
         try:
             shard_keys = [item.ref.key for item in fetcher.items() if isinstance(item, Fetched)]
