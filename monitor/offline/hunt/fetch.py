@@ -15,6 +15,7 @@ so memory and disk stay bounded however long the hunt. The child exits when its 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -167,6 +168,9 @@ class Fetcher:
 
     def _child(self, parent: int) -> None:
         self._parent = parent
+        # The parent's objects (detectors, engine) came with the fork: keep the collector off them, or it
+        # walks them on every collection (and copies their pages by touching them).
+        gc.freeze()
         try:
             asyncio.run(self._main())
         except (ClientError, BotoCoreError) as exc:
