@@ -18,6 +18,8 @@ import pytest
 import yaml
 
 from monitor.cli import _parser
+from monitor.offline.hunt.command import hunt_query
+from monitor.offline.hunt.layout import Shard
 from tests.deploy.test_kubernetes import K8S, ONE_OFF, VERSIONS
 from tests.deploy.tools import require_module
 
@@ -169,3 +171,13 @@ def test_the_services_selectors_leave_the_hunt_pods_alone() -> None:
     labels = _one("Job")["spec"]["template"]["metadata"]["labels"]
     for selector in (_one("Service")["spec"]["selector"], _one("Deployment")["spec"]["selector"]["matchLabels"]):
         assert not selector.items() <= labels.items(), selector
+
+
+@pytest.mark.parametrize("index", [0, 3])
+def test_the_real_parser_takes_the_jobs_arguments(index: int) -> None:
+    args = [arg.replace(INDEX, str(index)) for arg in _container(_one("Job"))["args"]]
+    parsed = _parser().parse_args(args)
+    query = hunt_query(parsed)
+    assert query.shard == Shard(index, _shards())
+    assert query.organizations and query.window.since < query.window.until
+    assert parsed.state is not None and parsed.output is not None

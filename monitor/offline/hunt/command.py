@@ -44,7 +44,7 @@ class HuntSettings:
 
 def run_hunt(args: argparse.Namespace, detectors: list[Detector], settings: HuntSettings) -> int:
     try:
-        query = _query(args)
+        query = hunt_query(args)
         concurrency = args.concurrency or min(MAX_DEFAULT_CONCURRENCY, 8 * default_workers())
         if concurrency < 1 or (args.workers is not None and args.workers < 1):
             raise HuntUsageError("--concurrency and --workers must be at least 1")
@@ -98,7 +98,8 @@ def run_hunt(args: argparse.Namespace, detectors: list[Detector], settings: Hunt
     return scan_exit(result.scan.totals, args.strict)
 
 
-def _query(args: argparse.Namespace) -> HuntQuery:
+def hunt_query(args: argparse.Namespace) -> HuntQuery:
+    """What the arguments ask to read; HuntUsageError says what is wrong with them."""
     if len(args.paths) != 1:
         raise HuntUsageError("a hunt reads one s3://BUCKET[/PREFIX] and nothing else")
     return HuntQuery(location=S3Location.parse(args.paths[0]),

@@ -41,6 +41,8 @@ class S3Counters:
     calls: Counter[str] = field(default_factory=Counter)  # by operation: ListObjectsV2, GetObject
     throttles: int = 0
     retries: int = 0  # other failures retried
+    downloading: int = 0  # GetObject calls in progress
+    most_downloading: int = 0
     listed_prefixes: list[str] = field(default_factory=list)
 
 
@@ -120,7 +122,13 @@ class S3Reader:
                 data: bytes = await body.read()
                 return data
 
-        result: bytes = await self.call("GetObject", send)
+        counters = self.counters
+        counters.downloading += 1
+        counters.most_downloading = max(counters.most_downloading, counters.downloading)
+        try:
+            result: bytes = await self.call("GetObject", send)
+        finally:
+            counters.downloading -= 1
         return result
 
 

@@ -6,6 +6,7 @@ import asyncio
 import http.client
 import http.server
 import itertools
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,17 +78,22 @@ def history(aws: Emulator, example_history: tuple[Path, dict[str, bytes]],
 
 
 class ThrottlingProxy:
-    """Forwards to the emulator, answering every `every`-th request with S3's 503 SlowDown instead."""
+    """Forwards to the emulator, answering every `every`-th request with S3's 503 SlowDown instead (none with
+    0), and notes the access key ids that signed the requests."""
 
     def __init__(self, target: str, every: int) -> None:
         host, port = target.removeprefix("http://").split(":")
         self.throttled = 0
+        self.signed_by: set[str] = set()
         counter = itertools.count(1)
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if next(counter) % every == 0:
+                signer = re.search(r"Credential=([^/]+)/", self.headers.get("Authorization", ""))
+                if signer:
+                    proxy.signed_by.add(signer[1])
+                if every and next(counter) % every == 0:
                     proxy.throttled += 1
                     body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
                             b"<Message>Please reduce your request rate.</Message></Error>")
@@ -129,5 +135,12 @@ class ThrottlingProxy:
 @pytest.fixture
 def throttling(history: History, aws: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThrottlingProxy]:
     with ThrottlingProxy(aws.endpoint_url, every=3) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        yield proxy
+
+
+@pytest.fixture
+def watching(history: History, aws: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThrottlingProxy]:
+    with ThrottlingProxy(aws.endpoint_url, every=0) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         yield proxy

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,8 +16,9 @@ import pytest
 from monitor.aws.settings import AwsSettings
 from monitor.cli import main
 from monitor.offline.hunt import report
-from monitor.offline.hunt.fetch import Fetched, Fetcher, HuntQuery
+from monitor.offline.hunt.fetch import Fetched, Fetcher, HuntQuery, Listing
 from monitor.offline.hunt.layout import S3Location, Selection, Shard, time_range
+from monitor.offline.hunt.run import HuntProgress
 from tests.aws_emulator import Emulator
 from tests.helpers import alerts_of
 from tests.offline.hunt.conftest import BUCKET, PREFIX, History, ThrottlingProxy, corpus_files, upload
@@ -140,6 +142,54 @@ def test_the_objects_of_the_shards_are_every_object_exactly_once(history: Histor
         keys.extend(shard_keys)
     assert len(keys) == len(set(keys)) == everything
     assert sum(1 for shard in shards if shard) >= 2  # the units (2 accounts x 2 days) are spread
+
+
+@pytest.mark.parametrize(("concurrency", "lookahead_bytes", "most"), [(8, 256 * 1024 * 1024, 8), (8, 1, 1)])
+def test_downloads_run_at_once_within_the_concurrency_and_the_look_ahead(
+        history: History, tmp_path: Path, concurrency: int, lookahead_bytes: int, most: int) -> None:
+    window = time_range(*DAY[1::2], datetime.now(UTC))
+    query = HuntQuery(S3Location.parse(history.url()), window, organizations=True)
+    fetcher = Fetcher(query, AwsSettings(region="us-east-1"), concurrency=concurrency, spool=tmp_path,
+                      lookahead_bytes=lookahead_bytes)
+    fetcher.start()
+    order = []
+    try:
+        for item in fetcher.items():
+            if isinstance(item, Fetched):
+                assert item.path is not None
+                order.append(item.ref.order)
+                Path(item.path).unlink()  # as the hunt does once an object is applied
+    finally:
+        fetcher.stop()
+    # Handed on in reading order, whatever order the downloads finished in.
+    assert order == sorted(order) and len(order) > 1000
+    assert 1 <= fetcher.counters.most_downloading <= most
+    if most > 1:
+        assert fetcher.counters.most_downloading > 1  # they did overlap
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_progress_line_estimates_what_is_not_listed_yet() -> None:
+    listing = Listing(folders=8, folders_listed=2, objects=100, bytes=50 * 1024 * 1024)
+    shown = HuntProgress(listing, objects=50, bytes=25 * 1024 * 1024, events=60_000, started=0.0)
+    line = report.progress_line(shown, now=10.0)
+    # 2 of 8 folders listed: 400 objects and 200 MB expected; 25 MB in 10 s leaves 175 MB for 70 s.
+    assert "50/~400 objects, 25.0 MB/~200.0 MB, 60,000 events, 6,000 events/s, ETA 1m10s" in line
+    listing.folders_listed = 8
+    assert "50/100 objects" in report.progress_line(shown, now=10.0)
+
+
+def test_with_role_arn_the_bucket_is_read_as_the_role(history: History, watching: ThrottlingProxy, aws: Emulator,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # STS goes to the emulator directly; S3 through the proxy, which sees who signed.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", aws.endpoint_url)
+    code, out, _ = run(capsys, history.url(), "--org", *DAY, "--dry-run", "--role-arn",
+                       "arn:aws:iam::111122223333:role/hunt-reader")
+    assert code == 0 and "would read" in out
+    assert watching.signed_by and os.environ["AWS_ACCESS_KEY_ID"] not in watching.signed_by
+    code, out, _ = run(capsys, history.url(), "--org", *DAY, "--dry-run")
+    assert os.environ["AWS_ACCESS_KEY_ID"] in watching.signed_by
 
 
 def test_downloads_at_any_concurrency_give_the_same_alerts(history: History,
