@@ -68,9 +68,10 @@ def progress_line(shown: HuntProgress, now: float) -> str:
 
 
 def cross_account_detectors(detectors: Iterable[Detector]) -> list[str]:
-    """Stateful detectors whose declared group key names no account: one key can gather several accounts."""
+    """Stateful detectors whose declared group key names no account (a key taken from each Hit is the
+    detector's own business: principals carry their account): one key can gather several accounts."""
     return sorted(d.id for d in detectors if d.state is not None and isinstance(d.group_by, Keys)
-                  and not _ACCOUNT_FACTS & set(d.group_by.facts))
+                  and d.group_by.facts and not _ACCOUNT_FACTS & set(d.group_by.facts))
 
 
 def hunt_lines(result: HuntResult, query: HuntQuery, split_detectors: list[str]) -> list[str]:

@@ -192,6 +192,13 @@ def test_with_role_arn_the_bucket_is_read_as_the_role(history: History, watching
     assert os.environ["AWS_ACCESS_KEY_ID"] in watching.signed_by
 
 
+def test_a_sharded_hunt_says_what_sharding_cuts(history: History, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, history.url(), "--org", *DAY, "--shard", "1/2", "--workers", "1")
+    assert code == 0
+    assert "shard 1/2: this run read the (account, day) units of its shard only" in err
+    assert "detectors that count across accounts saw only this shard's accounts: console-password-spray" in err
+
+
 def test_downloads_at_any_concurrency_give_the_same_alerts(history: History,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     one = run(capsys, history.url(), "--org", *DAY, "--workers", "1", "--concurrency", "1")
