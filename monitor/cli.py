@@ -20,17 +20,24 @@ from monitor.config.validate import run_errors, validate
 from monitor.engine import Engine, RegistryError
 from monitor.engine.suppressions_settings import warn_expired
 from monitor.model import Detector, DistinctCount, InputIssue, Threshold
-from monitor.offline.report import IssuePrinter, Progress, format_summary, format_table, write_jsonl
+from monitor.offline.merge import BadLinePrinter, UnreadableInput, merge_files
+from monitor.offline.report import (
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_WARNINGS,
+    IssuePrinter,
+    Progress,
+    UnwritableOutput,
+    format_summary,
+    scan_exit,
+    write_alerts,
+)
 from monitor.offline.samples import run_case, run_samples
 from monitor.offline.scan import STDIN, Scanner, UnreadablePath, expand_paths
 from monitor.rules.builtin import builtin_detectors
 from monitor.rules.loader import assemble_detectors, kind_of
 from monitor.workers.pool import default_workers
 
-EXIT_OK = 0
-EXIT_WARNINGS = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 3  # trailsentry itself failed on some input (a bug): never mistaken for input warnings
 # Below this much input, worker processes cost more to start than they save.
 _PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
@@ -52,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RegistryError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except UnwritableOutput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -67,8 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
     commands = parser.add_subparsers(metavar="COMMAND")
 
-    scan = commands.add_parser("scan", help="run the detectors over CloudTrail log files")
-    scan.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (recursive); '-' for stdin")
+    scan = commands.add_parser(
+        "scan", help="run the detectors over CloudTrail log files, or hunt in a trail's history in S3",
+        description="Run the detectors over CloudTrail log files, or over a trail's history straight from S3 "
+                    "(s3://BUCKET[/PREFIX], PREFIX being the trail's key prefix above AWSLogs/). A hunt lists only "
+                    "the delivery-day folders of --since..--until for each account and region, and scans every "
+                    "event of each object it selects: CloudTrail files an object under the day it was delivered, "
+                    "so events a few minutes either side of the range can be included.")
+    scan.add_argument("paths", nargs="+", metavar="PATH",
+                      help="files or directories (recursive); '-' for stdin; or one s3://BUCKET[/PREFIX]")
     scan.add_argument("--format", choices=("table", "jsonl"), default=None,
                       help="alert output (default: table on a terminal, jsonl otherwise)")
     scan.add_argument("--config", type=Path, help="config file with detector settings")
@@ -82,7 +99,42 @@ def _parser() -> argparse.ArgumentParser:
                       help="worker processes that decode and detect (default: one per core for large inputs); "
                            "the alerts are the same for any N")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    scan.add_argument("--output", type=Path, default=None, metavar="FILE",
+                      help="write the alerts to FILE (replaced whole at the end) instead of stdout")
+    hunt = scan.add_argument_group("hunting in S3 (s3://BUCKET[/PREFIX])")
+    hunt.add_argument("--since", metavar="WHEN", help="UTC date or time to start at (default: 7 days before --until)")
+    hunt.add_argument("--until", metavar="WHEN", help="UTC date or time to stop before (exclusive; default: now)")
+    hunt.add_argument("--account", action="append", default=[], metavar="GLOB",
+                      help="only these accounts (repeatable, globs like 1234*)")
+    hunt.add_argument("--region", action="append", default=[], metavar="GLOB",
+                      help="only these regions (repeatable, globs like eu-*)")
+    hunt.add_argument("--org", action="store_true",
+                      help="also read organization trails (AWSLogs/o-xxxx/ACCOUNT/...) besides account trails")
+    hunt.add_argument("--concurrency", type=int, default=None, metavar="N",
+                      help="downloads at once (default: 8 per core, at most 64)")
+    hunt.add_argument("--role-arn", default=None, metavar="ARN",
+                      help="assume this role to read the bucket (credentials: the standard AWS chain; "
+                           "AWS_ENDPOINT_URL for an emulator)")
+    hunt.add_argument("--state", type=Path, default=None, metavar="FILE",
+                      help="resumable: keep progress, engine state and alerts in FILE; run the same command "
+                           "again to continue after an interruption")
+    hunt.add_argument("--dry-run", action="store_true",
+                      help="list what would be read (objects, bytes, estimated time) without downloading")
+    hunt.add_argument("--shard", default=None, metavar="I/N",
+                      help="read only shard I of N (split by account and day), for N machines on one history")
+    hunt.add_argument("--sink", action="append", default=[], metavar="NAME",
+                      help="also send the alerts to this configured sink (repeatable), marked historical; "
+                           "without it a hunt never notifies anyone")
     scan.set_defaults(handler=cmd_scan)
+
+    merge = commands.add_parser("merge", help="combine the JSON Lines alerts of several scans (a sharded hunt's "
+                                              "outputs) into one de-duplicated result")
+    merge.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines alerts, as `scan --format jsonl` "
+                                                                "writes them; '-' for stdin")
+    merge.add_argument("--output", type=Path, default=None, metavar="PATH",
+                       help="write the result here, whole or not at all (default: stdout)")
+    merge.add_argument("--strict", action="store_true", help="exit 1 when any input line was not an alert")
+    merge.set_defaults(handler=cmd_merge)
 
     detectors = commands.add_parser("detectors", help="list or test the detectors")
     detector_commands = detectors.add_subparsers(metavar="ACTION", required=True)
@@ -153,6 +205,20 @@ def _detectors(config: Config, only: Sequence[str] = ()) -> list[Detector]:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     config = _load(args.config)
+    if any(path.startswith("s3://") for path in args.paths):
+        from monitor.offline.hunt.command import HuntSettings, run_hunt
+
+        return run_hunt(args, _detectors(config, args.detector),
+                        HuntSettings(config.engine, config.decode, config.alerting))
+    hunt_only = [flag for flag, value in (("--since", args.since), ("--until", args.until), ("--org", args.org),
+                                          ("--account", args.account), ("--region", args.region),
+                                          ("--state", args.state), ("--dry-run", args.dry_run),
+                                          ("--shard", args.shard), ("--sink", args.sink),
+                                          ("--concurrency", args.concurrency), ("--role-arn", args.role_arn))
+                 if value]
+    if hunt_only:
+        print(f"error: {', '.join(hunt_only)}: only for a hunt in S3 (scan s3://BUCKET[/PREFIX])", file=sys.stderr)
+        return EXIT_USAGE
     unlisted: list[InputIssue] = []
     try:
         paths = expand_paths(args.paths, unlisted)
@@ -175,16 +241,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     result = scanner.scan(paths, progress.update)
     elapsed = time.perf_counter() - started
     progress.clear()
-    _print_alerts(result.alerts, args.format)
+    write_alerts(result.alerts, args.format, args.output)
     sys.stderr.write(format_summary(result.totals, result.alerts, elapsed, engine.stats.detector_errors,
                                     engine.stats.suppressed))
-    if result.totals.internal_errors:
-        print(f"error: trailsentry failed on {result.totals.internal_errors} input(s) (see the log above); "
-              "their alerts are missing. Please report this.", file=sys.stderr)
-        return EXIT_INTERNAL
-    if args.strict and result.totals.issues:
-        return EXIT_WARNINGS
-    return EXIT_OK
+    return scan_exit(result.totals, args.strict)
 
 
 def _default_workers(paths: list[str]) -> int:
@@ -197,13 +257,16 @@ def _default_workers(paths: list[str]) -> int:
     return default_workers() if len(paths) > 1 and total >= _PARALLEL_MIN_BYTES else 1
 
 
-def _print_alerts(alerts: list, output_format: str | None) -> None:  # type: ignore[type-arg]
-    chosen = output_format or ("table" if sys.stdout.isatty() else "jsonl")
-    if chosen == "jsonl":
-        write_jsonl(alerts, sys.stdout.buffer)
-    else:
-        sys.stdout.write(format_table(alerts))
-        sys.stdout.flush()
+def cmd_merge(args: argparse.Namespace) -> int:
+    """One alert per id, the most complete version (monitor/offline/merge.py), sorted as `scan` sorts."""
+    try:
+        merger = merge_files(args.files, BadLinePrinter(sys.stderr))
+        write_alerts(merger.alerts(), "jsonl", args.output)
+    except UnreadableInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stderr.write(merger.totals.summary())
+    return EXIT_WARNINGS if args.strict and merger.totals.bad_lines else EXIT_OK
 
 
 def cmd_detectors_list(args: argparse.Namespace) -> int:
@@ -336,7 +399,9 @@ def _scan_example_corpus(args: argparse.Namespace) -> int:
         output = {"text": "table", "jsonl": "jsonl", None: None}[args.format]
         namespace = argparse.Namespace(paths=[tmp], format=output, config=None, strict=False,
                                        detector=[], max_decompressed_bytes=None, no_progress=False,
-                                       workers=None)
+                                       workers=None, output=None, since=None, until=None, account=[], region=[],
+                                       org=False, concurrency=None, role_arn=None, state=None, dry_run=False,
+                                       shard=None, sink=[])
         return cmd_scan(namespace)
 
 

@@ -9,7 +9,8 @@ what follows one). Unset (always, outside these tests), a failpoint is one dicti
 - `before_record`: a group of batches is applied, nothing of it is durable yet;
 - `after_record`: its alerts are in the outbox, its state changes are not;
 - `after_persist`: both are durable, no source is acknowledged yet;
-- `after_ack`: the group's sources are acknowledged.
+- `after_ack`: the group's sources are acknowledged;
+- `before_save`, `after_save`: a hunt (`scan s3://... --state`) is about to save its progress, or has.
 """
 
 from __future__ import annotations

@@ -123,6 +123,8 @@ def headline(notice: Notice) -> str:
     alert = notice.alert
     label = alert.severity.label.upper()
     title = alert.title
+    if alert.context.get("mode") == "hunt":  # found in past logs by `scan s3://`: nothing to page for now
+        title = f"[historical, found by a hunt] {title}"
     if notice.kind == KIND_REPEAT:
         return f"{_EMOJI[alert.severity]} +{notice.repeats} more in {_minutes(notice.window_seconds)}: {title}"
     if notice.kind == KIND_ESCALATION:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 from typing import IO
 
 from monitor.model import Alert, InputIssue
 from monitor.model.alert import rfc3339
 from monitor.offline.scan import ScanTotals
+
+EXIT_OK = 0
+EXIT_WARNINGS = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3  # trailsentry itself failed on some input (a bug): never mistaken for input warnings
 
 # A file with thousands of broken records gets a few lines, then a count.
 ISSUE_LINES_PER_FILE = 5
@@ -105,3 +115,51 @@ def format_summary(totals: ScanTotals, alerts: list[Alert], elapsed: float, dete
         lines.append(f"  {detector}: {count}")
     return "\n".join(lines) + "\n"
 
+
+def write_alerts(alerts: list[Alert], output_format: str | None, output: Path | None) -> None:
+    """To stdout (a table on a terminal, else JSON Lines), or to `output` (JSON Lines unless asked for a table),
+    which is replaced whole: a reader never sees half a result."""
+    if output is None:
+        chosen = output_format or ("table" if sys.stdout.isatty() else "jsonl")
+        if chosen == "jsonl":
+            write_jsonl(alerts, sys.stdout.buffer)
+        else:
+            sys.stdout.write(format_table(alerts))
+            sys.stdout.flush()
+        return
+    try:
+        handle = tempfile.NamedTemporaryFile(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp",  # noqa: SIM115
+                                             delete=False)
+    except OSError as exc:
+        raise UnwritableOutput(f"cannot write {output}: {exc.strerror or exc}") from None
+    try:
+        with handle:
+            if output_format == "table":
+                handle.write(format_table(alerts).encode())
+            else:
+                write_jsonl(alerts, handle)
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)  # as a plain open() would have created it
+        os.replace(handle.name, output)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        if isinstance(exc, OSError):
+            raise UnwritableOutput(f"cannot write {output}: {exc.strerror or exc}") from None
+        raise
+
+
+class UnwritableOutput(OSError):
+    """`--output` cannot be written (a usage error: nothing was replaced)."""
+
+
+def scan_exit(totals: ScanTotals, strict: bool) -> int:
+    if totals.internal_errors:
+        print(f"error: trailsentry failed on {totals.internal_errors} input(s) (see the log above); "
+              "their alerts are missing. Please report this.", file=sys.stderr)
+        return EXIT_INTERNAL
+    if strict and totals.issues:
+        return EXIT_WARNINGS
+    return EXIT_OK

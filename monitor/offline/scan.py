@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from monitor.decode import DecodeLimits
 from monitor.engine import Engine
@@ -52,6 +53,19 @@ class ScanTotals:
     issues: Counter[str] = field(default_factory=Counter)
     files_with_issues: int = 0
     internal_errors: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"files": self.files, "bytes_read": self.bytes_read, "events": self.events,
+                "duplicates": self.duplicates, "skipped": dict(self.skipped), "issues": dict(self.issues),
+                "files_with_issues": self.files_with_issues, "internal_errors": self.internal_errors}
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> ScanTotals:
+        return cls(files=int(saved.get("files", 0)), bytes_read=int(saved.get("bytes_read", 0)),
+                   events=int(saved.get("events", 0)), duplicates=int(saved.get("duplicates", 0)),
+                   skipped=Counter(saved.get("skipped") or {}), issues=Counter(saved.get("issues") or {}),
+                   files_with_issues=int(saved.get("files_with_issues", 0)),
+                   internal_errors=int(saved.get("internal_errors", 0)))
 
 
 @dataclass(slots=True)
@@ -135,10 +149,10 @@ class Scanner:
     def scan(self, paths: list[str], progress: Callable[[int, int], None] | None = None) -> ScanResult:
         """Scan every file (in the given order) and close the episodes left open at the end."""
         jobs = (_job(path) for path in paths)
-        pool = DetectionPool(self.engine.detection, self.limits, self.workers) if self.workers > 1 else None
+        pool = self.pool()
         try:
-            for done, (job, slices) in enumerate(self._findings(jobs, pool), start=1):
-                self._scan_one(job, slices)
+            for done, (job, slices) in enumerate(self.findings(jobs, pool), start=1):
+                self.scan_one(job, slices)
                 if progress is not None:
                     progress(done, self.totals.events)
         finally:
@@ -146,15 +160,21 @@ class Scanner:
                 pool.close()
         return self.finish()
 
-    def _findings(self, jobs: Iterator[Job],
-                  pool: DetectionPool | None) -> Iterator[tuple[Job, Iterator[SliceFindings]]]:
+    def pool(self) -> DetectionPool | None:
+        """Worker processes when asked for (create before this process starts threads: they are forked)."""
+        return DetectionPool(self.engine.detection, self.limits, self.workers) if self.workers > 1 else None
+
+    def findings(self, jobs: Iterator[Job],
+                 pool: DetectionPool | None) -> Iterator[tuple[Job, Iterator[SliceFindings]]]:
+        """Each job with its findings, in order: from the workers, or detected here."""
         if pool is not None:
             yield from pool.run(jobs)
             return
         for job in jobs:
             yield job, detect_locally(self.engine.detection, job, self.limits)
 
-    def _scan_one(self, job: Job, slices: Iterator[SliceFindings]) -> None:
+    def scan_one(self, job: Job, slices: Iterator[SliceFindings]) -> list[Alert]:
+        """Apply one input's findings as one batch; the alerts it emitted (also kept for the result)."""
         totals = self.totals
         totals.files += 1
         totals.bytes_read += _size(job)
@@ -177,19 +197,24 @@ class Scanner:
             totals.internal_errors += 1
             log.error("internal error on %s (its effects were undone; the scan goes on): %s: %s",
                       job.origin, type(exc).__name__, str(exc)[:300])
-            return
+            return []
         totals.events += events
         totals.duplicates += duplicates
         totals.skipped.update(skipped)
         self.report(issues)
-        self._keep(alerts)
+        self.keep(alerts)
+        return alerts
 
     def finish(self) -> ScanResult:
-        self._keep(self.engine.flush())
+        """Close the episodes still open; the result (only the final version of each alert)."""
+        self.keep(self.engine.flush())
+        return self.result()
+
+    def result(self) -> ScanResult:
         alerts = sorted(self._alerts.values(), key=lambda a: (a.event_time, a.detector, a.id))
         return ScanResult(alerts=alerts, totals=self.totals)
 
-    def _keep(self, alerts: list[Alert]) -> None:
+    def keep(self, alerts: list[Alert]) -> None:
         for alert in alerts:
             self._alerts[alert.id] = alert  # later emissions of an episode supersede earlier ones
 

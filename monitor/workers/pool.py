@@ -37,11 +37,13 @@ _ORPHAN_CHECK_SECONDS = 1.0
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One input: a file the worker reads (`path`), or bytes already read (`data`)."""
+    """One input: a file the worker reads (`path`), bytes already read (`data`), or one that could not be
+    fetched (`unreadable`, why: it becomes the input's issue, in its place in the order)."""
 
     origin: str
     path: str | None = None
     data: bytes | None = None
+    unreadable: str | None = None
 
 
 class WorkerFailed(RuntimeError):
@@ -66,6 +68,9 @@ def gc_paused() -> Iterator[None]:
 
 def detect_locally(detection: Detection, job: Job, limits: DecodeLimits) -> Iterator[SliceFindings]:
     """The findings of one input, slice by slice, in this process (what a worker does)."""
+    if job.unreadable is not None:
+        yield _unreadable_issue(job.origin, job.unreadable)
+        return
     if job.path is not None:
         try:
             handle = open(job.path, "rb")  # noqa: SIM115 - closed below, after the last slice
@@ -84,7 +89,11 @@ def detect_locally(detection: Detection, job: Job, limits: DecodeLimits) -> Iter
 
 
 def _unreadable(origin: str, exc: OSError) -> SliceFindings:
-    issue = InputIssue(origin, "unreadable", f"cannot read: {exc.strerror or exc}")
+    return _unreadable_issue(origin, f"cannot read: {exc.strerror or exc}")
+
+
+def _unreadable_issue(origin: str, why: str) -> SliceFindings:
+    issue = InputIssue(origin, "unreadable", why)
     return SliceFindings(origin=origin, event_ids=[], times=[], findings=[], issues=[issue], skipped={})
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from monitor.engine.state.memory import MemoryStore
@@ -59,6 +60,20 @@ class EmbeddedStore(MemoryStore):
         self._chunks: deque[tuple[int, int]] = deque(  # (seq, count) of the saved eventID chunks, oldest first
             self._db.execute("SELECT seq, count FROM engine_event_id_chunks ORDER BY seq").fetchall())
         self.persists = 0
+        self._also: Callable[[sqlite3.Connection], None] | None = None
+
+    @property
+    def database(self) -> sqlite3.Connection:
+        """The state file, for a caller that keeps rows of its own beside the engine's (a hunt's progress)."""
+        return self._db
+
+    def persist_with(self, also: Callable[[sqlite3.Connection], None]) -> None:
+        """`persist()`, with the rows `also` writes in the same transaction: durable together or not at all."""
+        self._also = also
+        try:
+            self.persist()
+        finally:
+            self._also = None
 
     def _migrate(self) -> None:
         """A state file of an earlier version kept one row per eventID: move them into one chunk."""
@@ -96,7 +111,7 @@ class EmbeddedStore(MemoryStore):
         return values, len(ids)
 
     def _write(self, changed: list[tuple[str, str]], event_ids: list[str]) -> None:
-        if not changed and not event_ids:
+        if not changed and not event_ids and self._also is None:
             return
         upserts = []
         deletes = []
@@ -129,6 +144,8 @@ class EmbeddedStore(MemoryStore):
                     total -= count
                 if dropped:
                     db.execute("DELETE FROM engine_event_id_chunks WHERE seq <= ?", (dropped,))
+            if self._also is not None:
+                self._also(db)
         except BaseException:
             db.execute("ROLLBACK")
             raise
