@@ -11,6 +11,7 @@ that was never stopped.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections import deque
@@ -34,6 +35,7 @@ from monitor.workers import Job
 SAVE_EVERY_SECONDS = 1.0
 SAVE_EVERY_OBJECTS = 64
 HUNT_MODE = "hunt"
+SPOOL_PREFIX = "trailsentry-hunt-"  # downloads wait in $TMPDIR/trailsentry-hunt-PID-*/ until applied
 
 
 @dataclass(slots=True)
@@ -53,6 +55,27 @@ class HuntResult:
     listing: Listing
     s3: S3Counters
     resumed: bool
+
+
+def clear_stale_spools(mine: Path) -> None:
+    """Remove the spool folders that hunts killed with SIGKILL left behind (their process is gone, or it
+    had this process's pid: a container's restarted hunt is pid 1 again)."""
+    for folder in mine.parent.glob(f"{SPOOL_PREFIX}*-*"):
+        pid = folder.name.removeprefix(SPOOL_PREFIX).split("-", 1)[0]
+        if folder == mine or not pid.isdigit():
+            continue
+        if int(pid) == os.getpid() or not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def query_fingerprint(query: HuntQuery, detectors: list[str]) -> dict[str, Any]:
@@ -98,7 +121,8 @@ class Hunt:
             self.engine.stats.suppressed.update(saved.get("suppressed") or {})
 
     def run(self, progress: Callable[[HuntProgress], None] | None = None) -> HuntResult:
-        with tempfile.TemporaryDirectory(prefix="trailsentry-hunt-") as spool:
+        with tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-") as spool:
+            clear_stale_spools(Path(spool))
             return self._run(Path(spool), progress)
 
     def _run(self, spool: Path, progress: Callable[[HuntProgress], None] | None) -> HuntResult:

@@ -23,8 +23,11 @@ from tests.offline.hunt.conftest import History
 HUNT = ("--org", "--since", "2026-03-01", "--until", "2026-03-03", "--format", "jsonl", "--no-progress")
 
 
-def hunt(history: History, *args: str, failpoints: str = "") -> subprocess.CompletedProcess[str]:
+def hunt(history: History, *args: str, failpoints: str = "", spools: Path | None = None,
+         ) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if key != "TRAILSENTRY_FAILPOINTS"}
+    if spools is not None:
+        env["TMPDIR"] = str(spools)
     if failpoints:
         env["TRAILSENTRY_FAILPOINTS"] = failpoints
     return subprocess.run([sys.executable, "-m", "monitor", "scan", history.url(), *HUNT, *args], cwd=REPO, env=env,
@@ -63,13 +66,15 @@ def test_a_hunt_killed_anywhere_resumes_with_the_alerts_of_one_never_killed(
         history: History, uninterrupted: subprocess.CompletedProcess[str], tmp_path: Path, kills: list[str],
         workers: str) -> None:
     state = tmp_path / "hunt.state"
-    skipped = []
+    spools = tmp_path / "tmp"
+    spools.mkdir()
     for failpoint in kills:
-        killed = hunt(history, "--state", str(state), "--workers", workers, failpoints=failpoint)
+        killed = hunt(history, "--state", str(state), "--workers", workers, failpoints=failpoint, spools=spools)
         assert killed.returncode == -signal.SIGKILL, killed.stderr
-        skipped.append(resumed_objects(killed.stderr))
-    final = hunt(history, "--state", str(state), "--workers", workers)
+    assert list(spools.iterdir())  # a killed hunt leaves its downloads behind...
+    final = hunt(history, "--state", str(state), "--workers", workers, spools=spools)
     assert final.returncode == 0, final.stderr
+    assert list(spools.iterdir()) == []  # ...which the next hunt clears
     assert alerts_of(final.stdout.encode()) == alerts_of(uninterrupted.stdout.encode())
     assert scanned(final.stderr) == scanned(uninterrupted.stderr)
     assert resumed_objects(final.stderr) > 0  # it did continue, not start over
