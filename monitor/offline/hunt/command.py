@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -56,7 +57,11 @@ def run_hunt(args: argparse.Namespace, detectors: list[Detector], settings: Hunt
         return EXIT_USAGE
     aws = AwsSettings(region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
                       role_arn=args.role_arn)
-    store = EmbeddedStore(args.state, settings.engine.dedupe_capacity) if args.state is not None else None
+    try:
+        store = EmbeddedStore(args.state, settings.engine.dedupe_capacity) if args.state is not None else None
+    except (sqlite3.Error, OSError) as exc:
+        print(f"error: --state {args.state}: cannot use it as a state file: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         engine = Engine(detectors, settings.engine, store)
         workers = args.workers or default_workers()
@@ -71,7 +76,7 @@ def run_hunt(args: argparse.Namespace, detectors: list[Detector], settings: Hunt
         finally:
             bar.clear()
         elapsed = time.perf_counter() - started
-    except OtherHunt as exc:
+    except (OtherHunt, sqlite3.Error) as exc:
         print(f"error: --state {args.state}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except S3Failure as exc:

@@ -15,6 +15,7 @@ so memory and disk stay bounded however long the hunt. The child exits when its 
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
 import logging
 import multiprocessing
@@ -22,7 +23,7 @@ import os
 import queue
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from multiprocessing.context import ForkProcess
 from multiprocessing.queues import Queue
@@ -200,7 +201,8 @@ class Fetcher:
             await asyncio.to_thread(self._hand_on, item)
 
     async def _status(self) -> None:
-        await self._put(Status(replace(self.listing), replace(self.counters)))
+        # Copies: the queue pickles in a thread of its own, while this loop goes on counting.
+        await self._put(Status(copy.deepcopy(self.listing), copy.deepcopy(self.counters)))
 
     async def _watch_parent(self) -> None:
         while True:  # polled: no event tells a process that its parent died

@@ -95,6 +95,15 @@ def test_a_state_file_of_another_hunt_is_refused(history: History, tmp_path: Pat
     assert "it holds a hunt with other accounts" in other.stderr
 
 
+def test_a_file_that_is_no_state_file_is_refused(history: History, tmp_path: Path) -> None:
+    garbage = tmp_path / "hunt.state"
+    garbage.write_bytes(b"this is not SQLite" * 100)
+    refused = hunt(history, "--state", str(garbage))
+    assert refused.returncode == 2
+    assert f"error: --state {garbage}:" in refused.stderr and "Traceback" not in refused.stderr
+    assert garbage.read_bytes() == b"this is not SQLite" * 100
+
+
 async def test_alerts_reach_only_the_sinks_asked_for_marked_historical(history: History, tmp_path: Path) -> None:
     receiver = Receiver()
     await receiver.start()
