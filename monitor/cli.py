@@ -397,11 +397,7 @@ def _scan_example_corpus(args: argparse.Namespace) -> int:
         write_example_corpus(Path(tmp))
         print(f"scanning the example corpus written to {tmp}", file=sys.stderr)
         output = {"text": "table", "jsonl": "jsonl", None: None}[args.format]
-        namespace = argparse.Namespace(paths=[tmp], format=output, config=None, strict=False,
-                                       detector=[], max_decompressed_bytes=None, no_progress=False,
-                                       workers=None, output=None, since=None, until=None, account=[], region=[],
-                                       org=False, concurrency=None, role_arn=None, state=None, dry_run=False,
-                                       shard=None, sink=[])
+        namespace = _parser().parse_args(["scan", *(["--format", output] if output else []), tmp])
         return cmd_scan(namespace)
 
 

@@ -20,7 +20,7 @@ from monitor.aws.settings import AwsSettings
 from monitor.decode import DecodeLimits
 from monitor.engine import Engine, EngineSettings
 from monitor.engine.state.embedded import EmbeddedStore
-from monitor.model import Detector
+from monitor.model import Alert, Detector
 from monitor.offline.hunt.deliver import deliver_now, unknown_sinks
 from monitor.offline.hunt.fetch import Fetcher, HuntQuery, S3Failure
 from monitor.offline.hunt.layout import HuntUsageError, S3Location, Selection, Shard, time_range
@@ -132,8 +132,8 @@ def _dry_run(query: HuntQuery, aws: AwsSettings, concurrency: int, workers: int,
     return 0
 
 
-def _deliver(alerts: list, settings: AlertingSettings, args: argparse.Namespace,  # type: ignore[type-arg]
-             query: HuntQuery, detectors: list[Detector]) -> None:
+def _deliver(alerts: list[Alert], settings: AlertingSettings, args: argparse.Namespace, query: HuntQuery,
+             detectors: list[Detector]) -> None:
     fingerprint = orjson.dumps(query_fingerprint(query, [d.id for d in detectors]), option=orjson.OPT_SORT_KEYS)
     receipt = "hunt:" + hashlib.sha256(fingerprint).hexdigest()[:32]
     if args.state is not None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
-import logging
 import multiprocessing
 import os
 import queue
@@ -36,8 +35,6 @@ from monitor.aws.clients import AwsClients
 from monitor.aws.settings import AwsSettings
 from monitor.offline.hunt.layout import ObjectRef, S3Location, Selection, Shard, TimeRange, Trail
 from monitor.offline.hunt.s3 import Discovery, S3Counters, S3Reader, client_config, describe_error, discover
-
-log = logging.getLogger("trailsentry.hunt")
 
 LIST_AHEAD_DAYS = 2
 LOOKAHEAD_BYTES = 256 * 1024 * 1024

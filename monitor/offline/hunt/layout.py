@@ -156,7 +156,3 @@ class Shard:
         # crc32, not hash(): the same split on every machine and every Python.
         return zlib.crc32(f"{account}/{day:%Y-%m-%d}".encode()) % self.count == self.index
 
-
-def account_of_folder(name: str) -> str | None:
-    """The account of a folder name under `AWSLogs/` (or under an organization), else None."""
-    return name if ACCOUNT.match(name) else None

@@ -183,7 +183,6 @@ class Hunt:
                 pool.close()
         result = self.scanner.result()
         mark_hunt(result.alerts)
-        shown.listing = fetcher.listing
         return HuntResult(result, fetcher.listing, fetcher.counters, ledger is not None and ledger.resumed)
 
     def _days_read(self, days: deque[tuple[int, DayRead]], applied: int) -> None:

@@ -9,7 +9,6 @@ counted here.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,8 +21,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from monitor.aws.backoff import Backoff, is_throttle
 from monitor.offline.hunt.layout import ACCOUNT, ORGANIZATION, ObjectRef, S3Location, Selection, Trail
-
-log = logging.getLogger("trailsentry.hunt")
 
 # Attempts for a failure that is not throttling (a 500, a reset connection) before it is the object's issue.
 OTHER_FAILURE_ATTEMPTS = 5

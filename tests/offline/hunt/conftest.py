@@ -79,12 +79,13 @@ def history(aws: Emulator, example_history: tuple[Path, dict[str, bytes]],
 
 class ThrottlingProxy:
     """Forwards to the emulator, answering every `every`-th request with S3's 503 SlowDown instead (none with
-    0), and notes the access key ids that signed the requests."""
+    0), and notes the access key ids that signed the requests and how many were downloads."""
 
     def __init__(self, target: str, every: int) -> None:
         host, port = target.removeprefix("http://").split(":")
         self.throttled = 0
         self.signed_by: set[str] = set()
+        self.downloads = 0  # GetObject requests (the rest are listings)
         counter = itertools.count(1)
         proxy = self
 
@@ -93,6 +94,8 @@ class ThrottlingProxy:
                 signer = re.search(r"Credential=([^/]+)/", self.headers.get("Authorization", ""))
                 if signer:
                     proxy.signed_by.add(signer[1])
+                if "list-type=" not in self.path:
+                    proxy.downloads += 1
                 if every and next(counter) % every == 0:
                     proxy.throttled += 1
                     body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'

@@ -218,10 +218,11 @@ def test_throttling_backs_off_and_is_counted_never_failing_the_hunt(history: His
     assert without_mode(alerts_of(out.encode())) == expected
 
 
-def test_a_dry_run_lists_what_would_be_read_and_downloads_nothing(history: History, throttling: ThrottlingProxy,
+def test_a_dry_run_lists_what_would_be_read_and_downloads_nothing(history: History, watching: ThrottlingProxy,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, history.url(), "--org", *DAY, "--dry-run")
     assert code == 0
+    assert watching.downloads == 0 and watching.signed_by  # it did talk to S3, only to list
     logs = [key for key in history.keys if "/CloudTrail/" in key]
     size = sum(len(body) for key, body in corpus_files(history.root).items() if "/CloudTrail/" in key)
     assert f"would read {len(logs):,} object(s), {report.size(size)}" in out
