@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from detectors._common import aws_made, call_name, identified
+from detectors._common import aws_own, call_name, identified
 from monitor.model import Event, Hit, Severity
 from monitor.model.alert import clip
 
@@ -27,7 +27,7 @@ def human_change(event: Event) -> bool:
     The CIS detectors' rule: a record without a userIdentity type (console captures, hand-made exports)
     names no one to ask about the change, so it is left out.
     """
-    return not event.errorCode and bool(event.userIdentity.type) and not aws_made(event)
+    return not event.errorCode and bool(event.userIdentity.type) and not aws_own(event)
 
 
 def changed_by_someone(event: Event) -> bool:
@@ -36,7 +36,7 @@ def changed_by_someone(event: Event) -> bool:
     The attack-path detectors' rule: any userIdentity will do; records without one (stripped exports)
     name nobody to ask or contain.
     """
-    return not event.errorCode and identified(event) and not aws_made(event)
+    return not event.errorCode and identified(event) and not aws_own(event)
 
 
 def flat(request: Mapping[str, Any]) -> dict[str, Any]:

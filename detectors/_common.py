@@ -24,8 +24,19 @@ _FAILED_SIGNIN_MESSAGES = frozenset({"Failed authentication", "No username found
 PERSON_TYPES = frozenset({"IAMUser", "Root"})
 
 
+def aws_own(event: Event) -> bool:
+    """AWS acted for itself (`AwsServiceEvent`, a service principal, a service-linked role): never anyone's change.
+
+    A call a service made on someone's behalf (CloudFormation deleting a trail) is not AWS's own: it is
+    evaluated, and the engine names the service in the alert (`made_through`).
+    """
+    return f.is_aws_own_activity(event)
+
+
 def aws_made(event: Event) -> bool:
-    """AWS itself made the call: a service, a service-linked role, log delivery, "AWS Internal/<n>"."""
+    """The call did not come straight from the caller: AWS for itself, a service on the caller's behalf, or a
+    console-internal path. Its source address and user agent are not the caller's, so detectors about
+    networks, tools and refusals leave it out; detectors of changes use `aws_own`."""
     return f.is_aws_service_activity(event)
 
 

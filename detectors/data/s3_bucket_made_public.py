@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors._common import ACTOR, aws_made, call_name
+from detectors._common import ACTOR, aws_own, call_name
 from detectors._iam_policy import allows_everyone, condition_keys, is_allow, parse_document, statements, strings
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
@@ -90,7 +90,7 @@ def public_reason(name: str, request: Mapping[str, Any]) -> str | None:
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.errorCode or aws_made(event):
+    if event.errorCode or aws_own(event):
         return None
     request = event.request()
     reason = public_reason(event.eventName, request)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import ACTOR, aws_made, call_name, identified
+from detectors._common import ACTOR, aws_own, call_name, identified
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -20,7 +20,7 @@ _CALLS = ("CreateLoginProfile", "UpdateLoginProfile", "DeleteLoginProfile")
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.errorCode or aws_made(event):
+    if event.errorCode or aws_own(event):
         return None
     if not identified(event):
         return None  # no caller: whether it was for another user cannot be told (redacted exports)

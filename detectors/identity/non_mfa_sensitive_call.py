@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors._common import ACTOR, aws_made, call_name
+from detectors._common import ACTOR, aws_own, call_name
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -66,7 +66,7 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if event.errorCode:
         return None  # a refused change changed nothing
     # Roles (AssumedRole) are left out: their MFA condition is enforced when the role is assumed.
-    if event.userIdentity.type not in ("IAMUser", "Root") or aws_made(event):
+    if event.userIdentity.type not in ("IAMUser", "Root") or aws_own(event):
         return None
     if f.mfa_authenticated(event):
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import ACTOR, aws_made, call_name
+from detectors._common import ACTOR, aws_own, call_name
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -21,7 +21,7 @@ _CALLS = (
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.errorCode or aws_made(event):
+    if event.errorCode or aws_own(event):
         return None
     request = event.request()
     response = event.response()

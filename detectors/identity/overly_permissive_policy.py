@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import ACTOR, aws_made, call_name
+from detectors._common import ACTOR, aws_own, call_name
 from detectors._iam_policy import parse_document, wide_grants
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
@@ -26,7 +26,7 @@ _TARGET_KEYS = ("policyArn", "policyName", "userName", "roleName", "groupName")
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.errorCode or aws_made(event):
+    if event.errorCode or aws_own(event):
         return None
     request = event.request()
     grants = wide_grants(parse_document(request.get("policyDocument")))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import ACTOR, aws_made, call_name
+from detectors._common import ACTOR, aws_own, call_name
 from monitor.model import Detector, Event, Hit, Severity
 
 DEFAULT_REQUIRED = ("requireSymbols", "requireNumbers", "requireUppercaseCharacters", "requireLowercaseCharacters")
@@ -49,7 +49,7 @@ def weaknesses(request: Mapping[str, Any], params: Mapping[str, Any]) -> list[st
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.errorCode or aws_made(event):
+    if event.errorCode or aws_own(event):
         return None
     if event.eventName == "DeleteAccountPasswordPolicy":
         return Hit(title="Account password policy deleted", context={"call": call_name(event), "change": "deleted"})

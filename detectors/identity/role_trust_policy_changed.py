@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors import _iam_policy as pol
-from detectors._common import ACTOR, aws_made, call_name
+from detectors._common import ACTOR, aws_own, call_name
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -48,7 +48,7 @@ def risks(document: dict[str, Any] | None, own_account: str, known: frozenset[st
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.errorCode or aws_made(event):
+    if event.errorCode or aws_own(event):
         return None
     request = event.request()
     context: dict[str, Any] = {"call": call_name(event), "role": clip(f.nested_text(request, "roleName"), 256)}

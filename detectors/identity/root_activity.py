@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import ACTOR, aws_made, call_name
+from detectors._common import ACTOR, aws_own, call_name
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model.alert import clip
 
@@ -14,7 +14,7 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     # The engine hands over root's calls only (identity_types).
     if event.eventName == "ConsoleLogin" and event.eventSource == "signin.amazonaws.com":
         return None  # root-console-login's
-    if aws_made(event):
+    if aws_own(event):
         return None  # invokedBy, AwsServiceEvent, service host or "AWS Internal" source
     error = event.errorCode or ""
     return Hit(context={"first_call": call_name(event), "outcome": clip(error, 128) if error else "success"})

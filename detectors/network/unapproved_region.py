@@ -26,7 +26,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors._common import aws_made, call_name
+from detectors._common import aws_own, call_name
 from detectors._configured import matches_any, param, string_tuple
 from monitor.model import Detector, Event, Hit, Severity, keys
 from monitor.model.alert import clip
@@ -100,7 +100,7 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not region or _approved(region, allowed):
         return None
     source = event.eventSource
-    if source in GLOBAL_SOURCES or (source == _STS and region == "us-east-1") or aws_made(event):
+    if source in GLOBAL_SOURCES or (source == _STS and region == "us-east-1") or aws_own(event):
         return None
     error = event.errorCode or ""
     denied = bool(error)

@@ -219,9 +219,14 @@ class Detection:
         if facts is None:
             facts = event_facts(event)
         detector = rule.detector
+        context = dict(hit.context)
+        service = ev.calling_service(event)
+        if service:  # a change a service made for someone: say which service, for whom
+            context.setdefault("made_through", clip(service, 128))
+            context.setdefault("on_behalf_of", facts[3])
         finding = Finding(detector=rule.index, position=position, key=key, value=value,
                           severity=hit.severity if hit.severity is not None else detector.severity,
-                          title=clip(hit.title or detector.title, 200), context=dict(hit.context), facts=facts,
+                          title=clip(hit.title or detector.title, 200), context=context, facts=facts,
                           prior=hit.prior, standalone=hit.standalone, quiet=hit.quiet)
         if rule.learner:
             learned[(rule.index, key or "", value or "")] = finding

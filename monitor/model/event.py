@@ -211,22 +211,41 @@ def mfa_authenticated(event: Event) -> bool:
     return event.userIdentity.sessionContext.attributes.mfaAuthenticated.lower() == "true"
 
 
-def is_aws_service_activity(event: Event) -> bool:
-    """True when AWS itself made the call (a service, a service-linked role, log delivery).
-
-    These events carry no human intent: `eventType` AwsServiceEvent, an
-    `invokedBy` service, an `AWSService` identity, a service-linked role, or a
-    `sourceIPAddress` that is a service host name or "AWS Internal".
-    """
+def is_aws_own_activity(event: Event) -> bool:
+    """True when AWS acted for itself: `AwsServiceEvent`, an `AWSService` identity (log delivery, service
+    principals) or a service-linked role's session. No one's intent is behind these calls."""
     if event.eventType == "AwsServiceEvent":
         return True
     ident = event.userIdentity
-    if ident.invokedBy or ident.type == "AWSService":
+    if ident.type == "AWSService":
         return True
     arn = ident.arn
-    if ":assumed-role/AWSServiceRoleFor" in arn or ":role/aws-service-role/" in arn:
-        return True
-    return is_service_source_ip(event.sourceIPAddress)
+    return ":assumed-role/AWSServiceRoleFor" in arn or ":role/aws-service-role/" in arn
+
+
+def calling_service(event: Event) -> str:
+    """The AWS service that made the call on the caller's behalf (CloudFormation, Service Catalog, ...): its
+    `invokedBy`, else a service host name as `sourceIPAddress`; "" for a direct call.
+
+    Such a call is still the caller's change (a stack can delete a trail), but its address and user agent
+    are the service's, not the caller's.
+    """
+    invoked_by = event.userIdentity.invokedBy
+    if invoked_by:
+        return invoked_by
+    source_ip = event.sourceIPAddress
+    return source_ip if source_ip.endswith(".amazonaws.com") else ""
+
+
+def is_aws_service_activity(event: Event) -> bool:
+    """True when the call did not come straight from the caller's own network and tool: AWS acting for itself,
+    a service calling on the caller's behalf, or a console-internal path ("AWS Internal/<n>").
+
+    For detectors about where and how a caller connects (addresses, user agents, refusals); detectors of
+    changes use `is_aws_own_activity`, since a change made through a service is still a change.
+    """
+    return (is_aws_own_activity(event) or bool(event.userIdentity.invokedBy)
+            or is_service_source_ip(event.sourceIPAddress))
 
 
 def is_service_source_ip(source_ip: str) -> bool:
