@@ -1,9 +1,10 @@
 """Run each detector's sample events through a fresh engine and compare the verdicts.
 
 A samples file is a JSON array of cases:
-`{"name": str, "events": [event, ...], "expect": {"alerts": int, "severity"?: str, "count"?: int},
-"params"?: {...}}`. `alerts` counts distinct alert ids; `severity` and `count`
-are checked on the first alert after every episode has closed.
+`{"name": str, "events": [event, ...], "expect": {"alerts": int, "severity"?: str, "count"?: int,
+"title"?: str, "context"?: {...}}, "params"?: {...}}`. `alerts` counts distinct alert ids; `severity`,
+`count`, `title` and `context` (each named key with that value) are checked on the first alert after
+every episode has closed.
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ def run_case(detector: Detector, case: dict[str, Any]) -> SampleResult:
             problems.append(f"expected severity {expect['severity']}, got {first.severity.label}")
         if "count" in expect and first.count != expect["count"]:
             problems.append(f"expected count {expect['count']}, got {first.count}")
+        if "title" in expect and first.title != expect["title"]:
+            problems.append(f"expected title {expect['title']!r}, got {first.title!r}")
+        wanted = expect.get("context") or {}
+        for key, value in wanted.items() if isinstance(wanted, dict) else ():
+            if first.context.get(key) != value:
+                problems.append(f"expected context {key}={value!r}, got {first.context.get(key)!r}")
     return SampleResult(detector.id, name, tuple(problems))
 
 
