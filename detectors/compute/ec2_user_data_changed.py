@@ -36,7 +36,8 @@ DETECTOR = Detector(
         "Check the instance in the context, whether a stop/start followed, and compare the user data "
         "(DescribeInstanceAttribute) with the launch template or infrastructure code. If not planned: stop "
         "the instance, restore the user data, inspect the instance and rotate what its role could reach. "
-        "Refused calls and calls made by AWS services are not reported."
+        "Refused calls and AWS's own activity are not reported; a change a service such as CloudFormation made "
+        "for someone names the service (made_through)."
     ),
     match=match,
     events=frozenset({("ec2.amazonaws.com", "ModifyInstanceAttribute")}),

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import ACTOR
+from detectors._common import ACTOR, aws_own
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.errorCode:
+    if event.errorCode or aws_own(event):
         return None
     ident = event.userIdentity
     kind = ident.type

@@ -58,8 +58,9 @@ DETECTOR = Detector(
         "AdministratorAccess, IAMFullAccess or another policy configured as administrator-level was attached to "
         "a user (critical), group or role (high). Check who attached it, to what (context), and whether a change "
         "ticket explains it. If not expected: detach the policy, look at what the holder did since (new access "
-        "keys, users, roles, trust changes) and at how the caller got the right to attach policies. Attachments "
-        "made by AWS services and service-linked roles are excluded."
+        "keys, users, roles, trust changes) and at how the caller got the right to attach policies. Service-linked "
+        "roles' own attachments are excluded; one a service such as CloudFormation made for someone names the "
+        "service (made_through)."
     ),
     match=match,
     events=frozenset(("iam.amazonaws.com", name) for name in _TARGETS),

@@ -1,8 +1,9 @@
 """CIS CloudWatch.4: an IAM policy created, deleted, versioned, attached, detached or written inline.
 
 Covers managed policies (create, delete, versions, default version) and the
-attach/detach/put/delete calls on users, groups and roles. Changes AWS makes
-itself (service-linked roles, `invokedBy` services) and refused calls are left out.
+attach/detach/put/delete calls on users, groups and roles. Changes AWS makes for
+itself (service-linked roles) and refused calls are left out; a change a service made for someone
+(`invokedBy` CloudFormation) is reported, naming the service.
 """
 
 from __future__ import annotations

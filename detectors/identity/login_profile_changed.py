@@ -51,7 +51,8 @@ DETECTOR = Detector(
         "add console access to a user that had none. Check the target user (context), the caller and whether "
         "an administrator planned it. If not expected: delete the login profile or reset it, check the "
         "target's recent ConsoleLogin events and its MFA devices. Users changing their own password with "
-        "ChangePassword and calls made by AWS services are not included."
+        "ChangePassword and AWS's own activity are not included; a change a service made for someone names "
+        "the service (made_through)."
     ),
     match=match,
     events=frozenset(("iam.amazonaws.com", name) for name in _CALLS),

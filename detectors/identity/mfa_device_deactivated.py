@@ -42,7 +42,8 @@ DETECTOR = Detector(
         "(context), the caller and whether the user replaced a lost or new phone (an EnableMFADevice "
         "soon after). If not expected: reset the user's password, enable a new MFA device under the owner's "
         "control and review the account's recent sign-ins. A console MFA setup that was abandoned also "
-        "deletes a virtual device; calls made by AWS services are excluded."
+        "deletes a virtual device. AWS's own activity is excluded; a change a service such as CloudFormation "
+        "made for someone names the service (made_through)."
     ),
     match=match,
     events=frozenset({("iam.amazonaws.com", "DeactivateMFADevice"), ("iam.amazonaws.com", "DeleteVirtualMFADevice")}),

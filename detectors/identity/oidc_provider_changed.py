@@ -49,8 +49,8 @@ DETECTOR = Detector(
         "client id lets tokens from that issuer assume the roles that trust it; a forged SAML provider is a "
         "known way to sign in as anyone. Check the provider (context), who changed it and whether the identity "
         "team planned it. If not expected: delete or restore the provider, review the trust policies of roles "
-        "that name it and the AssumeRoleWithWebIdentity / AssumeRoleWithSAML calls since. Changes made by AWS "
-        "services are excluded."
+        "that name it and the AssumeRoleWithWebIdentity / AssumeRoleWithSAML calls since. AWS's own activity is "
+        "excluded; a change a service such as CloudFormation made for someone names the service (made_through)."
     ),
     match=match,
     events=frozenset(("iam.amazonaws.com", name) for name in _CALLS),

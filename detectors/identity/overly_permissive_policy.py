@@ -60,7 +60,8 @@ DETECTOR = Detector(
         "who made it (principal, source IP), which user, role or group holds it (context) and whether a change "
         "ticket explains it. If not expected: detach or delete the policy (or set the previous version as "
         "default), review what the holders did since, and replace it with least-privilege actions and "
-        "resources. Calls made by AWS services are excluded."
+        "resources. AWS's own activity is excluded; a change a service such as CloudFormation made for someone "
+        "names the service (made_through)."
     ),
     match=match,
     events=frozenset(("iam.amazonaws.com", name) for name in _CALLS),

@@ -69,7 +69,8 @@ DETECTOR = Detector(
         "character classes; context lists what). Weak policies make password guessing and spraying work. "
         "Check who changed it and whether a change ticket explains it; restore the baseline policy "
         "(UpdateAccountPasswordPolicy with every requirement set), and look for console-login-failure or "
-        "password-spray alerts around the same time. Calls made by AWS services are excluded."
+        "password-spray alerts around the same time. AWS's own activity is excluded; a change a service such as "
+        "CloudFormation made for someone names the service (made_through)."
     ),
     match=match,
     events=frozenset({("iam.amazonaws.com", "UpdateAccountPasswordPolicy"),

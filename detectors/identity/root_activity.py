@@ -15,7 +15,7 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if event.eventName == "ConsoleLogin" and event.eventSource == "signin.amazonaws.com":
         return None  # root-console-login's
     if aws_own(event):
-        return None  # invokedBy, AwsServiceEvent, service host or "AWS Internal" source
+        return None  # AwsServiceEvent, a service principal; root acting through a service still counts
     error = event.errorCode or ""
     return Hit(context={"first_call": call_name(event), "outcome": clip(error, 128) if error else "success"})
 

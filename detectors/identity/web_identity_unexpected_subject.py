@@ -23,6 +23,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from detectors._common import aws_own
 from detectors._configured import matches_any, param, role_arn_from_request, string_tuple
 from monitor.model import Detector, Event, Hit, keys
 from monitor.model import event as f
@@ -75,7 +76,7 @@ def subject_of(event: Event, response: dict[str, Any]) -> str:
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     """Keyed by account, role and subject: each subject's use of a role is its own episode."""
-    if event.errorCode:
+    if event.errorCode or aws_own(event):
         return None
     rules = _frozen(param(params, "allowed_subjects", {}))
     alert_unlisted = param(params, "unlisted_roles", "ignore") == "alert"

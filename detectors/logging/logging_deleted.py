@@ -90,9 +90,9 @@ DETECTOR = Detector(
         "what they do next. Check what was removed (context) and whether a change ticket or a stack deletion "
         "explains it. If not: recreate the flow logs, query logging association, log group or bucket logging "
         "from infrastructure code, review what the caller did before and after, and deny these calls outside "
-        "the pipeline with an SCP. Refused calls and calls made by AWS services (CloudFormation stack "
-        "deletions arrive through the service and are excluded) are not reported; add names of log groups "
-        "that matter to critical_log_groups."
+        "the pipeline with an SCP. Refused calls and AWS's own activity are not reported; a stack "
+        "deletion that removes logging is, naming the service (made_through) and the caller it acted for. "
+        "Add names of log groups that matter to critical_log_groups."
     ),
     match=match,
     events=frozenset({

@@ -13,7 +13,8 @@ them with the detector's `extra_events` setting.
 - Global services (IAM, Organizations, CloudFront, Route 53, support, billing, ...) record us-east-1 or
   another fixed region whatever the caller chose: they never fire, even when added with `extra_events`.
   STS is regional with a global endpoint recorded as us-east-1: an STS call in us-east-1 never fires.
-- AWS's own activity (services, service-linked roles, "AWS Internal") is excluded.
+- AWS's own activity (service events, service principals, service-linked roles) is excluded; a resource a
+  service such as CloudFormation created for someone counts, recon reads through a service do not.
 
 Params:
 - `allowed_regions` (list of region names, e.g. ["eu-west-1", "eu-central-1"]; globs like "eu-*" work).
@@ -26,7 +27,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors._common import aws_own, call_name
+from detectors._common import aws_made, aws_own, call_name
 from detectors._configured import matches_any, param, string_tuple
 from monitor.model import Detector, Event, Hit, Severity, keys
 from monitor.model.alert import clip
@@ -104,8 +105,8 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
         return None
     error = event.errorCode or ""
     denied = bool(error)
-    if (source, event.eventName) in _RECON and (denied or _from_console(event)):
-        return None
+    if (source, event.eventName) in _RECON and (denied or _from_console(event) or aws_made(event)):
+        return None  # a sweep, or a service reading for its caller: not the caller's recon
     return Hit(context={"region": clip(region, 64), "first_call": call_name(event), "denied": denied,
                         "error_code": clip(error, 64)})
 

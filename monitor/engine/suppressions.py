@@ -2,7 +2,9 @@
 
 An entry names the detectors it covers (ids or globs; none means every
 detector) and the fields an event must match: principal ARN glob, account,
-source IP CIDR, user agent glob, event name. All given fields must match; a
+source IP CIDR, user agent glob, event name, and the AWS service that made the call on the caller's
+behalf (`made_through`: tune an infrastructure-as-code pipeline's stack changes without exempting the
+pipeline role's direct calls). All given fields must match; a
 list is any of its values. An entry with an expiry applies only to events whose
 event time is before it, so the engine stays pure (no clock) and a replayed
 old log is suppressed exactly as it was live.
@@ -102,11 +104,13 @@ class Suppression:
     source_cidrs: tuple[Network, ...] = ()
     user_agents: tuple[str, ...] = ()  # case-insensitive globs
     event_names: tuple[str, ...] = ()  # exact names or globs
+    made_through: tuple[str, ...] = ()  # case-insensitive globs of the calling service (`invokedBy`)
     expires: float | None = None  # epoch seconds; applies to events strictly before it
     expires_text: str = ""  # as written, for messages
     # Compiled once from the tuples above.
     _principal_re: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
     _agent_re: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _service_re: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
     _names_exact: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
     _names_re: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
     _detectors_re: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
@@ -117,6 +121,7 @@ class Suppression:
 
         put("_principal_re", compile_globs(self.principals))
         put("_agent_re", compile_globs(self.user_agents, ignore_case=True))
+        put("_service_re", compile_globs(self.made_through, ignore_case=True))
         put("_names_exact", frozenset(n for n in self.event_names if not is_glob(n)))
         put("_names_re", compile_globs(n for n in self.event_names if is_glob(n)))
         put("_detectors_re", compile_globs(d for d in self.detectors if d != "*"))
@@ -145,6 +150,10 @@ class Suppression:
         if self._agent_re is not None:
             agent = event.userAgent
             if not agent or len(agent) > MAX_VALUE_CHARS or self._agent_re.match(agent) is None:
+                return False
+        if self._service_re is not None:
+            service = ev.calling_service(event)
+            if not service or len(service) > MAX_VALUE_CHARS or self._service_re.match(service) is None:
                 return False
         if self.source_cidrs:
             address = source_address(event)

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time
 from monitor.configreader import Section
 from monitor.engine.suppressions import Network, Suppression, SuppressionSet, is_glob
 
-MATCH_FIELDS = ("principal", "account", "source_cidr", "user_agent", "event_name")
+MATCH_FIELDS = ("principal", "account", "source_cidr", "user_agent", "event_name", "made_through")
 
 
 def parse_suppressions(top: Section) -> SuppressionSet:
@@ -56,6 +56,7 @@ def _entry(item: Section, index: int) -> Suppression | None:
     cidrs = _cidrs(item)
     agents = _globs(item, "user_agent")
     event_names = _globs(item, "event_name")
+    services = _globs(item, "made_through")
     expires, expires_text = _expiry(item)
     item.reject_unknown()
     if not any(item.data.get(key) is not None for key in MATCH_FIELDS):
@@ -66,7 +67,7 @@ def _entry(item: Section, index: int) -> Suppression | None:
     return Suppression(
         name=name, reason=reason.strip(), where=where, detectors=tuple(detectors), principals=tuple(principals),
         accounts=frozenset(accounts), source_cidrs=tuple(cidrs), user_agents=tuple(agents),
-        event_names=tuple(event_names), expires=expires, expires_text=expires_text,
+        event_names=tuple(event_names), made_through=tuple(services), expires=expires, expires_text=expires_text,
     )
 
 

@@ -29,7 +29,7 @@ def entry(**fields: Any) -> Suppression:
     fields.setdefault("reason", "testing")
     if "source_cidrs" in fields:
         fields["source_cidrs"] = tuple(ipaddress.ip_network(c) for c in fields["source_cidrs"])
-    for key in ("detectors", "principals", "user_agents", "event_names"):
+    for key in ("detectors", "principals", "user_agents", "event_names", "made_through"):
         if key in fields:
             fields[key] = tuple(fields[key])
     if "accounts" in fields:
@@ -120,6 +120,16 @@ def test_user_agent_glob_is_case_insensitive() -> None:
     assert matches(e, call(userAgent="QUALYS/2.1"))
     assert not matches(e, call(userAgent="aws-cli/2.15.0"))
     assert not matches(e, call(userAgent=""))
+
+
+def test_made_through_matches_the_calling_service_only() -> None:
+    """A pipeline's stack changes can be tuned without exempting the same role's direct calls."""
+    e = entry(principals=["arn:aws:iam::*:user/alice"], made_through=["cloudformation.*"])
+    identity = {**iam_user(), "invokedBy": "cloudformation.amazonaws.com"}
+    assert matches(e, call(identity=identity, sourceIPAddress="cloudformation.amazonaws.com"))
+    assert matches(e, call(sourceIPAddress="CloudFormation.amazonaws.com"))  # the service as source address
+    assert not matches(e, call())  # alice's own direct call
+    assert not matches(e, call(identity={**iam_user(), "invokedBy": "servicecatalog.amazonaws.com"}))
 
 
 def test_event_name_exact_list_and_glob() -> None:

@@ -43,9 +43,13 @@ suppressions:
     event_name: [GetObject, "List*"]
     reason: break-glass role, reviewed daily
     expires: 2026-07-01T18:30:00+02:00
+  - principal: arn:aws:iam::*:role/deploy
+    made_through: cloudformation.amazonaws.com
+    reason: the deploy pipeline's stacks
 """, encoding="utf-8")
     suppressions = load_config(path).engine.suppressions
-    scan, glass = suppressions.entries
+    scan, glass, stacks = suppressions.entries
+    assert stacks.made_through == ("cloudformation.amazonaws.com",) and stacks.principals
     assert scan.name == "quarterly-scan" and scan.where == "suppressions[0]"
     assert scan.detectors == ("access-denied-burst",) and not scan.is_global
     assert scan.source_cidrs == (ipaddress.ip_network("203.0.113.0/24"), ipaddress.ip_network("2001:db8::/32"))
@@ -85,7 +89,7 @@ def test_absent_or_empty_section_is_no_suppressions() -> None:
      "suppressions[0].reason: must not be empty: say why this is not worth an alert"),
     ([{"event_name": "GetObject", "reason": 5}], "suppressions[0].reason: must be a string, got int"),
     ([{"reason": "r"}], "suppressions[0]: needs at least one of principal, account, source_cidr, user_agent, "
-                        "event_name (an entry without one would hide every detection)"),
+                        "event_name, made_through (an entry without one would hide every detection)"),
     ([{"reason": "r", "detectors": ["root-console-login"]}], "suppressions[0]: needs at least one of"),
     ([{"event_name": "GetObject", "reason": "r", "principle": "arn:aws:iam::*:root"}],
      "suppressions[0].principle: unknown key"),
@@ -172,7 +176,8 @@ def test_the_readme_example_parses_and_does_what_it_says() -> None:
     section = readme[readme.index("### `suppressions`"):]
     block = section[section.index("```yaml") + len("```yaml"):section.index("```\n", section.index("```yaml") + 7)]
     config = parse_config(yaml.safe_load(block))
-    scan, glass = config.engine.suppressions.entries
+    scan, glass, stacks = config.engine.suppressions.entries
+    assert stacks.made_through == ("cloudformation.amazonaws.com",)
     assert scan.detectors == ("access-denied-burst",) and scan.reason and scan.expires_text == "2026-07-01T00:00:00Z"
     assert glass.is_global and glass.principals == ("arn:aws:iam::*:role/BreakGlass",)
     assert check_detector_ids(config.engine.suppressions, ["access-denied-burst"]) == []
