@@ -38,7 +38,7 @@ from monitor.model import Detector, Event, Hit, Severity, keys
 from monitor.model import event as f
 from monitor.model.alert import clip
 
-Request = Mapping[str, Any]
+Request = dict[str, Any]
 # What the refused call would have done ("" when nothing more than the call itself), or None when this
 # call with these arguments is not sensitive.
 Judge = Callable[[Event, Request, Mapping[str, Any]], str | None]
@@ -182,8 +182,8 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
         return None
     severity, title = attempt.severity, attempt.title
     if name in _ATTACH_CALLS and _admin_policy(request, params):
-        severity, title, detail = Severity.MEDIUM, "administrator policy attached", \
-            clip(f.nested_text(request, "policyArn"), 256)
+        severity, title = Severity.MEDIUM, "administrator policy attached"
+        detail = clip(f.nested_text(request, "policyArn"), 256)
     if why != PERMISSION:
         severity = Severity.MEDIUM  # authorised, only a quota or capacity stopped it: as bad as the launch
     context = {"call": call_name(event), "error_code": clip(event.errorCode or "", 128),
