@@ -69,6 +69,8 @@ def secrets_read(request: Mapping[str, Any]) -> list[str]:
     """What one call read: secret ids, parameter names or a path, or an instance id; each once, clipped."""
     for field in _READ_FIELDS:
         value = request.get(field)
+        if value is None:  # the API's own PascalCase, should a record carry it
+            value = request.get(field[0].upper() + field[1:])
         if isinstance(value, str) and value:
             return [clip(value, 256)]
         if isinstance(value, list) and value:

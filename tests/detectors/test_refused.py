@@ -133,3 +133,8 @@ def test_a_refusal_through_cloudformation_alerts_and_aws_s_own_stays_quiet(
                                   "AWSServiceRoleForConfig"}}},
                       source, name, errorCode=code, requestParameters=request_parameters)
     assert of(run([own, linked], "sensitive-action-refused"), "sensitive-action-refused") == []
+
+
+def test_secret_names_are_read_in_either_casing() -> None:
+    assert secrets_read({"SecretIdList": ["a", "b"]}) == ["a", "b"]
+    assert secrets_read({"secretIdList": ["a"], "SecretIdList": ["b"]}) == ["a"]
