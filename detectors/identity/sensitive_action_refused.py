@@ -162,7 +162,7 @@ ATTEMPTS: Final[Mapping[tuple[str, str], Attempt]] = _table()
 
 def _admin_policy(request: Request, params: Mapping[str, Any]) -> bool:
     arn = f.nested_text(request, "policyArn").strip()
-    patterns = strings(params.get("admin_policy_arns", DEFAULT_ADMIN_POLICIES))
+    patterns = strings(params.get("admin_policy_arns", list(DEFAULT_ADMIN_POLICIES)))
     return bool(arn) and any(fnmatchcase(arn, pattern) for pattern in patterns)
 
 

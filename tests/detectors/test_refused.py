@@ -138,3 +138,15 @@ def test_a_refusal_through_cloudformation_alerts_and_aws_s_own_stays_quiet(
 def test_secret_names_are_read_in_either_casing() -> None:
     assert secrets_read({"SecretIdList": ["a", "b"]}) == ["a", "b"]
     assert secrets_read({"secretIdList": ["a"], "SecretIdList": ["b"]}) == ["a"]
+
+
+def test_an_administrator_policy_attempt_is_medium_with_or_without_params() -> None:
+    from detectors.identity.sensitive_action_refused import match
+    attach = typed(api_call(iam_user("mallory"), "iam.amazonaws.com", "AttachUserPolicy", errorCode="AccessDenied",
+                            requestParameters={"userName": "mallory",
+                                               "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}))
+    for params in ({}, {"admin_policy_arns": ["arn:aws:iam::aws:policy/Administrator*"]}):
+        hit = match(attach, params)
+        assert hit is not None and hit.severity == Severity.MEDIUM
+    hit = match(attach, {"admin_policy_arns": ["arn:aws:iam::111122223333:policy/break-glass"]})
+    assert hit is not None and hit.severity == Severity.LOW
