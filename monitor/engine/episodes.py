@@ -82,7 +82,8 @@ class Episodes:
         ids = alert.event_ids
         room = MAX_EVENT_IDS - len(ids)
         if room > 0:
-            ids = ids + [clip(e, 128) for e in event_ids if e][:room]
+            # An event already listed (one event folding several values) is listed once.
+            ids = ids + [e for e in dict.fromkeys(clip(e, 128) for e in event_ids if e) if e not in ids][:room]
         context = alert.context
         if label is not None and values:
             listed = context.get(label)

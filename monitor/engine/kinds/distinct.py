@@ -80,6 +80,7 @@ def _fire(seen: Seen, ts: float, window: float, need: int) -> Fired | None:
         end = start + window
         inside = {v: times for v, times in seen.items() if any(start <= t <= end for t, _ in times)}
         if len(inside) >= need:
-            event_ids = [eid for times in inside.values() for t, eid in times if start <= t <= end]
-            return Fired(start=start, count=len(event_ids), event_ids=event_ids, values=sorted(inside))
+            reads = [eid for times in inside.values() for t, eid in times if start <= t <= end]
+            # One event may read several values (GetParameters of 41 names): each counts, its id is listed once.
+            return Fired(start=start, count=len(reads), event_ids=list(dict.fromkeys(reads)), values=sorted(inside))
     return None
