@@ -14,7 +14,6 @@ import bisect
 import functools
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from detectors._configured import Address, address, string_tuple
@@ -22,16 +21,21 @@ from detectors._configured import Address, address, string_tuple
 Interval = tuple[int, int]
 
 
-@dataclass(frozen=True, eq=False)  # identity equality and hash: a memo key that costs nothing to hash
 class AddressRanges:
-    """Disjoint, sorted [first, last] address intervals for IPv4 and IPv6."""
+    """Disjoint, sorted [first, last] address intervals for IPv4 and IPv6.
 
-    origin: str  # where the ranges came from (a file path, "params"), for messages and `detectors list`
-    prefixes: int  # how many prefixes went in
-    v4_starts: tuple[int, ...]
-    v4_ends: tuple[int, ...]
-    v6_starts: tuple[int, ...]
-    v6_ends: tuple[int, ...]
+    A plain class, not a dataclass: identity equality and hash make it a memo key that costs nothing to
+    hash, and JSON writers show it by `str` (what it holds) instead of listing every interval.
+    """
+
+    __slots__ = ("origin", "prefixes", "v4_ends", "v4_starts", "v6_ends", "v6_starts")
+
+    def __init__(self, origin: str, prefixes: int, v4_starts: tuple[int, ...], v4_ends: tuple[int, ...],
+                 v6_starts: tuple[int, ...], v6_ends: tuple[int, ...]) -> None:
+        self.origin = origin  # where the ranges came from (a file path, "params"), for messages
+        self.prefixes = prefixes  # how many prefixes went in
+        self.v4_starts, self.v4_ends = v4_starts, v4_ends
+        self.v6_starts, self.v6_ends = v6_starts, v6_ends
 
     @classmethod
     def from_networks(cls, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network],
