@@ -17,9 +17,9 @@ without being remembered.
 from __future__ import annotations
 
 import functools
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
-from detectors._configured import matches_any, role_name_of
+from detectors._configured import matches_any, role_name_of, string_tuple
 from detectors.learners._instance_sessions import session_place
 from monitor.model import Event
 
@@ -46,16 +46,19 @@ class WorkloadPlace(NamedTuple):
     signal: bool  # `place` is a client signal
 
 
-def workload_place(event: Event, workload_roles: tuple[str, ...]) -> WorkloadPlace | None:
-    """The place of a call by an ECS task's or a Lambda function's role session; None for other callers."""
+def workload_place(event: Event, roles_param: Any) -> WorkloadPlace | None:
+    """The place of a call by an ECS task's or a Lambda function's role session (or one of `roles_param`'s
+    roles); None for other callers."""
     ident = event.userIdentity
-    if ident.type != "AssumedRole":
-        return None
     principal_id = ident.principalId
+    # Nearly every role session leaves here, on tests that cost no lookup: the session name is not 32
+    # characters long, no roles are listed, and the role is not named like a console-made Lambda role.
+    if len(principal_id) - principal_id.rfind(":") != 33 and not roles_param and "-role-" not in ident.arn:
+        return None  # (a console-made Lambda role is named "<function>-role-<suffix>")
     issuer = ident.sessionContext.sessionIssuer.arn
-    if len(principal_id) > _MAX_ID_CHARS or len(issuer) > _MAX_ID_CHARS:
+    if ident.type != "AssumedRole" or len(principal_id) > _MAX_ID_CHARS or len(issuer) > _MAX_ID_CHARS:
         return None  # longer than any role id, session name or role ARN AWS issues
-    found = _workload(principal_id, issuer, workload_roles)
+    found = _workload(principal_id, issuer, string_tuple(roles_param) if roles_param else ())
     if found is None:
         return None
     place = session_place(event)

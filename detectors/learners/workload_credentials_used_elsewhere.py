@@ -41,7 +41,7 @@ _MEMO_MAX_LENGTH = 1024
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     """Key: the workload's session; value: the call's public address, or its client signal."""
-    found = workload_place(event, string_tuple(params.get("workload_roles")))
+    found = workload_place(event, params.get("workload_roles"))
     if found is None:
         return None
     if found.signal:
