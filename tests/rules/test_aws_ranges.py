@@ -6,6 +6,7 @@ and IPv6). Nothing here reaches the internet: the download is tested against a l
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import ipaddress
 import pickle
@@ -23,10 +24,13 @@ from detectors._aws_ranges import AddressRanges, address_in_ranges, ranges_param
 from monitor.cli import main
 from monitor.config import load_config, parse_config
 from monitor.configreader import ConfigError
+from monitor.decode import decode_bytes
+from monitor.engine import Engine
 from monitor.rules.aws_ranges import RangesError, fetch, load_aws_ranges, parse_aws_ranges
 from monitor.rules.aws_ranges import main as fetch_main
+from monitor.rules.builtin import builtin_detectors
 from monitor.rules.loader import assemble_detectors
-from tests.helpers import ACCOUNT, api_call
+from tests.helpers import ACCOUNT, DATA, api_call, latest
 
 FIXTURE = Path(__file__).parent / "data" / "ip-ranges.json"
 USERS_OF_RANGES = {"instance-credentials-used-elsewhere", "workload-credentials-used-elsewhere"}
@@ -201,3 +205,27 @@ def test_the_download_checks_the_file_and_replaces_the_old_one_only_when_it_is_g
     assert output.read_bytes() == FIXTURE.read_bytes()  # the good file stays
     assert sorted(p.name for p in output.parent.iterdir()) == ["ip-ranges.json"]  # no temporary left behind
     assert parse_aws_ranges(output.read_bytes(), "x").prefixes == 8
+
+
+def test_the_real_stolen_instance_session_alerts_from_its_first_call_even_with_an_ordinary_client() -> None:
+    """OTRF's EC2 proxy exfiltration (../shared/data): the stolen session's calls carry a macOS CLI, which
+    alerts on its own. Told it was a Linux SDK, only the address is left: learned as the session's own
+    without the ranges, outside AWS (the fixture's ranges) from the first call with them."""
+    path = DATA / "otrf_ec2_proxy_s3_exfil" / "events.jsonl"
+    if not path.exists():
+        pytest.skip(f"real data set {path} is absent (it lives outside the repository)")
+    records = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    stolen = [r for r in records if ":i-" in (r.get("userIdentity") or {}).get("principalId", "")]
+    assert len(stolen) == 11
+    for record in stolen:
+        record["userAgent"] = "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0 exe/x86_64 prompt/off"
+    detector = next(d for d in builtin_detectors() if d.id == "instance-credentials-used-elsewhere")
+    decoded = decode_bytes(orjson.dumps({"Records": records}), str(path))
+    assert Engine([detector]).process(decoded).alerts == []
+    with_ranges = dataclasses.replace(detector, params={**detector.params, "aws_ranges": load_aws_ranges(FIXTURE)})
+    engine = Engine([with_ranges])
+    alerts = latest([*engine.process(decode_bytes(orjson.dumps({"Records": records}), str(path))).alerts,
+                     *engine.flush()])
+    [alert] = alerts.values()
+    assert alert.severity.label == "high" and alert.context["reason"] == "outside AWS's address ranges"
+    assert alert.count == 11 and alert.context["instance_id"] == "i-0317f6c6b66ae9c40"
