@@ -48,10 +48,17 @@ class RangesError(ValueError):
 
 def parse_aws_ranges(data: bytes, origin: str) -> AddressRanges:
     """The ranges in an ip-ranges.json document; RangesError when it is not one or holds a bad prefix."""
+    return _ranges(_document(data), origin)
+
+
+def _document(data: bytes) -> Any:
     try:
-        document = orjson.loads(data)
+        return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise RangesError(f"not JSON ({exc})") from None
+
+
+def _ranges(document: Any, origin: str) -> AddressRanges:
     if not isinstance(document, dict) or not isinstance(document.get("prefixes"), list):
         raise RangesError('not an ip-ranges.json document: no "prefixes" list')
     networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
@@ -96,10 +103,14 @@ def load_aws_ranges(path: Path) -> AddressRanges:
     if len(data) > MAX_BYTES:
         raise ConfigError([f"{where}: larger than {MAX_BYTES} bytes, not an ip-ranges.json"])
     try:
-        ranges = parse_aws_ranges(data, str(path))
+        document = _document(data)
+        ranges = _ranges(document, str(path))
     except RangesError as exc:
         raise ConfigError([f"{where}: {exc}"]) from None
-    log.info("AWS address ranges: %d prefixes from %s", ranges.prefixes, path)
+    # The file's createDate in the start-up log: an old file misses ranges AWS added since.
+    created = document.get("createDate")
+    log.info("AWS address ranges: %d prefixes from %s, published %s", ranges.prefixes, path,
+             created[:32] if isinstance(created, str) else "(no createDate)")
     return ranges
 
 

@@ -116,3 +116,7 @@ def test_a_learning_burst_is_declared_with_sane_bounds_and_survives_a_learning_o
     tuned = apply_settings(region, DetectorSettings(learning_seconds=DAY))
     assert isinstance(tuned.state, FirstSeen) and tuned.state.learning_burst == 3
     assert tuned.state.learning_seconds == DAY
+    # `threshold` sets how many regions a brand-new principal's burst needs; `window_seconds` stays the history.
+    tuned = apply_settings(region, DetectorSettings(threshold=5, window_seconds=3 * DAY))
+    assert isinstance(tuned.state, FirstSeen)
+    assert (tuned.state.learning_burst, tuned.state.history_seconds) == (5, 3 * DAY)

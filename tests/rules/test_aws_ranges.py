@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import http.server
 import ipaddress
+import logging
 import pickle
 import random
 import shutil
@@ -36,8 +37,10 @@ FIXTURE = Path(__file__).parent / "data" / "ip-ranges.json"
 USERS_OF_RANGES = {"instance-credentials-used-elsewhere", "workload-credentials-used-elsewhere"}
 
 
-def test_the_fixture_reads_into_ranges_that_answer_for_both_ip_versions() -> None:
-    ranges = load_aws_ranges(FIXTURE)
+def test_the_fixture_reads_into_ranges_that_answer_for_both_ip_versions(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="trailsentry.rules"):
+        ranges = load_aws_ranges(FIXTURE)
+    assert "8 prefixes" in caplog.text and "published 2026-12-01-00-00-00" in caplog.text
     assert ranges.prefixes == 8
     # 52.95.110.0/24 lies inside 52.95.0.0/16: merged into one interval.
     assert len(ranges.v4_starts) == 5 and len(ranges.v6_starts) == 2
