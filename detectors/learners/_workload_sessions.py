@@ -22,6 +22,7 @@ from typing import Any, Final, NamedTuple
 from detectors._configured import matches_any, role_name_of, string_tuple
 from detectors.learners._instance_sessions import session_place
 from monitor.model import Event
+from monitor.model import event as f
 
 ECS_TASK: Final = "ecs-task"
 LAMBDA: Final = "lambda"
@@ -58,6 +59,8 @@ def workload_place(event: Event, roles_param: Any) -> WorkloadPlace | None:
     issuer = ident.sessionContext.sessionIssuer.arn
     if ident.type != "AssumedRole" or len(principal_id) > _MAX_ID_CHARS or len(issuer) > _MAX_ID_CHARS:
         return None  # longer than any role id, session name or role ARN AWS issues
+    if f.is_aws_own_activity(event):
+        return None  # a service-linked role's own session, whatever `workload_roles` matches
     found = _workload(principal_id, issuer, string_tuple(roles_param) if roles_param else ())
     if found is None:
         return None
