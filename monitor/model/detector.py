@@ -90,8 +90,9 @@ class FirstSeen:
     """Alert when `Hit.value` is new for the group key: not seen within `history_seconds`.
 
     Quiet while learning: for `learning_seconds` after the key is first seen (`learn_per_key`),
-    or after the detector saw its first event at all. History is bounded: at most `max_keys`
-    keys and `max_values` values per key, least recently seen dropped first.
+    or after the detector saw its first event at all; a brand-new key's burst (`learning_burst`)
+    alerts anyway. History is bounded: at most `max_keys` keys and `max_values` values per key,
+    least recently seen dropped first.
     """
 
     label: str

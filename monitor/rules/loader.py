@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from detectors._aws_ranges import AddressRanges
 from monitor.configreader import ConfigError
 from monitor.engine.registry import configure
 from monitor.engine.settings import DetectorSettings, EngineSettings
@@ -123,7 +124,7 @@ def assemble_detectors(config: Configured) -> tuple[list[Detector], LoadedRules]
     return configured, loaded
 
 
-def with_aws_ranges(detectors: Iterable[Detector], ranges: object) -> list[Detector]:
+def with_aws_ranges(detectors: Iterable[Detector], ranges: AddressRanges) -> list[Detector]:
     """Every detector that declares the `aws_ranges` param gets the ranges read from the file (over any
     value its `detectors:` settings gave)."""
     return [dataclasses.replace(d, params={**d.params, AWS_RANGES_PARAM: ranges}) if AWS_RANGES_PARAM in d.params
