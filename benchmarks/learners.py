@@ -10,7 +10,7 @@ collector paused, best (and median) of `--rounds`, in microseconds per event:
 - engine:  `Engine(detectors).process(slice)`, detection and the state (histories, episodes) together,
            a fresh engine per round
 
-with no detectors (the dispatch floor), the six learners, and each learner alone (detect only).
+with no detectors (the dispatch floor), the seven learners, and each learner alone (detect only).
 
 An older checkout whose engine has no `detect` module (e.g. 552c897, with the learners' shared profile
 path) is timed the same way with `PYTHONPATH=<checkout> python benchmarks/learners.py CORPUS`: its
@@ -31,7 +31,8 @@ from typing import Any
 import monitor
 
 LEARNERS = ("new_source_ip_for_principal", "new_user_agent_for_principal", "new_region_for_principal",
-            "iam_user_shared", "instance_credentials_used_elsewhere", "model_invocation_burst")
+            "iam_user_shared", "instance_credentials_used_elsewhere", "workload_credentials_used_elsewhere",
+            "model_invocation_burst")
 
 try:
     from monitor.engine.detect import Detection

@@ -293,7 +293,8 @@ def cmd_detectors_list(args: argparse.Namespace) -> int:
             }
             for d in detectors
         ]
-        sys.stdout.buffer.write(orjson.dumps(catalog, option=orjson.OPT_INDENT_2) + b"\n")
+        # default=str: a param built from a file (AWS's address ranges) is shown by what it holds.
+        sys.stdout.buffer.write(orjson.dumps(catalog, option=orjson.OPT_INDENT_2, default=str) + b"\n")
         return EXIT_OK
     for d in detectors:
         scope = "all events" if d.all_events else f"{len(d.events)} event(s)"

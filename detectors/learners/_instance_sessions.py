@@ -29,6 +29,8 @@ SUSPICIOUS_USER_AGENTS: Final = (
     "insomnia/", "okhttp/", "httpie/", "axios/", "node-fetch", *OFFENSIVE_TOOLS,
 )
 WORKSTATION_PLATFORMS: Final = ("darwin/", "os/macos")
+# The reason given when a workload's public address is outside AWS's published ranges (`aws_ranges`).
+OUTSIDE_AWS: Final = "outside AWS's address ranges"
 
 _INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
 _MAX_ID_CHARS = 128
@@ -61,7 +63,16 @@ def instance_place(event: Event) -> Place | None:
     if ":i-" not in principal_id or ident.type != "AssumedRole":
         return None  # the cheap test first: nearly every role session leaves here
     instance = _instance_of(principal_id)
-    if instance is None or event.eventType == "AwsServiceEvent" or ident.invokedBy:
+    if instance is None:
+        return None
+    found = session_place(event)
+    return None if found is None else Place(found[0], instance, found[1], found[2])
+
+
+def session_place(event: Event) -> tuple[str, str, bool] | None:
+    """(session key, place, is a client signal) of a role session's call; None for calls AWS makes with the
+    role and calls from the workload's own side (private addresses, VPC endpoints)."""
+    if event.eventType == "AwsServiceEvent" or event.userIdentity.invokedBy:
         return None
     source_ip = event.sourceIPAddress
     if len(source_ip) > MAX_ADDRESS_CHARS or address(source_ip) is None:
@@ -71,11 +82,11 @@ def instance_place(event: Event) -> Place | None:
         return None
     signal = client_signal(event.userAgent)
     if signal is not None:
-        return Place(key, instance, clip(signal, 200), True)
+        return key, clip(signal, 200), True
     if event.vpcEndpointId:
         return None
     public = _public(source_ip)
-    return None if public is None else Place(key, instance, public, False)
+    return None if public is None else (key, public, False)
 
 
 def session_key(event: Event) -> str | None:

@@ -2,9 +2,12 @@
 
 Stolen keys are used to run models at the victim's expense ("LLMjacking"). Per principal (a role's
 sessions count as the role), invocations are counted per hour. Fires when a principal invokes a model
-for the first time in 14 days (after the detector's first 7 days of learning), or when an hour reaches
-10 times its usual (mean active-hour) count and at least 100 calls (threshold) once the principal has
-a day of history. AWS acting for itself is excluded.
+for the first time in 14 days, at once: no week of quiet learning, so a principal created minutes ago
+(or stolen keys never seen before) is caught on its first call. The price: on a new install, one alert
+for each principal already using Bedrock (`learning_seconds: 604800` in the detector's settings learns
+them quietly for a week instead). Also fires when an hour reaches 10 times its usual (mean active-hour)
+count and at least 100 calls (threshold) once the principal has a day of history. AWS acting for itself
+is excluded. Requests for model access are `model-access-requested`.
 """
 
 from __future__ import annotations
@@ -46,6 +49,6 @@ DETECTOR = Detector(
     match=match,
     events=frozenset((_SOURCE, name) for name in _INVOKE),
     group_by=keys(),
-    state=RateBaseline(bucket_seconds=3600, factor=10.0, min_count=100, learning_seconds=7 * 86400),
+    state=RateBaseline(bucket_seconds=3600, factor=10.0, min_count=100, learning_seconds=0),
     episode_seconds=3600,
 )

@@ -48,6 +48,8 @@ DETECTOR = Detector(
     all_events=True,
     changes_only=True,
     group_by=keys(),
-    state=FirstSeen(label="new_regions"),
+    # A brand-new principal (first seen after the detector's own week) in three regions within six hours
+    # alerts while it still learns: its region spray counts as an established principal's would.
+    state=FirstSeen(label="new_regions", learning_burst=3),
     episode_seconds=3600,
 )

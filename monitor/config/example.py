@@ -109,6 +109,9 @@ suppressions:
 rules:                          # your own rules: files or folders, relative to this file
   custom: []                    # YAML rules, e.g. [rules/]   (README: Custom rules)
   sigma: []                     # Sigma rules, e.g. [sigma/]  (README: Sigma rules)
+  # AWS's published address ranges (https://ip-ranges.amazonaws.com/ip-ranges.json, refreshed by the
+  # deploy files): with them, a workload's credentials used from outside AWS alert from the first call.
+  # aws_ip_ranges_file: /var/lib/trailsentry-aws/ip-ranges.json
 
 # --- delivery ---------------------------------------------------------------------------------------
 # No sinks: alerts go to stdout as JSON Lines. Every sink also takes rate_per_second, timeout_seconds,

@@ -72,6 +72,10 @@ def _window_changes(detector: Detector, setting: DetectorSettings) -> StateKind:
     if isinstance(state, FirstSeen) and state.min_distinct > 1:
         return dataclasses.replace(state, min_distinct=count or state.min_distinct,
                                    history_seconds=window or state.history_seconds)
+    if isinstance(state, FirstSeen) and state.learning_burst > 0:
+        # The threshold of a learner with a burst rule: how many values a brand-new key's burst needs.
+        return dataclasses.replace(state, learning_burst=count or state.learning_burst,
+                                   history_seconds=window or state.history_seconds)
     if isinstance(state, FirstSeen) and count is None and window is not None:
         return dataclasses.replace(state, history_seconds=window)
     if isinstance(state, RateBaseline):

@@ -90,8 +90,9 @@ class FirstSeen:
     """Alert when `Hit.value` is new for the group key: not seen within `history_seconds`.
 
     Quiet while learning: for `learning_seconds` after the key is first seen (`learn_per_key`),
-    or after the detector saw its first event at all. History is bounded: at most `max_keys`
-    keys and `max_values` values per key, least recently seen dropped first.
+    or after the detector saw its first event at all; a brand-new key's burst (`learning_burst`)
+    alerts anyway. History is bounded: at most `max_keys` keys and `max_values` values per key,
+    least recently seen dropped first.
     """
 
     label: str
@@ -105,6 +106,11 @@ class FirstSeen:
     # A new value alerts only when the key then holds at least this many values seen within the history
     # ("one user from four networks within the hour"); 1: any new value.
     min_distinct: int = 1
+    # A key first seen after the detector's own learning period is brand new (a principal created minutes
+    # ago): while it learns, a new value alerts anyway once it has shown this many values within
+    # `burst_seconds` ("a new principal acting in three regions in its first hours"); 0: never.
+    learning_burst: int = 0
+    burst_seconds: int = 6 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +225,10 @@ def _kind_problems(state: StateKind | None) -> list[str]:
     if isinstance(state, Threshold | DistinctCount | Preceded) and (state.count < 1 or state.window_seconds < 1):
         return ["threshold counts and windows must be positive"]
     if isinstance(state, FirstSeen) and (state.history_seconds < 1 or state.max_keys < 1 or state.max_values < 1
-                                         or state.learning_seconds < 0 or state.min_distinct < 1):
-        return ["first_seen history, bounds and min_distinct must be positive and learning not negative"]
+                                         or state.learning_seconds < 0 or state.min_distinct < 1
+                                         or state.learning_burst < 0 or state.burst_seconds < 1):
+        return ["first_seen history, bounds, min_distinct and burst_seconds must be positive, learning and "
+                "learning_burst not negative"]
     if isinstance(state, RateBaseline) and (state.bucket_seconds < 1 or state.factor <= 1 or state.min_count < 1
                                             or state.history_seconds < state.bucket_seconds):
         return ["rate needs a positive bucket, a factor above 1, min_count >= 1 and history >= one bucket"]

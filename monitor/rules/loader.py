@@ -9,17 +9,21 @@ skipped: Sigma collections are large and third-party, so one unsupported rule mu
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from detectors._aws_ranges import AddressRanges
 from monitor.configreader import ConfigError
 from monitor.engine.registry import configure
 from monitor.engine.settings import DetectorSettings, EngineSettings
 from monitor.engine.suppressions_settings import check_detector_ids
 from monitor.model.detector import Detector
 from monitor.rules import LoadedRules, RuleProblem
+from monitor.rules.aws_ranges import PARAM as AWS_RANGES_PARAM
+from monitor.rules.aws_ranges import load_aws_ranges
 from monitor.rules.builtin import builtin_detectors
 from monitor.rules.custom import load_custom_rules
 from monitor.rules.settings import RulesSettings
@@ -114,7 +118,17 @@ def assemble_detectors(config: Configured) -> tuple[list[Detector], LoadedRules]
     unknown = check_detector_ids(config.engine.suppressions, [d.id for d in [*builtins, *loaded.detectors]])
     if unknown:
         raise ConfigError(unknown)
-    return configure([*builtins, *loaded.detectors], settings), loaded
+    configured = configure([*builtins, *loaded.detectors], settings)
+    if config.rules.aws_ip_ranges_file is not None:
+        configured = with_aws_ranges(configured, load_aws_ranges(config.rules.aws_ip_ranges_file))
+    return configured, loaded
+
+
+def with_aws_ranges(detectors: Iterable[Detector], ranges: AddressRanges) -> list[Detector]:
+    """Every detector that declares the `aws_ranges` param gets the ranges read from the file (over any
+    value its `detectors:` settings gave)."""
+    return [dataclasses.replace(d, params={**d.params, AWS_RANGES_PARAM: ranges}) if AWS_RANGES_PARAM in d.params
+            else d for d in detectors]
 
 
 def _settings_for_loaded(settings: Mapping[str, DetectorSettings], loaded: LoadedRules,

@@ -13,7 +13,7 @@ DETECTORS = REPO / "detectors"
 # Pure modules only: no clock, I/O, randomness, environment, threads or network.
 ALLOWED = {
     "__future__", "collections", "collections.abc", "typing", "dataclasses", "re", "ipaddress", "fnmatch",
-    "urllib.parse", "json", "enum", "functools", "itertools", "math", "string", "unicodedata",
+    "urllib.parse", "json", "enum", "functools", "itertools", "math", "string", "unicodedata", "bisect",
 }
 
 

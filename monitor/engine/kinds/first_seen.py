@@ -122,14 +122,25 @@ class FirstSeenKind(StatefulKind):
         learned_from = first if spec.learn_per_key else started
         if spec.min_distinct > 1 and len(self.recent_values(key, ts)) < spec.min_distinct:
             return False
-        return ts >= learned_from + spec.learning_seconds or standalone
+        return ts >= learned_from + spec.learning_seconds or standalone or self.bursting(key, ts, started)
 
-    def recent_values(self, key: str, ts: float) -> list[str]:
-        """The key's values seen within the history before `ts`, sorted."""
+    def bursting(self, key: str, ts: float, started: float) -> bool:
+        """A brand-new key (first seen after the detector's learning) showing `learning_burst` values within
+        `burst_seconds` while it learns: it counts as an established key would."""
+        spec = self.spec
+        if spec.learning_burst < 1:
+            return False
+        known: Row | None = self.store.get(self.space, key)
+        if known is None or known[0] < started + spec.learning_seconds:
+            return False  # a key seen during the detector's own learning is not known to be new
+        return len(self.recent_values(key, ts, spec.burst_seconds)) >= spec.learning_burst
+
+    def recent_values(self, key: str, ts: float, within: float | None = None) -> list[str]:
+        """The key's values seen within the history (or `within` seconds) before `ts`, sorted."""
         known: Row | None = self.store.get(self.space, key)
         if known is None:
             return []
-        horizon = ts - self.spec.history_seconds
+        horizon = ts - (self.spec.history_seconds if within is None else within)
         return sorted(value for value, seen in known[2].items() if seen >= horizon)
 
     def _put(self, key: str, row: Row) -> None:
@@ -140,12 +151,22 @@ class FirstSeenKind(StatefulKind):
         fired = Fired(start=ts, count=1, event_ids=[event_id], values=[value],
                       context={spec.label: [clip(value, 256)], "history_days": round(spec.history_seconds / 86400, 3)})
         episode = self.episodes.get(self.id, key)
-        if spec.min_distinct > 1 and (episode is None or not episode.covers(ts, self.detector.episode_seconds)):
+        opening = episode is None or not episode.covers(ts, self.detector.episode_seconds)
+        burst = opening and spec.min_distinct <= 1 and self._learning(key, ts)
+        if (spec.min_distinct > 1 or burst) and opening:
             # Opening: the alert names (and counts) every value that made the count, not only the last.
-            values = self.recent_values(key, ts)
+            values = self.recent_values(key, ts, spec.burst_seconds if burst else None)
             fired = Fired(start=ts, count=len(values), event_ids=fired.event_ids, values=values,
                           context={**fired.context, spec.label: [clip(v, 256) for v in values[:MAX_EVENT_IDS]]})
         self.fold_or_open(finding, ts, key, fired, batch, label=spec.label)
+
+    def _learning(self, key: str, ts: float) -> bool:
+        """The key still learns: a new value for it alerted as a learning burst."""
+        spec = self.spec
+        if spec.learning_burst < 1 or not spec.learn_per_key:
+            return False
+        known: Row | None = self.store.get(self.space, key)
+        return known is not None and ts < known[0] + spec.learning_seconds
 
     def _fold_repeats(self, finding: Finding, key: str, value: str, ts: float, event_ids: list[str], batch: Batch,
                       label: str) -> None:

@@ -46,11 +46,16 @@ class RateKind(StatefulKind):
         reason = self.observe(key, ts)
         if reason is not None:
             fired = Fired(start=ts, count=int(reason.get("bucket_count", 1)), event_ids=[event_id], context=reason)
-        elif self.episodes.get(self.id, key) is not None:
+        elif self._in_open_episode(key, ts):
             fired = Fired(start=ts, count=1, event_ids=[event_id])  # every call of an open burst joins it
         else:
             return
         self.fold_or_open(finding, ts, key, fired, batch, count=1)
+
+    def _in_open_episode(self, key: str, ts: float) -> bool:
+        # An episode ended (not yet swept) is not open: a later ordinary call must not open a new alert.
+        episode = self.episodes.get(self.id, key)
+        return episode is not None and episode.covers(ts, self.detector.episode_seconds)
 
     def observe(self, key: str, ts: float) -> dict[str, Any] | None:
         """Count one match; the reason to alert (as alert context) or None."""
