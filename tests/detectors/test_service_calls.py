@@ -38,6 +38,7 @@ ABOUT_THE_CALLER = {
     "source-ip-outside-allowlist": "the source address is the service's",
     "secrets-bulk-read": "stacks resolve their secrets through the service at every deployment",
     "instance-credentials-used-elsewhere": "the source address is the service's",
+    "workload-credentials-used-elsewhere": "the source address is the service's",
     "iam-user-shared": "the source address and user agent are the service's",
     "new-source-ip-for-principal": "the source address is the service's",
     "new-user-agent-for-principal": "the user agent is the service's",
