@@ -1,8 +1,8 @@
 """A successful console sign-in by an IAM user or root that did not use MFA.
 
-A sign-in federated through a SAML identity provider (`additionalEventData.SamlProviderArn`) never counts,
-whatever identity type the record shows (root excepted: root cannot federate): `MFAUsed` only says whether AWS asked for MFA, and the
-identity provider enforced its own.
+A sign-in federated through a SAML identity provider (`additionalEventData.SamlProviderArn`) never
+counts, whatever identity type the record shows (root excepted: root cannot federate): `MFAUsed` only
+says whether AWS asked for MFA, and the identity provider enforced its own.
 """
 
 from __future__ import annotations
