@@ -325,4 +325,5 @@ def test_offensive_tools_are_scanner_user_agents_defaults() -> None:
             continue
     if scanner is None:
         pytest.skip("scanner-user-agent is not importable on this branch yet")
-    assert scanner.DEFAULT_USER_AGENTS == _instance_sessions.OFFENSIVE_TOOLS
+    # scanner-user-agent's table (detectors/_tools.py) may name more tools than this copy; never fewer.
+    assert set(_instance_sessions.OFFENSIVE_TOOLS) <= set(scanner.DEFAULT_USER_AGENTS)
