@@ -65,6 +65,7 @@ GROUP = [
     "overly-permissive-policy", "admin-policy-attached", "role-trust-policy-changed", "oidc-provider-changed",
     "login-profile-changed", "mfa-device-deactivated", "password-policy-weakened", "security-service-disabled",
     "s3-bucket-made-public", "secrets-bulk-read", "expensive-instance-launched", "scanner-user-agent",
+    "iam-user-created", "console-session-from-keys", "session-token-unusual-tool",
 ]
 HOSTILE: list[object] = [None, 0, True, "x", [], [None], {"": None}, {"Statement": "*"}, "%7B", "[" * 3000]
 
@@ -94,7 +95,8 @@ def test_match_never_raises_on_hostile_fields(detector_id: str) -> None:
                       "requestParameters": {key: value for key in (
                           "policyDocument", "bucketPolicy", "policyArn", "userName", "instanceType", "instancesSet",
                           "PublicAccessBlockConfiguration", "x-amz-acl", "enable", "status", "withDecryption",
-                          "minimumPasswordLength", "serialNumber", "AccessControlPolicy")}}
+                          "minimumPasswordLength", "serialNumber", "AccessControlPolicy", "assumeRolePolicyDocument",
+                          "roleName", "path", "tags", "permissionsBoundary", "durationSeconds")}}
             detector.match(typed(nested), detector.params)
 
 
