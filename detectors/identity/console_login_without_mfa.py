@@ -1,4 +1,9 @@
-"""A successful console sign-in by an IAM user or root that did not use MFA."""
+"""A successful console sign-in by an IAM user or root that did not use MFA.
+
+A sign-in federated through a SAML identity provider (`additionalEventData.SamlProviderArn`) never
+counts, whatever identity type the record shows (root excepted: root cannot federate): `MFAUsed` only
+says whether AWS asked for MFA, and the identity provider enforced its own.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if kind not in ("IAMUser", "Root"):
         return None
     extra = event.additional()
+    if kind != "Root" and f.nested_text(extra, "SamlProviderArn"):
+        return None  # federated through a SAML identity provider, which enforces its own MFA (root never is)
     if f.nested_text(extra, "MFAUsed") != "No":
         return None
     context = {"mfa_used": "No", "login_to": clip(f.nested_text(extra, "LoginTo"), 256)}

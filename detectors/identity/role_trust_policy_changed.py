@@ -1,8 +1,11 @@
-"""A role's trust policy (who may assume it) replaced with UpdateAssumeRolePolicy.
+"""A role's trust policy replaced (UpdateAssumeRolePolicy), or a role created trusting outsiders (CreateRole).
 
-Medium for any change; high when the new trust lets anyone in ("Principal": "*" or {"AWS": "*"}), an
-account other than the role's own or the known ones, or a federated provider (OIDC/SAML) with no
-condition on a `:sub` key. CreateRole's initial trust is out of scope.
+UpdateAssumeRolePolicy: medium for any change; high when the new trust lets anyone in ("Principal": "*" or
+{"AWS": "*"}), an account other than the role's own or the known ones, or a federated provider
+(OIDC/SAML) with no condition on a `:sub` key.
+
+CreateRole: only a new role whose initial trust (`assumeRolePolicyDocument`) carries one of those risks
+is reported, high: creating roles that trust services or the account itself is routine.
 
 Params:
 - `known_accounts` (list of 12-digit account ids): accounts trusted on purpose (organization accounts,
@@ -51,17 +54,21 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if event.errorCode or aws_own(event):
         return None
     request = event.request()
+    created = event.eventName == "CreateRole"
     context: dict[str, Any] = {"call": call_name(event), "role": clip(f.nested_text(request, "roleName"), 256)}
-    document = pol.parse_document(request.get("policyDocument"))
+    document = pol.parse_document(request.get("assumeRolePolicyDocument" if created else "policyDocument"))
     if document is None:
+        if created:
+            return None  # nothing to judge; an ordinary new role is not reported
         context["policy"] = "unreadable"
         return Hit(context=context)
     found = risks(document, f.account(event), _known(params))
     if not found:
-        return Hit(context=context)
+        return None if created else Hit(context=context)
     context["risk"] = clip("; ".join(dict.fromkeys(found)), 400)
-    return Hit(severity=Severity.HIGH, title="Role trust opened to an outside or unrestricted principal",
-               context=context)
+    title = ("Role created trusting an outside or unrestricted principal" if created
+             else "Role trust opened to an outside or unrestricted principal")
+    return Hit(severity=Severity.HIGH, title=title, context=context)
 
 
 DETECTOR = Detector(
@@ -75,10 +82,12 @@ DETECTOR = Detector(
         "without a condition on the token subject (any repository or user of that provider could assume it). "
         "Check the role (context), the new principals and who made the change. If not expected: restore the "
         "previous trust policy, revoke the role's active sessions (AWSRevokeOlderSessions) and review "
-        "AssumeRole calls on it since. Changes made by AWS services are excluded."
+        "AssumeRole calls on it since. A new role (CreateRole) is reported only when its first trust policy "
+        "carries one of those risks: if unexpected, delete it. AWS's own activity is excluded; calls made "
+        "through CloudFormation are reported, naming it."
     ),
     match=match,
-    events=frozenset({("iam.amazonaws.com", "UpdateAssumeRolePolicy")}),
+    events=frozenset({("iam.amazonaws.com", "UpdateAssumeRolePolicy"), ("iam.amazonaws.com", "CreateRole")}),
     group_by=ACTOR,
     episode_seconds=3600,
     params={"known_accounts": []},

@@ -1,4 +1,9 @@
-"""A call whose user agent names a known offensive or audit tool (Pacu, ScoutSuite, Prowler, Kali, ...).
+"""A call whose user agent names a known offensive or audit tool (Pacu, TruffleHog, Prowler, Kali, ...).
+
+The tools are data (`detectors/_tools.py`: pattern, tool name, kind). Offensive tools (attack and
+post-exploitation tools, penetration-testing distributions) are high; audit scanners that security
+teams also run (Prowler, ScoutSuite, Cloudsplaining, CloudMapper) are medium, titled as such. A user
+agent naming both (ScoutSuite run from a Parrot box) counts as offensive.
 
 Indexed, not run on every event: the catalog keeps the throughput budget by dispatching on event names,
 so this looks only at the discovery and enumeration calls those tools make first (IAM, STS, S3, EC2,
@@ -7,7 +12,10 @@ one of them is not seen; extend the list per deployment with `extra_events`. Fai
 scanners hit many AccessDenied errors.
 
 Params:
-- `user_agents` (list of strings): case-insensitive substrings of offensive user agents.
+- `user_agents` (list of strings): case-insensitive substrings to look for; default every pattern of the
+  table. A pattern not in the table is an offensive tool named after the pattern.
+- `allowed_tools` (list of tool names, default empty): tools never reported, e.g. ["prowler"] where the
+  security team runs it (per principal or address, use suppressions instead).
 """
 
 from __future__ import annotations
@@ -18,15 +26,13 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from detectors._common import ACTOR, aws_made, call_name
+from detectors._fields import strings
+from detectors._tools import AUDIT, BY_PATTERN, OFFENSIVE, PATTERNS, Tool
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model.alert import clip
 
-# Distribution markers appear in SDK user agents as "Linux/6.5.0-kali3-amd64" or "md/distrib#kali.2024";
-# bare "kali" would also match words like "alkaline".
-DEFAULT_USER_AGENTS: Final = (
-    "pacu", "scoutsuite", "scout suite", "prowler", "cloudmapper", "cloudsplaining", "stratus-red-team",
-    "stratus red team", "cloudfox", "weirdaal", "enumerate-iam", "sqlmap", "-kali", "#kali", "kali linux", "parrot",
-)
+# Every pattern of the tools table: the `user_agents` default.
+DEFAULT_USER_AGENTS: Final = PATTERNS
 
 DISCOVERY_CALLS: Final[Mapping[str, tuple[str, ...]]] = {
     "iam.amazonaws.com": (
@@ -58,8 +64,10 @@ DISCOVERY_CALLS: Final[Mapping[str, tuple[str, ...]]] = {
 
 @functools.lru_cache(maxsize=8)
 def _pattern(needles: tuple[object, ...]) -> re.Pattern[str] | None:
-    """One case-insensitive alternation per configured list, built once."""
-    cleaned = [item.lower() for item in needles if isinstance(item, str) and item.strip()]
+    """One case-insensitive alternation per configured list, built once (longest first, so "scout suite"
+    wins over a shorter pattern at the same place)."""
+    cleaned = sorted({item.lower() for item in needles if isinstance(item, str) and item.strip()}, key=len,
+                     reverse=True)
     return re.compile("|".join(re.escape(item) for item in cleaned)) if cleaned else None
 
 
@@ -67,32 +75,54 @@ def _pattern(needles: tuple[object, ...]) -> re.Pattern[str] | None:
 _MEMO_MAX_LENGTH = 1024
 
 
-def _tool_named_in(agent: str, needles: tuple[object, ...]) -> str | None:
+def _tools_named_in(agent: str, needles: tuple[object, ...]) -> tuple[Tool, ...]:
     if len(agent) > _MEMO_MAX_LENGTH:
         return _search(agent, needles)
     return _memo_search(agent, needles)
 
 
-def _search(agent: str, needles: tuple[object, ...]) -> str | None:
+def _search(agent: str, needles: tuple[object, ...]) -> tuple[Tool, ...]:
+    """Every tool the user agent names, offensive ones first, each once."""
     pattern = _pattern(needles)
-    found = pattern.search(agent.lower()) if pattern is not None else None
-    return found.group(0) if found is not None else None
+    if pattern is None:
+        return ()
+    found: dict[str, Tool] = {}
+    for hit in pattern.finditer(agent.lower()):
+        text = hit.group(0)
+        entry = BY_PATTERN.get(text) or Tool(text, text, OFFENSIVE)
+        found.setdefault(entry.tool, entry)
+    return tuple(sorted(found.values(), key=lambda entry: entry.kind != OFFENSIVE))
 
 
 # A fleet uses a handful of distinct user agents, and this runs on the most common calls: remember them.
 _memo_search = functools.lru_cache(maxsize=4096)(_search)
 
 
+def _needles(params: Mapping[str, Any]) -> tuple[object, ...]:
+    configured = params.get("user_agents", DEFAULT_USER_AGENTS)
+    if configured is DEFAULT_USER_AGENTS or not isinstance(configured, list | tuple):
+        return DEFAULT_USER_AGENTS
+    return tuple(item for item in configured if isinstance(item, str))
+
+
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     agent = event.userAgent
     if not agent:
         return None
-    configured = params.get("user_agents", DEFAULT_USER_AGENTS)
-    tool = _tool_named_in(agent, tuple(configured) if isinstance(configured, list | tuple) else DEFAULT_USER_AGENTS)
-    if tool is None or aws_made(event):
+    tools = _tools_named_in(agent, _needles(params))
+    if not tools or aws_made(event):
         return None
-    return Hit(context={"tool": clip(tool, 64), "user_agent": clip(agent, 300),
-                        "first_call": call_name(event), "denied": bool(event.errorCode)})
+    allowed = {name.strip().lower() for name in strings(params.get("allowed_tools"))}
+    tools = tuple(entry for entry in tools if entry.tool not in allowed)
+    if not tools:
+        return None
+    context = {"tool": clip(tools[0].tool, 64), "kind": tools[0].kind, "user_agent": clip(agent, 300),
+               "first_call": call_name(event), "denied": bool(event.errorCode)}
+    if len(tools) > 1:
+        context["also_named"] = clip(", ".join(entry.tool for entry in tools[1:5]), 200)
+    if tools[0].kind == AUDIT:
+        return Hit(severity=Severity.MEDIUM, title="Audit scanner user agent", context=context)
+    return Hit(context=context)
 
 
 DETECTOR = Detector(
@@ -101,10 +131,11 @@ DETECTOR = Detector(
     severity=Severity.HIGH,
     mitre=("T1595", "T1087.004", "T1580"),
     runbook=(
-        "A discovery call came with the user agent of a known attack or audit tool (context: the tool, the "
-        "full user agent). Sanctioned assessments (Prowler or ScoutSuite run by the security team) look the "
-        "same: check the principal and source IP against planned work, and allowlist it if so. Otherwise "
-        "treat the credentials as compromised: deactivate the access key or revoke the role's sessions and "
+        "A discovery call came with the user agent of a known attack or audit tool (context: the tool, its "
+        "kind, the full user agent). Offensive tools are high; audit scanners (Prowler, ScoutSuite, "
+        "Cloudsplaining) are medium: a sanctioned assessment looks the same, so check the principal and source "
+        "IP against planned work, and list the tool in allowed_tools (or suppress the principal) if so. "
+        "Otherwise treat the credentials as compromised: deactivate the access key or revoke the role's sessions and "
         "review everything the principal did. Only the common enumeration calls are watched (the detector is "
         "indexed by event name, not run on every event); calls made by AWS services are excluded."
     ),
@@ -112,5 +143,5 @@ DETECTOR = Detector(
     events=frozenset((source, name) for source, names in DISCOVERY_CALLS.items() for name in names),
     group_by=ACTOR,
     episode_seconds=3600,
-    params={"user_agents": list(DEFAULT_USER_AGENTS)},
+    params={"user_agents": list(DEFAULT_USER_AGENTS), "allowed_tools": []},
 )

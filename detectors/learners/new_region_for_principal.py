@@ -1,11 +1,12 @@
 """A principal changing things in an AWS region it has not acted in during the last 14 days.
 
 Every principal is followed (people and workloads; a role's sessions count as the role), except AWS
-acting for itself. Only calls that change something count (readOnly false or absent): browsing
-regions in the console reads from each of them, which is not news. Calls to global services
-recorded in us-east-1 (IAM, Organizations, CloudFront...) say nothing about where someone works and
-are left out. Learned quietly for each principal's first 7 days; history is 14 days. Attackers with
-stolen keys favour regions nobody watches.
+acting for itself. Only calls that change something count: browsing regions in the console, or EC2
+Global View reading every region at once, is not news. A call is a read when `readOnly` is true or,
+in records without `readOnly` (some exports drop it), when its name reads (Describe*, List*, Get*...).
+Calls to global services recorded in us-east-1 (IAM, Organizations, CloudFront...) say nothing about
+where someone works and are left out. Learned quietly for each principal's first 7 days; history is
+14 days. Attackers with stolen keys favour regions nobody watches.
 
 Any identity type can act, so `match` sees every event; most are reads and leave at the first test.
 """
@@ -13,16 +14,30 @@ Any identity type can act, so `match` sees every event; most are reads and leave
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from detectors.learners._normalise import GLOBAL_SOURCES, learned, principal_key
 from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
 
+# Call-name prefixes of reads, for records that carry no `readOnly` flag.
+_READ_PREFIXES: Final = ("Describe", "List", "Get", "Head", "Lookup", "BatchGet", "Search")
+
+
+def reads(event: Event) -> bool:
+    """The call only reads: `readOnly` true, or a read's name when the record has no `readOnly`."""
+    read_only = event.readOnly
+    if read_only is None:
+        return event.eventName.startswith(_READ_PREFIXES)
+    return read_only is True
+
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     """Key: the principal (a role session folded into its role); value: the region of a changing call."""
-    # The engine hands over changing calls only (changes_only): switching regions in the console reads
-    # everywhere; acting there is what matters.
+    # The engine hands over calls whose readOnly is not true (changes_only); records without the flag
+    # are judged by name here. Switching regions in the console reads everywhere; acting there is what
+    # matters.
+    if reads(event):
+        return None
     source = event.eventSource
     region = event.awsRegion
     if not source or source in GLOBAL_SOURCES or not region:
@@ -42,7 +57,8 @@ DETECTOR = Detector(
         "Check what was called (event ids): a deployment to a new region is expected; RunInstances, "
         "CreateFunction or key pairs in a region your teams do not use are not. Confirm with the owner; "
         "if unexpected, stop what was started and restrict regions with an SCP. Global-service calls "
-        "(recorded in us-east-1) and AWS's own calls are not counted."
+        "(recorded in us-east-1), reads (readOnly, or Describe/List/Get names when the flag is absent: EC2 "
+        "Global View reads every region at once) and AWS's own calls are not counted."
     ),
     match=match,
     all_events=True,

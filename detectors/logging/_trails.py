@@ -108,10 +108,9 @@ def trail_blinded(name: str, params: Mapping[str, Any], data_trails: frozenset[s
             return _basic_selectors_blind(_dicts(params.get("eventSelectors")), keep_data)
         return None
     if name == "PutInsightSelectors":
-        selectors = params.get("insightSelectors")
-        if type(selectors) is not list:
-            return None
-        return [] if _dicts(selectors) else ["Insights switched off"]
+        # Insights (anomaly summaries computed from the trail) on or off never changes what the trail
+        # records; the console's create-trail wizard sends an empty list with every new trail.
+        return [] if type(params.get("insightSelectors")) is list else None
     if name == "UpdateTrail":
         reasons = [f"{flag} set to false" for flag in _UPDATE_FLAGS if _false(params.get(flag))]
         if "cloudWatchLogsLogGroupArn" in params and not scalar(params.get("cloudWatchLogsLogGroupArn")):

@@ -3,11 +3,13 @@
 StopLogging, DeleteTrail, CloudTrail Lake ingestion stopped or event data store
 deleted; PutEventSelectors that no longer record management write events,
 exclude management event sources, or drop data events on a trail listed in
-`data_event_trails`; PutInsightSelectors that switch Insights off; UpdateTrail
-that turns off multi-region, global service events or log file validation, or
-removes the S3 bucket or CloudWatch Logs delivery; a lifecycle rule that expires
-objects in a bucket listed in `trail_buckets`. Other trail changes go to
-cloudtrail-config-changed.
+`data_event_trails`; UpdateTrail that turns off multi-region, global service
+events or log file validation, or removes the S3 bucket or CloudWatch Logs
+delivery; a lifecycle rule that expires objects in a bucket listed in
+`trail_buckets`. Other trail changes go to cloudtrail-config-changed, including
+PutInsightSelectors even with an empty list (Insights off): Insights only
+summarises what the trail records, and the console's create-trail wizard sends
+an empty list with every new trail.
 
 Params:
 - `data_event_trails` (list of trail names or ARNs, default empty): trails whose data events must stay

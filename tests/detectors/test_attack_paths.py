@@ -165,3 +165,21 @@ def test_silent_on_real_benign_and_read_only_data(name: str) -> None:
     alerts = [*engine.process(decode_bytes(path.read_bytes(), str(path))).alerts, *engine.flush()]
     assert dict(engine.stats.detector_errors) == {}
     assert alerts == []
+
+
+@pytest.mark.parametrize(("identity", "person"), [
+    (iam_user("alice"), True),
+    ({"type": "Root", "arn": f"arn:aws:iam::{ACCOUNT}:root"}, True),
+    ({"type": "FederatedUser", "arn": f"arn:aws:sts::{ACCOUNT}:federated-user/ops"}, True),
+    ({"type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_Dev_0123/bob"}, True),
+    ({"type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/ADFS-Dev/carol@example.com",
+      "sessionContext": {"webIdFederationData": {}}}, True),
+    ({"type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/gha/bot@example.com",
+      "sessionContext": {"webIdFederationData": {"federatedProvider": "token.actions.githubusercontent.com"}}}, False),
+    (role_session("github-actions"), False),
+    ({"type": "AssumedRole", "arn": "@"}, False),
+    ({"type": "AWSService", "invokedBy": "lambda.amazonaws.com"}, False),
+])
+def test_lambda_backdoor_tells_people_from_pipelines(identity: dict[str, Any], person: bool) -> None:
+    from detectors.compute.lambda_backdoor import is_person
+    assert is_person(event_from_record({"userIdentity": identity})) is person

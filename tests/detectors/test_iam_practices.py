@@ -65,6 +65,7 @@ GROUP = [
     "overly-permissive-policy", "admin-policy-attached", "role-trust-policy-changed", "oidc-provider-changed",
     "login-profile-changed", "mfa-device-deactivated", "password-policy-weakened", "security-service-disabled",
     "s3-bucket-made-public", "secrets-bulk-read", "expensive-instance-launched", "scanner-user-agent",
+    "iam-user-created", "console-session-from-keys", "session-token-unusual-tool",
 ]
 HOSTILE: list[object] = [None, 0, True, "x", [], [None], {"": None}, {"Statement": "*"}, "%7B", "[" * 3000]
 
@@ -94,7 +95,8 @@ def test_match_never_raises_on_hostile_fields(detector_id: str) -> None:
                       "requestParameters": {key: value for key in (
                           "policyDocument", "bucketPolicy", "policyArn", "userName", "instanceType", "instancesSet",
                           "PublicAccessBlockConfiguration", "x-amz-acl", "enable", "status", "withDecryption",
-                          "minimumPasswordLength", "serialNumber", "AccessControlPolicy")}}
+                          "minimumPasswordLength", "serialNumber", "AccessControlPolicy", "assumeRolePolicyDocument",
+                          "roleName", "path", "tags", "permissionsBoundary", "durationSeconds")}}
             detector.match(typed(nested), detector.params)
 
 
@@ -132,3 +134,35 @@ def test_bucket_policy_restricting_conditions_are_case_insensitive() -> None:
     assert public_reason("PutBucketPolicy", {"bucketPolicy": {"Statement": [statement]}}) is None
     statement["Condition"] = {"Bool": {"aws:SecureTransport": "true"}}
     assert public_reason("PutBucketPolicy", {"bucketPolicy": {"Statement": [statement]}}) is not None
+
+
+def test_the_tools_table_names_the_issue_tools_with_their_kind() -> None:
+    from detectors._tools import AUDIT, OFFENSIVE, TOOLS
+    kinds = {entry.tool: entry.kind for entry in TOOLS}
+    for tool in ("trufflehog", "pacu", "cloudfox", "endgame", "enumerate-iam", "weirdaal", "stratus-red-team"):
+        assert kinds[tool] == OFFENSIVE, tool
+    for tool in ("prowler", "scoutsuite", "cloudsplaining"):
+        assert kinds[tool] == AUDIT, tool
+    assert all(entry.pattern == entry.pattern.lower() and entry.kind in (OFFENSIVE, AUDIT) for entry in TOOLS)
+
+
+@pytest.mark.parametrize(("user_agent", "params", "verdict"), [
+    ("python-requests/2.31 pacu/1.5", {}, ("pacu", "high")),
+    ("Boto3/1.34 APN_1826889", {}, ("prowler", "medium")),
+    ("Boto3/1.34 APN_1826889 os/linux#6.5.0-kali3-amd64", {}, ("kali-linux", "high")),
+    ("evil-enum/0.1", {"user_agents": ["Evil-Enum", 5, None]}, ("evil-enum", "high")),
+    ("Boto3/1.34 APN_1826889", {"allowed_tools": ["PROWLER"]}, None),
+    ("Boto3/1.34 APN_1826889", {"allowed_tools": "prowler"}, None),
+    ("Boto3/1.34 pacu", {"user_agents": "not-a-list"}, ("pacu", "high")),
+    ("alkaline-backup/1.0", {}, None),
+])
+def test_scanner_user_agent_verdicts(user_agent: str, params: dict[str, Any], verdict: tuple[str, str] | None) -> None:
+    from detectors.identity.scanner_user_agent import DETECTOR
+    event = typed({"eventSource": "iam.amazonaws.com", "eventName": "ListUsers", "userAgent": user_agent,
+                   "sourceIPAddress": "203.0.113.10", "userIdentity": {"type": "IAMUser", "userName": "a"}})
+    hit = DETECTOR.match(event, {**DETECTOR.params, **params})
+    if verdict is None:
+        assert hit is None
+        return
+    assert hit is not None and not isinstance(hit, list | tuple)
+    assert (hit.context["tool"], (hit.severity or DETECTOR.severity).label) == verdict

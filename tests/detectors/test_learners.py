@@ -325,4 +325,17 @@ def test_offensive_tools_are_scanner_user_agents_defaults() -> None:
             continue
     if scanner is None:
         pytest.skip("scanner-user-agent is not importable on this branch yet")
-    assert scanner.DEFAULT_USER_AGENTS == _instance_sessions.OFFENSIVE_TOOLS
+    # scanner-user-agent's table (detectors/_tools.py) may name more tools than this copy; never fewer.
+    assert set(_instance_sessions.OFFENSIVE_TOOLS) <= set(scanner.DEFAULT_USER_AGENTS)
+
+
+@pytest.mark.parametrize(("name", "read_only", "reads"), [
+    ("DescribeInstances", None, True), ("ListFunctions20150331", None, True), ("GetObject", None, True),
+    ("RunInstances", None, False), ("CreateTags", None, False), ("DescribeInstances", False, False),
+    ("RunInstances", True, True), ("", None, False),
+])
+def test_new_region_reads_by_flag_else_by_name(name: str, read_only: bool | None, reads: bool) -> None:
+    record: dict[str, Any] = {"eventName": name}
+    if read_only is not None:
+        record["readOnly"] = read_only
+    assert region.reads(event_from_record(record)) is reads
