@@ -14,19 +14,16 @@ import re
 from typing import Final, NamedTuple
 
 from detectors._configured import MAX_ADDRESS_CHARS, Network, address, inside
+from detectors._tools import PATTERNS
 from monitor.model import Event
 from monitor.model.alert import clip
 
-# Offensive tools by a marker in the user agent: the same list as scanner-user-agent's default
-# (`DEFAULT_USER_AGENTS`; a test keeps them equal). A copy, not an import, so that this detector does
-# not depend on another subject folder's detector module.
-OFFENSIVE_TOOLS: Final = (
-    "pacu", "scoutsuite", "scout suite", "prowler", "cloudmapper", "cloudsplaining", "stratus-red-team",
-    "stratus red team", "cloudfox", "weirdaal", "enumerate-iam", "sqlmap", "-kali", "#kali", "kali linux", "parrot",
-)
+# Tools that name themselves in the user agent (attack tools and audit scanners alike: neither belongs in an
+# instance's own calls), from the table scanner-user-agent matches against.
+NAMED_TOOLS: Final = PATTERNS
 SUSPICIOUS_USER_AGENTS: Final = (
     "mozilla/", "curl/", "wget/", "python-requests/", "python-urllib", "go-http-client/", "postmanruntime/",
-    "insomnia/", "okhttp/", "httpie/", "axios/", "node-fetch", *OFFENSIVE_TOOLS,
+    "insomnia/", "okhttp/", "httpie/", "axios/", "node-fetch", *NAMED_TOOLS,
 )
 WORKSTATION_PLATFORMS: Final = ("darwin/", "os/macos")
 # The reason given when a workload's public address is outside AWS's published ranges (`aws_ranges`).
