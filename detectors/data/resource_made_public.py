@@ -25,11 +25,10 @@ from typing import Any, Final
 
 from detectors._changes import changed_by_someone
 from detectors._common import ACTOR, call_name
-from detectors._fields import short_list
+from detectors._fields import member, short_list
 from detectors._iam_policy import parse_document
 from detectors._resource_policy import open_statements
 from monitor.model import Detector, Event, Hit, Severity
-from monitor.model import event as f
 from monitor.model.alert import clip
 
 KMS = "kms.amazonaws.com"
@@ -52,22 +51,9 @@ _URL_CALLS = frozenset(f"{name}{v}" for name in ("CreateFunctionUrlConfig", "Upd
 _LAYER_CALLS = frozenset(f"AddLayerVersionPermission{v}" for v in ("", "20181031"))
 
 
-def _member(value: object, key: str) -> object:
-    """`value[key]`, matching the key without regard to case (CloudTrail's casing varies by service)."""
-    if type(value) is not dict:
-        return None
-    if key in value:
-        return value[key]
-    low = key.lower()
-    for name, item in value.items():
-        if type(name) is str and name.lower() == low:
-            return item
-    return None
-
-
 def _path(value: object, path: tuple[str, ...]) -> object:
     for key in path:
-        value = _member(value, key)
+        value = member(value, key)
     return value
 
 
@@ -98,10 +84,10 @@ _CRITICAL_KINDS = frozenset({"KMS key", "Secrets Manager secret"})
 def _domain_severity(request: dict[str, Any]) -> Severity | None:
     """None when the domain is created inside a VPC (reachable only from it); medium with fine-grained access
     control on (every request still needs a user); else the detector's high. Known only from the request."""
-    subnets = _member(_member(request, "vpcOptions"), "subnetIds")
+    subnets = member(member(request, "vpcOptions"), "subnetIds")
     if type(subnets) is list and subnets:
         return None
-    if _member(_member(request, "advancedSecurityOptions"), "enabled") is True:
+    if member(member(request, "advancedSecurityOptions"), "enabled") is True:
         return Severity.MEDIUM
     return Severity.HIGH
 
@@ -124,32 +110,32 @@ def _policy_hit(event: Event, kind: str, resource: object, policy: object, reque
 
 
 def _lambda_url(event: Event, request: dict[str, Any]) -> Hit | None:
-    if _text(request.get("authType")).strip().upper() != "NONE":
+    if _text(member(request, "authType")).strip().upper() != "NONE":
         return None
     return Hit(title="Lambda function URL without authentication",
                context={"call": call_name(event), "region": clip(event.awsRegion, 64),
                         "resource_type": "Lambda function URL",
-                        "resource": clip(f.nested_text(request, "functionName"), 512),
-                        "qualifier": clip(f.nested_text(request, "qualifier"), 128), "auth_type": "NONE"})
+                        "resource": clip(_text(member(request, "functionName")), 512),
+                        "qualifier": clip(_text(member(request, "qualifier")), 128), "auth_type": "NONE"})
 
 
 def _lambda_layer(event: Event, request: dict[str, Any]) -> Hit | None:
-    if f.nested_text(request, "principal").strip() != "*" or request.get("organizationId"):
+    if _text(member(request, "principal")).strip() != "*" or member(request, "organizationId"):
         return None
     return Hit(title="Lambda layer version made public",
                context={"call": call_name(event), "region": clip(event.awsRegion, 64),
                         "resource_type": "Lambda layer version",
-                        "resource": clip(f.nested_text(request, "layerName"), 512),
-                        "version": clip(str(request.get("versionNumber", "")), 32), "principal": "*"})
+                        "resource": clip(_text(member(request, "layerName")), 512),
+                        "version": clip(str(member(request, "versionNumber") or ""), 32), "principal": "*"})
 
 
 def _codebuild(event: Event, request: dict[str, Any]) -> Hit | None:
-    if f.nested_text(request, "projectVisibility").strip().upper() != "PUBLIC_READ":
+    if _text(member(request, "projectVisibility")).strip().upper() != "PUBLIC_READ":
         return None
     return Hit(title="CodeBuild project made public",
                context={"call": call_name(event), "region": clip(event.awsRegion, 64),
                         "resource_type": "CodeBuild project",
-                        "resource": clip(f.nested_text(request, "projectArn"), 512), "visibility": "PUBLIC_READ"})
+                        "resource": clip(_text(member(request, "projectArn")), 512), "visibility": "PUBLIC_READ"})
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
@@ -162,7 +148,7 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if event.eventSource == CODEBUILD:
         return _codebuild(event, request)
     kind, name_path, policy_path = _POLICIES[(event.eventSource, name)]
-    if name == "SetTopicAttributes" and _text(request.get("attributeName")).strip().lower() != "policy":
+    if name == "SetTopicAttributes" and _text(member(request, "attributeName")).strip().lower() != "policy":
         return None  # display name, delivery policy, encryption key...
     resource = _path(event.response(), ("keyMetadata", "arn")) if name == "CreateKey" else _path(request, name_path)
     return _policy_hit(event, kind, resource, _path(request, policy_path), request)

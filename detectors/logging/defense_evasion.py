@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from detectors._changes import changed_by_someone, context, flat
 from detectors._common import ACTOR, call_name
-from detectors._fields import account_of, short_list, walk
+from detectors._fields import account_of, member, short_list, walk
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -42,6 +42,11 @@ def _lower(value: object) -> str:
     return value.strip().lower() if type(value) is str else ""
 
 
+def _str(value: object, key: str) -> str:
+    found = member(value, key)
+    return found if type(found) is str else ""
+
+
 def _false(value: object) -> bool:
     return value is False or _lower(value) == "false"
 
@@ -57,20 +62,20 @@ def _base(event: Event, **fields: object) -> dict[str, Any]:
 
 
 def _gd_filter(event: Event, req: dict[str, Any]) -> Hit | None:
-    if _lower(req.get("action")) != "archive":
+    if _lower(member(req, "action")) != "archive":
         return None  # NOOP filters only narrow what the console shows
     return Hit(title="GuardDuty findings auto-archived by a filter",
-               context=_base(event, detector=f.nested_text(req, "detectorId"),
-                             filter=f.nested_text(req, "name") or f.nested_text(req, "filterName")))
+               context=_base(event, detector=_str(req, "detectorId"),
+                             filter=_str(req, "name") or _str(req, "filterName")))
 
 
 def _gd_ipset(event: Event, req: dict[str, Any]) -> Hit | None:
-    if _false(req.get("activate")):
+    if _false(member(req, "activate")):
         return None  # an inactive list suppresses nothing
     return Hit(title="GuardDuty trusted IP list set",
-               context=_base(event, detector=f.nested_text(req, "detectorId"),
-                             ip_set=f.nested_text(req, "name") or f.nested_text(req, "ipSetId"),
-                             location=f.nested_text(req, "location")))
+               context=_base(event, detector=_str(req, "detectorId"),
+                             ip_set=_str(req, "name") or _str(req, "ipSetId"),
+                             location=_str(req, "location")))
 
 
 def _turned_off(value: object, name: str, depth: int = 0) -> list[str]:
@@ -83,8 +88,8 @@ def _turned_off(value: object, name: str, depth: int = 0) -> list[str]:
         return [off for item in value[:50] for off in _turned_off(item, name, depth + 1)]
     if type(value) is not dict:
         return []
-    label = f.nested_text(value, "name") or name
-    off = [label] if _lower(value.get("status")) == "disabled" or _false(value.get("enable")) else []
+    label = _str(value, "name") or name
+    off = [label] if _lower(member(value, "status")) == "disabled" or _false(member(value, "enable")) else []
     for key, item in list(value.items())[:50]:
         if type(key) is str and key not in ("name", "status", "enable"):
             off.extend(_turned_off(item, key, depth + 1))
@@ -92,14 +97,14 @@ def _turned_off(value: object, name: str, depth: int = 0) -> list[str]:
 
 
 def _gd_detector(event: Event, req: dict[str, Any]) -> Hit | None:
-    if _false(req.get("enable")):
+    if _false(member(req, "enable")):
         return None  # GuardDuty turned off: security-service-disabled reports it
-    off = _turned_off(req.get("features"), "features") + _turned_off(req.get("dataSources"), "dataSources")
-    detector = f.nested_text(req, "detectorId")
+    off = _turned_off(member(req, "features"), "features") + _turned_off(member(req, "dataSources"), "dataSources")
+    detector = _str(req, "detectorId")
     if off:
         return Hit(title="GuardDuty protection features turned off",
                    context=_base(event, detector=detector, features_off=short_list(sorted(set(off)))))
-    if _lower(req.get("findingPublishingFrequency")) == "six_hours":
+    if _lower(member(req, "findingPublishingFrequency")) == "six_hours":
         return Hit(severity=Severity.MEDIUM, title="GuardDuty findings published less often",
                    context=_base(event, detector=detector, finding_publishing_frequency="SIX_HOURS"))
     return None
@@ -107,8 +112,8 @@ def _gd_detector(event: Event, req: dict[str, Any]) -> Hit | None:
 
 def _gd_destination(event: Event, req: dict[str, Any]) -> Hit:
     return Hit(title="GuardDuty findings export removed",
-               context=_base(event, detector=f.nested_text(req, "detectorId"),
-                             destination=f.nested_text(req, "destinationId")))
+               context=_base(event, detector=_str(req, "detectorId"),
+                             destination=_str(req, "destinationId")))
 
 
 def _hides_findings(value: object) -> bool:
@@ -126,13 +131,13 @@ def _hides_findings(value: object) -> bool:
 
 
 def _finding_count(req: dict[str, Any]) -> int:
-    ids = req.get("findingIdentifiers") or req.get("metadataUids") or req.get("findingIdentifiersV2")
+    ids = member(req, "findingIdentifiers") or member(req, "metadataUids") or member(req, "findingIdentifiersV2")
     return len(ids) if type(ids) is list else 0
 
 
 def _sh_findings(event: Event, req: dict[str, Any]) -> Hit | None:
     if event.eventName == "UpdateFindings":
-        if _lower(req.get("recordState")) != "archived":
+        if _lower(member(req, "recordState")) != "archived":
             return None
     elif not _hides_findings({k: v for k, v in req.items() if k.lower() in ("workflow", "statusid")}):
         return None
@@ -151,7 +156,7 @@ def _sh_rule(event: Event, req: dict[str, Any]) -> Hit | None:
 
 
 def _waf(event: Event, req: dict[str, Any]) -> Hit:
-    return Hit(title="WAF web ACL disassociated", context=_base(event, resource=f.nested_text(req, "resourceArn")))
+    return Hit(title="WAF web ACL disassociated", context=_base(event, resource=_str(req, "resourceArn")))
 
 
 _MIRROR_FIELDS = ("networkInterfaceId", "trafficMirrorTargetId", "trafficMirrorFilterId", "networkLoadBalancerArn",
@@ -164,7 +169,7 @@ def _ec2(event: Event, req: dict[str, Any]) -> Hit | None:
     if name == "DisableEbsEncryptionByDefault":
         return Hit(title="EBS default encryption disabled", context=context(event, ()))
     if name == "ModifyEbsDefaultKmsKeyId":
-        key = values.get("kmsKeyId")
+        key = member(values, "kmsKeyId")
         other = account_of(key) if type(key) is str else ""
         if not other or other == f.account(event):
             return None  # a key of this account (key ids and aliases name no account)
@@ -178,13 +183,14 @@ def _ec2(event: Event, req: dict[str, Any]) -> Hit | None:
 def _bedrock(event: Event, req: dict[str, Any]) -> Hit | None:
     if event.eventName == "DeleteGuardrail":
         return Hit(title="Bedrock guardrail deleted",
-                   context=_base(event, guardrail=f.nested_text(req, "guardrailIdentifier"),
-                                 version=f.nested_text(req, "guardrailVersion")))
-    config = req.get("loggingConfig")
+                   context=_base(event, guardrail=_str(req, "guardrailIdentifier"),
+                                 version=_str(req, "guardrailVersion")))
+    config = member(req, "loggingConfig")
     if type(config) is not dict:
         return None  # nothing readable: do not guess
-    destinations = [key for key in ("cloudWatchConfig", "s3Config") if config.get(key)]
-    delivered = [key for key, value in config.items() if key.endswith("DataDeliveryEnabled") and value is True]
+    destinations = [key for key in ("cloudWatchConfig", "s3Config") if member(config, key)]
+    delivered = [key for key, value in config.items()
+                 if type(key) is str and key.lower().endswith("datadeliveryenabled") and value is True]
     if destinations and delivered:
         return None
     return Hit(title="Bedrock model-invocation logging turned off",
@@ -194,8 +200,8 @@ def _bedrock(event: Event, req: dict[str, Any]) -> Hit | None:
 def _region(event: Event, req: dict[str, Any]) -> Hit:
     enabling = event.eventName == "EnableRegion"
     return Hit(severity=Severity.MEDIUM, title="AWS Region enabled" if enabling else "AWS Region disabled",
-               context=_base(event, region_name=f.nested_text(req, "regionName"),
-                             account_id=f.nested_text(req, "accountId")))
+               context=_base(event, region_name=_str(req, "regionName"),
+                             account_id=_str(req, "accountId")))
 
 
 _Check = Callable[[Event, dict[str, Any]], Hit | None]
