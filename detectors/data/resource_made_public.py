@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors._changes import changed_by_someone
+from detectors._changes import changed_by_someone, scalar
 from detectors._common import ACTOR, call_name
-from detectors._fields import member, short_list
+from detectors._fields import member, short_list, walk
 from detectors._iam_policy import parse_document
 from detectors._resource_policy import open_statements
 from monitor.model import Detector, Event, Hit, Severity
@@ -35,8 +35,9 @@ KMS = "kms.amazonaws.com"
 SQS = "sqs.amazonaws.com"
 SNS = "sns.amazonaws.com"
 ECR = "ecr.amazonaws.com"
-ES = "es.amazonaws.com"
-OPENSEARCH = "opensearch.amazonaws.com"
+# OpenSearch Service records its calls as es.amazonaws.com; EventBridge's reference names
+# opensearchservice.amazonaws.com. Indexing a source that never appears costs nothing.
+DOMAIN_SOURCES = ("es.amazonaws.com", "opensearch.amazonaws.com", "opensearchservice.amazonaws.com")
 SECRETS = "secretsmanager.amazonaws.com"
 EFS = "elasticfilesystem.amazonaws.com"
 GLACIER = "glacier.amazonaws.com"
@@ -76,19 +77,22 @@ _POLICIES: Final[Mapping[tuple[str, str], tuple[str, tuple[str, ...], tuple[str,
     (GLACIER, "SetVaultAccessPolicy"): ("Glacier vault", ("vaultName",), ("policy", "policy")),
     (BACKUP, "PutBackupVaultAccessPolicy"): ("Backup vault", ("backupVaultName",), ("policy",)),
     **{(source, name): ("OpenSearch domain", ("domainName",), ("accessPolicies",))
-       for source in (ES, OPENSEARCH) for name in _DOMAIN_CALLS},
+       for source in DOMAIN_SOURCES for name in _DOMAIN_CALLS},
 }
 _CRITICAL_KINDS = frozenset({"KMS key", "Secrets Manager secret"})
 
 
-def _domain_severity(request: dict[str, Any]) -> Severity | None:
-    """None when the domain is created inside a VPC (reachable only from it); medium with fine-grained access
-    control on (every request still needs a user); else the detector's high. Known only from the request."""
-    subnets = member(member(request, "vpcOptions"), "subnetIds")
-    if type(subnets) is list and subnets:
+def _domain_severity(request: dict[str, Any], response: dict[str, Any]) -> Severity | None:
+    """None for a domain inside a VPC (reachable only from it); medium with fine-grained access control on
+    (every request still needs a user); else the detector's high. The request of CreateDomain says so, and
+    the response of either call describes the domain's configuration."""
+    found = [*walk(request), *walk(response)]
+    if any(key.lower() == "subnetids" and type(value) is list and value for key, value in found):
         return None
-    if member(member(request, "advancedSecurityOptions"), "enabled") is True:
-        return Severity.MEDIUM
+    for key, value in found:
+        if key.lower() == "advancedsecurityoptions" and any(
+                inner.lower() == "enabled" and item is True for inner, item in walk(value)):
+            return Severity.MEDIUM
     return Severity.HIGH
 
 
@@ -98,7 +102,7 @@ def _policy_hit(event: Event, kind: str, resource: object, policy: object, reque
         return None
     severity = Severity.CRITICAL if kind in _CRITICAL_KINDS else Severity.HIGH
     if kind == "OpenSearch domain":
-        found = _domain_severity(request)
+        found = _domain_severity(request, event.response())
         if found is None:
             return None
         severity = found
@@ -126,7 +130,7 @@ def _lambda_layer(event: Event, request: dict[str, Any]) -> Hit | None:
                context={"call": call_name(event), "region": clip(event.awsRegion, 64),
                         "resource_type": "Lambda layer version",
                         "resource": clip(_text(member(request, "layerName")), 512),
-                        "version": clip(str(member(request, "versionNumber") or ""), 32), "principal": "*"})
+                        "version": scalar(member(request, "versionNumber")), "principal": "*"})
 
 
 def _codebuild(event: Event, request: dict[str, Any]) -> Hit | None:

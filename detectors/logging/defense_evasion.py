@@ -57,7 +57,7 @@ def _base(event: Event, **fields: object) -> dict[str, Any]:
         if type(value) is str and value:
             found[key] = clip(value, 256)
         elif type(value) is list and value:
-            found[key] = value
+            found[key] = short_list([item for item in value if type(item) is str])
     return found
 
 
