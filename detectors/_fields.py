@@ -38,6 +38,20 @@ def strings(value: Any) -> list[str]:
     return [item for item in as_list(value) if type(item) is str]
 
 
+def member(value: Any, key: str) -> Any:
+    """`value[key]`, the key matched without regard to case (CloudTrail writes one service's fields in
+    camelCase, another's in PascalCase); None when absent or `value` is not an object."""
+    if type(value) is not dict:
+        return None
+    if key in value:
+        return value[key]
+    low = key.lower()
+    for name, item in value.items():
+        if type(name) is str and name.lower() == low:
+            return item
+    return None
+
+
 def walk(value: Any, depth: int = 0) -> Iterator[tuple[str, Any]]:
     """Every (key, value) pair inside nested dicts and lists, bounded in depth and breadth."""
     if depth > _MAX_DEPTH:

@@ -11,10 +11,11 @@ Params: none.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from detectors._common import ACTOR, aws_own, call_name
-from detectors._iam_policy import allows_everyone, condition_keys, is_allow, parse_document, statements, strings
+from detectors._iam_policy import parse_document, strings
+from detectors._resource_policy import bucket_policy_open
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -27,13 +28,6 @@ _CALLS = (
 _PUBLIC_GROUPS = ("acs.amazonaws.com/groups/global/AllUsers", "acs.amazonaws.com/groups/global/AuthenticatedUsers")
 _PUBLIC_CANNED = frozenset({"public-read", "public-read-write", "authenticated-read"})
 _BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
-# Condition keys that limit a "*" principal to known callers or networks.
-RESTRICTING_KEYS: Final = frozenset({
-    "aws:sourceip", "aws:sourcevpc", "aws:sourcevpce", "aws:principalorgid", "aws:principalorgpaths",
-    "aws:principalaccount", "aws:principalarn", "aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid",
-    "aws:sourceorgpaths", "aws:userid", "aws:username", "aws:principalservicename", "aws:calledvia",
-    "aws:vpcsourceip", "s3:dataaccesspointaccount", "s3:dataaccesspointarn",
-})
 _MAX_DEPTH = 8
 
 
@@ -80,12 +74,8 @@ def public_reason(name: str, request: Mapping[str, Any]) -> str | None:
         if canned & _PUBLIC_CANNED:
             return f"canned ACL {', '.join(sorted(canned & _PUBLIC_CANNED))}"
         return "ACL grants AllUsers or AuthenticatedUsers" if _mentions_public_group(dict(request)) else None
-    document = parse_document(request.get("bucketPolicy"))
-    for statement in statements(document):
-        if not is_allow(statement) or not allows_everyone(statement):
-            continue
-        if RESTRICTING_KEYS.isdisjoint(condition_keys(statement)):
-            return "bucket policy allows Principal * without a restricting condition"
+    if bucket_policy_open(parse_document(request.get("bucketPolicy"))):
+        return "bucket policy allows Principal * without a restricting condition"
     return None
 
 
