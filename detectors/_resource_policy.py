@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from detectors._iam_policy import allows_everyone, condition_keys, is_allow, statements, strings
+from detectors._iam_policy import allows_everyone, is_allow, statements, strings
 
 # Condition keys that limit a "*" principal to known callers or networks (the bucket-policy set).
 RESTRICTING_KEYS: Final = frozenset({
@@ -79,11 +79,6 @@ def open_statements(doc: dict[str, Any] | None, keys: frozenset[str] = SERVICE_R
 
 
 def bucket_policy_open(doc: dict[str, Any] | None) -> bool:
-    """The bucket-policy rule of `s3-bucket-made-public`, unchanged: an Allow to "*" (or {"AWS": "*"}) whose
-    condition names none of RESTRICTING_KEYS, whatever the operator or value."""
-    for statement in statements(doc):
-        if not is_allow(statement) or not allows_everyone(statement):
-            continue
-        if RESTRICTING_KEYS.isdisjoint(condition_keys(statement)):
-            return True
-    return False
+    """The bucket-policy rule of `s3-bucket-made-public`: an Allow to everyone that no condition on
+    RESTRICTING_KEYS restricts (a condition on "*" or 0.0.0.0/0, IfExists or Null restricts nothing)."""
+    return bool(open_statements(doc, RESTRICTING_KEYS))

@@ -57,10 +57,12 @@ def test_restricting_conditions() -> None:
     assert open_statements(doc(not_principal))
 
 
-def test_bucket_policy_rule_is_unchanged() -> None:
-    """s3-bucket-made-public keeps its own rule: any condition naming a restricting key counts."""
+def test_bucket_policy_conditions_that_restrict_nothing_do_not_hide_it() -> None:
+    """A condition on every address, IfExists or Null restricts nothing: the bucket is still public."""
     assert bucket_policy_open(doc(allow_all()))
-    assert not bucket_policy_open(doc(allow_all({"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}})))
+    assert bucket_policy_open(doc(allow_all({"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}})))
+    assert bucket_policy_open(doc(allow_all({"StringEqualsIfExists": {"aws:SourceAccount": "111122223333"}})))
+    assert not bucket_policy_open(doc(allow_all({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}})))
     # Keys of other services' policies do not restrict a bucket policy.
     assert bucket_policy_open(doc(allow_all({"StringEquals": {"kms:CallerAccount": "111122223333"}})))
     assert not bucket_policy_open(None)
