@@ -187,6 +187,10 @@ class Detector:
     inert: Callable[[Mapping[str, Any]], bool] | None = None
     # Tunables with their defaults; config may override them by name.
     params: Mapping[str, Any] = field(default_factory=dict)
+    # A weak signal, not worth a page on its own (recon, refused calls, credential discovery): the engine
+    # folds it into episodes like an alert and remembers it for attack sequences, counts it in metrics, and
+    # never sends it to a sink; `scan --signals` shows it.
+    signal: bool = False
 
     def __post_init__(self) -> None:
         problems = self.problems()
