@@ -8,7 +8,7 @@ JSON: every reader tolerates wrong types and nulls.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import re
 from typing import Any
 
 from detectors._fields import as_list
@@ -16,6 +16,8 @@ from detectors._fields import as_list
 # A rule expiring every object within this many days is data destruction on a timer (ransomware crews have
 # used 7 days); longer retention rules on whole buckets are ordinary cost control.
 EXPIRE_ALL_MAX_DAYS = 7
+
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
 # Filter members that narrow a rule to part of the bucket.
 _NARROWING = ("Tag", "And", "ObjectSizeGreaterThan", "ObjectSizeLessThan")
@@ -48,6 +50,23 @@ def _whole_bucket(rule: dict[str, Any]) -> bool:
     return not any(found.get(key) not in (None, "", {}) for key in _NARROWING)
 
 
+def _day_number(text: str) -> int | None:
+    """Days since 1970-01-01 of an ISO date or timestamp's date part (no clock, no datetime: detectors are pure)."""
+    found = _DATE.match(text.strip())
+    if not found:
+        return None
+    year, month, day = (int(part) for part in found.groups())
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    # Howard Hinnant's days_from_civil.
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
 def _soon(expiration: Any, event_time: str) -> bool:
     """An Expiration block that deletes current objects within EXPIRE_ALL_MAX_DAYS of the call."""
     if type(expiration) is not dict:
@@ -55,19 +74,9 @@ def _soon(expiration: Any, event_time: str) -> bool:
     days = _days(expiration.get("Days"))
     if days is not None:
         return days <= EXPIRE_ALL_MAX_DAYS
-    date = _text(expiration.get("Date"))
-    if not date:
-        return False
-    try:
-        when = datetime.fromisoformat(date.replace("Z", "+00:00"))
-        now = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return when <= now + timedelta(days=EXPIRE_ALL_MAX_DAYS)
+    when = _day_number(_text(expiration.get("Date")))
+    now = _day_number(event_time)
+    return when is not None and now is not None and when <= now + EXPIRE_ALL_MAX_DAYS
 
 
 def _versions_soon(expiration: Any) -> bool:
