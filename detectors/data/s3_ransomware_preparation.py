@@ -9,7 +9,7 @@ CreateMultipartUpload data events), default encryption set to another account's 
 (PutBucketEncryption), and one DeleteObjects naming at least `many_keys` objects.
 
 CloudTrail has long left DeleteObjects' keys out of the record; where a record names them (`delete.Object`
-or the event's AWS::S3::Object resources) they are counted, and s3-object-deletion-burst counts the calls.
+or the event's AWS::S3::Object resources) they are counted, and s3-mass-object-deletion counts the calls.
 A lifecycle rule of this kind is reported here, not by s3-bucket-policy-changed (which reports the rest).
 
 Params: `many_keys` (500), `sse_c_buckets` (bucket globs where SSE-C is expected; default none),

@@ -15,7 +15,7 @@ from tests.detectors.test_attack_paths import _DEEP_MARKER as DEEP_MARKER
 from tests.detectors.test_attack_paths import HOSTILE, run, run_with_deep_values
 from tests.helpers import api_call, iam_user
 
-IDS = ("s3-ransomware-preparation", "s3-object-deletion-burst", "rds-exposed-or-weakened")
+IDS = ("s3-ransomware-preparation", "s3-mass-object-deletion", "rds-exposed-or-weakened")
 BY_ID = {d.id: d for d in builtin_detectors()}
 DETECTORS = [BY_ID[i] for i in IDS]
 SECRET = "s3cr3t-Marker-7a6b5c4d"

@@ -27,7 +27,7 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
 
 
 DETECTOR = Detector(
-    id="s3-object-deletion-burst",
+    id="s3-mass-object-deletion",
     title="Burst of S3 object deletions",
     severity=Severity.CRITICAL,
     mitre=("T1485",),
