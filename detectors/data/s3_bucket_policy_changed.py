@@ -1,7 +1,8 @@
 """CIS CloudWatch.8: an S3 bucket policy, ACL, CORS, lifecycle or replication configuration changed.
 
 Whether the change makes a bucket public is s3-bucket-made-public's concern;
-this detector reports every such change by a person. Refused calls and
+this detector reports every such change by a person, except a lifecycle rule that expires
+the whole bucket within days: that is s3-ransomware-preparation's (high), not reported twice. Refused calls and
 changes AWS makes itself (service-linked roles, `invokedBy` services) are left out.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from detectors._changes import context, events, human_change
 from detectors._common import ACTOR
+from detectors.data._s3 import expiring_everything
 from monitor.model import Detector, Event, Hit, Severity
 
 CALLS = (
@@ -23,6 +25,8 @@ CALLS = (
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not human_change(event):
         return None
+    if event.eventName == "PutBucketLifecycle" and expiring_everything(event.request(), event.eventTime):
+        return None  # s3-ransomware-preparation reports it
     return Hit(context=context(event, ("bucketName",)))
 
 
