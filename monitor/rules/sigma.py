@@ -1,11 +1,13 @@
 """Load Sigma rules (SigmaHQ format, parsed by pySigma) for AWS CloudTrail as ordinary detectors.
 
 `load_sigma_rules(paths)` reads files and directories (walked for *.yml / *.yaml, sorted), parses
-each file with pySigma, and compiles every rule whose logsource is `product: aws, service:
-cloudtrail` into a `Detector` (see `sigma_compile` for the matching semantics). A rule that uses
-something unsupported, or is not for CloudTrail, becomes one `RuleProblem` naming it and the
-reason, and is skipped whole; a file that is not YAML or not Sigma is one problem, and loading
-goes on with the next file.
+each file with pySigma, resolves correlation rules' references across every file loaded (by rule
+`name` or `id`, as pySigma does), and compiles every rule whose logsource is `product: aws, service:
+cloudtrail` into a `Detector` (see `sigma_compile` for the matching semantics, `sigma_correlation`
+for correlations). A rule that uses something unsupported, or is not for CloudTrail, becomes one
+`RuleProblem` naming it and the reason, and is skipped whole; a file that is not YAML or not Sigma is
+one problem, and loading goes on with the next file. A rule a correlation uses without `generate:
+true` alerts only through that correlation (and is a problem only when the correlation did not load).
 
 Detector ids: `sigma-` + the rule title as kebab-case (at most 64 characters). When two loaded
 rules share that slug, the first one (in path order, then document order) keeps it and a later

@@ -13,6 +13,8 @@ import pytest
 
 from monitor.cli import main
 from monitor.engine import Engine, EngineSettings
+from monitor.engine.registry import RegistryError, apply_settings
+from monitor.engine.settings import DetectorSettings
 from monitor.engine.state.embedded import EmbeddedStore
 from monitor.model import Alert, Detector
 from monitor.model.detector import DistinctCount, Ordered, Threshold
@@ -20,6 +22,8 @@ from monitor.rules import LoadedRules
 from monitor.rules.sigma import load_sigma_rules
 from tests.engine.test_reads import ReadsOnlyWhatWasWanted, apply_one_by_one
 from tests.helpers import REPO, cloudtrail_event, iam_user
+from tests.redis_server import RedisServer
+from tests.replicas.test_store import Replica
 
 EXAMPLES = REPO / "deploy" / "rules" / "sigma"
 
@@ -281,6 +285,15 @@ detection:
     assert len(run(detector, deletes([0, 10]))) == 1
 
 
+def test_a_sequence_window_is_configurable_by_id_and_its_count_is_not(tmp_path: Path) -> None:
+    detector = only(tmp_path, correlation(ORDERED))
+    wider = apply_settings(detector, DetectorSettings(window_seconds=3600))
+    assert wider.state == Ordered(steps=detector.state.steps, window_seconds=3600, label="rules")  # type: ignore[union-attr]
+    assert len(run(wider, [call("StopLogging", 0), *deletes([60]), call("PutBucketVersioning", 1800)])) == 1
+    with pytest.raises(RegistryError, match="no threshold or window"):
+        apply_settings(detector, DetectorSettings(threshold=2))
+
+
 # -- generate, aliases, references ------------------------------------------------------------------------
 
 
@@ -428,6 +441,28 @@ def test_a_correlation_reads_only_the_keys_its_findings_name(tmp_path: Path, bod
     events = [call("StopLogging", 0), *deletes([60, 90]), call("PutBucketVersioning", 120), *deletes([150])]
     assert apply_one_by_one(engine, store, [orjson.dumps({"Records": [e]}) for e in events]) > 0
     assert store.reads > 0 and not engine.stats.detector_errors
+
+
+@pytest.mark.parametrize("body", [EVENT_COUNT, TEMPORAL_OF_THREE, ORDERED])
+async def test_a_correlation_split_over_two_replicas_fires_once(tmp_path: Path, redis_server: RedisServer,
+                                                                body: str) -> None:
+    detector = only(tmp_path, correlation(body))
+    first, second = Replica(redis_server.url, []), Replica(redis_server.url, [])
+    for replica in (first, second):
+        replica.engine = Engine([detector], EngineSettings(), store=replica.store)
+    try:
+        events = [call("StopLogging", 0), *deletes([60, 90]), call("PutBucketVersioning", 120), *deletes([150])]
+        assert await first.process(events[:2]) == []
+        alerts = await second.process(events[2:4])
+        alerts += await first.process(events[4:])
+        [alert] = alerts
+        alone = Engine([detector])  # one process, the same three batches
+        [expected] = [a for batch in (events[:2], events[2:4], events[4:])
+                      for a in alone.process_records(batch, "test").alerts]
+        assert (alert.id, alert.count, alert.event_ids) == (expected.id, expected.count, expected.event_ids)
+    finally:
+        await first.close()
+        await second.close()
 
 
 # -- the examples and the command line ----------------------------------------------------------------
