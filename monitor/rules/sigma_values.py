@@ -9,6 +9,8 @@ booleans and numbers compare as their JSON text (`true`, `42`).
 from __future__ import annotations
 
 import re
+import re._constants as re_constants  # type: ignore[import-not-found]  # the parser `re` itself uses
+import re._parser as re_parser  # type: ignore[import-not-found]
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -233,7 +235,38 @@ def _regex(value: SigmaRegularExpression) -> TextTest:
         pattern = re.compile(str(value.regexp), flags)
     except re.error as exc:
         raise Unsupported(f"regular expression {str(value.regexp)!r} is invalid: {exc}") from None
-    return regex_search([pattern])  # unanchored, as Sigma's `re`: anchor with ^ and $
+    search = regex_search([pattern])  # unanchored, as Sigma's `re`: anchor with ^ and $
+    needle = required_literal(str(value.regexp), flags)
+    if not needle:
+        return search
+    # A text without the literal every match contains cannot match: skip the search, which for
+    # patterns like SigmaHQ's `.+:assumed-role/aws:.+` backtracks over every start position.
+    return lambda text: needle in text and search(text)
+
+
+MIN_REQUIRED_LITERAL = 3
+
+
+def required_literal(regexp: str, flags: int) -> str:
+    """The longest run of literal characters at the pattern's top level (so in every match); "" when there
+    is none worth testing or case folding makes plain `in` unsound."""
+    try:
+        parsed = re_parser.parse(regexp, flags)
+    except re.error:
+        return ""
+    if (flags | parsed.state.flags) & (re.IGNORECASE | re.VERBOSE):
+        return ""
+    best, run = "", []
+    opcode: Any
+    argument: Any
+    for opcode, argument in [*parsed, (None, None)]:
+        if opcode is re_constants.LITERAL:
+            run.append(chr(argument))
+            continue
+        if len(run) > len(best):
+            best = "".join(run)
+        run = []
+    return best if len(best) >= MIN_REQUIRED_LITERAL else ""
 
 
 MAX_REFERENCED_VALUES = 16  # values of the referenced field compared (a list fans out)

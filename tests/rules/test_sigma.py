@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from monitor.model.detector import ANY_SOURCE, Detector, Hit, Threshold
 from monitor.model.severity import Severity
 from monitor.rules import LoadedRules
 from monitor.rules.sigma import load_sigma_rules, slug
+from monitor.rules.sigma_values import required_literal
 from tests.helpers import DATA, REPO, api_call, cloudtrail_event, iam_user, root, typed
 
 RULES = Path(__file__).parent / "sigma"
@@ -299,6 +301,27 @@ def test_regular_expressions_are_case_sensitive_unless_flagged(tmp_path: Path) -
     assert not matches(detector, api(identity={"arn": "arn:aws:iam::1:user/svc-42x"}))
     folded = compile_rule(tmp_path, "sel:\n  userIdentity.arn|re|i: ':user/svc-[0-9]+$'\ncondition: sel")
     assert matches(folded, api(identity={"arn": "arn:aws:iam::1:user/SVC-42"}))
+
+
+@pytest.mark.parametrize(("pattern", "flags", "literal"), [
+    (".+:assumed-role/aws:.+", 0, ":assumed-role/aws:"),
+    ("^arn:aws:iam::\\d+:root$", 0, "arn:aws:iam::"),
+    ("ab[c]de", 0, "abcde"),
+    ("a|bcd", 0, ""),  # an alternative: no literal is in every match
+    ("x(abc)y", 0, ""),  # inside a group: not looked into
+    ("(?i)abcd", 0, ""), ("abcd", re.IGNORECASE, ""),  # case folding: `in` would not be the same test
+    ("ab.cd", 0, ""),  # too short to be worth a test
+])
+def test_the_literal_every_match_contains(pattern: str, flags: int, literal: str) -> None:
+    assert required_literal(pattern, flags) == literal
+
+
+def test_a_regex_with_a_required_literal_matches_as_without_it(tmp_path: Path) -> None:
+    detector = compile_rule(tmp_path, "sel:\n  userIdentity.arn|re: '.+:assumed-role/aws:.+'\ncondition: sel")
+    role = {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/aws:ec2-instance/i-0abc"}
+    assert matches(detector, api(identity=role))
+    assert not matches(detector, api(identity={**role, "arn": ":assumed-role/aws:x"}))  # `.+` needs one before
+    assert not matches(detector, api(identity={**role, "arn": "arn:aws:sts::1:assumed-role/Admin/alice"}))
 
 
 def test_invalid_regular_expression_is_a_problem(tmp_path: Path) -> None:
