@@ -505,3 +505,21 @@ def test_detectors_list_shows_correlations(tmp_path: Path, capsys: pytest.Captur
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
     assert rows["sigma-the-correlation"][1:4] == ["high", "sigma", "T1485"]
     assert rows["sigma-untagged"][1:5] == ["medium", "sigma", "-", "1"]  # no technique: a dash keeps the columns
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_scan_runs_a_correlation_split_over_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  workers: str) -> None:
+    (tmp_path / "rules.yml").write_text(BLOCKS + "---\n" + correlation(ORDERED))
+    config = tmp_path / "trailsentry.yaml"
+    config.write_text("rules:\n  sigma: [rules.yml]\n")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    steps = [call("StopLogging", 0), *deletes([60]), call("PutBucketVersioning", 120)]
+    for index, step in enumerate(steps):  # one file per step: the sequence crosses batches (and workers)
+        (logs / f"part-{index}.jsonl").write_bytes(orjson.dumps(step) + b"\n")
+    code = main(["scan", "--format", "jsonl", "--no-progress", "--workers", workers, "--config", str(config),
+                 "--detector", "sigma-the-correlation", str(logs)])
+    assert code == 0
+    [alert] = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert alert["detector"] == "sigma-the-correlation" and alert["event_ids"] == [s["eventID"] for s in steps]
