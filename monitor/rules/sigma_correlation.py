@@ -10,10 +10,10 @@ engine kind counts its Hits per group in event time, in the same state store as 
 
 So a correlation persists with `EmbeddedStore`, is shared through `RedisStore` (each finding names
 the one key it reads), and fires once per window that meets its condition; later matches of the group
-join the alert's episode. A group-by field is read through the correlation's `aliases` for each rule;
-an event that lacks a group-by field (or, for `value_count`, the counted field) does not count, as in
-a SIEM's `stats ... by`. What needs a window to close with no event to carry it (`lt`, `lte`, `eq`,
-`neq`) and the other types are refused with the reason.
+join the alert's episode. A group-by field is read through the correlation's `aliases` for each rule
+(a list's first value); an event that lacks a group-by field (or, for `value_count`, the counted field)
+does not count, as in a SIEM's `stats ... by`. What needs a window to close with no event to carry it
+(`lt`, `lte`, `eq`, `neq`) and the other types are refused with the reason.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sigma.correlations import (
     SigmaCorrelationCondition,
     SigmaCorrelationConditionOperator,
@@ -40,8 +41,6 @@ from monitor.rules.sigma_compile import CompiledCondition
 from monitor.rules.sigma_values import Unsupported, sigma_text
 
 KEY_CHARS = 256  # each group-by value in a key and in the alert context
-MAX_VALUES = 16  # values of a multi-valued field counted by value_count, per event
-_SEPARATOR = "\x1f"
 _AT_LEAST = (SigmaCorrelationConditionOperator.GTE, SigmaCorrelationConditionOperator.GT)
 _NO_WINDOW_CLOSE = ("alerting on {what} needs the timespan to close with no event to carry it; the engine's "
                     "state is read and written per matching event (that is what lets replicas share it), so "
@@ -189,7 +188,7 @@ def _matcher(detector_id: str, kind: SigmaCorrelationType, referenced: list[_Ref
                 return None  # no group to count it in
             values.append(text)
         context = {"rule": detector_id, **base, "group": dict(zip(group_by, values, strict=True))}
-        return _SEPARATOR.join(values), context
+        return _joined(values), context
 
     def match(event: Event, params: Mapping[str, Any]) -> Hit | list[Hit] | None:
         hits: list[Hit] = []
@@ -205,21 +204,24 @@ def _matcher(detector_id: str, kind: SigmaCorrelationType, referenced: list[_Ref
                 continue
             if not counting:
                 return Hit(key=key, context={**context, "matched": ref.name})
-            values = _counted(ref, event)
-            if values:
-                return [Hit(key=key, value=value, context={**context, "matched": ref.name}) for value in values]
+            value = _counted(ref, event)
+            if value is not None:
+                return Hit(key=key, value=value, context={**context, "matched": ref.name})
         return hits or None
 
     return match
 
 
-def _counted(ref: _Referenced, event: Event) -> list[str]:
-    """value_count: the value(s) counted for this event; several fields join into one value."""
-    if len(ref.counted) == 1:
-        found = [clip(text, KEY_CHARS) for value in ref.counted[0](event)
-                 if (text := sigma_text(value)) is not None]
-        return list(dict.fromkeys(found))[:MAX_VALUES]
+def _counted(ref: _Referenced, event: Event) -> str | None:
+    """value_count: the value counted for this event (a list's first value; several fields, joined)."""
     parts = [_first_text(read, event) for read in ref.counted]
     if any(part is None for part in parts):
-        return []
-    return [_SEPARATOR.join(part for part in parts if part is not None)]
+        return None
+    return _joined([part for part in parts if part is not None])
+
+
+def _joined(values: list[str]) -> str:
+    """One key of several values that no two different lists share (values are attacker-controlled)."""
+    if len(values) == 1:
+        return values[0]
+    return orjson.dumps(values).decode()

@@ -198,6 +198,31 @@ def test_value_count_near_misses(tmp_path: Path) -> None:
     assert run(detector, no_value) == []
 
 
+def test_several_group_by_fields_and_counted_fields(tmp_path: Path) -> None:
+    body = """\
+type: value_count
+rules: bucket_deleted
+group-by: [userIdentity.arn, awsRegion]
+timespan: 10m
+condition: {gte: 2, field: [requestParameters.bucketName, requestParameters.reason]}
+"""
+    detector = only(tmp_path, correlation(body))
+
+    def delete(t: float, bucket: str, region: str = "us-east-1", reason: str = "cleanup") -> dict[str, Any]:
+        return call("DeleteBucket", t, region=region, requestParameters={"bucketName": bucket, "reason": reason})
+
+    assert run(detector, [delete(0, "a"), delete(10, "b", region="eu-west-1")]) == []  # two groups
+    assert run(detector, [delete(0, "a"), delete(10, "a")]) == []  # one (bucket, reason)
+    [alert] = run(detector, [delete(0, "a"), delete(10, "a", reason="audit")])
+    assert alert.context["group"] == {"userIdentity.arn": "arn:aws:iam::111122223333:user/alice",
+                                      "awsRegion": "us-east-1"}
+    # Values holding a separator cannot merge two groups (attacker-controlled text).
+    tricky = [cloudtrail_event("DeleteBucket", "s3.amazonaws.com", t, identity={"type": "IAMUser", "arn": arn},
+                               region=region, requestParameters={"bucketName": f"b{t:g}", "reason": "r"})
+              for t, arn, region in ((0, "x\x1fy", "z"), (10, "x", "y\x1fz"), (20, 'x","y', "z"), (30, "x", 'y","z'))]
+    assert run(detector, tricky) == []
+
+
 # -- temporal and temporal_ordered ---------------------------------------------------------------------
 
 
