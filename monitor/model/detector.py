@@ -231,11 +231,11 @@ class Detector:
 def _kind_problems(state: StateKind | None) -> list[str]:
     if isinstance(state, Threshold | DistinctCount | Preceded) and (state.count < 1 or state.window_seconds < 1):
         return ["threshold counts and windows must be positive"]
+    if isinstance(state, Ordered) and (not state.steps or state.window_seconds < 1):
+        return ["a sequence needs at least one step and a positive window"]
     if isinstance(state, FirstSeen) and (state.history_seconds < 1 or state.max_keys < 1 or state.max_values < 1
                                          or state.learning_seconds < 0 or state.min_distinct < 1):
         return ["first_seen history, bounds and min_distinct must be positive and learning not negative"]
-    if isinstance(state, Ordered) and (not state.steps or state.window_seconds < 1):
-        return ["a sequence needs at least one step and a positive window"]
     if isinstance(state, RateBaseline) and (state.bucket_seconds < 1 or state.factor <= 1 or state.min_count < 1
                                             or state.history_seconds < state.bucket_seconds):
         return ["rate needs a positive bucket, a factor above 1, min_count >= 1 and history >= one bucket"]
