@@ -298,7 +298,7 @@ def cmd_detectors_list(args: argparse.Namespace) -> int:
         return EXIT_OK
     for d in detectors:
         scope = "all events" if d.all_events else f"{len(d.events)} event(s)"
-        print(f"{d.id:<32} {d.severity.label:<9} {kind_of(d.id, loaded):<8} {','.join(d.mitre):<26} {scope:<13} "
+        print(f"{d.id:<32} {d.severity.label:<9} {kind_of(d.id, loaded):<8} {','.join(d.mitre) or '-':<26} {scope:<13} "
               f"{d.title}")
     return EXIT_OK
 

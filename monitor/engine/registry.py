@@ -10,6 +10,7 @@ from monitor.model.detector import (
     Detector,
     DistinctCount,
     FirstSeen,
+    Ordered,
     Preceded,
     RateBaseline,
     StateKind,
@@ -78,6 +79,8 @@ def _window_changes(detector: Detector, setting: DetectorSettings) -> StateKind:
                                    history_seconds=window or state.history_seconds)
     if isinstance(state, FirstSeen) and count is None and window is not None:
         return dataclasses.replace(state, history_seconds=window)
+    if isinstance(state, Ordered) and count is None and window is not None:
+        return dataclasses.replace(state, window_seconds=window)
     if isinstance(state, RateBaseline):
         return dataclasses.replace(state, min_count=count or state.min_count,
                                    history_seconds=window or state.history_seconds)

@@ -8,8 +8,8 @@ detector counts is in the Hit: the group key (unless the detector declares `grou
 distinct count or first-seen history learns, whether the event only precedes a trigger.
 
 A detector declares at most one stateful kind in `state` (`Threshold | DistinctCount | Preceded |
-FirstSeen | RateBaseline`); the engine carries it out, owns the state, and folds repeated detections of
-one key into one alert per episode.
+FirstSeen | RateBaseline | Ordered`); the engine carries it out, owns the state, and folds repeated
+detections of one key into one alert per episode.
 """
 
 from __future__ import annotations
@@ -129,7 +129,18 @@ class RateBaseline:
     max_keys: int = 100_000
 
 
-StateKind = Threshold | DistinctCount | Preceded | FirstSeen | RateBaseline
+@dataclass(frozen=True, slots=True)
+class Ordered:
+    """Alert when a key's matches carry every one of `steps` (`Hit.value`) in that order within
+    `window_seconds` of event time, each step a different event (events of one second count as in
+    order). Sigma's `temporal_ordered` correlation."""
+
+    steps: tuple[str, ...]
+    window_seconds: int
+    label: str = "sequence"
+
+
+StateKind = Threshold | DistinctCount | Preceded | FirstSeen | RateBaseline | Ordered
 
 # The facts a declared group key may join, each a pure function of the event (see `monitor.model.facts`).
 KEY_FACTS = ("account", "principal", "source_ip", "region", "user", "user_agent", "event_source", "event_name",
@@ -205,7 +216,9 @@ class Detector:
             found.append("title is empty")
         if not self.runbook.strip():
             found.append("runbook is empty")
-        if not self.mitre or any(not _MITRE_PATTERN.match(t) for t in self.mitre):
+        # Empty is allowed for rules users load (a Sigma rule may name no technique); the built-in
+        # catalog must name its techniques (`monitor/rules/builtin.py` refuses one that does not).
+        if any(not _MITRE_PATTERN.match(t) for t in self.mitre):
             found.append("mitre must list ATT&CK technique ids like T1078 or T1078.004")
         if self.all_events == bool(self.events):
             found.append("declare either events or all_events=True, exactly one")
@@ -228,6 +241,8 @@ class Detector:
 def _kind_problems(state: StateKind | None) -> list[str]:
     if isinstance(state, Threshold | DistinctCount | Preceded) and (state.count < 1 or state.window_seconds < 1):
         return ["threshold counts and windows must be positive"]
+    if isinstance(state, Ordered) and (not state.steps or state.window_seconds < 1):
+        return ["a sequence needs at least one step and a positive window"]
     if isinstance(state, FirstSeen) and (state.history_seconds < 1 or state.max_keys < 1 or state.max_values < 1
                                          or state.learning_seconds < 0 or state.min_distinct < 1
                                          or state.learning_burst < 0 or state.burst_seconds < 1):

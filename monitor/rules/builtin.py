@@ -17,7 +17,8 @@ from monitor.model.detector import Detector
 def builtin_detectors() -> list[Detector]:
     """Every module under `detectors/` (its subject folders included) that defines `DETECTOR`, sorted by id.
 
-    Modules and folders whose name starts with `_` hold helpers, not detectors.
+    Modules and folders whose name starts with `_` hold helpers, not detectors. Every built-in names
+    its ATT&CK techniques (`mitre`), though the Detector contract lets a user's Sigma rule name none.
     """
     found: dict[str, Detector] = {}
     prefix = f"{builtin_package.__name__}."
@@ -29,6 +30,8 @@ def builtin_detectors() -> list[Detector]:
         detector = getattr(module, "DETECTOR", None)
         if not isinstance(detector, Detector):
             raise RegistryError(f"{where} does not define DETECTOR")
+        if not detector.mitre:  # the Detector contract allows none (Sigma rules); the catalog does not
+            raise RegistryError(f"{where}: a built-in detector must list its ATT&CK techniques in mitre")
         if detector.id in found:
             raise RegistryError(f"duplicate detector id {detector.id!r} in {where}")
         found[detector.id] = detector

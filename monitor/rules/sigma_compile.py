@@ -11,7 +11,8 @@ Semantics (documented in the README's "Sigma rules" section):
   booleans and numbers in the event are compared as their JSON text (`true`, `42`);
 - a field path that fans out over lists (`resources.ARN`) matches when any of its values matches;
 - `null` matches a missing or null field, `exists: true` a field with a non-null value;
-- keywords (values without a field) match, as substrings, the string values anywhere in the event.
+- keywords (values without a field) match, as substrings, the string values anywhere in the event;
+- `fieldref` compares a field with another field of the same event (see `sigma_values.field_reference`).
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from sigma.conditions import (
     ConditionOR,
     ConditionValueExpression,
 )
-from sigma.types import SigmaExists, SigmaNull, SigmaString, SigmaType
+from sigma.types import SigmaExists, SigmaFieldReference, SigmaNull, SigmaString, SigmaType
 
 from monitor.rules.fields import FieldReader, compile_path
 from monitor.rules.predicates import Predicate, absent, all_of, any_of, any_value, negate, present
 from monitor.rules.sigma_index import Pair, as_events, index_pairs
 from monitor.rules.sigma_keywords import KeywordText, keyword
-from monitor.rules.sigma_values import Unsupported, folded_string, string_set, value_test
+from monitor.rules.sigma_values import Unsupported, field_reference, folded_string, string_set, value_test
 
 ConditionNode = ConditionItem | ConditionFieldEqualsValueExpression | ConditionValueExpression
 
@@ -118,4 +119,6 @@ class _Compiler:
             return absent(read)
         if isinstance(value, SigmaExists):
             return present(read) if value.exists else absent(read)
+        if isinstance(value, SigmaFieldReference):
+            return field_reference(read, self.reader(value.field), value)
         return any_value(read, value_test(value))

@@ -9,7 +9,9 @@ booleans and numbers compare as their JSON text (`true`, `42`).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import re._constants as re_constants  # type: ignore[import-not-found]  # the parser `re` itself uses
+import re._parser as re_parser  # type: ignore[import-not-found]
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sigma.types import (
@@ -19,6 +21,7 @@ from sigma.types import (
     SigmaCasedString,
     SigmaCIDRExpression,
     SigmaCompareExpression,
+    SigmaFieldReference,
     SigmaNumber,
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
@@ -28,7 +31,9 @@ from sigma.types import (
     SpecialChars,
 )
 
+from monitor.rules.fields import FieldReader
 from monitor.rules.predicates import (
+    Predicate,
     TextTest,
     ValueTest,
     any_of,
@@ -230,7 +235,81 @@ def _regex(value: SigmaRegularExpression) -> TextTest:
         pattern = re.compile(str(value.regexp), flags)
     except re.error as exc:
         raise Unsupported(f"regular expression {str(value.regexp)!r} is invalid: {exc}") from None
-    return regex_search([pattern])  # unanchored, as Sigma's `re`: anchor with ^ and $
+    search = regex_search([pattern])  # unanchored, as Sigma's `re`: anchor with ^ and $
+    needle = required_literal(str(value.regexp), flags)
+    if not needle:
+        return search
+    # A text without the literal every match contains cannot match: skip the search, which for
+    # patterns like SigmaHQ's `.+:assumed-role/aws:.+` backtracks over every start position.
+    return lambda text: needle in text and search(text)
+
+
+MIN_REQUIRED_LITERAL = 3
+
+
+def required_literal(regexp: str, flags: int) -> str:
+    """The longest run of literal characters at the pattern's top level (so in every match); "" when there
+    is none worth testing or case folding makes plain `in` unsound."""
+    try:
+        parsed = re_parser.parse(regexp, flags)
+    except re.error:
+        return ""
+    if (flags | parsed.state.flags) & (re.IGNORECASE | re.VERBOSE):
+        return ""
+    best, run = "", []
+    opcode: Any
+    argument: Any
+    for opcode, argument in [*parsed, (None, None)]:
+        if opcode is re_constants.LITERAL:
+            run.append(chr(argument))
+            continue
+        if len(run) > len(best):
+            best = "".join(run)
+        run = []
+    return best if len(best) >= MIN_REQUIRED_LITERAL else ""
+
+
+MAX_REFERENCED_VALUES = 16  # values of the referenced field compared (a list fans out)
+
+
+def field_reference(read: FieldReader, other: FieldReader, value: SigmaFieldReference) -> Predicate:
+    """The `fieldref` modifier: a value of the field equals (with `startswith` / `endswith` / `contains`:
+    starts with, ends with, contains) a value of the referenced field in the same event.
+
+    Compared as Sigma strings are, case-insensitively; an absent or null field on either side never
+    matches (so `not` of it does), and numbers and booleans compare as their JSON text.
+    """
+    starts, ends = value.starts_with, value.ends_with
+    test: Callable[[str, str], bool]
+    if starts and ends:
+        test = _contains
+    elif starts:
+        test = str.startswith
+    elif ends:
+        test = str.endswith
+    else:
+        test = str.__eq__
+
+    def compare_fields(event: Any) -> bool:
+        wanted = [text.lower() for found in other(event)[:MAX_REFERENCED_VALUES]
+                  if (text := sigma_text(found)) is not None]
+        if not wanted:
+            return False
+        for found in read(event):
+            text = sigma_text(found)
+            if text is None:
+                continue
+            low = text.lower()
+            for target in wanted:
+                if test(low, target):
+                    return True
+        return False
+
+    return compare_fields
+
+
+def _contains(text: str, needle: str) -> bool:
+    return needle in text
 
 
 def _bool_test(expected: bool) -> ValueTest:

@@ -45,7 +45,7 @@ class DistinctKind(StatefulKind):
         spec = self.spec
         window = float(spec.window_seconds)
         stored: Seen | None = self.store.get(self.space, key)
-        seen: Seen = _recent(stored, batch.watermark - self.lateness - window) if stored else {}
+        seen: Seen = recent(stored, batch.watermark - self.lateness - window) if stored else {}
         if value not in seen and len(seen) >= MAX_VALUES_PER_KEY:
             return
         times = sorted((*seen.get(value, ()), (ts, event_id)))[-MAX_TIMES_PER_VALUE:]
@@ -61,7 +61,7 @@ class DistinctKind(StatefulKind):
         self.open_episode(finding, ts, key, fired, batch)
 
 
-def _recent(stored: Seen, horizon: float) -> Seen:
+def recent(stored: Seen, horizon: float) -> Seen:
     """A copy keeping only times at or after the horizon (and values that still have one)."""
     kept: Seen = {}
     for value, times in stored.items():
