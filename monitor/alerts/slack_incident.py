@@ -21,6 +21,7 @@ INCIDENT_DETECTOR = "attack-sequence"
 # message must stay under about 40k).
 MAX_TIMELINE_SECTIONS = 8
 MAX_TIMELINE_CHARS = 20_000
+MAX_STEPS_SHOWN = 50  # as many as an incident keeps; more is a wall of text
 FIRST_STEPS_KEPT = 3
 MAX_LIST_ITEMS = 10
 LATEST_STEPS_IN_REPLY = 5
@@ -84,13 +85,15 @@ def timeline_texts(alert: Alert) -> list[str]:
     title = f"*Timeline* ({len(steps) + omitted} steps)"
 
     def fits(shown: list[str]) -> bool:
+        # `shown` is the steps plus one "more steps" line.
+        if len(shown) > MAX_STEPS_SHOWN + 1:
+            return False
         packed = _pack([title, *shown])
         return len(packed) <= MAX_TIMELINE_SECTIONS and sum(map(len, packed)) <= MAX_TIMELINE_CHARS
 
-    if fits(lines):
-        if omitted:
-            lines.append(f"+{omitted} more steps (not kept in the incident)")
-        return _pack([title, *lines])
+    whole = [*lines, f"+{omitted} more steps (not kept in the incident)"]
+    if len(lines) <= MAX_STEPS_SHOWN and fits(whole):
+        return _pack([title, *(whole if omitted else lines)])
     head = lines[:FIRST_STEPS_KEPT]
     tail: list[str] = []
     # Add the newest steps while the whole still fits (a marker line is reserved).

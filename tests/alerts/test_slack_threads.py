@@ -13,12 +13,13 @@ from monitor.alerts.base import KIND_NEW, KIND_UPDATE, DeliveryError, Notice
 from monitor.alerts.outbox import Outbox
 from monitor.alerts.secrets import Secret
 from monitor.alerts.service import Alerting
-from monitor.alerts.sink_settings import SinkSettings, SlackOptions
+from monitor.alerts.sink_settings import SinkSettings, SlackOptions, describe_sink
 from monitor.alerts.slack import SlackSink
+from monitor.configreader import ConfigError
 from monitor.model.alert import Alert
 from monitor.model.severity import Severity
 from tests.alerts.conftest import FAST, T0, FakeClock, make_alert, settings_from
-from tests.alerts.slack_server import BOT_TOKEN, CHANNEL_ID, FakeSlack, Fail
+from tests.alerts.slack_server import BOT_TOKEN, CHANNEL_ID, Fail, FakeSlack
 
 
 def bot_settings(slack: FakeSlack, **extra: Any) -> Any:
@@ -284,3 +285,31 @@ async def test_threads_are_per_sink_and_alert(tmp_path: Path, slack: FakeSlack) 
     finally:
         await sink.close()
         outbox.close()
+
+
+def test_bot_token_config_parses_and_describes_without_the_token() -> None:
+    settings = settings_from({"sinks": [{"name": "oncall", "type": "slack", "bot_token_file": "/run/secrets/slack",
+                                         "channel": "C0ONCALL1"}]})
+    [sink] = settings.sinks
+    assert isinstance(sink.options, SlackOptions) and sink.options.url is None
+    assert sink.options.token is not None and sink.options.token.file == "/run/secrets/slack"
+    assert sink.options.api_url == "https://slack.com/api"
+    assert describe_sink(sink) == {"name": "oncall", "type": "slack", "min_severity": "info",
+                                   "bot_token": "file /run/secrets/slack", "channel": "C0ONCALL1"}
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ({"bot_token_env": "T"}, "sinks[0].channel: required"),
+    ({"bot_token_env": "T", "channel": "<!here>"}, "sinks[0].channel: must be a channel ID"),
+    ({"bot_token_env": "T", "channel": "#oncall", "webhook_url_env": "W"},
+     "sinks[0].webhook_url_env: give a webhook URL or a bot token, not both"),
+    ({"bot_token": BOT_TOKEN, "channel": "#oncall"}, "sinks[0].bot_token: secrets are not written in the config"),
+    ({"bot_token_env": "T", "channel": "#oncall", "api_url": "slack.com/api"},
+     "sinks[0].api_url: must start with http:// or https://"),
+    ({"webhook_url_env": "W", "channel": "#oncall"}, "sinks[0].channel: unknown key"),
+])
+def test_bot_token_config_errors(entry: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_from({"sinks": [{"type": "slack", **entry}]})
+    assert any(e.startswith(expected) for e in caught.value.errors), caught.value.errors
+    assert all(BOT_TOKEN not in e for e in caught.value.errors)
