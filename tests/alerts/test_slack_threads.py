@@ -11,6 +11,7 @@ import pytest
 
 from monitor.alerts.base import KIND_NEW, KIND_UPDATE, DeliveryError, Notice
 from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox_schema import Thread
 from monitor.alerts.secrets import Secret
 from monitor.alerts.service import Alerting
 from monitor.alerts.sink_settings import SinkSettings, SlackOptions, describe_sink
@@ -313,3 +314,17 @@ def test_bot_token_config_errors(entry: dict[str, Any], expected: str) -> None:
         settings_from({"sinks": [{"type": "slack", **entry}]})
     assert any(e.startswith(expected) for e in caught.value.errors), caught.value.errors
     assert all(BOT_TOKEN not in e for e in caught.value.errors)
+
+
+def test_a_thread_is_kept_as_long_as_its_alert(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite")
+    try:
+        outbox.record([(make_alert("a1"), "g", [])], T0)
+        outbox.save_thread("oncall", "a1", Thread(CHANNEL_ID, "1.000001", "d1"), T0)
+        outbox.mark_step("oncall", "d2", "reply", T0)
+        outbox.prune(T0 + 10, retention_seconds=100)
+        assert outbox.thread("oncall", "a1") is not None and outbox.step_done("oncall", "d2", "reply")
+        outbox.prune(T0 + 1000, retention_seconds=100)
+        assert outbox.thread("oncall", "a1") is None and not outbox.step_done("oncall", "d2", "reply")
+    finally:
+        outbox.close()
