@@ -63,12 +63,12 @@ def check_status(status: int, retry_after: str | None, body: bytes) -> None:
 
 
 async def post(session: aiohttp.ClientSession, url: Secret, body: bytes, headers: dict[str, str],
-               timeout_seconds: float) -> tuple[int, str | None, bytes]:
-    """POST and return (status, Retry-After, first bytes of the response body)."""
+               timeout_seconds: float, read_limit: int = _RESPONSE_READ_LIMIT) -> tuple[int, str | None, bytes]:
+    """POST and return (status, Retry-After, the first `read_limit` bytes of the response body)."""
     try:
         async with session.post(url.reveal(), data=body, headers=headers, allow_redirects=False,
                                 timeout=aiohttp.ClientTimeout(total=timeout_seconds)) as response:
-            text = await response.content.read(_RESPONSE_READ_LIMIT)
+            text = await _read(response, read_limit)
             return response.status, response.headers.get("Retry-After"), text
     except TimeoutError:
         raise DeliveryError("timeout", f"no response within {timeout_seconds:g}s", ambiguous=True) from None
@@ -85,3 +85,16 @@ async def post(session: aiohttp.ClientSession, url: Secret, body: bytes, headers
         raise
     except (OSError, ValueError) as exc:
         raise DeliveryError("connection", type(exc).__name__, ambiguous=True) from None
+
+
+async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    # StreamReader.read(n) may return fewer bytes than are coming: read until the limit or the end.
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)

@@ -42,6 +42,7 @@ from monitor.alerts.outbox_schema import (
     Due,
     RecordOutcome,
     Target,
+    Thread,
     Window,
 )
 from monitor.model.alert import Alert
@@ -312,6 +313,30 @@ class Outbox:
                     letters.append(letter)
         return letters
 
+    # -- threads (sinks that reply to their first message, see slack.py) ---------------------------------------------
+    # Each write commits on its own: a posted message is recorded before the next call is made.
+
+    def thread(self, sink: str, alert_id: str) -> Thread | None:
+        row = self._db.execute("SELECT channel, ts, delivery_id FROM outbox_threads WHERE sink = ? AND alert_id = ?",
+                               (sink, alert_id)).fetchone()
+        return None if row is None else Thread(str(row[0]), str(row[1]), str(row[2]))
+
+    def save_thread(self, sink: str, alert_id: str, thread: Thread, now: float) -> None:
+        self._db.execute(
+            "INSERT INTO outbox_threads (sink, alert_id, channel, ts, delivery_id, posted) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (sink, alert_id) DO UPDATE SET channel = excluded.channel, ts = excluded.ts,"
+            " delivery_id = excluded.delivery_id, posted = excluded.posted",
+            (sink, alert_id, thread.channel, thread.ts, thread.delivery_id, now))
+
+    def step_done(self, sink: str, delivery_id: str, step: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM outbox_steps WHERE sink = ? AND delivery_id = ? AND step = ?",
+                               (sink, delivery_id, step)).fetchone()
+        return row is not None
+
+    def mark_step(self, sink: str, delivery_id: str, step: str, now: float) -> None:
+        self._db.execute("INSERT OR IGNORE INTO outbox_steps (sink, delivery_id, step, done_at) VALUES (?, ?, ?, ?)",
+                         (sink, delivery_id, step, now))
+
     # -- inspection and housekeeping ---------------------------------------------------------------------------------
 
     def pending_by_sink(self, now: float) -> dict[str, tuple[int, float]]:
@@ -353,6 +378,9 @@ class Outbox:
             self._db.execute(
                 "DELETE FROM outbox_alerts WHERE last_recorded < ? AND id NOT IN"
                 " (SELECT alert_id FROM outbox_deliveries WHERE state = 'pending')", (cutoff,))
+            # A thread lives as long as its alert: an alert id seen again after that starts a new message.
+            self._db.execute("DELETE FROM outbox_threads WHERE alert_id NOT IN (SELECT id FROM outbox_alerts)")
+            self._db.execute("DELETE FROM outbox_steps WHERE done_at < ?", (cutoff,))
             self._db.execute("DELETE FROM outbox_windows WHERE window_end + window_seconds < ?", (now,))
             self._db.execute("DELETE FROM outbox_receipts WHERE recorded < ?", (cutoff,))
             self._db.execute("DELETE FROM outbox_dead_letters WHERE dead_at < ?",

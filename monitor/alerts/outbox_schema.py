@@ -1,11 +1,14 @@
 """What the durable outbox stores: its SQLite tables and the rows it hands out.
 
-Five tables: every alert in its newest version (`outbox_alerts`), one delivery
+Seven tables: every alert in its newest version (`outbox_alerts`), one delivery
 row per alert and routed sink (`outbox_deliveries`, each with a `delivery_id`
 kept across retries and restarts), the open repeat window per sink and group
 (`outbox_windows`), what was given up on (`outbox_dead_letters`), and the
 receipts of alert groups handed over by replicas (`outbox_receipts`: a group
-recorded twice is recorded once).
+recorded twice is recorded once), and for sinks that thread updates (Slack with
+a bot token) the message each alert's updates reply to (`outbox_threads`) and
+the steps of a multi-call delivery already done (`outbox_steps`), so a retry or
+a restart neither loses the thread nor posts a step twice.
 """
 
 from __future__ import annotations
@@ -78,6 +81,22 @@ CREATE TABLE IF NOT EXISTS outbox_dead_letters (
     created REAL NOT NULL,
     dead_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS outbox_threads (
+    sink TEXT NOT NULL,
+    alert_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    posted REAL NOT NULL,
+    PRIMARY KEY (sink, alert_id)
+);
+CREATE TABLE IF NOT EXISTS outbox_steps (
+    sink TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    done_at REAL NOT NULL,
+    PRIMARY KEY (sink, delivery_id, step)
+);
 """
 
 # What record() did for one alert at one sink.
@@ -125,6 +144,15 @@ class DeadLetter:
     alert_id: str
     attempts: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """The message a sink posted first for an alert; later messages reply to it and refresh it."""
+
+    channel: str
+    ts: str
+    delivery_id: str  # the delivery that posted it
 
 
 @dataclass(frozen=True, slots=True)

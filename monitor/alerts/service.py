@@ -47,8 +47,8 @@ HOUSEKEEPING_SECONDS = 3600.0
 _FAILING_RUNBOOK = (
     "Alerts for this sink wait in the outbox and are retried with backoff; nothing is lost until they reach the "
     "sink's max age, when they move to the dead-letter table and are logged with their ids. Check the sink's "
-    "credentials (webhook URL or topic permissions), network egress and the provider's status page. The monitor "
-    "says here when the sink recovers."
+    "credentials (webhook URL, bot token and its channel, or topic permissions), network egress and the "
+    "provider's status page. The monitor says here when the sink recovers."
 )
 
 
@@ -57,6 +57,10 @@ def build_sink(settings: SinkSettings, *, aws: AwsClients | None, stdout: TextIO
     """The sink for one settings entry; raises SecretError naming the config path of a missing secret."""
     options = settings.options
     if isinstance(options, SlackOptions):
+        if options.token is not None:
+            return SlackSink(settings, token=options.token.resolve(), channel=options.channel,
+                             api_url=options.api_url, clock=clock)
+        assert options.url is not None
         return SlackSink(settings, options.url.resolve())
     if isinstance(options, WebhookOptions):
         url = options.url.resolve()
@@ -85,6 +89,9 @@ class Alerting:
         self._sink_settings = {s.name: s for s in settings.sinks}
         built = {s.name: s for s in sinks} if sinks is not None else self._build_sinks(aws, stdout)
         self.outbox = Outbox(db_path)
+        for sink in built.values():
+            if isinstance(sink, SlackSink) and sink.threads:
+                sink.bind(self.outbox)  # its threads are recorded beside the deliveries they belong to
         self._workers = {
             name: DeliveryWorker(built[name], sink_settings, self.outbox, clock=clock, health=settings.health,
                                  on_health=self._health_changed, rng=rng, on_progress=self._progressed)

@@ -39,9 +39,19 @@ _RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "x-trai
 _CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|password|cookie|signature", re.IGNORECASE)
 
 
+SLACK_API_URL = "https://slack.com/api"
+# A channel ID (C..., G..., D...) or a name; chat.postMessage answers with the ID, which is recorded.
+_SLACK_CHANNEL = re.compile(r"^(?:#?[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{2,30})$")
+
+
 @dataclass(frozen=True, slots=True)
 class SlackOptions:
-    url: SecretRef
+    """An incoming webhook (`url`), or a bot token and channel (threads updates under the first message)."""
+
+    url: SecretRef | None
+    token: SecretRef | None = None
+    channel: str = ""
+    api_url: str = SLACK_API_URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +159,7 @@ def _parse_sink(entry: Section) -> SinkSettings | None:
 
 def _parse_options(kind: str, entry: Section) -> SinkOptions:
     if kind == "slack":
-        reject_literal_secret(entry, ("webhook_url", "url"), "webhook_url_env or webhook_url_file")
-        return SlackOptions(url=secret_ref(entry, "webhook_url", required=True) or SecretRef(where=entry.path))
+        return _parse_slack(entry)
     if kind == "webhook":
         reject_literal_secret(entry, ("url", "webhook_url"), "url_env or url_file")
         reject_literal_secret(entry, ("secret",), "secret_env or secret_file")
@@ -163,6 +172,26 @@ def _parse_options(kind: str, entry: Section) -> SinkOptions:
         path = entry.string("path", required=True)
         return ConsoleOptions(path=path or None)
     return ConsoleOptions()
+
+
+def _parse_slack(entry: Section) -> SlackOptions:
+    reject_literal_secret(entry, ("webhook_url", "url"), "webhook_url_env or webhook_url_file")
+    reject_literal_secret(entry, ("bot_token", "token"), "bot_token_env or bot_token_file")
+    token = secret_ref(entry, "bot_token", required=False)
+    has_token = token is not None or any(k in entry.data for k in ("bot_token_env", "bot_token_file"))
+    if not has_token:
+        return SlackOptions(url=secret_ref(entry, "webhook_url", required=True) or SecretRef(where=entry.path))
+    if any(k in entry.data for k in ("webhook_url_env", "webhook_url_file")):
+        secret_ref(entry, "webhook_url", required=False)  # read, so the key is not also reported as unknown
+        entry.error("webhook_url_env", "give a webhook URL or a bot token, not both (the bot token threads "
+                                       "updates under the first message)")
+    channel = entry.string("channel", required=True)
+    if channel and not _SLACK_CHANNEL.match(channel):
+        entry.error("channel", "must be a channel ID (C0123ABCD) or a channel name")
+    api_url = entry.string("api_url", SLACK_API_URL).rstrip("/")
+    if not api_url.startswith(("http://", "https://")):
+        entry.error("api_url", "must start with http:// or https://")
+    return SlackOptions(url=None, token=token, channel=channel, api_url=api_url)
 
 
 def _parse_headers(entry: Section) -> tuple[tuple[str, Secret], ...]:
@@ -215,7 +244,10 @@ def describe_sink(sink: SinkSettings) -> dict[str, Any]:
     """A secret-free summary for `config validate` and start-up logs."""
     summary: dict[str, Any] = {"name": sink.name, "type": sink.kind, "min_severity": sink.min_severity.label}
     options = sink.options
-    if isinstance(options, SlackOptions | WebhookOptions):
+    if isinstance(options, SlackOptions) and options.token is not None:
+        summary["bot_token"] = options.token.describe()
+        summary["channel"] = options.channel
+    elif isinstance(options, SlackOptions | WebhookOptions) and options.url is not None:
         summary["url"] = options.url.describe()
     if isinstance(options, SnsOptions):
         summary["topic_arn"] = options.topic_arn

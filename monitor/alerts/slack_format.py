@@ -1,36 +1,46 @@
 """Block Kit messages for Slack that an attacker cannot write into.
 
-Every CloudTrail-derived value (user agent, principal, request values, error
-messages) is attacker-controlled. In mrkdwn text each one is: stripped of
-control, bidi and zero-width characters; escaped (`&`, `<`, `>`) so
-`<!channel>`, `<@U123>` and `<http://evil|bank>` show as text; put inside an
-inline code span (no bold/links/mentions there, and backticks in the value
-are replaced so it cannot close the span); and clipped after escaping so the
-limits hold. Text objects are `verbatim` so Slack does not auto-link URLs or
-names. The only link in a message is the CloudTrail console link built here
-from a region and event id that match strict patterns.
+Every CloudTrail-derived value is rendered inert by the primitives in
+slack_text (escaped, in code spans, clipped, verbatim). The only link in a
+message is the CloudTrail console link built here from a region and event id
+that match strict patterns.
 
-Slack limits kept: 50 blocks, 3000 characters per section text, 2000 per
-field, 150 for a plain_text header, about 40k for the whole message.
+Three shapes: `build_message` (a notice as one message: what an incoming
+webhook posts, and a bot's first message of an alert), `build_parent` (the
+first message refreshed with the alert's newest state) and `build_reply` (a
+short thread reply for an update). A message after the first names the
+alert or incident it updates, so it reads right without a thread too. An
+`attack-sequence` incident carries its narrative and timeline (see
+slack_incident); a member alert says which incident it is part of.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 
 import orjson
 
-from monitor.alerts.base import KIND_ESCALATION, KIND_REPEAT, KIND_UPDATE, Notice
+from monitor.alerts.base import KIND_ESCALATION, KIND_NEW, KIND_REPEAT, KIND_UPDATE, Notice
+from monitor.alerts.slack_incident import incident_blocks, incident_of, is_incident, latest_steps_text
+from monitor.alerts.slack_text import (
+    MAX_BLOCKS,
+    MAX_FIELD_CHARS,
+    MAX_HEADER_CHARS,
+    MAX_MESSAGE_CHARS,
+    MAX_SECTION_CHARS,
+    clip_escaped,
+    code,
+    plain,
+    sanitize,
+    text_block,
+)
 from monitor.model.alert import Alert, rfc3339
 from monitor.model.severity import Severity
 
-MAX_BLOCKS = 50
-MAX_SECTION_CHARS = 3000
-MAX_FIELD_CHARS = 2000
-MAX_HEADER_CHARS = 150
-MAX_MESSAGE_CHARS = 39_000
+__all__ = ["MAX_HEADER_CHARS", "MAX_MESSAGE_CHARS", "MAX_SECTION_CHARS", "build_message", "build_parent",
+           "build_reply", "code", "console_link", "headline", "updated_name"]
+
 MAX_EVENT_IDS_SHOWN = 10
 MAX_CONTEXT_ENTRIES = 10
 
@@ -38,9 +48,6 @@ _REGION = re.compile(r"^[a-z]{2}-[a-z]+(?:-[a-z]+)?-\d{1,2}$")
 # The console link is built for the commercial partition only.
 _OTHER_PARTITIONS = ("cn-", "us-gov-", "us-iso", "eu-isoe-")
 _EVENT_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-# Bidi overrides/isolates and zero-width characters can make text read differently than it is.
-_INVISIBLE = frozenset("\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-                       "\u2060\u2066\u2067\u2068\u2069\ufeff")
 _EMOJI = {
     Severity.CRITICAL: "\U0001f6a8",
     Severity.HIGH: "\U0001f534",
@@ -48,59 +55,6 @@ _EMOJI = {
     Severity.LOW: "\U0001f7e1",
     Severity.INFO: "\U0001f535",
 }
-_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-
-
-def sanitize(text: str, *, multiline: bool = False) -> str:
-    """Replace control, bidi and zero-width characters; keep newlines only when asked."""
-    out: list[str] = []
-    for char in text:
-        if char == "\n" and multiline:
-            out.append(char)
-        elif char in _INVISIBLE:
-            out.append("\ufffd")
-        elif unicodedata.category(char) in ("Cc", "Cs"):
-            out.append(" " if char in "\t\n\r" else "\ufffd")
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def escape(text: str) -> str:
-    return "".join(_ESCAPES.get(c, c) for c in text)
-
-
-def clip_escaped(text: str, limit: int) -> str:
-    """Escape `text` and cut it so the *escaped* result fits in `limit` (never inside an entity)."""
-    escaped = escape(text)
-    if len(escaped) <= limit:
-        return escaped
-    out: list[str] = []
-    used = 0
-    for char in text:
-        piece = _ESCAPES.get(char, char)
-        if used + len(piece) > limit - 1:
-            break
-        out.append(piece)
-        used += len(piece)
-    return "".join(out) + "…"
-
-
-def code(value: str, limit: int = 300) -> str:
-    """An attacker-controlled value as an inline code span: inert, escaped, clipped."""
-    clean = sanitize(value).strip().replace("`", "\u02cb")
-    if not clean:
-        return "-"
-    return "`" + clip_escaped(clean, max(limit - 2, 4)) + "`"
-
-
-def text_block(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_SECTION_CHARS], "verbatim": True}}
-
-
-def plain(text: str, limit: int) -> str:
-    clean = " ".join(sanitize(text).split())
-    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
 def console_link(region: str, event_id: str) -> str | None:
@@ -183,33 +137,114 @@ def _event_ids(alert: Alert) -> str:
     return "*Event IDs*\n" + ", ".join(shown)
 
 
-def build_message(notice: Notice) -> dict[str, Any]:
+def updated_name(alert: Alert) -> str:
+    """What a later message updates: "incident <id>" or "alert <id>" (plain, for fallback text)."""
+    return f"{'incident' if is_incident(alert) else 'alert'} {plain(alert.id, 80)}"
+
+
+def _update_line(alert: Alert) -> str:
+    return f"*Update to {'incident' if is_incident(alert) else 'alert'}* {code(alert.id, 80)}"
+
+
+def _incident_line(alert: Alert) -> str | None:
+    incident = incident_of(alert)
+    return f"Part of incident {code(incident, 80)}" if incident else None
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": plain(text, MAX_HEADER_CHARS), "emoji": True}}
+
+
+def _footer(alert: Alert) -> dict[str, Any]:
+    mitre = ", ".join(code(m, 20) for m in alert.mitre[:10]) or "-"
+    footer = f"trailsentry · detector {code(alert.detector, 80)} · MITRE {mitre} · alert {code(alert.id, 80)}"
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": footer[:MAX_FIELD_CHARS], "verbatim": True}]}
+
+
+def _fallback(notice: Notice, *, first: bool) -> str:
+    text = plain(headline(notice), 300)
+    if not first:
+        text = f"Update to {updated_name(notice.alert)}: {text}"
+    return clip_escaped(text, 600)
+
+
+def _body(notice: Notice) -> list[dict[str, Any]]:
+    """The alert's content: who, what, where, when (or an incident's story), links and runbook."""
     alert = notice.alert
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": plain(headline(notice), MAX_HEADER_CHARS),
-                                    "emoji": True}},
-    ]
-    if notice.kind == KIND_REPEAT:
-        blocks.append(text_block(f"*+{notice.repeats} more* matching events in {_minutes(notice.window_seconds)} "
-                                 "after the first message (folded as repeats)."))
-    blocks.append({"type": "section", "fields": _fields(alert, notice)})
-    blocks.append(text_block("*User agent*\n" + code(alert.user_agent, 1000)))
-    if alert.event_ids:
-        blocks.append(text_block(_event_ids(alert)))
-    if alert.context:
-        blocks.append(text_block("*Details*\n" + _context_lines(alert.context)))
-    link = next((u for u in (console_link(alert.region, e) for e in alert.event_ids) if u), None)
-    if link is not None:
-        blocks.append(text_block(f"<{link}|Open the event in the CloudTrail console>"))
+    blocks: list[dict[str, Any]] = []
+    if is_incident(alert):
+        blocks.extend(incident_blocks(alert))
+    else:
+        blocks.append({"type": "section", "fields": _fields(alert, notice)})
+        blocks.append(text_block("*User agent*\n" + code(alert.user_agent, 1000)))
+        if alert.event_ids:
+            blocks.append(text_block(_event_ids(alert)))
+        if alert.context:
+            blocks.append(text_block("*Details*\n" + _context_lines(alert.context)))
+        link = next((u for u in (console_link(alert.region, e) for e in alert.event_ids) if u), None)
+        if link is not None:
+            blocks.append(text_block(f"<{link}|Open the event in the CloudTrail console>"))
     if alert.runbook:
         runbook = clip_escaped(sanitize(alert.runbook, multiline=True).strip(), MAX_SECTION_CHARS - 20)
         blocks.append(text_block("*Runbook*\n" + runbook))
-    mitre = ", ".join(code(m, 20) for m in alert.mitre[:10]) or "-"
-    footer = f"trailsentry · detector {code(alert.detector, 80)} · MITRE {mitre} · alert {code(alert.id, 80)}"
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer[:MAX_FIELD_CHARS],
-                                                    "verbatim": True}]})
-    fallback = clip_escaped(plain(headline(notice), 300), 600)
-    message: dict[str, Any] = {"text": fallback, "blocks": blocks[:MAX_BLOCKS]}
+    return blocks
+
+
+def build_message(notice: Notice) -> dict[str, Any]:
+    """A notice as one self-contained message; after the first, it names the alert or incident it updates."""
+    alert = notice.alert
+    first = notice.kind == KIND_NEW
+    blocks: list[dict[str, Any]] = [_header(headline(notice))]
+    if not first:
+        blocks.append(text_block(_update_line(alert)))
+    incident = _incident_line(alert)
+    if incident:
+        blocks.append(text_block(incident))
+    if notice.kind == KIND_REPEAT:
+        blocks.append(text_block(f"*+{notice.repeats} more* matching events in {_minutes(notice.window_seconds)} "
+                                 "after the first message (folded as repeats)."))
+    blocks.extend(_body(notice))
+    blocks.append(_footer(alert))
+    return _fitted({"text": _fallback(notice, first=first), "blocks": blocks})
+
+
+def build_parent(notice: Notice) -> dict[str, Any]:
+    """The first message of an alert, refreshed with the newest state of `notice.alert`."""
+    alert = notice.alert
+    current = Notice(alert=alert, body=notice.body, delivery_id=notice.delivery_id, kind=KIND_NEW)
+    blocks: list[dict[str, Any]] = [_header(headline(current))]
+    incident = _incident_line(alert)
+    if incident:
+        blocks.append(text_block(incident))
+    blocks.extend(_body(current))
+    blocks.append(_footer(alert))
+    blocks.append({"type": "context", "elements": [{
+        "type": "mrkdwn", "verbatim": True,
+        "text": f"Latest state as of {rfc3339(alert.last_event_time)} (count {alert.count}); "
+                "each update is in the thread."}]})
+    return _fitted({"text": _fallback(current, first=True), "blocks": blocks})
+
+
+def build_reply(notice: Notice) -> dict[str, Any]:
+    """A short thread reply for a later notice: what changed, naming the alert or incident."""
+    alert = notice.alert
+    lines = [f"*{clip_escaped(plain(headline(notice), 300), 600)}*", _update_line(alert)]
+    incident = _incident_line(alert)
+    if incident:
+        lines.append(incident)
+    count = f"Count {alert.count}"
+    if notice.repeats:
+        count += f" (+{notice.repeats} more since the last message)"
+    lines.append(f"{count} · severity {alert.severity.label} · last event {rfc3339(alert.last_event_time)}")
+    blocks = [text_block("\n".join(lines))]
+    latest = latest_steps_text(alert) if is_incident(alert) else ""
+    if latest:
+        blocks.append(text_block(latest))
+    return _fitted({"text": _fallback(notice, first=False), "blocks": blocks})
+
+
+def _fitted(message: dict[str, Any]) -> dict[str, Any]:
+    message["blocks"] = message["blocks"][:MAX_BLOCKS]
     # Drop the bulkiest optional blocks until the whole message fits.
     while len(orjson.dumps(message)) > MAX_MESSAGE_CHARS and len(message["blocks"]) > 3:
         message["blocks"] = _without_largest(message["blocks"])

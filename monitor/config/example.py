@@ -121,6 +121,9 @@ sinks:
   - name: oncall
     type: slack
     webhook_url_env: SLACK_ONCALL_WEBHOOK   # or webhook_url_file: /run/secrets/slack
+    # or, to thread each alert's updates under its first message, a bot token (scope chat:write) instead:
+    # bot_token_env: SLACK_BOT_TOKEN        # or bot_token_file
+    # channel: C0123ONCALL                  # the bot must be a member of the channel
     min_severity: high
   - name: pager
     type: sns

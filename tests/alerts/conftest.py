@@ -17,6 +17,7 @@ from monitor.alerts.service import Alerting
 from monitor.configreader import ConfigError, Section
 from monitor.model.alert import Alert
 from monitor.model.severity import Severity
+from tests.alerts.slack_server import FakeSlack
 
 T0 = 1_700_000_000.0
 TOKEN = "T0SECRET/B0SECRET/xoxsecrettoken42"
@@ -127,6 +128,15 @@ def closed_port() -> int:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     server = Receiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    """A local imitation of Slack's Web API (chat.postMessage, chat.update)."""
+    server = FakeSlack()
     await server.start()
     yield server
     await server.stop()
