@@ -144,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
                     "`merge` output, a file sink's JSON Lines) or CloudTrail logs, which are scanned as `scan` "
                     "scans them; each file is told apart by its content.")
     explain.add_argument("alert_id", metavar="ALERT_ID", help="the alert or incident id, or a unique prefix of it")
-    explain.add_argument("--from", dest="paths", nargs="+", required=True, metavar="PATH",
+    explain.add_argument("--from", dest="paths", nargs="+", action="extend", required=True, metavar="PATH",
                          help="alert files, CloudTrail files or directories (recursive); '-' for stdin")
     explain.add_argument("--format", choices=("text", "json"), default="text",
                          help="text (default) or the alert's JSON object, one line")
@@ -305,6 +305,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_WARNINGS
     if args.format == "json":
+        if selected.prefix is not None:  # said on stderr: stdout stays one JSON object
+            print(f"id prefix {selected.prefix} is alert {explain.clean(str(selected.data.get('id')), 64)}",
+                  file=sys.stderr)
         sys.stdout.buffer.write(explain.render_json(selected.data))
         sys.stdout.flush()
     else:

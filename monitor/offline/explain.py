@@ -35,8 +35,8 @@ INCIDENT_DETECTOR = "attack-sequence"
 # Shorter prefixes match too much to be meant (git asks for 4 as well).
 MIN_PREFIX = 4
 _GZIP_MAGIC = b"\x1f\x8b"
-_NARRATIVE_WIDTH = 100
-_NARRATIVE_CHARS = 4000
+_PROSE_WIDTH = 100
+_PROSE_CHARS = 4000
 _LIST_ITEM_CHARS = 200
 _CONTEXT_VALUE_CHARS = 300
 _MAX_LIST_ITEMS = 50
@@ -374,13 +374,18 @@ def _incident(data: dict[str, Any], context: dict[str, Any], out: list[str]) -> 
     _bullets("Source addresses", context.get("source_ips"), out)
     _bullets("User agents", context.get("user_agents"), out)
     _bullets("Member alerts", context.get("member_alerts"), out)
-    narrative = _text(context.get("narrative"))
-    if narrative:
-        out.append("")
-        out.append("What happened")
-        # Cleaned, then wrapped (not at hyphens: names like organization-trail stay whole).
-        out.extend(textwrap.wrap(clean(narrative, _NARRATIVE_CHARS), _NARRATIVE_WIDTH, initial_indent="  ",
-                                 subsequent_indent="  ", break_on_hyphens=False))
+    _paragraph("What happened", _text(context.get("narrative")), out)
+    _paragraph("Runbook", _text(data.get("runbook")), out)
+
+
+def _paragraph(heading: str, text: str, out: list[str]) -> None:
+    """Prose (a narrative, a runbook): cleaned, capped, wrapped (not at hyphens: organization-trail stays whole)."""
+    if not text:
+        return
+    out.append("")
+    out.append(heading)
+    out.extend(textwrap.wrap(clean(text, _PROSE_CHARS), _PROSE_WIDTH, initial_indent="  ", subsequent_indent="  ",
+                             break_on_hyphens=False))
 
 
 def _account(data: dict[str, Any]) -> str:
@@ -419,7 +424,6 @@ def _ordinary(data: dict[str, Any], context: dict[str, Any], out: list[str]) -> 
         ("mitre", _joined(data.get("mitre"))),
         ("tactics", _joined(data.get("tactics"))),
         ("incident", _text(context.get("incident"))),
-        ("runbook", _text(data.get("runbook"))),
         ("event ids", ", ".join(event_ids)),
     ], out, limit=_CONTEXT_VALUE_CHARS)
     shown = {k: v for k, v in context.items() if k != "incident"}
@@ -429,3 +433,4 @@ def _ordinary(data: dict[str, Any], context: dict[str, Any], out: list[str]) -> 
         label = min(max(width(clean(_text(k), 40)) for k in shown), 40)
         for key, value in shown.items():
             out.append(f"  {_pad(clean(_text(key), 40), label)}  {clean(_text(value), _CONTEXT_VALUE_CHARS)}")
+    _paragraph("Runbook", _text(data.get("runbook")), out)

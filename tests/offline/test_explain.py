@@ -351,7 +351,7 @@ def test_an_ordinary_alert_prints_its_fields_and_context(tmp_path: Path, capsys:
         assert f"  {expected}" in lines, expected
     context = out.split("Context\n", 1)[1].splitlines()
     assert context == ["  policy  arn:aws:iam::aws:policy/AdministratorAccess", "  target  user/ops-backup",
-                       '  extra   {"nested":["a",1]}']
+                       '  extra   {"nested":["a",1]}', "", "Runbook", "  https://example.com/runbooks/admin"]
 
 
 def test_json_prints_the_alert_object_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -363,6 +363,7 @@ def test_json_prints_the_alert_object_as_written(tmp_path: Path, capsys: pytest.
     assert code == EXIT_OK, err
     assert out.count("\n") == 1
     assert orjson.loads(out) == alert
+    assert err == f"id prefix {INCIDENT_ID[:8]} is alert {INCIDENT_ID}\n"
 
 
 def test_alerts_on_stdin(tmp_path: Path) -> None:
@@ -401,7 +402,7 @@ def test_alert_files_and_cloudtrail_together(tmp_path: Path, capsys: pytest.Capt
     code, _, err = explain(capsys, "ffff0000", "--from", str(alerts), str(logs))
     assert code == EXIT_WARNINGS
     assert "alert(s) searched from 1 alert file(s) and 1 CloudTrail file(s) scanned" in err
-    code, out, _ = explain(capsys, INCIDENT_ID, "--from", str(logs), str(alerts))
+    code, out, _ = explain(capsys, INCIDENT_ID, "--from", str(logs), "--from", str(alerts))
     assert code == EXIT_OK and out.startswith("Incident ")
 
 
