@@ -1,8 +1,9 @@
 """Writes CloudTrail log files into the demo bucket over time, the way CloudTrail delivers them.
 
 Every few seconds an object of ordinary background traffic for one account and
-region; and once per cycle (five minutes at speed 1) every mission scenario and
-the traps that must stay quiet, all within the cycle's first minute. Record
+region; and once per cycle (five minutes at speed 1) every mission scenario, the
+traps that must stay quiet and the attacker storyline (monitor/demo/storyline.py),
+all within the cycle's first minute. Record
 times trail the wall clock by a few minutes, as CloudTrail's own delivery does.
 Objects are gzipped `{"Records": [...]}` under CloudTrail's key layout
 (`AWSLogs/<org>/<account>/CloudTrail/<region>/YYYY/MM/DD/...json.gz`).
@@ -38,6 +39,7 @@ SCHEDULE: tuple[tuple[float, str], ...] = (
     (45.0, "console-login-without-mfa"),
     (50.0, "sso-console-sign-ins"),  # a trap: federated sign-ins carry no MFA fields, no alert
     (55.0, "root-activity"),
+    (57.0, "attack-storyline"),  # one attacker across two identities: an `attack-sequence` incident
 )
 CYCLE_SECONDS = 300.0
 BACKGROUND_EVERY_SECONDS = 4.0

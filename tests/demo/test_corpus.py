@@ -6,6 +6,7 @@ import gzip
 import random
 import re
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -14,7 +15,9 @@ import pytest
 from monitor.demo.background import background_events
 from monitor.demo.builders import EXAMPLE_ACCOUNTS, EXAMPLE_REGIONS, EXAMPLE_START
 from monitor.demo.objects import cloudtrail_object_key, encode_records, write_example_corpus
-from monitor.demo.scenarios import MISSION_DETECTORS, SCENARIOS, TRAPS, Scenario, example_day
+from monitor.demo.scenarios import MISSION_DETECTORS, SCENARIOS, STORYLINES, TRAPS, Scenario, example_day
+from monitor.demo.storyline import attack_storyline, new_key_id
+from monitor.demo.traffic import SCHEDULE
 from monitor.engine import Engine
 from monitor.model import Alert, InputIssue
 from monitor.model.event import Record
@@ -68,7 +71,7 @@ def test_corpus_scans_cleanly_and_every_scenario_alerts_once(corpus: Path) -> No
     assert totals.skipped == Counter({"digest": 1, "insight": 2})
     assert totals.duplicates == 0
     assert totals.events > 3000
-    expected = Counter(d for s in SCENARIOS for d in s.detectors)
+    expected = sum((s.expected() for s in (*SCENARIOS, *STORYLINES)), Counter[str]())
     assert Counter(a.detector for a in alerts) == expected
     # Each episode carries the events of its scenario.
     by_detector = {a.detector: a for a in alerts}
@@ -137,13 +140,13 @@ def test_background_alone_is_quiet() -> None:
     assert _detect(events) == []
 
 
-@pytest.mark.parametrize("case", SCENARIOS + TRAPS, ids=lambda s: s.name)
+@pytest.mark.parametrize("case", SCENARIOS + STORYLINES + TRAPS, ids=lambda s: s.name)
 def test_scenario_alerts_exactly_its_detectors(case: Scenario) -> None:
     rng = random.Random(5)
     events = background_events(rng, EXAMPLE_START, 600, EXAMPLE_ACCOUNTS, EXAMPLE_REGIONS)
     incident = case.build(rng, EXAMPLE_START + 1800, EXAMPLE_ACCOUNTS[0], "eu-west-1")
     alerts = _detect(events + incident)
-    assert Counter(a.detector for a in alerts) == Counter(case.detectors)
+    assert Counter(a.detector for a in alerts) == case.expected()
     incident_ids = {e["eventID"] for e in incident}
     for alert in alerts:
         assert set(alert.event_ids) <= incident_ids
@@ -187,3 +190,94 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
     other = tmp_path / "c"
     write_example_corpus(other, seed=2)
     assert sorted(p.name for p in other.rglob("*.json.gz")) != sorted(p.name for p in first.rglob("*.json.gz"))
+
+
+# --- the attacker storyline ----------------------------------------------------------------------------------------
+# That it becomes one `attack-sequence` incident is asserted with the engine side of issue 14; these check the
+# story the incident is to be built from: every step present, in order, linked by the minted key's id.
+
+
+def _story_steps(events: list[Record], account: str) -> dict[str, Record]:
+    """The storyline's landmark events by step name (each exactly once)."""
+    key = new_key_id(account)
+    dana, backup = f"arn:aws:iam::{account}:user/dana", f"arn:aws:iam::{account}:user/ops-backup"
+
+    def one(name: str, arn: str, **where: str) -> Record:
+        found = [e for e in events if e["eventName"] == name and e["userIdentity"].get("arn") == arn
+                 and all(e["userIdentity"].get(k) == v for k, v in where.items())]
+        assert len(found) == 1, (name, arn, len(found))
+        return found[0]
+
+    return {
+        "check-dana": one("GetCallerIdentity", dana),
+        "mint-key": one("CreateAccessKey", dana),
+        "check-key": one("GetCallerIdentity", backup, accessKeyId=key),
+        "escalate": one("AttachUserPolicy", backup, accessKeyId=key),
+        "blind-trail": one("PutEventSelectors", backup, accessKeyId=key),
+        "share-snapshot": one("ModifySnapshotAttribute", backup, accessKeyId=key),
+    }
+
+
+def test_the_storyline_is_one_actor_across_two_identities() -> None:
+    account = EXAMPLE_ACCOUNTS[0]
+    events = attack_storyline(random.Random(9), EXAMPLE_START + 600, account, "eu-west-1")
+    assert [e["eventTime"] for e in events] == sorted(e["eventTime"] for e in events)
+    steps = _story_steps(events, account)
+    order = list(steps.values())
+    assert [e["eventTime"] for e in order] == sorted(e["eventTime"] for e in order)
+    assert len({e["eventID"] for e in events}) == len(events)
+
+    # dana's leaked key: a new address and tool, then a few hundred reads, some refused.
+    dana_key = steps["check-dana"]["userIdentity"]["accessKeyId"]
+    dana_ip, agent = steps["check-dana"]["sourceIPAddress"], steps["check-dana"]["userAgent"]
+    assert dana_key.startswith("AKIA") and steps["check-dana"]["userIdentity"]["type"] == "IAMUser"
+    assert "kali" in agent and dana_ip.startswith("203.0.113.")
+    recon = [e for e in events if steps["check-dana"]["eventTime"] < e["eventTime"] < steps["mint-key"]["eventTime"]]
+    assert len(recon) >= 200
+    assert all(e["userIdentity"]["accessKeyId"] == dana_key and e["sourceIPAddress"] == dana_ip for e in recon)
+    assert all(e["eventName"].startswith(("List", "Describe", "Get")) for e in recon)
+    refused = [e for e in recon if e.get("errorCode")]
+    assert 5 <= len(refused) < 20  # some refused (below access-denied-burst: those are signals, not a page)
+    assert {e["eventSource"] for e in recon} >= {"iam.amazonaws.com", "s3.amazonaws.com", "ec2.amazonaws.com",
+                                                 "cloudtrail.amazonaws.com"}
+
+    # The key dana mints for ops-backup is the key every later call is made with, from 203.0.113.7.
+    minted = steps["mint-key"]
+    assert minted["requestParameters"] == {"userName": "ops-backup"}
+    created = minted["responseElements"]["accessKey"]
+    assert created["accessKeyId"] == new_key_id(account) and created["userName"] == "ops-backup"
+    assert "secretAccessKey" not in orjson.dumps(events).decode()
+    after = [e for e in events if e["eventTime"] > minted["eventTime"]]
+    assert after == [steps[name] for name in ("check-key", "escalate", "blind-trail", "share-snapshot")]
+    assert all(e["sourceIPAddress"] == "203.0.113.7" for e in after)
+    before = events[:events.index(minted)]
+    assert not any(e["userIdentity"].get("accessKeyId") == created["accessKeyId"] for e in before)
+    assert steps["escalate"]["requestParameters"] == {
+        "userName": "ops-backup", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
+    assert steps["blind-trail"]["requestParameters"]["eventSelectors"][0]["readWriteType"] == "ReadOnly"
+    share = steps["share-snapshot"]["requestParameters"]
+    assert share["createVolumePermission"]["add"]["items"] == [{"userId": "999988887777"}]
+    assert steps["share-snapshot"]["awsRegion"] == "eu-west-1" and steps["escalate"]["awsRegion"] == "us-east-1"
+    # The live demo writes records five minutes behind the wall clock: the story must fit in that.
+    span = _seconds(events[-1]) - _seconds(events[0])
+    assert 120 <= span < 270
+
+
+def _seconds(event: Record) -> float:
+    return datetime.strptime(event["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def test_the_storyline_is_in_the_example_corpus_in_order(corpus: Path) -> None:
+    events: list[Record] = []
+    for path in corpus.rglob("*.json.gz"):
+        if "/CloudTrail/" in path.as_posix():
+            events.extend(orjson.loads(gzip.decompress(path.read_bytes()))["Records"])
+    steps = _story_steps(events, EXAMPLE_ACCOUNTS[0])
+    times = [e["eventTime"] for e in steps.values()]
+    assert times == sorted(times)
+    assert sum(e["userIdentity"].get("userName") == "dana" for e in events) >= 200
+
+
+def test_the_live_demo_plays_the_storyline_within_its_first_minute() -> None:
+    [at] = [at for at, name in SCHEDULE if name == "attack-storyline"]
+    assert at < 60
