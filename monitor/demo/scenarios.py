@@ -232,7 +232,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("root-console-login", root_console_login, frozenset({"root-console-login", "console-login-without-mfa"})),
     Scenario("console-login-failure-burst", console_login_failure_burst, frozenset({"console-login-failure-burst"})),
     Scenario("console-password-spray", console_password_spray, frozenset({"console-password-spray"})),
-    Scenario("access-denied-burst", access_denied_burst, frozenset({"access-denied-burst"})),
+    # An ECS task's stolen credentials used from outside are also a workload's credentials used elsewhere.
+    Scenario("access-denied-burst", access_denied_burst,
+             frozenset({"access-denied-burst", "workload-credentials-used-elsewhere"})),
     Scenario("access-key-created", access_key_created_for_other_user, frozenset({"access-key-created"})),
     Scenario("console-login-without-mfa", console_login_without_mfa, frozenset({"console-login-without-mfa"})),
     # Attaching AdministratorAccess and stopping CloudTrail are also CIS changes in their own right.
