@@ -45,6 +45,8 @@ class Finding(msgspec.Struct, gc=False):
     quiet: bool = False
     # First-seen learners: later events of the slice with the same key and value (their positions).
     repeats: list[int] = msgspec.field(default_factory=list)
+    escalation_title: str | None = None  # Hit.escalation_title
+    priors_needed: int | None = None  # Hit.priors_needed
 
 
 @dataclass(slots=True)
