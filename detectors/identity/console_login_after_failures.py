@@ -3,8 +3,8 @@
 `console-login-failure-burst` says someone is guessing; this says they may have got in. Failures are
 remembered per account and user; a success fires when at least `failures` (default 3) failures preceded
 it within one hour, or for the root user at least `root_failures` (default 1): root has one password per
-account and almost never mistypes it in earnest. Sign-ins for user names CloudTrail hides cannot be tied to a user and are
-left out; SSO and SAML sign-ins (no IAM password) are not ConsoleLogin failures of an IAM user.
+account and almost never mistypes it in earnest. Sign-ins for user names CloudTrail hides cannot be tied to
+a user and are left out; SSO and SAML sign-ins (no IAM password) are not ConsoleLogin failures of an IAM user.
 """
 
 from __future__ import annotations
@@ -56,10 +56,11 @@ DETECTOR = Detector(
     runbook=(
         "A user signed in to the console right after failed attempts (three, or one for root, by default): the "
         "password may have been guessed. Compare the source IPs and user agents of the failures and of the "
-        "success (event ids): the same unfamiliar address for both is the worst case. Ask the user whether they mistyped their password; "
-        "if not, or if they cannot be reached, disable the console password (DeleteLoginProfile), revoke "
-        "active sessions, and review what the session did after the sign-in. Check that MFA is enforced "
-        "(mfa_used). Failures for hidden (non-existent) user names are not tied to any user and are excluded."
+        "success (event ids): the same unfamiliar address for both is the worst case. Ask the user whether they "
+        "mistyped their password; if not, or if they cannot be reached, disable the console password "
+        "(DeleteLoginProfile), revoke active sessions, and review what the session did after the sign-in. Check "
+        "that MFA is enforced (mfa_used). Failures for hidden (non-existent) user names are not tied to any user "
+        "and are excluded."
     ),
     match=match,
     events=frozenset({SIGNIN}),
