@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from monitor.alerts.base import KIND_ESCALATION, KIND_REPEAT, KIND_UPDATE, Notice
-from monitor.model.alert import Alert, rfc3339
+from monitor.model.alert import MAX_TARGETS, TARGETS, TARGETS_OMITTED, UPDATED_FOR, Alert, rfc3339
 from monitor.model.severity import Severity
 
 MAX_BLOCKS = 50
@@ -33,6 +33,9 @@ MAX_HEADER_CHARS = 150
 MAX_MESSAGE_CHARS = 39_000
 MAX_EVENT_IDS_SHOWN = 10
 MAX_CONTEXT_ENTRIES = 10
+MAX_TARGETS_SHOWN = MAX_TARGETS + 5  # an alert's list: its cap and the first target of each kind past it
+# Context entries with a block of their own, not repeated under Details.
+_OWN_BLOCKS = frozenset({TARGETS, TARGETS_OMITTED, UPDATED_FOR})
 
 _REGION = re.compile(r"^[a-z]{2}-[a-z]+(?:-[a-z]+)?-\d{1,2}$")
 # The console link is built for the commercial partition only.
@@ -163,6 +166,7 @@ def _fields(alert: Alert, notice: Notice) -> list[dict[str, Any]]:
 
 def _context_lines(context: dict[str, Any]) -> str:
     lines: list[str] = []
+    context = {key: value for key, value in context.items() if key not in _OWN_BLOCKS}
     for index, (key, value) in enumerate(context.items()):
         if index >= MAX_CONTEXT_ENTRIES:
             lines.append(f"… {len(context) - MAX_CONTEXT_ENTRIES} more")
@@ -173,6 +177,19 @@ def _context_lines(context: dict[str, Any]) -> str:
             shown = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
         lines.append("• " + code(str(key), 80) + ": " + code(shown, 250))
     return "\n".join(lines)
+
+
+def _targets(context: dict[str, Any]) -> str | None:
+    """Every target the alert folded, one code span each, and how many more ("+12 more")."""
+    listed = context.get(TARGETS)
+    if not isinstance(listed, list) or not listed:
+        return None
+    shown = [code(str(t), 200) for t in listed[:MAX_TARGETS_SHOWN]]
+    omitted = context.get(TARGETS_OMITTED)
+    more = (omitted if type(omitted) is int and omitted > 0 else 0) + max(0, len(listed) - MAX_TARGETS_SHOWN)
+    if more:
+        shown.append(f"+{more} more")
+    return f"*Targets ({len(listed) + more})*\n" + ", ".join(shown)
 
 
 def _event_ids(alert: Alert) -> str:
@@ -192,12 +209,19 @@ def build_message(notice: Notice) -> dict[str, Any]:
     if notice.kind == KIND_REPEAT:
         blocks.append(text_block(f"*+{notice.repeats} more* matching events in {_minutes(notice.window_seconds)} "
                                  "after the first message (folded as repeats)."))
+    reason = alert.context.get(UPDATED_FOR)
+    if isinstance(reason, str) and reason:
+        blocks.append(text_block("*Updated at once:* " + code(reason, 300)))
     blocks.append({"type": "section", "fields": _fields(alert, notice)})
+    targets = _targets(alert.context)
+    if targets is not None:
+        blocks.append(text_block(targets))
     blocks.append(text_block("*User agent*\n" + code(alert.user_agent, 1000)))
     if alert.event_ids:
         blocks.append(text_block(_event_ids(alert)))
-    if alert.context:
-        blocks.append(text_block("*Details*\n" + _context_lines(alert.context)))
+    details = _context_lines(alert.context)
+    if details:
+        blocks.append(text_block("*Details*\n" + details))
     link = next((u for u in (console_link(alert.region, e) for e in alert.event_ids) if u), None)
     if link is not None:
         blocks.append(text_block(f"<{link}|Open the event in the CloudTrail console>"))

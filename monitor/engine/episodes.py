@@ -34,6 +34,7 @@ from monitor.model.alert import (
     MAX_TARGETS,
     TARGETS,
     TARGETS_OMITTED,
+    UPDATED_FOR,
     Alert,
     clip,
     target_kind,
@@ -46,7 +47,6 @@ MAX_KIND_EXTRAS = 5
 MAX_OMITTED = 256
 MAX_CALLS = 32  # calls remembered per episode; past them a new call no longer counts as worse
 EAGER_FROM = Severity.HIGH  # a new call or target kind re-emits at once from this severity up
-UPDATED_FOR = "updated_for"
 ESCALATED_AFTER = "escalated_after_seconds"
 
 

@@ -23,6 +23,9 @@ TARGETS = "targets"
 TARGETS_OMITTED = "targets_omitted"
 MAX_TARGETS = 20
 MAX_TARGET_CHARS = 256
+# context["updated_for"]: why this emission of an episode was made at once (a worse call, target kind or severity);
+# delivery sends such an update at once too instead of folding it into the repeat window's follow-up.
+UPDATED_FOR = "updated_for"
 
 
 def clip(value: str, limit: int = MAX_FIELD_CHARS) -> str:
