@@ -3,9 +3,9 @@
 An alert is emitted when its episode opens (on-call hears at once), again at once when something worse
 joins, and once more when the episode closes if more events joined since the last emission. Worse is:
 a higher severity (the alert then takes the title and context of that event); or, for a high or critical
-alert of a detector without a stateful kind (where each event is a finding of its own), a call not seen so
-far in the episode (a DeleteTrail after a PutEventSelectors) or a target of a kind not listed yet (an RDS
-snapshot after an AMI). An emission made at once says why in `context.updated_for`. Every emission of an
+alert of a detector without a stateful kind (where each event is a finding of its own), a changing call
+(not read-only) not seen so far in the episode (a DeleteTrail after a PutEventSelectors) or a target of a
+kind not listed yet (an RDS snapshot after an AMI). An emission made at once says why in `context.updated_for`. Every emission of an
 episode carries the same alert id, so downstream stages update rather than repeat.
 
 `context.targets` lists the distinct targets ("kind:value", from each event's context) of every event
@@ -45,7 +45,7 @@ SPACE = "episodes"
 NEVER = float("inf")
 MAX_KIND_EXTRAS = 5
 MAX_OMITTED = 256
-MAX_CALLS = 32  # calls remembered per episode; past them a new call no longer counts as worse
+MAX_CALLS = 32  # changing calls remembered per episode; past them a new call no longer counts as worse
 EAGER_FROM = Severity.HIGH  # a new call or target kind re-emits at once from this severity up
 ESCALATED_AFTER = "escalated_after_seconds"
 
@@ -57,7 +57,7 @@ class Episode:
     end: float
     emitted_count: int
     emitted_severity: Severity
-    calls: tuple[str, ...] = ()  # the calls folded so far ("cloudtrail:DeleteTrail"), at most MAX_CALLS
+    calls: tuple[str, ...] = ()  # the changing calls folded so far ("cloudtrail:DeleteTrail"), at most MAX_CALLS
     omitted: tuple[str, ...] = ()  # digests of the distinct targets left out of the list, at most MAX_OMITTED
 
     def covers(self, ts: float, length: float) -> bool:
@@ -203,10 +203,11 @@ class Episodes:
             entries = finding.context.get(TARGETS)
             if entries:
                 context, omitted, new_kinds = fold_targets(context, omitted, entries)
-            call = call_label(finding.facts[EVENT_SOURCE], finding.facts[EVENT_NAME])
-            if call not in calls and len(calls) < MAX_CALLS:
-                calls = (*calls, call)
-                new_call = call
+            if not finding.read_only:  # reads do not make an alert worse (root's Describe* calls)
+                call = call_label(finding.facts[EVENT_SOURCE], finding.facts[EVENT_NAME])
+                if call not in calls and len(calls) < MAX_CALLS:
+                    calls = (*calls, call)
+                    new_call = call
         alert = dataclasses.replace(alert, count=alert.count + count, event_time=min(alert.event_time, ts),
                                     last_event_time=max(alert.last_event_time, ts), event_ids=ids,
                                     severity=max(alert.severity, severity), title=title, context=context)

@@ -16,7 +16,7 @@ from monitor.engine.state.embedded import EmbeddedStore
 from monitor.model import Alert, Detector, Hit, Severity, keys
 from monitor.model.alert import MAX_TARGETS, TARGETS, TARGETS_OMITTED
 from monitor.rules.builtin import builtin_detectors
-from tests.helpers import ACCOUNT, OTHER_ACCOUNT, api_call, iam_user, latest
+from tests.helpers import ACCOUNT, OTHER_ACCOUNT, api_call, iam_user, latest, root
 
 ACTOR_IP = "203.0.113.66"
 ALICE = iam_user("alice")
@@ -216,3 +216,17 @@ def test_an_episode_persisted_mid_way_ends_as_an_uninterrupted_one(case: str, tm
     assert got == expected
     final = latest([Alert.from_dict(a) for a in got])
     assert len(final) == 1
+
+
+def test_reads_never_count_as_a_worse_call_and_a_change_does() -> None:
+    engine = Engine(catalog("root-activity"))
+
+    def by_root(name: str, seconds: float, source: str = "ec2.amazonaws.com", read: bool = True) -> dict[str, Any]:
+        return api_call(root(), source, name, seconds, ip=ACTOR_IP, readOnly=read)
+
+    [[opened], [], [updated], []] = emissions(
+        engine, [by_root("DescribeInstances", 0)],
+        [by_root("DescribeVolumes", 10), by_root("GetRole", 20, "iam.amazonaws.com")],
+        [by_root("CreateUser", 30, "iam.amazonaws.com", read=False)])
+    assert (updated.id, updated.count) == (opened.id, 4)
+    assert updated.context["updated_for"] == "new call iam:CreateUser"
