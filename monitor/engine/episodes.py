@@ -5,8 +5,9 @@ joins, and once more when the episode closes if more events joined since the las
 a higher severity (the alert then takes the title and context of that event); or, for a high or critical
 alert of a detector without a stateful kind (where each event is a finding of its own), a changing call
 (not read-only) not seen so far in the episode (a DeleteTrail after a PutEventSelectors) or a target of a
-kind not listed yet (an RDS snapshot after an AMI). An emission made at once says why in `context.updated_for`. Every emission of an
-episode carries the same alert id, so downstream stages update rather than repeat.
+kind not listed yet (an RDS snapshot after an AMI). An emission made at once says why in
+`context.updated_for`. Every emission of an episode carries the same alert id, so downstream stages update
+rather than repeat.
 
 `context.targets` lists the distinct targets ("kind:value", from each event's context) of every event
 folded: the first MAX_TARGETS, and past them the first of each kind not yet listed (up to MAX_KIND_EXTRAS

@@ -11,7 +11,8 @@ import orjson
 import pytest
 
 from monitor.engine import Engine, EngineSettings
-from monitor.engine.episodes import MAX_KIND_EXTRAS, MAX_OMITTED, fold_targets
+from monitor.engine.episodes import CODEC, MAX_KIND_EXTRAS, MAX_OMITTED, fold_targets
+from monitor.engine.episodes import SPACE as EPISODES
 from monitor.engine.state.embedded import EmbeddedStore
 from monitor.model import Alert, Detector, Hit, Severity, keys
 from monitor.model.alert import MAX_TARGETS, TARGETS, TARGETS_OMITTED
@@ -230,3 +231,14 @@ def test_reads_never_count_as_a_worse_call_and_a_change_does() -> None:
         [by_root("CreateUser", 30, "iam.amazonaws.com", read=False)])
     assert (updated.id, updated.count) == (opened.id, 4)
     assert updated.context["updated_for"] == "new call iam:CreateUser"
+
+
+def test_an_episode_saved_by_an_earlier_version_takes_its_first_call_as_known() -> None:
+    engine = Engine(catalog("cloudtrail-logging-stopped"))
+    [opened] = engine.process_records([trail_deleted("org-trail", 0)], "a").alerts
+    saved = CODEC.dump(engine.applier.episodes.get("cloudtrail-logging-stopped", next(
+        key.split("\x1f", 1)[1] for key, _ in engine.store.items(EPISODES))))
+    assert saved["calls"] == ["cloudtrail:DeleteTrail"]
+    earlier = {name: value for name, value in saved.items() if name not in ("calls", "omitted")}
+    restored = CODEC.load(orjson.loads(orjson.dumps(earlier)))
+    assert (restored.calls, restored.omitted, restored.alert.id) == (("cloudtrail:DeleteTrail",), (), opened.id)

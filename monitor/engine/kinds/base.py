@@ -84,7 +84,7 @@ class Kind:
         facts = finding.facts
         detector = self.detector
         context = finding.context
-        if TARGETS in context:  # the detector's targets, clipped and capped like an episode's
+        if type(context.get(TARGETS)) in (list, tuple):  # the Hit's targets, clipped and capped as an episode's
             context, _, _ = fold_targets({k: v for k, v in context.items() if k != TARGETS}, (), context[TARGETS])
         return Alert(
             id=alert_id, detector=detector.id, title=finding.title, severity=finding.severity,
