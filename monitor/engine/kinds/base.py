@@ -103,7 +103,7 @@ class Kind:
             alert.context = {**alert.context, **fired.context}
         omitted: tuple[str, ...] = ()
         if TARGETS_OMITTED in alert.context:  # one event named more targets than an alert lists
-            _, omitted, _ = fold_targets({}, (), finding.context[TARGETS])
+            _, omitted, _ = fold_targets({}, (), finding.context.get(TARGETS))
         batch.alerts.append(self.episodes.open(detector.id, key, alert, fired.start, detector.episode_seconds,
                                                omitted))
 
