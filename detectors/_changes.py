@@ -14,7 +14,20 @@ from typing import Any
 
 from detectors._common import aws_own, call_name, identified
 from monitor.model import Event, Hit, Severity
-from monitor.model.alert import clip
+from monitor.model.alert import TARGETS, clip, target
+
+# Request fields that name what a change acted on, and the kind of target each names ("user:bob").
+# `context` lists them under context["targets"], so an alert folding several changes names every one.
+TARGET_FIELDS = {
+    "userName": "user", "roleName": "role", "groupName": "group", "policyArn": "policy", "policyName": "policy",
+    "bucketName": "bucket", "s3BucketName": "bucket", "trailName": "trail", "keyId": "key", "secretId": "secret",
+    "instanceId": "instance", "functionName": "function", "accountId": "account", "vpcId": "vpc",
+    "groupId": "security-group", "routeTableId": "route-table", "networkAclId": "network-acl",
+    "internetGatewayId": "gateway", "egressOnlyInternetGatewayId": "gateway", "natGatewayId": "gateway",
+    "vpnGatewayId": "gateway", "customerGatewayId": "gateway", "vpcPeeringConnectionId": "peering",
+    "configurationRecorderName": "recorder", "deliveryChannelName": "delivery-channel",
+    "eventDataStore": "event-data-store",
+}
 
 
 def events(source: str, names: Iterable[str]) -> frozenset[tuple[str, str]]:
@@ -64,14 +77,21 @@ def scalar(value: Any) -> str:
     return ""
 
 
-def context(event: Event, keys: Iterable[str], values: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """The call and region plus the named fields present as scalars in `values` (default: the flat request)."""
+def context(event: Event, keys: Iterable[str], values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The call and region plus the named fields present as scalars in `values` (default: the flat request),
+    and under "targets" those of them that name what was changed (`TARGET_FIELDS`)."""
     values = flat(event.request()) if values is None else values
-    found = {"call": call_name(event), "region": clip(event.awsRegion, 64)}
+    found: dict[str, Any] = {"call": call_name(event), "region": clip(event.awsRegion, 64)}
+    named: list[str] = []
     for key in keys:
         value = scalar(values.get(key))
         if value:
             found[key] = value
+            kind = TARGET_FIELDS.get(key)
+            if kind is not None:
+                named.append(target(kind, value))
+    if named:
+        found[TARGETS] = named
     return found
 
 

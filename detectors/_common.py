@@ -7,7 +7,7 @@ the detectors, these are pure functions of one typed event (`monitor.model.Event
 from __future__ import annotations
 
 from monitor.model import event as f
-from monitor.model.alert import clip
+from monitor.model.alert import TARGETS, clip, target
 from monitor.model.detector import keys
 from monitor.model.event import NO_IDENTITY, Event
 
@@ -80,3 +80,11 @@ ACTOR = keys("account", "principal", "source_ip")
 def call_name(event: Event) -> str:
     """"iam:CreateUser" style label of the call, for alert context."""
     return clip(f"{event.eventSource.removesuffix('.amazonaws.com')}:{event.eventName}", 160)
+
+
+def targets(*named: tuple[str, str]) -> dict[str, list[str]]:
+    """The context entry naming what the event acted on: `targets(("user", name), ("key", key_id))` gives
+    {"targets": ["user:bob", "key:AKIA..."]}; pairs without a value are left out (no entry when none remain).
+    An alert folding several events lists every distinct target (`monitor/engine/episodes.py`)."""
+    found = [target(kind, value) for kind, value in named if value]
+    return {TARGETS: found} if found else {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import ACTOR, aws_own, call_name
+from detectors._common import ACTOR, aws_own, call_name, targets
 from detectors._iam_policy import parse_document, strings
 from detectors._resource_policy import bucket_policy_open
 from monitor.model import Detector, Event, Hit, Severity
@@ -86,8 +86,10 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     reason = public_reason(event.eventName, request)
     if reason is None:
         return None
-    bucket = f.nested_text(request, "bucketName") or "(account-wide)"
-    return Hit(context={"call": call_name(event), "bucket": clip(bucket, 256), "change": clip(reason, 300)})
+    bucket = f.nested_text(request, "bucketName")
+    named = targets(("bucket", bucket)) if bucket else targets(("account", f.account(event)))
+    return Hit(context={"call": call_name(event), "bucket": clip(bucket or "(account-wide)", 256),
+                        "change": clip(reason, 300), **named})
 
 
 DETECTOR = Detector(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors._changes import changed_by_someone
-from detectors._common import ACTOR, call_name
+from detectors._common import ACTOR, call_name, targets
 from detectors._fields import account_of, short_list, strings, walk
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
@@ -30,6 +30,10 @@ _RDS_CALLS = {
     "ModifyDBSnapshotAttribute": "dBSnapshotIdentifier",
     "ModifyDBClusterSnapshotAttribute": "dBClusterSnapshotIdentifier",
 }
+# The kind of target each call shares (context "targets": "image:ami-0abc", "db-snapshot:prod-final").
+_TARGET_KINDS = {"ModifySnapshotAttribute": "snapshot", "ModifyImageAttribute": "image",
+                 "ModifyFpgaImageAttribute": "fpga-image", "ModifyDBSnapshotAttribute": "db-snapshot",
+                 "ModifyDBClusterSnapshotAttribute": "db-cluster-snapshot"}
 _GROUP_KEYS = frozenset({"group", "groups", "userGroup", "userGroups"})
 _USER_KEYS = frozenset({"userId", "userIds"})
 
@@ -76,7 +80,7 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if not public and not outside:
         return None
     context = {"call": call_name(event), "resource": clip(resource, 256), "public": public,
-               "shared_with": short_list(outside)}
+               "shared_with": short_list(outside), **targets((_TARGET_KINDS.get(name, "resource"), resource))}
     if public:
         return Hit(severity=Severity.CRITICAL, title="Snapshot or image made public", context=context)
     return Hit(severity=Severity.HIGH, title="Snapshot or image shared with another account", context=context)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors._common import ACTOR, aws_own
+from detectors._common import ACTOR, aws_own, targets
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -23,18 +23,18 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     # record may add) secretAccessKey, which must never reach an alert.
     key = event.response().get("accessKey")
     key = key if type(key) is dict else {}
-    context = {
-        "target_user": clip(target or f.nested_text(key, "userName") or f.user_name(event), 128),
-        "access_key_id": clip(f.nested_text(key, "accessKeyId"), 32),
-        "status": clip(f.nested_text(key, "status"), 16),
-    }
+    user = clip(target or f.nested_text(key, "userName") or f.user_name(event), 128)
+    key_id = clip(f.nested_text(key, "accessKeyId"), 32)
+    context = {"target_user": user, "access_key_id": key_id, "status": clip(f.nested_text(key, "status"), 16),
+               **targets(("user", user), ("access-key", key_id))}
     if kind == "Root":
         # Root keys are always a finding; root minting keys for users means root is in active use.
         if target:
             return Hit(severity=Severity.CRITICAL, title="Root user created an access key for an IAM user",
                        context={**context, "for": "another user"})
         return Hit(severity=Severity.CRITICAL, title="Root user created a root access key",
-                   context={**context, "target_user": "root", "for": "root"})
+                   context={**context, "target_user": "root", "for": "root",
+                            **targets(("user", "root"), ("access-key", key_id))})
     caller = ident.userName if kind == "IAMUser" else ""
     if target and target != caller:
         return Hit(severity=Severity.HIGH, title="Access key created for another user",

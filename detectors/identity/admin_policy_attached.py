@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-from detectors._common import ACTOR, aws_own, call_name
+from detectors._common import ACTOR, aws_own, call_name, targets
 from monitor.model import Detector, Event, Hit, Severity
 from monitor.model import event as f
 from monitor.model.alert import clip
@@ -21,6 +21,7 @@ DEFAULT_ADMIN_POLICIES = (
     "arn:aws:iam::aws:policy/IAMFullAccess",
 )
 _TARGETS = {"AttachUserPolicy": "userName", "AttachGroupPolicy": "groupName", "AttachRolePolicy": "roleName"}
+_TARGET_KINDS = {"userName": "user", "groupName": "group", "roleName": "role"}
 
 
 def _patterns(params: Mapping[str, Any]) -> list[str]:
@@ -42,7 +43,8 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     name = event.eventName
     target_key = _TARGETS.get(name, "")
     target = f.nested_text(request, target_key) if target_key else ""
-    context = {"call": call_name(event), "policy_arn": clip(arn, 256), target_key or "target": clip(target, 256)}
+    context = {"call": call_name(event), "policy_arn": clip(arn, 256), target_key or "target": clip(target, 256),
+               **targets(("policy", arn), (_TARGET_KINDS.get(target_key, "target"), target))}
     if name == "AttachUserPolicy":
         # Users hold long-term credentials: an admin user is the classic persistence step.
         return Hit(severity=Severity.CRITICAL, title="Administrator policy attached to an IAM user", context=context)

@@ -16,7 +16,9 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     mfa_used = f.nested_text(event.additional(), "MFAUsed")
     context = {"outcome": outcome or "unknown", "mfa_used": mfa_used or "unknown"}
     if outcome == "Success":
-        return Hit(severity=Severity.CRITICAL, title="Root user signed in to the console", context=context)
+        # After a failure in the same episode the alert is updated, not repeated, and says so.
+        return Hit(severity=Severity.CRITICAL, title="Root user signed in to the console", context=context,
+                   escalation_title="Root console sign-in failed, then succeeded {after} later")
     return Hit(severity=Severity.HIGH, title="Failed root user console sign-in", context=context)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from detectors._changes import context, scalar
 from monitor.model import Event
-from monitor.model.alert import clip
+from monitor.model.alert import TARGETS, clip, target
 
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
 # Calls that always stop or destroy recording (trails and CloudTrail Lake event data stores).
@@ -132,11 +132,12 @@ def lifecycle_expires(params: Mapping[str, Any]) -> bool:
     return False
 
 
-def trail_context(event: Event, params: Mapping[str, Any]) -> dict[str, str]:
+def trail_context(event: Event, params: Mapping[str, Any]) -> dict[str, Any]:
     found = context(event, _CONTEXT_FIELDS, params)
     trail = trail_name(params)
     if trail:
         found["trail"] = trail
+        found[TARGETS] = [target("trail", trail), *found.get(TARGETS, ())]
     return found
 
 

@@ -45,7 +45,7 @@ from monitor.alerts.outbox_schema import (
     Thread,
     Window,
 )
-from monitor.model.alert import Alert
+from monitor.model.alert import UPDATED_FOR, Alert
 from monitor.model.severity import Severity
 
 
@@ -210,15 +210,18 @@ class Outbox:
             result = self._immediate(sink, alert, group_key, now)
             self._save_window(sink, group_key, Window(now + length, length, severity, None))
             return result
-        if severity > window.sent_severity:
+        # A severity rise, or an update the engine made at once for a worse call or target (updated_for).
+        if severity > window.sent_severity or alert.context.get(UPDATED_FOR):
             carried = 0
             followup = self._open_followup(window.followup_seq)
             if followup is not None:
                 carried = followup[1]
                 self._db.execute("UPDATE outbox_deliveries SET state = 'folded', done_at = ? WHERE seq = ?",
                                  (now, followup[0]))
-            result = self._immediate(sink, alert, group_key, now, escalation=True, repeats=carried)
-            self._save_window(sink, group_key, Window(window.end, window.seconds, severity, None))
+            result = self._immediate(sink, alert, group_key, now, escalation=severity > window.sent_severity,
+                                     repeats=carried)
+            self._save_window(sink, group_key, Window(window.end, window.seconds, max(severity, window.sent_severity),
+                                                      None))
             return result
         if self._pending_same(sink, alert.id) is not None:
             self._save_window(sink, group_key, window)

@@ -35,7 +35,7 @@ from monitor.alerts.slack_text import (
     sanitize,
     text_block,
 )
-from monitor.model.alert import Alert, rfc3339
+from monitor.model.alert import MAX_TARGETS, TARGETS, TARGETS_OMITTED, UPDATED_FOR, Alert, rfc3339
 from monitor.model.severity import Severity
 
 __all__ = ["MAX_HEADER_CHARS", "MAX_MESSAGE_CHARS", "MAX_SECTION_CHARS", "build_message", "build_parent",
@@ -43,6 +43,9 @@ __all__ = ["MAX_HEADER_CHARS", "MAX_MESSAGE_CHARS", "MAX_SECTION_CHARS", "build_
 
 MAX_EVENT_IDS_SHOWN = 10
 MAX_CONTEXT_ENTRIES = 10
+MAX_TARGETS_SHOWN = MAX_TARGETS + 5  # an alert's list: its cap and the first target of each kind past it
+# Context entries with a block of their own, not repeated under Details.
+_OWN_BLOCKS = frozenset({TARGETS, TARGETS_OMITTED, UPDATED_FOR})
 
 _REGION = re.compile(r"^[a-z]{2}-[a-z]+(?:-[a-z]+)?-\d{1,2}$")
 # The console link is built for the commercial partition only.
@@ -117,6 +120,7 @@ def _fields(alert: Alert, notice: Notice) -> list[dict[str, Any]]:
 
 def _context_lines(context: dict[str, Any]) -> str:
     lines: list[str] = []
+    context = {key: value for key, value in context.items() if key not in _OWN_BLOCKS}
     for index, (key, value) in enumerate(context.items()):
         if index >= MAX_CONTEXT_ENTRIES:
             lines.append(f"… {len(context) - MAX_CONTEXT_ENTRIES} more")
@@ -127,6 +131,19 @@ def _context_lines(context: dict[str, Any]) -> str:
             shown = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
         lines.append("• " + code(str(key), 80) + ": " + code(shown, 250))
     return "\n".join(lines)
+
+
+def _targets(context: dict[str, Any]) -> str | None:
+    """Every target the alert folded, one code span each, and how many more ("+12 more")."""
+    listed = context.get(TARGETS)
+    if not isinstance(listed, list) or not listed:
+        return None
+    shown = [code(str(t), 200) for t in listed[:MAX_TARGETS_SHOWN]]
+    omitted = context.get(TARGETS_OMITTED)
+    more = (omitted if type(omitted) is int and omitted > 0 else 0) + max(0, len(listed) - MAX_TARGETS_SHOWN)
+    if more:
+        shown.append(f"+{more} more")
+    return f"*Targets ({len(listed) + more})*\n" + ", ".join(shown)
 
 
 def _event_ids(alert: Alert) -> str:
@@ -144,6 +161,12 @@ def updated_name(alert: Alert) -> str:
 
 def _update_line(alert: Alert) -> str:
     return f"*Update to {'incident' if is_incident(alert) else 'alert'}* {code(alert.id, 80)}"
+
+
+def _reason_line(alert: Alert) -> str | None:
+    """Why the engine sent this update at once (a worse call, a new kind of target, a severity rise)."""
+    reason = alert.context.get(UPDATED_FOR)
+    return "*Updated at once:* " + code(reason, 300) if isinstance(reason, str) and reason else None
 
 
 def _incident_line(alert: Alert) -> str | None:
@@ -176,11 +199,15 @@ def _body(notice: Notice) -> list[dict[str, Any]]:
         blocks.extend(incident_blocks(alert))
     else:
         blocks.append({"type": "section", "fields": _fields(alert, notice)})
+        targets = _targets(alert.context)
+        if targets is not None:
+            blocks.append(text_block(targets))
         blocks.append(text_block("*User agent*\n" + code(alert.user_agent, 1000)))
         if alert.event_ids:
             blocks.append(text_block(_event_ids(alert)))
-        if alert.context:
-            blocks.append(text_block("*Details*\n" + _context_lines(alert.context)))
+        details = _context_lines(alert.context)
+        if details:
+            blocks.append(text_block("*Details*\n" + details))
         link = next((u for u in (console_link(alert.region, e) for e in alert.event_ids) if u), None)
         if link is not None:
             blocks.append(text_block(f"<{link}|Open the event in the CloudTrail console>"))
@@ -197,6 +224,9 @@ def build_message(notice: Notice) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [_header(headline(notice))]
     if not first:
         blocks.append(text_block(_update_line(alert)))
+        reason = _reason_line(alert)
+        if reason:
+            blocks.append(text_block(reason))
     incident = _incident_line(alert)
     if incident:
         blocks.append(text_block(incident))
@@ -229,6 +259,9 @@ def build_reply(notice: Notice) -> dict[str, Any]:
     """A short thread reply for a later notice: what changed, naming the alert or incident."""
     alert = notice.alert
     lines = [f"*{clip_escaped(plain(headline(notice), 300), 600)}*", _update_line(alert)]
+    reason = _reason_line(alert)
+    if reason:
+        lines.append(reason)
     incident = _incident_line(alert)
     if incident:
         lines.append(incident)
@@ -237,6 +270,9 @@ def build_reply(notice: Notice) -> dict[str, Any]:
         count += f" (+{notice.repeats} more since the last message)"
     lines.append(f"{count} · severity {alert.severity.label} · last event {rfc3339(alert.last_event_time)}")
     blocks = [text_block("\n".join(lines))]
+    targets = None if is_incident(alert) else _targets(alert.context)
+    if targets is not None:
+        blocks.append(text_block(targets))
     latest = latest_steps_text(alert) if is_incident(alert) else ""
     if latest:
         blocks.append(text_block(latest))

@@ -227,7 +227,9 @@ class Detection:
         finding = Finding(detector=rule.index, position=position, key=key, value=value,
                           severity=hit.severity if hit.severity is not None else detector.severity,
                           title=clip(hit.title or detector.title, 200), context=context, facts=facts,
-                          prior=hit.prior, standalone=hit.standalone, quiet=hit.quiet)
+                          prior=hit.prior, standalone=hit.standalone, quiet=hit.quiet,
+                          escalation_title=None if hit.escalation_title is None else clip(hit.escalation_title, 200),
+                          priors_needed=hit.priors_needed, read_only=event.readOnly is True)
         if rule.learner:
             learned[(rule.index, key or "", value or "")] = finding
         found.findings.append(finding)

@@ -45,6 +45,9 @@ class Finding(msgspec.Struct, gc=False):
     quiet: bool = False
     # First-seen learners: later events of the slice with the same key and value (their positions).
     repeats: list[int] = msgspec.field(default_factory=list)
+    escalation_title: str | None = None  # Hit.escalation_title
+    read_only: bool = False  # the event's readOnly is true: its call is a read, never a worse action
+    priors_needed: int | None = None  # Hit.priors_needed
 
 
 @dataclass(slots=True)

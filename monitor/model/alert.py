@@ -17,9 +17,28 @@ ALERT_SCHEMA_VERSION = 1
 MAX_FIELD_CHARS = 1024
 MAX_EVENT_IDS = 20
 
+# context["targets"]: what the alert's events acted on, "kind:value" strings ("user:bob", "snapshot:snap-0a1b").
+# An alert lists the first MAX_TARGETS distinct ones; context["targets_omitted"] counts the rest.
+TARGETS = "targets"
+TARGETS_OMITTED = "targets_omitted"
+MAX_TARGETS = 20
+MAX_TARGET_CHARS = 256
+# context["updated_for"]: why this emission of an episode was made at once (a worse call, target kind or severity);
+# delivery sends such an update at once too instead of folding it into the repeat window's follow-up.
+UPDATED_FOR = "updated_for"
+
 
 def clip(value: str, limit: int = MAX_FIELD_CHARS) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def target(kind: str, value: str) -> str:
+    """One entry of context["targets"]: "kind:value", the value clipped; "" when there is no value."""
+    return f"{kind}:{clip(value, MAX_TARGET_CHARS - len(kind) - 1)}" if value else ""
+
+
+def target_kind(entry: str) -> str:
+    return entry.partition(":")[0]
 
 
 def fingerprint(*parts: str) -> str:

@@ -41,6 +41,10 @@ class Hit(msgspec.Struct, frozen=True, gc=False):
 
     A msgspec struct rather than a dataclass: detectors that see every event build many, and this
     costs a tenth as much.
+
+    `context["targets"]` (optional) names what the event acted on, as "kind:value" strings
+    (`monitor.model.alert.target`: "user:deploy-bot", "trail:org-trail"); an alert that folds several
+    events lists every distinct one (`detectors/_common.py` and `_changes.py` fill it for most detectors).
     """
 
     severity: Severity | None = None
@@ -56,6 +60,11 @@ class Hit(msgspec.Struct, frozen=True, gc=False):
     standalone: bool = False
     # FirstSeen: learn this value for the key but never alert on it (an address listed as the key's own).
     quiet: bool = False
+    # The title the alert takes when this Hit raises the severity of its open episode ("failed, then
+    # succeeded {after} later"): `{after}` becomes the time since the episode's first event.
+    escalation_title: str | None = None
+    # Preceded: how many prior events this trigger needs (a per-key threshold); None: the kind's `count`.
+    priors_needed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

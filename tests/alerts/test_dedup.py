@@ -77,6 +77,26 @@ async def test_escalation_is_sent_at_once_with_pending_repeats(tmp_path: Path, r
     assert len(receiver.accepted) == 2
 
 
+async def test_an_update_for_a_worse_call_is_sent_at_once_with_pending_repeats(
+        tmp_path: Path, receiver: Receiver, running, clock: FakeClock) -> None:
+    alerting = running(settings(), tmp_path / "o.sqlite", clock=clock)
+    await alerting.start()
+    await alerting.record([make_alert("ep", count=1, context={"targets": ["trail:org-trail"]})])
+    await alerting.wait_for(lambda s: s.sinks["webhook"].sent == 1)
+    clock.advance(5)
+    await alerting.record([make_alert("ep", count=2, context={"targets": ["trail:org-trail"]})])  # folded
+    clock.advance(5)
+    await alerting.record([make_alert("ep", count=3, context={"targets": ["trail:org-trail", "trail:backup"],
+                                                              "updated_for": "new call cloudtrail:DeleteTrail"})])
+    await alerting.wait_for(lambda s: s.sinks["webhook"].sent == 2 and s.outbox_depth == 0)
+    assert kinds(receiver) == [("ep", "new", "0"), ("ep", "update", "1")]
+    assert receiver.accepted[1].json()["context"]["updated_for"] == "new call cloudtrail:DeleteTrail"
+    clock.advance(601)
+    alerting.wake()
+    await alerting.wait_for(lambda s: s.outbox_depth == 0)
+    assert len(receiver.accepted) == 2
+
+
 async def test_other_ids_with_the_same_key_are_suppressed_into_the_first(tmp_path: Path, receiver: Receiver,
                                                                         running, clock: FakeClock) -> None:
     alerting = running(settings(), tmp_path / "o.sqlite", clock=clock)

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.alerts.base import KIND_NEW, KIND_REPEAT, Notice
+from monitor.alerts.base import KIND_NEW, KIND_REPEAT, KIND_UPDATE, Notice
 from monitor.alerts.slack_format import (
     MAX_HEADER_CHARS,
     MAX_MESSAGE_CHARS,
@@ -153,3 +153,18 @@ def test_console_link_for_valid_parts() -> None:
 def test_no_link_when_the_event_id_is_hostile() -> None:
     alert = make_alert("a1", event_ids=["<http://evil|x>", "https://evil.example/" + EVENT_ID], region="us-east-1")
     assert links(build_message(notice(alert))) == []
+
+
+def test_every_target_is_listed_inertly_with_the_count_of_the_rest_and_the_reason_for_an_update() -> None:
+    targets = ["trail:org-trail", "trail:<!channel>", *(f"bucket:example-{n}" for n in range(18))]
+    alert = make_alert("a1", context={"call": "cloudtrail:DeleteTrail", "targets": targets, "targets_omitted": 7,
+                                      "updated_for": "new call cloudtrail:DeleteTrail"})
+    message = build_message(notice(alert, KIND_UPDATE))
+    texts = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section" and "text" in b]
+    [listing] = [t for t in texts if t.startswith("*Targets")]
+    assert listing.startswith("*Targets (27)*\n`trail:org-trail`, `trail:&lt;!channel&gt;`, `bucket:example-0`")
+    assert listing.endswith("`bucket:example-17`, +7 more")
+    assert "*Updated at once:* `new call cloudtrail:DeleteTrail`" in texts
+    [details] = [t for t in texts if t.startswith("*Details*")]
+    assert "targets" not in details and "updated_for" not in details and "cloudtrail:DeleteTrail" in details
+    assert [link for link in links(message) if not link.startswith(CONSOLE)] == []

@@ -224,3 +224,21 @@ async def test_values_survive_a_redis_restart(replicas: tuple[Replica, Replica],
     alerts = await second.process(failures("sybil", 3, 2))
     assert [(a.detector, a.count) for a in alerts] == [(BURST, 5)]
     assert ACCOUNT in {a.account for a in alerts}
+
+
+async def test_a_worse_call_on_another_replica_updates_the_alert_at_once_and_both_targets_stay_listed(
+        redis_server: RedisServer) -> None:
+    from tests.engine.test_folding import selectors_blinded, trail_deleted
+
+    first, second = (Replica(redis_server.url, ["cloudtrail-logging-stopped"]) for _ in range(2))
+    try:
+        [opened] = await first.process([selectors_blinded("org-trail", 0)])
+        [updated] = await second.process([trail_deleted("org-trail", 20)])
+        assert updated.id == opened.id and updated.context["updated_for"] == "new call cloudtrail:DeleteTrail"
+        assert await first.process([trail_deleted("backup-trail", 35)]) == []  # a known call: it joins
+        closed = await second.process([signin(root(), 100_000, "Success")])  # much later: the episode closes
+        assert [(a.id, a.count, a.context["targets"]) for a in closed] == [
+            (opened.id, 3, ["trail:org-trail", "trail:backup-trail"])]
+    finally:
+        await first.close()
+        await second.close()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from monitor.engine.episodes import SPACE as EPISODES
-from monitor.engine.episodes import Episodes
+from monitor.engine.episodes import Episodes, fold_targets
 from monitor.engine.episodes import slot as episode_slot
 from monitor.engine.findings import (
     ACCOUNT,
@@ -26,7 +26,7 @@ from monitor.engine.findings import (
     Finding,
 )
 from monitor.engine.state.store import PLAIN, Codec, SpaceOptions, StateStore
-from monitor.model.alert import MAX_EVENT_IDS, Alert, clip, fingerprint
+from monitor.model.alert import MAX_EVENT_IDS, TARGETS, TARGETS_OMITTED, Alert, clip, fingerprint
 from monitor.model.detector import Detector
 
 
@@ -54,6 +54,10 @@ class Batch:
 class Kind:
     """Base of every kind: a detector, the store and the episodes, and the alert plumbing."""
 
+    # A new call or target kind joining a high alert re-emits it at once: kinds where each event is a finding
+    # of its own (no stateful kind) say so; in bursts and learners new calls and targets are the usual case.
+    eager_updates: ClassVar[bool] = False
+
     def __init__(self, detector: Detector, store: StateStore, episodes: Episodes,
                  account_aliases: Mapping[str, str], lateness: float) -> None:
         self.detector = detector
@@ -79,13 +83,16 @@ class Kind:
                   count: int = 1) -> Alert:
         facts = finding.facts
         detector = self.detector
+        context = finding.context
+        if type(context.get(TARGETS)) in (list, tuple):  # the Hit's targets, clipped and capped as an episode's
+            context, _, _ = fold_targets({k: v for k, v in context.items() if k != TARGETS}, (), context[TARGETS])
         return Alert(
             id=alert_id, detector=detector.id, title=finding.title, severity=finding.severity,
             account=facts[ACCOUNT], account_alias=self.aliases.get(facts[ACCOUNT], ""), region=facts[REGION],
             principal=facts[PRINCIPAL], source_ip=facts[SOURCE_IP], user_agent=facts[USER_AGENT],
             event_source=facts[EVENT_SOURCE], event_name=facts[EVENT_NAME], event_time=start,
             last_event_time=max(last, start), event_ids=[clip(e, 128) for e in event_ids if e][:MAX_EVENT_IDS],
-            count=count, mitre=detector.mitre, runbook=detector.runbook, context=finding.context,
+            count=count, mitre=detector.mitre, runbook=detector.runbook, context=context,
         )
 
     def open_episode(self, finding: Finding, ts: float, key: str, fired: Fired, batch: Batch) -> None:
@@ -94,7 +101,11 @@ class Kind:
                                fired.event_ids, fired.count)
         if fired.context:
             alert.context = {**alert.context, **fired.context}
-        batch.alerts.append(self.episodes.open(detector.id, key, alert, fired.start, detector.episode_seconds))
+        omitted: tuple[str, ...] = ()
+        if TARGETS_OMITTED in alert.context:  # one event named more targets than an alert lists
+            _, omitted, _ = fold_targets({}, (), finding.context.get(TARGETS))
+        batch.alerts.append(self.episodes.open(detector.id, key, alert, fired.start, detector.episode_seconds,
+                                               omitted))
 
     def join_open_episode(self, finding: Finding, ts: float, key: str, batch: Batch, *, count: int = 1,
                           label: str | None = None, values: list[str] | None = None) -> bool:
@@ -104,7 +115,7 @@ class Kind:
             return False
         if episode.covers(ts, self.detector.episode_seconds):
             self.episodes.join(self.id, key, episode, ts, [batch.event_ids[finding.position]], count,
-                               finding.severity, batch.alerts, label, values)
+                               finding.severity, batch.alerts, label, values, finding, self.eager_updates)
             return True
         self.episodes.close(self.id, key, batch.alerts)
         return False

@@ -10,6 +10,8 @@ from monitor.model.alert import fingerprint
 class Single(Kind):
     """No group key: every matching event is its own alert, identified by its eventID."""
 
+    eager_updates = True  # for the Hits that name their own key
+
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         event_id = batch.event_ids[finding.position]
         if finding.key is not None:  # this Hit named its own key: repeats of it fold
@@ -24,6 +26,8 @@ class Single(Kind):
 
 class Grouped(Kind):
     """Repeats of one key within an episode fold into one alert."""
+
+    eager_updates = True
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         key = finding.key

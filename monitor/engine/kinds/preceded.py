@@ -1,7 +1,8 @@
 """Preceded: alert on a trigger that follows >= `count` prior events of the same key within the window.
 
 Prior events (`Hit.prior`) are only remembered; a trigger checks the window before it and, when it
-fires, clears the key's memory (each failure burst explains one success).
+fires, clears the key's memory (each failure burst explains one success). A trigger may name its own
+threshold (`Hit.priors_needed`: one failure is enough before root signs in).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class PrecededKind(StatefulKind):
             return
         first = bisect_left(priors, (ts - window, ""))
         inside = [entry for entry in priors[first:] if entry[0] <= ts]
-        if len(inside) < self.spec.count:
+        needed = self.spec.count if finding.priors_needed is None else max(1, finding.priors_needed)
+        if len(inside) < needed:
             return
         self.store.delete(self.space, key)
         fired = Fired(start=inside[0][0], count=len(inside) + 1, event_ids=[*(e for _, e in inside if e), event_id],
