@@ -95,6 +95,16 @@ def context(event: Event, keys: Iterable[str], values: Mapping[str, Any] | None 
     return found
 
 
+def request_targets(event: Event) -> list[str]:
+    """What the request names among `TARGET_FIELDS` ("user:bob", "trail:org-trail"), for detectors whose
+    context does not copy those fields."""
+    values = flat(event.request())
+    named = [target(kind, scalar(values.get(key))) for key, kind in TARGET_FIELDS.items()]
+    if event.eventSource == "cloudtrail.amazonaws.com":  # StopLogging, DeleteTrail: the trail is `name`
+        named.append(target("trail", scalar(values.get("name"))))
+    return [entry for entry in named if entry]
+
+
 def change_hit(event: Event, fields: Iterable[str], high: frozenset[str] = frozenset(),
                high_title: str | None = None) -> Hit | None:
     """The common CIS verdict: a person's successful change, high when its event name is in `high`."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Final
 
+from detectors._changes import request_targets
 from detectors._common import aws_own, call_name, identified
 from detectors._fields import strings
 from detectors._refusals import PERMISSION, attempted, refusal
@@ -36,7 +37,7 @@ from detectors.logging._trails import TRAIL_STOPS, trail_blinded, trail_name
 from detectors.logging.security_service_disabled import CALLS as SECURITY_SERVICE_CALLS
 from monitor.model import Detector, Event, Hit, Severity, keys
 from monitor.model import event as f
-from monitor.model.alert import clip
+from monitor.model.alert import TARGETS, clip
 
 Request = dict[str, Any]
 # What the refused call would have done ("" when nothing more than the call itself), or None when this
@@ -186,11 +187,14 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
         detail = clip(f.nested_text(request, "policyArn"), 256)
     if why != PERMISSION:
         severity = Severity.MEDIUM  # authorised, only a quota or capacity stopped it: as bad as the launch
-    context = {"call": call_name(event), "error_code": clip(event.errorCode or "", 128),
-               "error_message": clip(event.errorMessage or "", 300), "refusal": why,
-               "region": clip(event.awsRegion, 32)}
+    context: dict[str, Any] = {"call": call_name(event), "error_code": clip(event.errorCode or "", 128),
+                               "error_message": clip(event.errorMessage or "", 300), "refusal": why,
+                               "region": clip(event.awsRegion, 32)}
     if detail:
         context["attempted"] = detail
+    named = request_targets(event)
+    if named:
+        context[TARGETS] = named
     return Hit(severity=severity, title=attempted(title, why), context=context,
                key=f"{f.account(event)}|{f.principal(event)}|{attempt.kind}")
 

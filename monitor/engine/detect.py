@@ -22,6 +22,7 @@ from monitor.decode.formats import INSIGHT_EVENT_TYPE
 from monitor.engine.findings import Facts, Finding, SliceFindings
 from monitor.engine.kinds.first_seen import first_seen_granularity
 from monitor.engine.suppressions import SuppressionSet
+from monitor.engine.targets import with_targets
 from monitor.model import event as ev
 from monitor.model.alert import clip
 from monitor.model.detector import ANY_SOURCE, IDENTITY_CENTER, IDENTITY_CENTER_MARK, Detector, FirstSeen, Hit, Keys
@@ -219,7 +220,7 @@ class Detection:
         if facts is None:
             facts = event_facts(event)
         detector = rule.detector
-        context = dict(hit.context)
+        context = with_targets(dict(hit.context))
         service = ev.calling_service(event)
         if service:  # a change a service made for someone: say which service, for whom
             context.setdefault("made_through", clip(service, 128))
