@@ -24,7 +24,16 @@ from monitor.engine.kinds.first_seen import first_seen_granularity
 from monitor.engine.suppressions import SuppressionSet
 from monitor.model import event as ev
 from monitor.model.alert import clip
-from monitor.model.detector import ANY_SOURCE, IDENTITY_CENTER, IDENTITY_CENTER_MARK, Detector, FirstSeen, Hit, Keys
+from monitor.model.detector import (
+    ANY_SOURCE,
+    IDENTITY_CENTER,
+    IDENTITY_CENTER_MARK,
+    Detector,
+    FirstSeen,
+    Hit,
+    Keys,
+    Sequences,
+)
 from monitor.model.event import Event
 from monitor.model.facts import key_function
 from monitor.model.issue import InputIssue
@@ -69,6 +78,13 @@ class Detection:
         self._times = EventTimes()
 
         self.rules = [Rule(index, detector, suppressions) for index, detector in enumerate(detectors)]
+        # Attack sequences follow actors across keys: findings then carry the calling key (and whether an
+        # allowlist entry for the sequence detector keeps the event out of every sequence).
+        sequence = next((d for d in detectors if isinstance(d.state, Sequences)), None)
+        self._sequences = sequence is not None
+        self._sequence_suppressions = (suppressions if sequence is not None and suppressions.applies_to(sequence.id)
+                                       else None)
+        self._sequence_id = sequence.id if sequence is not None else ""
         self._by_name: dict[str, list[tuple[str, Rule]]] = {}
         self._every: list[Rule] = []
         self._on_errors: list[Rule] = []
@@ -228,6 +244,11 @@ class Detection:
                           severity=hit.severity if hit.severity is not None else detector.severity,
                           title=clip(hit.title or detector.title, 200), context=context, facts=facts,
                           prior=hit.prior, standalone=hit.standalone, quiet=hit.quiet)
+        if self._sequences:
+            finding.access_key = clip(event.userIdentity.accessKeyId, 128)
+            finding.console = event.sessionCredentialFromConsole == "true"
+            quiet = self._sequence_suppressions
+            finding.unsequenced = quiet is not None and quiet.match(self._sequence_id, event, ts) is not None
         if rule.learner:
             learned[(rule.index, key or "", value or "")] = finding
         found.findings.append(finding)

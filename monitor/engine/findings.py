@@ -45,6 +45,12 @@ class Finding(msgspec.Struct, gc=False):
     quiet: bool = False
     # First-seen learners: later events of the slice with the same key and value (their positions).
     repeats: list[int] = msgspec.field(default_factory=list)
+    # For attack sequences (set only when the attack-sequence detector runs): the access key the call was made
+    # with, whether its session came from a console sign-in, and whether an `attack-sequence` suppression
+    # matched the event (then it is no step of any sequence).
+    access_key: str = ""
+    console: bool = False
+    unsequenced: bool = False
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from monitor.model.detector import (
     FirstSeen,
     Preceded,
     RateBaseline,
+    Sequences,
     StateKind,
     Threshold,
 )
@@ -78,6 +79,9 @@ def _window_changes(detector: Detector, setting: DetectorSettings) -> StateKind:
                                    history_seconds=window or state.history_seconds)
     if isinstance(state, FirstSeen) and count is None and window is not None:
         return dataclasses.replace(state, history_seconds=window)
+    if isinstance(state, Sequences):  # the threshold: how many tactics; the window: the sliding window
+        return dataclasses.replace(state, min_tactics=count or state.min_tactics,
+                                   window_seconds=window or state.window_seconds)
     if isinstance(state, RateBaseline):
         return dataclasses.replace(state, min_count=count or state.min_count,
                                    history_seconds=window or state.history_seconds)

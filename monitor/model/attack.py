@@ -90,6 +90,34 @@ TECHNIQUE_TACTICS: dict[str, tuple[str, ...]] = {
 }
 
 
+# The one tactic a technique stands for in a sequence's timeline: the first ATT&CK lists it under is not always
+# the telling one (Valid Accounts is listed under four; used in the cloud it is how the attacker got in).
+PRIMARY: dict[str, str] = {
+    "T1078": INITIAL_ACCESS, "T1098": PRIVILEGE_ESCALATION, "T1484": PRIVILEGE_ESCALATION,
+    "T1548": PRIVILEGE_ESCALATION,
+    "T1550": DEFENSE_EVASION, "T1556": CREDENTIAL_ACCESS, "T1040": CREDENTIAL_ACCESS, "T1546": PERSISTENCE,
+    "T1666": DEFENSE_EVASION, "T1133": INITIAL_ACCESS, "T1021": LATERAL_MOVEMENT,
+    # Sub-techniques that say more than their parent.
+    "T1098.003": PRIVILEGE_ESCALATION, "T1484.002": PRIVILEGE_ESCALATION, "T1548.005": PRIVILEGE_ESCALATION,
+    "T1098.001": PERSISTENCE, "T1136.003": PERSISTENCE, "T1562.008": DEFENSE_EVASION,
+}
+
+
+@lru_cache(maxsize=1024)
+def primary_tactic(techniques: tuple[str, ...]) -> str:
+    """The tactic a detection with these techniques stands for: its first technique's (PRIMARY, else the first
+    tactic ATT&CK lists it under; a sub-technique not listed takes its parent's); "" when none is known."""
+    for technique in techniques:
+        parent = technique.split(".", 1)[0]
+        tactic = PRIMARY.get(technique) or PRIMARY.get(parent)
+        if tactic:
+            return tactic
+        tactics = TECHNIQUE_TACTICS.get(technique) or TECHNIQUE_TACTICS.get(parent)
+        if tactics:
+            return tactics[0]
+    return ""
+
+
 @lru_cache(maxsize=1024)
 def tactics_of(techniques: tuple[str, ...]) -> tuple[str, ...]:
     """The tactics of these technique ids, in ATT&CK's order, each once (unknown ids give none)."""
