@@ -309,7 +309,7 @@ def cmd_detectors_list(args: argparse.Namespace) -> int:
 def cmd_detectors_test(args: argparse.Namespace) -> int:
     # Samples run against detectors as written: config settings (severity overrides...) would change verdicts.
     _, loaded = assemble_detectors(_load(args.config))
-    detectors = [*builtin_detectors(), *loaded.detectors]
+    detectors = catalog = [*builtin_detectors(), *loaded.detectors]
     if args.detector:
         missing = sorted(set(args.detector) - {d.id for d in detectors})
         if missing:
@@ -319,7 +319,7 @@ def cmd_detectors_test(args: argparse.Namespace) -> int:
     total = 0
     for detector in detectors:
         if kind_of(detector.id, loaded) == "builtin":
-            results = run_samples(detector)
+            results = run_samples(detector, catalog)
         else:
             results = [run_case(detector, s.case) for s in loaded.samples if s.detector == detector.id]
         for result in results:

@@ -45,6 +45,8 @@ class NamedSequence:
         matched: list[Mapping[str, Any]] = []
         wanted = 0
         for step in steps:
+            if matched and step.get("event_id") == matched[-1].get("event_id"):
+                continue  # one call is one step of a story, however many detectors report it
             if self.steps[wanted].matches(step, matched):
                 matched.append(step)
                 wanted += 1

@@ -229,7 +229,7 @@ class SequenceKind(Kind):
             identities[name] = entry
 
     def _generic(self, steps: list[dict[str, Any]]) -> bool:
-        tactics = {step["tactic"] for step in steps if step["tactic"]}
+        tactics = spanned(steps)
         return (len(tactics) >= self.spec.min_tactics and not tactics.isdisjoint(HIGH_IMPACT)
                 and any(step["kind"] == "alert" for step in steps))
 
@@ -264,7 +264,7 @@ class SequenceKind(Kind):
         actor = state["actor"]
         sequence = state["sequence"]
         named = next((n for n in self.named if n.id == sequence), None)
-        tactics = ordered(step["tactic"] for step in steps if step["tactic"])
+        tactics = ordered(spanned(steps))
         severity = Severity.CRITICAL if named is None or len(tactics) >= 3 else Severity.HIGH
         first, last = steps[0], steps[-1]
         timeline = [_entry(step) for step in steps]
@@ -294,6 +294,20 @@ class SequenceKind(Kind):
                                          if step["event_id"]))[:MAX_EVENT_IDS],
             count=len(steps), mitre=mitre or self.detector.mitre, runbook=self.detector.runbook, context=context,
             tactics=tuple(tactics))
+
+
+def spanned(steps: list[dict[str, Any]]) -> set[str]:
+    """The tactics steps span, one per event: several detectors reporting one call (a key created without MFA)
+    are one step of the story, told by its most severe alert."""
+    told: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        if not step["tactic"]:
+            continue
+        event = step["event_id"] or step["alert_id"]
+        best = told.get(event)
+        if best is None or (step["kind"] == "alert", step["severity"]) > (best["kind"] == "alert", best["severity"]):
+            told[event] = step
+    return {step["tactic"] for step in told.values()}
 
 
 def identity_names(finding: Finding) -> list[str]:
@@ -342,8 +356,8 @@ def narrative(actor: str, steps: list[dict[str, Any]], identities: list[dict[str
     story = f"Actor {short(actor)}: " + "; then ".join(parts)
     if len(steps) > 12:
         story += f"; and {len(steps) - 12} more steps"
-    links = [f"{short(entry['identity'])} is {short(actor) if not entry['linked_to'] else short(entry['linked_to'])}"
-             f"'s: {entry['how']}" for entry in identities if entry["linked_to"]]
+    links = [f"{short(entry['linked_to'])} {entry['how']}: {short(entry['identity'])}"
+             for entry in identities if entry["linked_to"]]
     if links:
         story += ". Linked: " + "; ".join(links)
     return clip(story + ".", 4000)
