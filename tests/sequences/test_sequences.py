@@ -6,6 +6,7 @@ memory, embedded (SQLite) and Redis stores, and `scan`'s Scanner over files.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +15,12 @@ from typing import Any
 import orjson
 import pytest
 
+from monitor.configreader import Section
 from monitor.decode import decode_bytes
 from monitor.engine import Engine, EngineSettings
 from monitor.engine.state.embedded import EmbeddedStore
 from monitor.engine.suppressions import SuppressionSet
 from monitor.engine.suppressions_settings import parse_suppressions
-from monitor.configreader import Section
 from monitor.model import Alert, Detector
 from monitor.offline.scan import Scanner, expand_paths
 from monitor.pipeline.tasks import newest_per_id
@@ -139,8 +140,9 @@ def test_an_incident_keeps_its_id_and_updates_at_most_once_a_minute() -> None:
     assert len(final) == 1 and final[0].id == emissions[0].id
     assert final[0].count > emissions[-1].count  # what the minute held back
     assert admin["eventID"] in final[0].event_ids
-    assert during >= 2 and all(later.last_event_time - earlier.last_event_time >= 60 or later.severity > earlier.severity
-                               for earlier, later in zip(emissions, emissions[1:], strict=False))
+    assert during >= 2
+    assert all(later.last_event_time - earlier.last_event_time >= 60 or later.severity > earlier.severity
+               for earlier, later in itertools.pairwise(emissions))
 
 
 # -- read in any order, from any number of files, by any process ------------------------------------------
@@ -241,8 +243,9 @@ def test_an_allowlist_entry_for_attack_sequence_drops_the_incident_and_keeps_the
 
 
 def test_a_suppressed_step_never_counts() -> None:
-    settings = EngineSettings(suppressions=_suppressed({"detectors": ["snapshot-or-image-shared"],
-                                                        "event_name": "ModifySnapshotAttribute", "reason": "snapshots are shared with the DR account"}))
+    settings = EngineSettings(suppressions=_suppressed({
+        "detectors": ["snapshot-or-image-shared"], "event_name": "ModifySnapshotAttribute",
+        "reason": "snapshots are shared with the DR account"}))
     _, alerts = run(stolen_role_chain(), Engine(catalog(), settings))
     # Without the share: discovery and privilege escalation only, two tactics and no named sequence.
     assert incidents(alerts) == []
