@@ -48,18 +48,19 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
             how += f" (sourceIdentity {clip(source_identity, 64)})"
         if event.sessionCredentialFromConsole == "true":
             how += " from a console session"
-        if session:
+        # Every call of the session names its key: the key is the link (the session ARN only without one).
+        if key_id:
+            links.append(["key", key_id, session or f.principal(event), how])
+        elif session:
             links.append(["session", session, session, how])
-            if key_id:
-                links.append(["key", key_id, session, how])
     elif name in _TOKENS:
         key_id = _text(response.get("credentials"), "accessKeyId")
         federated = _text(response.get("federatedUser"), "arn")
         owner = federated or f.principal(event)
-        if federated:
-            links.append(["session", federated, federated, _TOKENS[name]])
         if key_id:
             links.append(["key", key_id, owner, _TOKENS[name]])
+        elif federated:
+            links.append(["session", federated, federated, _TOKENS[name]])
     if not links:
         return None
     caller = event.userIdentity

@@ -100,6 +100,8 @@ class SequenceKind(Kind):
         if links:
             _evict(store, LINKS, self.spec.max_links, LINK_TIME)
         for kind, identifier, owner, how in links:
+            if owner == actor == caller:
+                continue  # the caller's own session or key, and the caller is nobody else's: nothing to link
             store.put(LINKS, link_key(kind, identifier),
                       [actor, caller, how, ts, owner, finding.facts[EVENT_NAME], finding.facts[EVENT_ID]],
                       ts + self.spec.link_seconds + self.lateness)
@@ -129,12 +131,16 @@ class SequenceKind(Kind):
 
     def observe(self, finding: Finding, ts: float, batch: Batch, first: int) -> None:
         """After another detector's finding was applied: its alerts (from `batch.alerts[first:]`) are steps."""
+        alerts = batch.alerts
+        if len(alerts) == first:  # the common case: the finding joined a window or an episode quietly
+            if finding.key is not None and not finding.unsequenced:
+                self._tag_member(finding)
+            return
         if finding.unsequenced:
             return
         event_id = batch.event_ids[finding.position]
-        new = [index for index in range(first, len(batch.alerts))
-               if batch.alerts[index].detector != self.id
-               and (batch.alerts[index].last_event_time == ts or event_id in batch.alerts[index].event_ids)]
+        new = [index for index in range(first, len(alerts))
+               if alerts[index].last_event_time == ts or event_id in alerts[index].event_ids]
         store = self.store
         if not new:
             self._tag_member(finding)
@@ -311,10 +317,10 @@ def spanned(steps: list[dict[str, Any]]) -> set[str]:
 
 
 def identity_names(finding: Finding) -> list[str]:
-    names = [link_key("session", finding.facts[PRINCIPAL])]
+    """Where a finding's caller may be linked: its access key (every call names one), else its session."""
     if finding.access_key:
-        names.insert(0, link_key("key", finding.access_key))
-    return names
+        return ["k:" + finding.access_key]
+    return ["p:" + finding.facts[PRINCIPAL]]
 
 
 def identity_reads(finding: Finding) -> list[tuple[str, str]]:
