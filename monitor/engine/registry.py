@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
+from monitor.engine.sequence_rules import SequenceError, configured_sequences
 from monitor.engine.settings import DetectorSettings
 from monitor.model.detector import (
     Detector,
@@ -46,7 +47,12 @@ def apply_settings(detector: Detector, setting: DetectorSettings) -> Detector:
     if setting.severity is not None:
         changes["severity"] = setting.severity
     if setting.params:
-        changes["params"] = {**detector.params, **setting.params}
+        params = changes["params"] = {**detector.params, **setting.params}
+        if isinstance(detector.state, Sequences):  # named sequences are checked now, not when the engine starts
+            try:
+                configured_sequences(params.get("sequences"), params.get("extra_sequences"))
+            except SequenceError as exc:
+                raise RegistryError(f"{detector.id}: {exc}") from None
     if setting.extra_events:
         if detector.all_events:
             raise RegistryError(f"{detector.id}: sees every event already; extra_events does not apply")

@@ -293,3 +293,41 @@ def test_the_linking_rule_alone_never_alerts() -> None:
     engine = Engine([d for d in catalog() if d.id == SEQ])
     result = engine.process(decode_bytes(orjson.dumps({"Records": minted_key_chain()}), "x"))
     assert result.alerts == [] and engine.flush() == []
+
+
+# -- tuning ------------------------------------------------------------------------------------------------
+
+
+def _configured(settings: dict[str, Any]) -> list[Detector]:
+    from monitor.engine.registry import configure
+    from monitor.engine.settings import DetectorSettings
+
+    return configure(catalog(), {SEQ: DetectorSettings(**settings)})
+
+
+def test_a_shorter_window_or_more_tactics_and_added_sequences_are_configured() -> None:
+    # Four tactics wanted and no named sequence: chain (c) spans three, so it is no longer an incident.
+    strict = _configured({"threshold": 4, "params": {"sequences": []}})
+    _, alerts = run(console_chain(), Engine(strict))
+    assert incidents(alerts) == []
+    # A named sequence of one's own: discovery by a linked session, then a key created.
+    added = _configured({"threshold": 9, "params": {"sequences": [], "extra_sequences": [
+        {"id": "recon-then-new-key", "title": "Reconnaissance, then a new access key",
+         "steps": [{"tactics": ["discovery"]}, {"detectors": ["access-key-created"]}]}]}})
+    engine = Engine(added)
+    emitted = [a for event in console_chain() for a in engine.process_records([event], "t").alerts if a.detector == SEQ]
+    # Two tactics when it opens (high); the trail stopped afterwards makes three (critical), under one id.
+    assert [a.severity.label for a in emitted] == ["high", "critical"] and len({a.id for a in emitted}) == 1
+    assert emitted[-1].context["sequence"] == "recon-then-new-key"
+    # Steps further apart than the window are no sequence.
+    short = _configured({"window_seconds": 60})
+    _, alerts = run(minted_key_chain(), Engine(short))
+    assert incidents(alerts) == []
+
+
+def test_a_malformed_sequence_is_refused_when_configured() -> None:
+    from monitor.engine.registry import RegistryError
+
+    with pytest.raises(RegistryError, match="unknown tactic"):
+        _configured({"params": {"extra_sequences": [{"id": "x", "steps": [{"tactics": ["looting"]},
+                                                                          {"tactics": ["impact"]}]}]}})
