@@ -63,13 +63,9 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
             links.append(["session", federated, federated, _TOKENS[name]])
     if not links:
         return None
-    caller = event.userIdentity
-    if caller.type in ("SAMLUser", "WebIdentityUser") and not caller.arn:
-        # A federated caller has no ARN: the subject it signed in as is the actor.
-        subject = caller.userName or f.nested_text(response, "subject") or caller.principalId
-        actor = clip(f"{caller.type}:{subject}", 256)
-    else:
-        actor = clip(f.principal(event), 256)
+    # The caller (a federated one without an ARN by its subject): the engine links the new credentials to
+    # the actor behind it.
+    actor = clip(f.principal(event), 256)
     return Hit(key=actor, context={"links": links})
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -99,8 +99,9 @@ def _names(value: Any, where: str) -> frozenset[str]:
 @cache
 def default_sequences() -> tuple[NamedSequence, ...]:
     """The sequences shipped with trailsentry (read once)."""
-    text = resources.files("monitor.engine").joinpath("sequences.yaml").read_text(encoding="utf-8")
-    return tuple(parse_sequences(yaml.safe_load(text)["sequences"], "sequences.yaml"))
+    text = Path(__file__).with_name("sequences.yaml").read_text(encoding="utf-8")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: a tenth of the time
+    return tuple(parse_sequences(yaml.load(text, Loader=loader)["sequences"], "sequences.yaml"))
 
 
 def configured_sequences(replace: Any, extra: Iterable[Any] | None) -> list[NamedSequence]:
