@@ -25,7 +25,7 @@ from monitor.engine.state.store import Wanted
 from monitor.model import Detector
 from monitor.offline.samples import load_cases, samples_path, with_detectors
 from monitor.rules.builtin import builtin_detectors
-from tests.sequences.chains import RECON, console_chain, minted_key_chain, stolen_role_chain
+from tests.sequences.chains import RECON, console_chain, late_link_chain, minted_key_chain, stolen_role_chain
 
 
 class ReadsOnlyWhatWasWanted(MemoryStore):
@@ -105,7 +105,8 @@ def test_a_day_of_the_example_organization_reads_only_what_was_wanted() -> None:
     assert apply_one_by_one(engine, store, documents) > 10
 
 
-@pytest.mark.parametrize("chain", [minted_key_chain, stolen_role_chain, console_chain], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("chain", [minted_key_chain, stolen_role_chain, console_chain, late_link_chain],
+                         ids=lambda c: c.__name__)
 @pytest.mark.parametrize("per_event", [True, False], ids=["event by event", "one batch"])
 def test_attack_sequences_read_only_what_was_wanted(chain: Callable[[], list[dict[str, Any]]],
                                                     per_event: bool) -> None:

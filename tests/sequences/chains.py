@@ -170,3 +170,9 @@ def console_chain() -> list[dict[str, Any]]:
         create_key(ADMIN_ROLE, "svc-reports", "AKIAIOSFODNN7SVCREP1", 200, console=True),
         stop_logging(ADMIN_ROLE, 320, console=True),
     ]
+
+
+def late_link_chain() -> list[dict[str, Any]]:
+    """(a) as a live service may apply it: the new key's first calls before the CreateAccessKey record."""
+    create, recon_call, attach, stop = minted_key_chain()
+    return [recon_call, attach, create, stop]

@@ -20,7 +20,7 @@ from monitor.replicas.connection import RoundTrips, open_client
 from monitor.replicas.store import Keys, RedisStore
 from monitor.rules.builtin import builtin_detectors
 from tests.redis_server import RedisServer
-from tests.sequences.chains import RECON, console_chain, minted_key_chain, stolen_role_chain
+from tests.sequences.chains import RECON, console_chain, late_link_chain, minted_key_chain, stolen_role_chain
 
 PREFIX = "seq:"
 
@@ -70,7 +70,8 @@ def one_process(events: list[dict[str, Any]]) -> Alert:
     return [alert for alert in emitted if alert.detector == "attack-sequence"][-1]
 
 
-@pytest.mark.parametrize("chain", [minted_key_chain, stolen_role_chain, console_chain], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("chain", [minted_key_chain, stolen_role_chain, console_chain, late_link_chain],
+                         ids=lambda c: c.__name__)
 async def test_two_replicas_find_the_incident_one_process_finds(chain: Any, two: tuple[Replica, Replica],
                                                                redis_server: RedisServer) -> None:
     events = chain()

@@ -223,6 +223,17 @@ def test_a_restart_mid_chain_gives_the_same_alert(chain: Chain, tmp_path: Path) 
     assert restarted.to_dict() == uninterrupted.to_dict()
 
 
+def test_steps_applied_before_the_link_that_explains_them_move_to_the_actor() -> None:
+    """Live, CloudTrail delivers regions and services apart: the new key's calls may be applied before the
+    CreateAccessKey that links them. They move to the key creator's sequence when it arrives."""
+    create, recon, attach, stop = minted_key_chain()
+    _, in_order = run([create, recon, attach, stop])
+    _, delivered_late = run([recon, attach, create, stop])
+    [expected] = incidents(in_order)
+    [found] = incidents(delivered_late)
+    assert found.to_dict() == expected.to_dict()
+
+
 # -- quiet where it should be -------------------------------------------------------------------------------
 
 

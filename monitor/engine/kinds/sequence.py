@@ -92,7 +92,9 @@ class SequenceKind(Kind):
         return identity_reads(finding)
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
-        """A call that created credentials: each new key or session belongs to the caller's actor."""
+        """A call that created credentials: each new key or session belongs to the caller's actor. Steps the new
+        credentials made before this call was applied (CloudTrail delivers services and regions apart) move
+        from their own principal's sequence to the actor's."""
         caller = finding.facts[PRINCIPAL]
         actor, _ = self.resolve(finding)
         store = self.store
@@ -102,9 +104,38 @@ class SequenceKind(Kind):
         for kind, identifier, owner, how in links:
             if owner == actor == caller:
                 continue  # the caller's own session or key, and the caller is nobody else's: nothing to link
-            store.put(LINKS, link_key(kind, identifier),
-                      [actor, caller, how, ts, owner, finding.facts[EVENT_NAME], finding.facts[EVENT_ID]],
-                      ts + self.spec.link_seconds + self.lateness)
+            link = [actor, caller, how, ts, owner, finding.facts[EVENT_NAME], finding.facts[EVENT_ID]]
+            store.put(LINKS, link_key(kind, identifier), link, ts + self.spec.link_seconds + self.lateness)
+            if owner != actor:
+                self._adopt(actor, owner, kind, identifier, link, batch)
+
+    def _adopt(self, actor: str, owner: str, kind: str, identifier: str, link: list[Any], batch: Batch) -> None:
+        """Move the steps `owner` made with the new credentials before they were linked to `actor`."""
+        store = self.store
+        theirs: dict[str, Any] | None = store.get(ACTORS, owner)
+        if not theirs:
+            return
+        def made_with(step: Mapping[str, Any]) -> bool:
+            return (step.get("access_key") == identifier) if kind == "key" else step["principal"] == identifier
+        moved = [step for step in theirs["steps"] if made_with(step)]
+        if not moved:
+            return
+        kept = [step for step in theirs["steps"] if not made_with(step)]
+        if kept:
+            store.put(ACTORS, owner, {**theirs, "steps": kept},
+                      max(step["time"] for step in kept) + self.window + self.lateness)
+        else:
+            store.delete(ACTORS, owner)
+        moved = [{**step, "via_event": str(link[6])} for step in moved]
+        state = self._load(actor)
+        first = moved[0]
+        name = (f"{first['principal']} (access key {identifier})" if kind == "key" else first["principal"])
+        identities = state["identities"]
+        if not identities:
+            identities[actor] = ["", "the actor (first identity seen)"]
+        if name not in identities and len(identities) < MAX_LISTED:
+            identities[name] = [str(link[1]), str(link[2])]
+        self._grow(state, moved, max(step["time"] for step in moved), batch)
 
     def resolve(self, finding: Finding, pending: Mapping[str, Any] | None = None) -> tuple[str, list[Any] | None]:
         """The actor behind a finding's caller, and the link that says so (None: the caller is its own actor)."""
@@ -121,11 +152,12 @@ class SequenceKind(Kind):
         """Second round: the actor's steps and incident (the links were fetched in the first). `pending`
         collects the links this group makes before they are stored, so later findings resolve through them."""
         actor, _ = self.resolve(finding, pending)
+        reads = [(ACTORS, actor), (EPISODES, episode_slot(self.id, actor))]
         if self.detector_ids[finding.detector] == self.id:
-            for kind, identifier, _owner, _how in finding.context.get("links") or []:
+            for kind, identifier, owner, _how in finding.context.get("links") or []:
                 pending[link_key(kind, identifier)] = [actor]
-            return []
-        return [(ACTORS, actor), (EPISODES, episode_slot(self.id, actor))]
+                reads.append((ACTORS, owner))  # steps made with the credentials before the link: moved
+        return reads
 
     # -- steps: every other detector's findings ------------------------------------------------------------
 
@@ -141,17 +173,40 @@ class SequenceKind(Kind):
         event_id = batch.event_ids[finding.position]
         new = [index for index in range(first, len(alerts))
                if alerts[index].last_event_time == ts or event_id in alerts[index].event_ids]
-        store = self.store
         if not new:
             self._tag_member(finding)
             return
         actor, link = self.resolve(finding)
-        state: dict[str, Any] | None = store.get(ACTORS, actor)
+        state = self._load(actor)
+        known = {step["alert_id"] for step in state["steps"]}
+        added = []
+        for index in new:
+            alert = alerts[index]
+            if alert.id not in known:
+                known.add(alert.id)
+                added.append(self._step(alert, finding, ts, link))
+        if not added:
+            return
+        self._identity(state, actor, finding, link)
+        incident = self._grow(state, added, ts, batch)
+        if incident:
+            for index in new:
+                alert = alerts[index]
+                if not alert.signal and alert.context.get("incident") != incident:
+                    alerts[index] = dataclasses.replace(alert, context={**alert.context, "incident": incident})
+            self._tag_member(finding, incident)
+
+    def _load(self, actor: str) -> dict[str, Any]:
+        """The actor's state, copied to change (values are replaced, never changed in place)."""
+        state: dict[str, Any] | None = self.store.get(ACTORS, actor)
         if state is None:
-            _evict(store, ACTORS, self.spec.max_actors, LINK_TIME)
-            state = {"actor": actor, "steps": [], "incident": "", "sequence": "", "identities": {}}
-        else:
-            state = {**state, "steps": list(state["steps"]), "identities": dict(state["identities"])}
+            _evict(self.store, ACTORS, self.spec.max_actors, LINK_TIME)
+            return {"actor": actor, "steps": [], "incident": "", "sequence": "", "identities": {}}
+        return {**state, "steps": list(state["steps"]), "identities": dict(state["identities"])}
+
+    def _grow(self, state: dict[str, Any], added: list[dict[str, Any]], ts: float, batch: Batch) -> str:
+        """Add steps to an actor's state, open or update its incident, store it; the incident id ("" for none)."""
+        actor = state["actor"]
         steps: list[dict[str, Any]] = state["steps"]
         incident = state["incident"]
         if incident and steps and ts - max(step["time"] for step in steps) > self.window:
@@ -160,19 +215,9 @@ class SequenceKind(Kind):
         if not incident:
             horizon = ts - self.window
             steps[:] = [step for step in steps if step["time"] >= horizon]
-        known = {step["alert_id"] for step in steps}
-        added = False
-        for index in new:
-            alert = batch.alerts[index]
-            if alert.id in known:
-                continue
-            known.add(alert.id)
-            insort(steps, self._step(alert, finding, ts, link), key=_order)
-            added = True
-        if not added:
-            return
+        for step in added:
+            insort(steps, step, key=_order)
         del steps[:-MAX_STEPS]
-        self._identity(state, actor, finding, link)
         if not incident:
             found = self._evaluate(steps, ts)
             if found is not None:
@@ -180,13 +225,9 @@ class SequenceKind(Kind):
                 state["incident"] = incident = fingerprint(self.id, actor, str(int(steps[0]["time"])))
         if incident:
             self._emit(state, ts, batch)
-            for index in new:
-                alert = batch.alerts[index]
-                if not alert.signal and alert.context.get("incident") != incident:
-                    batch.alerts[index] = dataclasses.replace(alert, context={**alert.context, "incident": incident})
-            self._tag_member(finding, incident)
         last = max(step["time"] for step in steps)
-        store.put(ACTORS, actor, state, last + self.window + self.lateness)
+        self.store.put(ACTORS, actor, state, last + self.window + self.lateness)
+        return str(incident)
 
     def _tag_member(self, finding: Finding, incident: str | None = None) -> None:
         """An open episode of an alert that is part of an incident names it (in its next emissions)."""
@@ -215,7 +256,8 @@ class SequenceKind(Kind):
                 "principal": facts[PRINCIPAL], "target": _target(alert.context), "event_id": facts[EVENT_ID],
                 "alert_id": alert.id, "source_ip": facts[SOURCE_IP], "user_agent": facts[USER_AGENT],
                 "account": facts[ACCOUNT], "region": facts[REGION], "severity": int(alert.severity),
-                "mitre": list(alert.mitre), "via_event": str(link[6]) if link is not None else ""}
+                "mitre": list(alert.mitre), "via_event": str(link[6]) if link is not None else "",
+                "access_key": finding.access_key}
 
     def _identity(self, state: dict[str, Any], actor: str, finding: Finding, link: list[Any] | None) -> None:
         identities: dict[str, list[str]] = state["identities"]
@@ -280,8 +322,9 @@ class SequenceKind(Kind):
             timeline = timeline[:half] + timeline[-half:]
         ips = list(dict.fromkeys(step["source_ip"] for step in steps if step["source_ip"]))[:MAX_LISTED]
         agents = list(dict.fromkeys(step["user_agent"] for step in steps if step["user_agent"]))[:MAX_LISTED]
-        identities = [{"identity": name, "linked_to": linked_to, "how": how}
-                      for name, (linked_to, how) in state["identities"].items()]
+        listed = state["identities"]
+        identities = [{"identity": name, "linked_to": listed[name][0], "how": listed[name][1]}
+                      for name in sorted(listed, key=lambda name: (name != actor, name))]
         members = [step["alert_id"] for step in steps if step["kind"] == "alert"][:MAX_MEMBERS]
         title = (f"Attack sequence: {named.title}" if named is not None
                  else f"Attack sequence across {len(tactics)} tactics")
