@@ -27,8 +27,8 @@ def _text(obj: Any, key: str) -> str:
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
-    if event.errorCode or aws_own(event):
-        return None
+    if event.errorCode or event.userIdentity.type == "AWSService" or aws_own(event):
+        return None  # most AssumeRole calls are services taking their roles: out before anything is decoded
     name = event.eventName
     response = event.response()
     links: list[list[str]] = []  # [kind ("key" or "session"), identifier, the identity it belongs to, how]
@@ -43,7 +43,9 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
         session = _text(response.get("assumedRoleUser"), "arn")
         key_id = _text(response.get("credentials"), "accessKeyId")
         how = _ASSUME[name]
-        source_identity = f.nested_text(event.request(), "sourceIdentity")
+        raw = event.requestParameters  # decoded only when it names a sourceIdentity (rare)
+        source_identity = (f.nested_text(event.request(), "sourceIdentity")
+                           if raw and b"sourceIdentity" in memoryview(raw).tobytes() else "")
         if source_identity:
             how += f" (sourceIdentity {clip(source_identity, 64)})"
         if event.sessionCredentialFromConsole == "true":

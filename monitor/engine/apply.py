@@ -19,7 +19,7 @@ from monitor.decode import BAD_TIME
 from monitor.engine.episodes import Episodes
 from monitor.engine.findings import Finding, SliceFindings
 from monitor.engine.kinds import Batch, Kind, kind_for
-from monitor.engine.kinds.sequence import SequenceKind, identity_reads
+from monitor.engine.kinds.sequence import SEEN_KEY, SEEN_SPACE, SequenceKind, identity_reads
 from monitor.engine.settings import EngineSettings
 from monitor.engine.state.store import SpaceOptions, StateStore, Wanted
 from monitor.model.alert import Alert
@@ -65,6 +65,8 @@ class Applier:
                       duplicates=duplicates > 0)
         kinds = self.kinds
         sequence = self.sequence
+        if sequence is not None:
+            sequence.refresh()
         alerts = batch.alerts
         findings = _in_event_order(found.findings, self.folding) if self.folding else found.findings
         for finding in findings:
@@ -113,6 +115,8 @@ class Applier:
         """What applying these slices will read from the store (a shared store fetches it first)."""
         wanted = Wanted()
         wanted.add(ENGINE_SPACE, WATERMARK)
+        if self.sequence is not None:
+            wanted.add(SEEN_SPACE, SEEN_KEY)
         kinds = self.kinds
         for found in slices:
             wanted.event_ids.extend(found.event_ids)

@@ -57,6 +57,9 @@ MAX_STEPS = 200  # per actor, oldest dropped first
 MAX_TIMELINE = 50  # in the alert: the first and last halves, the rest counted in `timeline_omitted`
 MAX_LISTED = 20  # source_ips, user_agents, identities
 MAX_MEMBERS = 50
+# The newest event time an incident grew (one value, expiring a window later): while no incident grew within the
+# window, a finding need not look for a member episode to tag.
+SEEN_SPACE, SEEN_KEY = "sequence-seen", "incident"
 LINK_TIME = 3  # a link: [actor, handed out by, how, event time, owner, event name, event id]
 # What an alert's context names as the thing acted on, first found wins.
 _TARGET_KEYS = ("target", "user_name", "target_user", "userName", "role_name", "role_arn", "policy_arn", "bucket",
@@ -83,7 +86,9 @@ class SequenceKind(Kind):
         self.named: list[NamedSequence] = configured_sequences(detector.params.get("sequences"),
                                                                detector.params.get("extra_sequences"))
         self.detector_ids: list[str] = []  # the engine's detector table (index -> id), set by the Applier
+        self.seen = 0.0  # SEEN_KEY as of this slice
         store.space(LINKS, options=SpaceOptions(sweep_every=300.0))
+        store.space(SEEN_SPACE, options=SpaceOptions(sweep_every=3600.0))
         store.space(ACTORS, options=SpaceOptions(sweep_every=300.0))
 
     # -- links: the detector's own findings ---------------------------------------------------------------
@@ -161,11 +166,16 @@ class SequenceKind(Kind):
 
     # -- steps: every other detector's findings ------------------------------------------------------------
 
+    def refresh(self) -> None:
+        """Before a slice: when an incident last grew (the Applier's `wanted` names the key)."""
+        value: float | None = self.store.get(SEEN_SPACE, SEEN_KEY)
+        self.seen = value or 0.0
+
     def observe(self, finding: Finding, ts: float, batch: Batch, first: int) -> None:
         """After another detector's finding was applied: its alerts (from `batch.alerts[first:]`) are steps."""
         alerts = batch.alerts
         if len(alerts) == first:  # the common case: the finding joined a window or an episode quietly
-            if finding.key is not None and not finding.unsequenced:
+            if finding.key is not None and self.seen and ts - self.seen <= self.window and not finding.unsequenced:
                 self._tag_member(finding)
             return
         if finding.unsequenced:
@@ -225,6 +235,9 @@ class SequenceKind(Kind):
                 state["incident"] = incident = fingerprint(self.id, actor, str(int(steps[0]["time"])))
         if incident:
             self._emit(state, ts, batch)
+            if ts > self.seen:
+                self.seen = ts
+                self.store.put(SEEN_SPACE, SEEN_KEY, ts, ts + self.window + self.lateness)
         last = max(step["time"] for step in steps)
         self.store.put(ACTORS, actor, state, last + self.window + self.lateness)
         return str(incident)
