@@ -98,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--workers", type=int, default=None, metavar="N",
                       help="worker processes that decode and detect (default: one per core for large inputs); "
                            "the alerts are the same for any N")
+    scan.add_argument("--signals", action="store_true",
+                      help="also print signals: weak observations remembered for attack sequences, never sent")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     scan.add_argument("--output", type=Path, default=None, metavar="FILE",
                       help="write the alerts to FILE (replaced whole at the end) instead of stdout")
@@ -249,7 +251,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.max_decompressed_bytes:
         limits = dataclasses.replace(limits, max_document_bytes=args.max_decompressed_bytes)
     printer = IssuePrinter(sys.stderr)
-    scanner = Scanner(engine, limits=limits, workers=args.workers or _default_workers(paths), on_issue=printer)
+    scanner = Scanner(engine, limits=limits, workers=args.workers or _default_workers(paths), on_issue=printer,
+                      signals=args.signals)
     scanner.report(unlisted)
     progress = Progress(len(paths), sys.stderr, enabled=sys.stderr.isatty() and not args.no_progress)
     started = time.perf_counter()
@@ -353,7 +356,7 @@ def cmd_detectors_list(args: argparse.Namespace) -> int:
 def cmd_detectors_test(args: argparse.Namespace) -> int:
     # Samples run against detectors as written: config settings (severity overrides...) would change verdicts.
     _, loaded = assemble_detectors(_load(args.config))
-    detectors = [*builtin_detectors(), *loaded.detectors]
+    detectors = catalog = [*builtin_detectors(), *loaded.detectors]
     if args.detector:
         missing = sorted(set(args.detector) - {d.id for d in detectors})
         if missing:
@@ -363,7 +366,7 @@ def cmd_detectors_test(args: argparse.Namespace) -> int:
     total = 0
     for detector in detectors:
         if kind_of(detector.id, loaded) == "builtin":
-            results = run_samples(detector)
+            results = run_samples(detector, catalog)
         else:
             results = [run_case(detector, s.case) for s in loaded.samples if s.detector == detector.id]
         for result in results:

@@ -17,7 +17,7 @@ from tests.helpers import alerts_of, cloudtrail_event, root, signin, trailsentry
 ALERT_KEYS = {
     "schema", "id", "detector", "title", "severity", "account", "account_alias", "region", "principal",
     "source_ip", "user_agent", "event_source", "event_name", "event_time", "last_event_time", "event_ids",
-    "count", "mitre", "runbook", "context",
+    "count", "mitre", "runbook", "tactics", "context",
 }
 
 

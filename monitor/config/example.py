@@ -96,6 +96,11 @@ detectors:                      # per-detector settings: `trailsentry detectors 
   unapproved-region:            # quiet until the allowlist is set
     params:
       allowed_regions: [us-east-1, eu-west-1]
+  attack-sequence:              # one incident per actor across its keys and sessions (README: Attack sequences)
+    threshold: 3                # tactics the actor's steps must span (one of them high-impact)
+    window_seconds: 86400       # the sliding window of event time
+    params:
+      extra_sequences: []       # your own named sequences; `sequences:` replaces the shipped ones
 
 # Allowlists: a detection matching an entry is counted, never alerted. Every entry needs a reason;
 # an expired entry stops applying and is warned about at start.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
+from typing import Any
 
 import msgspec
 
@@ -18,6 +19,7 @@ from monitor.decode import BAD_TIME
 from monitor.engine.episodes import Episodes
 from monitor.engine.findings import Finding, SliceFindings
 from monitor.engine.kinds import Batch, Kind, kind_for
+from monitor.engine.kinds.sequence import SEEN_KEY, SEEN_SPACE, SequenceKind, identity_reads
 from monitor.engine.settings import EngineSettings
 from monitor.engine.state.store import SpaceOptions, StateStore, Wanted
 from monitor.model.alert import Alert
@@ -36,6 +38,10 @@ class Applier:
         self.episodes = Episodes(store)
         self.kinds: list[Kind] = [kind_for(detector, store, self.episodes, settings.account_aliases, self.lateness)
                                   for detector in detectors]
+        # Attack sequences: every other detector's alerts and signals are steps of their actor's sequence.
+        self.sequence = next((kind for kind in self.kinds if isinstance(kind, SequenceKind)), None)
+        if self.sequence is not None:
+            self.sequence.detector_ids = [detector.id for detector in detectors]
         # First-seen learners whose repeats join the open episode: those repeats are applied one by one.
         self.folding = frozenset(index for index, detector in enumerate(detectors)
                                  if isinstance(detector.state, FirstSeen) and detector.state.fold_repeats)
@@ -58,12 +64,22 @@ class Applier:
         batch = Batch(event_ids=found.event_ids, times=times, fresh=fresh, watermark=watermark, alerts=[],
                       duplicates=duplicates > 0)
         kinds = self.kinds
+        sequence = self.sequence
+        if sequence is not None:
+            sequence.refresh()
+        alerts = batch.alerts
         findings = _in_event_order(found.findings, self.folding) if self.folding else found.findings
         for finding in findings:
             position = finding.position
             if duplicates and not fresh[position] and not any(fresh[p] for p in finding.repeats):
                 continue
-            kinds[finding.detector].apply(finding, times[position], batch)
+            kind = kinds[finding.detector]
+            if sequence is None or kind is sequence:
+                kind.apply(finding, times[position], batch)
+                continue
+            first = len(alerts)
+            kind.apply(finding, times[position], batch)
+            sequence.observe(finding, times[position], batch, first)
         newest = max(watermark, found.newest)
         if newest > watermark:
             store.put(ENGINE_SPACE, WATERMARK, newest, NEVER)
@@ -99,6 +115,8 @@ class Applier:
         """What applying these slices will read from the store (a shared store fetches it first)."""
         wanted = Wanted()
         wanted.add(ENGINE_SPACE, WATERMARK)
+        if self.sequence is not None:
+            wanted.add(SEEN_SPACE, SEEN_KEY)
         kinds = self.kinds
         for found in slices:
             wanted.event_ids.extend(found.event_ids)
@@ -106,7 +124,24 @@ class Applier:
             for finding in found.findings:
                 for space, key in kinds[finding.detector].reads(finding):
                     wanted.add(space, key)
+                if self.sequence is not None:
+                    for space, key in identity_reads(finding):
+                        wanted.add(space, key)
         return wanted
+
+    def wanted_next(self, slices: Iterable[SliceFindings]) -> Wanted | None:
+        """What applying these slices reads besides `wanted`, known only once that is fetched: the state of the
+        actors the findings' keys and sessions are linked to (attack sequences). None when there is nothing."""
+        sequence = self.sequence
+        if sequence is None:
+            return None
+        wanted = Wanted()
+        pending: dict[str, Any] = {}  # links these slices make, before they are stored
+        for found in slices:
+            for finding in found.findings:
+                for space, key in sequence.actor_reads(finding, pending):
+                    wanted.add(space, key)
+        return wanted if wanted.keys else None
 
 
 _POSITION = attrgetter("position")

@@ -50,6 +50,7 @@ class EngineStats:
     detector_errors: Counter[str] = field(default_factory=Counter)
     suppressed: Counter[str] = field(default_factory=Counter)  # detections dropped by a configured suppression
     alerts: Counter[str] = field(default_factory=Counter)
+    signals: Counter[str] = field(default_factory=Counter)  # emissions of signal detectors (never delivered)
     newest_event_time: float = 0.0
 
 
@@ -175,8 +176,9 @@ class Engine:
         self.store.forget_unpersisted()
 
     def _count(self, alerts: Sequence[Alert]) -> None:
+        stats = self.stats
         for alert in alerts:
-            self.stats.alerts[alert.detector] += 1
+            (stats.signals if alert.signal else stats.alerts)[alert.detector] += 1
 
 
 def _records_document(records: Sequence[object]) -> tuple[bytes, dict[int, str]]:

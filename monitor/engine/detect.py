@@ -25,7 +25,16 @@ from monitor.engine.suppressions import SuppressionSet
 from monitor.engine.targets import with_targets
 from monitor.model import event as ev
 from monitor.model.alert import clip
-from monitor.model.detector import ANY_SOURCE, IDENTITY_CENTER, IDENTITY_CENTER_MARK, Detector, FirstSeen, Hit, Keys
+from monitor.model.detector import (
+    ANY_SOURCE,
+    IDENTITY_CENTER,
+    IDENTITY_CENTER_MARK,
+    Detector,
+    FirstSeen,
+    Hit,
+    Keys,
+    Sequences,
+)
 from monitor.model.event import Event
 from monitor.model.facts import key_function
 from monitor.model.issue import InputIssue
@@ -70,6 +79,13 @@ class Detection:
         self._times = EventTimes()
 
         self.rules = [Rule(index, detector, suppressions) for index, detector in enumerate(detectors)]
+        # Attack sequences follow actors across keys: findings then carry the calling key (and whether an
+        # allowlist entry for the sequence detector keeps the event out of every sequence).
+        sequence = next((d for d in detectors if isinstance(d.state, Sequences)), None)
+        self._sequences = sequence is not None
+        self._sequence_suppressions = (suppressions if sequence is not None and suppressions.applies_to(sequence.id)
+                                       else None)
+        self._sequence_id = sequence.id if sequence is not None else ""
         self._by_name: dict[str, list[tuple[str, Rule]]] = {}
         self._every: list[Rule] = []
         self._on_errors: list[Rule] = []
@@ -231,6 +247,11 @@ class Detection:
                           prior=hit.prior, standalone=hit.standalone, quiet=hit.quiet,
                           escalation_title=None if hit.escalation_title is None else clip(hit.escalation_title, 200),
                           priors_needed=hit.priors_needed, read_only=event.readOnly is True)
+        if self._sequences:
+            finding.access_key = clip(event.userIdentity.accessKeyId, 128)
+            finding.console = event.sessionCredentialFromConsole == "true"
+            quiet = self._sequence_suppressions
+            finding.unsequenced = quiet is not None and quiet.match(self._sequence_id, event, ts) is not None
         if rule.learner:
             learned[(rule.index, key or "", value or "")] = finding
         found.findings.append(finding)

@@ -48,6 +48,12 @@ class Finding(msgspec.Struct, gc=False):
     escalation_title: str | None = None  # Hit.escalation_title
     read_only: bool = False  # the event's readOnly is true: its call is a read, never a worse action
     priors_needed: int | None = None  # Hit.priors_needed
+    # For attack sequences (set only when the attack-sequence detector runs): the access key the call was made
+    # with, whether its session came from a console sign-in, and whether an `attack-sequence` suppression
+    # matched the event (then it is no step of any sequence).
+    access_key: str = ""
+    console: bool = False
+    unsequenced: bool = False
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
+from monitor.engine.sequence_rules import SequenceError, configured_sequences
 from monitor.engine.settings import DetectorSettings
 from monitor.model.detector import (
     Detector,
@@ -13,6 +14,7 @@ from monitor.model.detector import (
     Ordered,
     Preceded,
     RateBaseline,
+    Sequences,
     StateKind,
     Threshold,
 )
@@ -46,7 +48,12 @@ def apply_settings(detector: Detector, setting: DetectorSettings) -> Detector:
     if setting.severity is not None:
         changes["severity"] = setting.severity
     if setting.params:
-        changes["params"] = {**detector.params, **setting.params}
+        params = changes["params"] = {**detector.params, **setting.params}
+        if isinstance(detector.state, Sequences):  # named sequences are checked now, not when the engine starts
+            try:
+                configured_sequences(params.get("sequences"), params.get("extra_sequences"))
+            except SequenceError as exc:
+                raise RegistryError(f"{detector.id}: {exc}") from None
     if setting.extra_events:
         if detector.all_events:
             raise RegistryError(f"{detector.id}: sees every event already; extra_events does not apply")
@@ -81,6 +88,9 @@ def _window_changes(detector: Detector, setting: DetectorSettings) -> StateKind:
         return dataclasses.replace(state, history_seconds=window)
     if isinstance(state, Ordered) and count is None and window is not None:
         return dataclasses.replace(state, window_seconds=window)
+    if isinstance(state, Sequences):  # the threshold: how many tactics; the window: the sliding window
+        return dataclasses.replace(state, min_tactics=count or state.min_tactics,
+                                   window_seconds=window or state.window_seconds)
     if isinstance(state, RateBaseline):
         return dataclasses.replace(state, min_count=count or state.min_count,
                                    history_seconds=window or state.history_seconds)

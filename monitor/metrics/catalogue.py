@@ -93,6 +93,8 @@ CATALOGUE: tuple[MetricDef, ...] = (
     _m("detector_errors", "counter", "Exceptions raised by a detector; the event still reaches the others.",
        "detector"),
     _m("detector_alerts", "counter", "Alert emissions by the engine, including episode updates.", "detector"),
+    _m("signals", "counter", "Signal emissions by the engine (weak observations remembered for attack sequences, "
+       "never delivered), including episode updates.", "detector"),
     _m("detections_suppressed", "counter", "Detections dropped by a configured suppression entry (counted, "
        "never alerted).", "detector"),
     _m("engine_duplicate_events", "counter", "Records dropped by the engine as already-seen eventIDs."),

@@ -125,13 +125,15 @@ def _read_engine(families: _Families, engine: Engine) -> None:
     errors = _copy(stats.detector_errors)
     alerts = _copy(stats.alerts)
     suppressed = _copy(stats.suppressed)
+    signals = _copy(stats.signals)
     # Every configured detector gets a series, so a quiet detector shows 0 rather than nothing.
     for detector_id in sorted({d.id for d in engine.detectors} | set(matches) | set(errors) | set(alerts)
-                              | set(suppressed)):
+                              | set(suppressed) | set(signals)):
         families.add("trailsentry_detector_matches", matches.get(detector_id, 0), detector_id)
         families.add("trailsentry_detector_errors", errors.get(detector_id, 0), detector_id)
         families.add("trailsentry_detector_alerts", alerts.get(detector_id, 0), detector_id)
         families.add("trailsentry_detections_suppressed", suppressed.get(detector_id, 0), detector_id)
+        families.add("trailsentry_signals", signals.get(detector_id, 0), detector_id)
     families.add("trailsentry_engine_duplicate_events", stats.duplicates)
     if stats.newest_event_time:
         families.add("trailsentry_engine_watermark_timestamp_seconds", stats.newest_event_time)

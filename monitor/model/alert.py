@@ -75,9 +75,13 @@ class Alert:
     runbook: str
     context: dict[str, Any] = field(default_factory=dict)
     account_alias: str = ""
+    # ATT&CK tactics of `mitre` (monitor.model.attack), and whether this is a signal: remembered for attack
+    # sequences and counted, never delivered.
+    tactics: tuple[str, ...] = ()
+    signal: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "schema": ALERT_SCHEMA_VERSION,
             "id": self.id,
             "detector": self.detector,
@@ -97,8 +101,12 @@ class Alert:
             "count": self.count,
             "mitre": list(self.mitre),
             "runbook": self.runbook,
+            "tactics": list(self.tactics),
             "context": self.context,
         }
+        if self.signal:
+            data["signal"] = True
+        return data
 
     def to_json(self) -> bytes:
         # OPT_NON_STR_KEYS / default=str keep hostile context values serialisable.
@@ -131,6 +139,8 @@ class Alert:
             mitre=tuple(str(m) for m in data.get("mitre", [])),
             runbook=str(data.get("runbook", "")),
             context=dict(data.get("context") or {}),
+            tactics=tuple(str(t) for t in data.get("tactics") or ()),
+            signal=data.get("signal") is True,
         )
 
 

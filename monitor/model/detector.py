@@ -149,7 +149,24 @@ class Ordered:
     label: str = "sequence"
 
 
-StateKind = Threshold | DistinctCount | Preceded | FirstSeen | RateBaseline | Ordered
+@dataclass(frozen=True, slots=True)
+class Sequences:
+    """Attack sequences: the steps (alerts and signals of every other detector) of one actor, linked across its
+    access keys and role sessions (`Hit.context["links"]` of this detector's own matches), within
+    `window_seconds` of event time; one incident alert when they span `min_tactics` tactics (or follow a named
+    sequence, `params["sequences"]`). Links expire after `link_seconds`; at most `max_actors` actors and
+    `max_links` links are kept, the least recently active dropped first. An open incident is emitted again
+    at most once per `update_seconds` of event time, and always at its end."""
+
+    window_seconds: int = 86400
+    link_seconds: int = 86400
+    min_tactics: int = 3
+    update_seconds: int = 60
+    max_actors: int = 50_000
+    max_links: int = 100_000
+
+
+StateKind = Threshold | DistinctCount | Preceded | FirstSeen | RateBaseline | Ordered | Sequences
 
 # The facts a declared group key may join, each a pure function of the event (see `monitor.model.facts`).
 KEY_FACTS = ("account", "principal", "source_ip", "region", "user", "user_agent", "event_source", "event_name",
@@ -257,6 +274,9 @@ def _kind_problems(state: StateKind | None) -> list[str]:
                                          or state.learning_burst < 0 or state.burst_seconds < 1):
         return ["first_seen history, bounds, min_distinct and burst_seconds must be positive, learning and "
                 "learning_burst not negative"]
+    if isinstance(state, Sequences) and min(state.window_seconds, state.link_seconds, state.min_tactics,
+                                            state.update_seconds, state.max_actors, state.max_links) < 1:
+        return ["sequence windows, bounds and min_tactics must be positive"]
     if isinstance(state, RateBaseline) and (state.bucket_seconds < 1 or state.factor <= 1 or state.min_count < 1
                                             or state.history_seconds < state.bucket_seconds):
         return ["rate needs a positive bucket, a factor above 1, min_count >= 1 and history >= one bucket"]

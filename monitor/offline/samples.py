@@ -2,15 +2,17 @@
 
 A samples file is a JSON array of cases:
 `{"name": str, "events": [event, ...], "expect": {"alerts": int, "severity"?: str, "count"?: int,
-"title"?: str, "context"?: {...}}, "params"?: {...}}`. `alerts` counts distinct alert ids; `severity`,
-`count`, `title` and `context` (each named key with that value) are checked on the first alert after
-every episode has closed.
+"title"?: str, "context"?: {...}}, "params"?: {...}, "with"?: [detector id, ...]}`. `alerts` counts the
+detector's distinct alert ids (signals included); `severity`, `count`, `title` and `context` (each named key
+with that value) are checked on its first alert after every episode has closed. `with` runs other
+detectors of the catalog beside it (a correlation such as attack-sequence needs their alerts as steps).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,7 @@ def load_cases(path: Path) -> list[dict[str, Any]]:
     return cases
 
 
-def run_case(detector: Detector, case: dict[str, Any]) -> SampleResult:
+def run_case(detector: Detector, case: dict[str, Any], catalog: Sequence[Detector] = ()) -> SampleResult:
     name = str(case.get("name", "unnamed"))
     expect = case.get("expect")
     events = case.get("events")
@@ -57,11 +59,15 @@ def run_case(detector: Detector, case: dict[str, Any]) -> SampleResult:
         return SampleResult(detector.id, name, ("case needs 'expect' (object) and 'events' (array)",))
     params = case.get("params") or {}
     configured = apply_settings(detector, DetectorSettings(params=params)) if params else detector
-    engine = Engine([configured], EngineSettings())
+    beside = with_detectors(case, catalog)
+    if isinstance(beside, str):
+        return SampleResult(detector.id, name, (beside,))
+    engine = Engine([configured, *beside], EngineSettings())
     alerts: dict[str, Alert] = {}
     part = decode_bytes(orjson.dumps({"Records": events}), f"{detector.id} sample")
     for alert in [*engine.process(part).alerts, *engine.flush()]:
-        alerts[alert.id] = alert
+        if alert.detector == detector.id:
+            alerts[alert.id] = alert
     problems: list[str] = []
     errors = engine.stats.detector_errors.get(detector.id, 0)
     if errors:
@@ -84,12 +90,24 @@ def run_case(detector: Detector, case: dict[str, Any]) -> SampleResult:
     return SampleResult(detector.id, name, tuple(problems))
 
 
-def run_samples(detector: Detector) -> list[SampleResult]:
+def with_detectors(case: dict[str, Any], catalog: Sequence[Detector]) -> list[Detector] | str:
+    """The catalog detectors a case runs beside its own (`with`), or what is wrong with the list."""
+    wanted = case.get("with") or []
+    if not isinstance(wanted, list) or not all(isinstance(name, str) for name in wanted):
+        return "'with' lists detector ids"
+    by_id = {detector.id: detector for detector in catalog}
+    missing = sorted(set(wanted) - set(by_id))
+    if missing:
+        return f"'with' names detectors not in the catalog: {', '.join(missing)}"
+    return [by_id[name] for name in wanted]
+
+
+def run_samples(detector: Detector, catalog: Sequence[Detector] = ()) -> list[SampleResult]:
     path = samples_path(detector)
     if not path.exists():
         return [SampleResult(detector.id, "(samples file)", (f"missing {path.name}",))]
     cases = load_cases(path)
-    results = [run_case(detector, case) for case in cases]
+    results = [run_case(detector, case, catalog) for case in cases]
     positives = sum(1 for c in cases if isinstance(c.get("expect"), dict) and c["expect"].get("alerts", 0) > 0)
     if positives == 0 or positives == len(cases):
         results.append(SampleResult(detector.id, "(samples file)",

@@ -137,8 +137,9 @@ class Scanner:
     """Feeds files through decode, detection and the state, keeping the newest version of each alert."""
 
     def __init__(self, engine: Engine, *, limits: DecodeLimits | None = None, workers: int = 1,
-                 on_issue: Callable[[InputIssue], None] | None = None) -> None:
+                 on_issue: Callable[[InputIssue], None] | None = None, signals: bool = False) -> None:
         self.engine = engine
+        self.signals = signals  # signals in the result too (`scan --signals`); never otherwise
         self.limits = limits or DecodeLimits()
         self.workers = workers
         self.on_issue = on_issue
@@ -211,7 +212,8 @@ class Scanner:
         return self.result()
 
     def result(self) -> ScanResult:
-        alerts = sorted(self._alerts.values(), key=lambda a: (a.event_time, a.detector, a.id))
+        alerts = sorted((alert for alert in self._alerts.values() if self.signals or not alert.signal),
+                        key=lambda a: (a.event_time, a.detector, a.id))
         return ScanResult(alerts=alerts, totals=self.totals)
 
     def keep(self, alerts: list[Alert]) -> None:

@@ -58,9 +58,14 @@ class SharedCommit:
 
     async def fetch_for(self, slices: list[SliceFindings], newest: float = 0.0) -> None:
         """Load what applying `slices` reads, and the episodes that end by then (or by `newest`)."""
-        wanted = self.engine.applier.wanted(slices)
+        applier = self.engine.applier
+        wanted = applier.wanted(slices)
         wanted.newest = max(wanted.newest, newest)
-        await self.store.fetch(wanted, self.engine.applier.lateness)
+        await self.store.fetch(wanted, applier.lateness)
+        more = applier.wanted_next(slices)  # what the fetched state points to (attack sequences: actors)
+        if more is not None:
+            more.newest = wanted.newest
+            await self.store.fetch(more, applier.lateness)
 
     async def commit(self, group: list[Applied]) -> int:
         """Commit the group's state changes and alerts at once, applying it again after each conflict.

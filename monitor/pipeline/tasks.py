@@ -15,10 +15,12 @@ log = logging.getLogger("trailsentry.pipeline")
 
 
 def newest_per_id(alerts: list[Alert]) -> list[Alert]:
-    """One alert per id, its latest emission (an episode emitted twice in a group is recorded once)."""
+    """One alert per id, its latest emission (an episode emitted twice in a group is recorded once). Signals
+    are left out: the engine remembers them (in its state, shared by replicas), they are never recorded."""
     newest: dict[str, Alert] = {}
     for alert in alerts:
-        newest[alert.id] = alert
+        if not alert.signal:
+            newest[alert.id] = alert
     return list(newest.values())
 
 

@@ -121,6 +121,7 @@ class DeliveryFeed:
         try:
             payload = (fields or {}).get(b"alerts", b"[]")
             alerts = [Alert.from_dict(data) for data in orjson.loads(payload)]
+            alerts = [alert for alert in alerts if not alert.signal]  # never committed so; never delivered
         except (ValueError, KeyError, TypeError) as exc:  # never written by trailsentry: dropped, said so
             log.error("alert stream entry %s is not a list of alerts (%s); dropped", receipt, type(exc).__name__)
         if alerts:

@@ -14,7 +14,7 @@ DETECTORS = builtin_detectors()
 
 @pytest.mark.parametrize("detector", DETECTORS, ids=[d.id for d in DETECTORS])
 def test_samples_pass(detector: Detector) -> None:
-    results = run_samples(detector)
+    results = run_samples(detector, DETECTORS)
     failures = [f"{r.name}: {'; '.join(r.problems)}" for r in results if not r.passed]
     assert results
     assert not failures, "\n".join(failures)

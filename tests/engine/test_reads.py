@@ -9,6 +9,7 @@ organization, object by object.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -22,8 +23,9 @@ from monitor.engine.settings import DetectorSettings
 from monitor.engine.state.memory import MemoryStore
 from monitor.engine.state.store import Wanted
 from monitor.model import Detector
-from monitor.offline.samples import load_cases, samples_path
+from monitor.offline.samples import load_cases, samples_path, with_detectors
 from monitor.rules.builtin import builtin_detectors
+from tests.sequences.chains import RECON, console_chain, late_link_chain, minted_key_chain, stolen_role_chain
 
 
 class ReadsOnlyWhatWasWanted(MemoryStore):
@@ -36,6 +38,11 @@ class ReadsOnlyWhatWasWanted(MemoryStore):
 
     def fetched(self, wanted: Wanted) -> None:
         self.allowed = {(space, key) for space, keys in wanted.keys.items() for key in keys}
+
+    def fetched_more(self, wanted: Wanted | None) -> None:
+        """The second round (attack sequences: the actors the fetched links point to)."""
+        if wanted is not None:
+            self.allowed |= {(space, key) for space, keys in wanted.keys.items() for key in keys}
 
     def get(self, space: str, key: str) -> Any | None:
         if (space, key) not in self.allowed:
@@ -58,6 +65,7 @@ def apply_one_by_one(engine: Engine, store: ReadsOnlyWhatWasWanted, documents: l
     for index, document in enumerate(documents):
         found = engine.detection.detect(decode_bytes(document, f"batch {index}"))
         store.fetched(engine.applier.wanted([found]))
+        store.fetched_more(engine.applier.wanted_next([found]))
         alerts += len(engine.apply(found).alerts)
     return alerts
 
@@ -78,8 +86,10 @@ def test_each_detector_reads_only_what_it_declared(detector: Detector) -> None:
     for case in load_cases(samples_path(detector)):
         params = case.get("params") or {}
         configured = apply_settings(detector, DetectorSettings(params=params)) if params else detector
+        beside = with_detectors(case, builtin_detectors())
+        assert isinstance(beside, list), beside
         store = ReadsOnlyWhatWasWanted()
-        engine = Engine([configured], EngineSettings(), store=store)
+        engine = Engine([configured, *beside], EngineSettings(), store=store)
         documents = [orjson.dumps({"Records": [event]}) for event in case["events"]]
         alerts = apply_one_by_one(engine, store, documents)
         assert engine.stats.detector_errors.get(detector.id, 0) == 0
@@ -93,6 +103,23 @@ def test_a_day_of_the_example_organization_reads_only_what_was_wanted() -> None:
     store = ReadsOnlyWhatWasWanted()
     engine = Engine(builtin_detectors(), EngineSettings(), store=store)
     assert apply_one_by_one(engine, store, documents) > 10
+
+
+@pytest.mark.parametrize("chain", [minted_key_chain, stolen_role_chain, console_chain, late_link_chain],
+                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize("per_event", [True, False], ids=["event by event", "one batch"])
+def test_attack_sequences_read_only_what_was_wanted(chain: Callable[[], list[dict[str, Any]]],
+                                                    per_event: bool) -> None:
+    """Links made and used in one batch resolve through the links the batch makes (read in the second round)."""
+    events = chain()
+    documents = ([orjson.dumps({"Records": [event]}) for event in events] if per_event
+                 else [orjson.dumps({"Records": events})])
+    store = ReadsOnlyWhatWasWanted()
+    engine = Engine([*builtin_detectors(), RECON], EngineSettings(), store=store)
+    apply_one_by_one(engine, store, documents)
+    closed = engine.flush()
+    assert [alert.detector for alert in closed if alert.detector == "attack-sequence"] or \
+        engine.stats.alerts["attack-sequence"] >= 1
 
 
 def test_the_strict_store_catches_a_read_nobody_declared() -> None:

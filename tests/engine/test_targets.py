@@ -20,7 +20,8 @@ from monitor.rules.builtin import builtin_detectors
 # Detectors about who signs in, from where or with which tool, and bursts counted per actor: their subject is
 # the actor (principal, source address, user agent), which the alert already names.
 ABOUT_THE_ACTOR = {
-    "access-denied-burst", "console-login-without-mfa", "console-password-spray", "console-session-from-keys",
+    "access-denied-burst", "attack-sequence", "console-login-without-mfa", "console-password-spray",
+    "console-session-from-keys",
     "expensive-instance-launched", "iam-user-shared", "model-access-requested", "new-region-for-principal",
     "new-source-ip-for-principal", "new-user-agent-for-principal", "password-policy-weakened", "root-activity",
     "root-console-login", "scanner-user-agent", "secrets-bulk-read", "secrets-read-by-filter",

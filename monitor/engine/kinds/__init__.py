@@ -12,9 +12,19 @@ from monitor.engine.kinds.ordered import OrderedKind
 from monitor.engine.kinds.plain import Grouped, Single
 from monitor.engine.kinds.preceded import PrecededKind
 from monitor.engine.kinds.rate import RateKind
+from monitor.engine.kinds.sequence import SequenceKind
 from monitor.engine.kinds.threshold import ThresholdKind
 from monitor.engine.state.store import StateStore
-from monitor.model.detector import Detector, DistinctCount, FirstSeen, Ordered, Preceded, RateBaseline, Threshold
+from monitor.model.detector import (
+    Detector,
+    DistinctCount,
+    FirstSeen,
+    Ordered,
+    Preceded,
+    RateBaseline,
+    Sequences,
+    Threshold,
+)
 
 
 def kind_for(detector: Detector, store: StateStore, episodes: Episodes, account_aliases: Mapping[str, str],
@@ -34,6 +44,8 @@ def kind_for(detector: Detector, store: StateStore, episodes: Episodes, account_
         kind = RateKind
     elif isinstance(state, Ordered):
         kind = OrderedKind
+    elif isinstance(state, Sequences):
+        kind = SequenceKind
     else:
         kind = Grouped if detector.group_by is not None else Single
     return kind(detector, store, episodes, account_aliases, lateness)

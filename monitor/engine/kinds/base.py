@@ -27,6 +27,7 @@ from monitor.engine.findings import (
 )
 from monitor.engine.state.store import PLAIN, Codec, SpaceOptions, StateStore
 from monitor.model.alert import MAX_EVENT_IDS, TARGETS, TARGETS_OMITTED, Alert, clip, fingerprint
+from monitor.model.attack import tactics_of
 from monitor.model.detector import Detector
 
 
@@ -66,6 +67,7 @@ class Kind:
         self.episodes = episodes
         self.aliases = account_aliases
         self.lateness = lateness
+        self.tactics = tactics_of(detector.mitre)
 
     def apply(self, finding: Finding, ts: float, batch: Batch) -> None:
         raise NotImplementedError
@@ -93,6 +95,7 @@ class Kind:
             event_source=facts[EVENT_SOURCE], event_name=facts[EVENT_NAME], event_time=start,
             last_event_time=max(last, start), event_ids=[clip(e, 128) for e in event_ids if e][:MAX_EVENT_IDS],
             count=count, mitre=detector.mitre, runbook=detector.runbook, context=context,
+            tactics=self.tactics, signal=detector.signal,
         )
 
     def open_episode(self, finding: Finding, ts: float, key: str, fired: Fired, batch: Batch) -> None:

@@ -1,0 +1,1 @@
+"""Detectors that correlate other detectors' alerts and signals (the engine carries them out)."""
