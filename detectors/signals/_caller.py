@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from detectors._common import aws_made, identified
 from monitor.model import Event
-from monitor.model.detector import IDENTITY_CENTER_MARK
 from monitor.model import event as f
 from monitor.model.alert import clip
+from monitor.model.detector import IDENTITY_CENTER_MARK
 
 
 def direct_caller(event: Event) -> str | None:

@@ -1,15 +1,15 @@
 """A principal listing every bucket, or reading the access settings of many buckets in a row.
 
-ListBuckets returns every bucket of the account; a sweep of GetBucketPolicy, GetBucketAcl and the other
-bucket access settings over `threshold` (10) different buckets within 10 minutes maps which ones are
-readable or public. Discovery before collection or exfiltration (`aws s3 ls` with stolen keys), and
-what inventory tools and people do too, so a signal, one per principal (a workload's role sessions folded into the role) per hour. Refused calls count.
-Console pages (the S3 console lists buckets and reads each one's access), AWS's own calls and calls a
-service made for someone are left out.
+ListBuckets returns every bucket of the account; a sweep of GetBucketPolicy, GetBucketAcl and the other bucket
+access settings over `threshold` (10) different buckets within 10 minutes maps which ones are readable or
+public. Discovery before collection or exfiltration (`aws s3 ls` with stolen keys), and what inventory tools
+and people do too, so a signal, one per principal (a workload's role sessions folded into the role) per hour.
+Refused calls count. Console pages (the S3 console lists buckets and reads each one's access), AWS's own calls
+and calls a service made for someone are left out.
 
-ListBuckets tells on its own (under a key of its own: a first sighting within 10 minutes); the sweep is a first-seen history of 10 minutes with `min_distinct`, as in
-`recon-burst`: a bucket already read within 10 minutes is not new, and a new one alerts once the
-principal has read `threshold` buckets within them.
+ListBuckets tells on its own (under a key of its own: a first sighting within 10 minutes); the sweep is a
+first-seen history of 10 minutes with `min_distinct`, as in `recon-burst`: a bucket already read within 10
+minutes is not new, and a new one alerts once the principal has read `threshold` buckets within them.
 """
 
 from __future__ import annotations

@@ -7,12 +7,12 @@ and fires at `threshold` (20) distinct calls within 10 minutes.
 Refused calls count: a tool with few permissions is refused most of the time. Console pages (which
 describe everything they show), AWS's own calls and calls a service made for someone are left out.
 
-Indexed by those calls rather than run on every event, so every other event costs nothing. The count is
-a first-seen history of 10 minutes with `min_distinct`: a call seen for the principal within the last 10
-minutes is not new, and a new one alerts once the principal holds `threshold` calls within them. This is
-a distinct count over 10 minutes (`threshold` and `window_seconds` in config set both), but detection folds a slice's repeats of one call into one finding and a
-known call costs one lookup, which keeps busy workloads cheap. One signal per principal per hour; its
-context lists the calls.
+Indexed by those calls rather than run on every event, so every other event costs nothing. The count is a
+first-seen history of 10 minutes with `min_distinct`: a call seen for the principal within the last 10 minutes
+is not new, and a new one alerts once the principal holds `threshold` calls within them. This is a distinct
+count over 10 minutes (`threshold` and `window_seconds` in config set both), but detection folds a slice's
+repeats of one call into one finding and a known call costs one lookup, which keeps busy workloads cheap. One
+signal per principal per hour; its context lists the calls.
 """
 
 from __future__ import annotations

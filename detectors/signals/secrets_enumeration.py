@@ -1,10 +1,10 @@
 """A principal listing the account's secrets or parameters: looking for what to read next.
 
-Secrets Manager ListSecrets and Systems Manager DescribeParameters list names, not values: discovery,
-the step before `secrets-bulk-read`. Applications read the secrets they know by name; listing them is
-for people, tooling and attackers, so this is a signal, folded per actor (account and principal, a workload's role
-sessions folded into the role) per hour. Refused listings count (context `denied`). Console pages, AWS's own calls and calls a service
-made for someone (AWS Config recording parameters) are left out.
+Secrets Manager ListSecrets and Systems Manager DescribeParameters list names, not values: discovery, the step
+before `secrets-bulk-read`. Applications read the secrets they know by name; listing them is for people,
+tooling and attackers, so this is a signal, folded per actor (account and principal, a workload's role
+sessions folded into the role) per hour. Refused listings count (context `denied`). Console pages, AWS's own
+calls and calls a service made for someone (AWS Config recording parameters) are left out.
 """
 
 from __future__ import annotations
