@@ -85,3 +85,15 @@ def test_otrf_ec2_proxy_s3_exfiltration() -> None:
     assert alert.context["reason"] == "workstation platform: darwin/"
     assert alert.count == len(stolen) == 11
     assert alert.source_ip == "1.2.3.4"
+
+
+def test_signals_on_real_data() -> None:
+    """The weak signals (`signal=True`) on real events: the stolen instance session's ListBuckets is the one
+    discovery step worth remembering; the benign console sessions, with no identity, raise none."""
+    _, alerts, _ = scan("otrf_ec2_proxy_s3_exfil")
+    signals = {d.id for d in builtin_detectors() if d.signal}
+    raised = [a for a in latest(alerts).values() if a.detector in signals]
+    assert [(a.detector, a.title, a.principal.rsplit("/", 1)[-1]) for a in raised] == [
+        ("buckets-enumeration", "Every bucket listed", "i-0317f6c6b66ae9c40")]
+    _, alerts, _ = scan("permiso_console_cartographer")
+    assert [a for a in alerts if a.detector in signals] == []

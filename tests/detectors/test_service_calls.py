@@ -44,6 +44,12 @@ ABOUT_THE_CALLER = {
     "new-user-agent-for-principal": "the user agent is the service's",
     "new-region-for-principal": "learners learn a principal's own habits; a stack deploys where its template says",
     "model-invocation-burst": "a service invoking models for its caller (Bedrock agents) is the service's usage",
+    # The weak signals are about the caller's own discovery: a service reading or refused for its caller is not it.
+    "refused-call": "refusals of a service acting for someone are the service's configuration",
+    "recon-burst": "a service describing resources for its caller is not the caller's enumeration",
+    "credential-discovery": "a service checking credentials for its caller is not the caller's discovery",
+    "secrets-enumeration": "a service listing parameters for its caller (a stack, AWS Config) is not the caller's",
+    "buckets-enumeration": "a service reading bucket settings for its caller is not the caller's sweep",
 }
 
 DETECTORS = builtin_detectors()
