@@ -243,13 +243,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                         "cloudtrail-logging-stopped"})),
     Scenario("root-activity", root_api_activity, frozenset({"root-activity"})),
 )
-# The existing detectors page for each link of the chain on its own (which `attack-sequence` ties into one
-# incident): the tool for dana's discovery, the key dana minted, then ops-backup's escalation, blinding and
+# The existing detectors page for each link of the chain on its own, and `attack-sequence` ties them into one
+# incident: the tool for dana's discovery, the key dana minted, then ops-backup's escalation, blinding and
 # sharing; each long-term key changed things without MFA.
 STORYLINES: tuple[Scenario, ...] = (
     Scenario("attack-storyline", attack_storyline,
              frozenset({"scanner-user-agent", "access-key-created", "non-mfa-sensitive-call", "admin-policy-attached",
-                        "iam-policy-changed", "cloudtrail-logging-stopped", "snapshot-or-image-shared"}),
+                        "iam-policy-changed", "cloudtrail-logging-stopped", "snapshot-or-image-shared",
+                        "attack-sequence"}),
              repeats=(("non-mfa-sensitive-call", 2),)),
 )
 TRAPS: tuple[Scenario, ...] = (
