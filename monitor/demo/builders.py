@@ -38,6 +38,8 @@ _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 # Documentation address ranges (RFC 5737): offices, application egress, attackers.
 OFFICE_IPS = tuple(f"198.51.100.{n}" for n in range(10, 40))
 APP_IPS = tuple(f"192.0.2.{n}" for n in range(10, 70))
+# The live demo's stand-in for AWS's published ranges (`rules.aws_ip_ranges_file`): where its workloads call from.
+DEMO_AWS_PREFIXES = ("192.0.2.0/24",)
 ATTACKER_IPS = tuple(f"203.0.113.{n}" for n in range(20, 250))
 
 CONSOLE_AGENTS = (

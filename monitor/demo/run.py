@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+import orjson
+
+from monitor.demo.builders import DEMO_AWS_PREFIXES
 from monitor.demo.emulator import REGION, DemoUnavailable, Emulator, Trail, use_dummy_credentials, wire_trail
 from monitor.demo.local_redis import LocalRedis, RedisChoice, choose_redis, write_url_file
 from monitor.demo.traffic import BACKGROUND_EVERY_SECONDS, TrafficGenerator
@@ -51,9 +54,12 @@ class DemoOptions:
     seed: int | None = None  # the traffic's random choices: the same events (but their times) on every run
 
 
-def demo_config(trail: Trail, endpoint_url: str, *, metrics_port: int = 0) -> dict[str, Any]:
+def demo_config(trail: Trail, endpoint_url: str, *, metrics_port: int = 0,
+                aws_ranges: Path | None = None) -> dict[str, Any]:
     """The config `run` would read for this emulator (validated by the same parser)."""
+    rules = {"rules": {"aws_ip_ranges_file": str(aws_ranges)}} if aws_ranges is not None else {}
     return {
+        **rules,
         "metrics": {"host": "127.0.0.1", "port": metrics_port},
         "accounts": {"111122223333": "prod", "444455556666": "staging"},
         "sources": [{
@@ -67,6 +73,17 @@ def demo_config(trail: Trail, endpoint_url: str, *, metrics_port: int = 0) -> di
         }],
         "service": {"drain_seconds": 5, "checkpoint_seconds": 5},
     }
+
+
+def write_demo_aws_ranges(folder: Path) -> Path:
+    """An ip-ranges.json in AWS's format naming the addresses the demo's workloads call from as AWS's, so stolen
+    workload credentials used from the attackers' addresses alert from their first call, as in production."""
+    path = folder / "ip-ranges.json"
+    prefixes = [{"ip_prefix": prefix, "region": REGION, "service": "EC2", "network_border_group": REGION}
+                for prefix in DEMO_AWS_PREFIXES]
+    path.write_bytes(orjson.dumps({"syncToken": "0", "createDate": "2026-01-01-00-00-00", "prefixes": prefixes,
+                                   "ipv6_prefixes": []}))
+    return path
 
 
 def run_demo(options: DemoOptions, *, out: IO[bytes] | None = None, err: IO[str] | None = None) -> int:
@@ -118,8 +135,10 @@ async def _demo(emulator: Emulator, options: DemoOptions, state: Path, redis: Re
     try:
         session = get_session()
         trail = await wire_trail(session, emulator.endpoint_url, bucket=BUCKET)
+        ranges = write_demo_aws_ranges(state)
         replicas = ReplicaSet.build(
-            options.replicas, lambda port: demo_config(trail, emulator.endpoint_url, metrics_port=port), state,
+            options.replicas,
+            lambda port: demo_config(trail, emulator.endpoint_url, metrics_port=port, aws_ranges=ranges), state,
             shared, out, text=options.text, metrics_port=options.metrics_port)
         async with session.create_client("s3", region_name=REGION, endpoint_url=emulator.endpoint_url) as s3:
             traffic = TrafficGenerator(s3, trail.bucket, speed=options.speed, seed=options.seed)

@@ -42,6 +42,12 @@ async def test_demo_prints_every_mission_alert_and_stops_by_itself() -> None:
     detectors = {alert["detector"] for alert in alerts}
     assert detectors >= MISSION, (detectors, stderr.decode()[-2000:])
     assert detectors >= MISSION_DETECTORS  # every scenario the generator plays, not only the four
+    # The attacker storyline (first played in the cycle's first minute) is one incident across its two identities.
+    (incident,) = [alert for alert in alerts if alert["detector"] == "attack-sequence"]
+    linked = {entry["identity"] for entry in incident["context"]["identities"]}
+    assert any("user/dana" in identity for identity in linked), incident["context"]["identities"]
+    assert any("user/ops-backup" in identity for identity in linked), incident["context"]["identities"]
+    assert not any(alert.get("signal") for alert in alerts)  # signals never reach the demo's output sink
     assert all(alert["schema"] == 1 and alert["account"] in ("111122223333", "444455556666") for alert in alerts)
     # The traps (AWS's own denials, federated sign-ins) did not add alerts of their own principals.
     assert not any(alert["principal"].startswith("delivery.logs") for alert in alerts)
