@@ -8,6 +8,7 @@ narrative); the end-to-end test from CloudTrail to an incident comes with the en
 from __future__ import annotations
 
 import gzip
+import random
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import orjson
 import pytest
 
 from monitor import cli
+from monitor.demo.builders import EXAMPLE_ACCOUNTS, EXAMPLE_START
+from monitor.demo.storyline import attack_storyline
 from monitor.offline.explain import clean, width
 from monitor.offline.report import EXIT_OK, EXIT_USAGE, EXIT_WARNINGS
 from tests.helpers import ACCOUNT, iam_user, root, signin, trailsentry, write
@@ -412,3 +415,24 @@ def test_cloudtrail_on_stdin(tmp_path: Path) -> None:
     assert result.returncode == EXIT_WARNINGS
     assert result.stdout == b""
     assert b"alert(s) searched from 1 CloudTrail file(s) scanned" in result.stderr
+
+
+def test_the_demo_storylines_incident_explained_from_its_cloudtrail(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """End to end: the attacker storyline's logs, scanned, give one incident; `explain` prints its story."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    events = attack_storyline(random.Random(7), EXAMPLE_START + 3600, EXAMPLE_ACCOUNTS[0])
+    half = len(events) // 2  # two files, given in reverse order: the scan orders by event time
+    (logs / "b.json").write_bytes(orjson.dumps({"Records": events[half:]}))
+    (logs / "a.json").write_bytes(orjson.dumps({"Records": events[:half]}))
+    scanned = trailsentry("scan", "--format", "jsonl", str(logs / "b.json"), str(logs / "a.json"))
+    assert scanned.returncode == 0, scanned.stderr.decode()
+    (incident,) = [a for a in map(orjson.loads, scanned.stdout.splitlines()) if a["detector"] == "attack-sequence"]
+    code, out, err = explain(capsys, incident["id"], "--from", str(logs))
+    assert code == EXIT_OK, err
+    assert "user/dana" in out and "user/ops-backup" in out
+    steps = {step["step"] for step in incident["context"]["timeline"]}
+    assert {"access-key-created", "admin-policy-attached", "snapshot-or-image-shared"} <= steps
+    for step in incident["context"]["timeline"]:
+        assert step["event_name"] in out  # every step of the timeline is a row of the table
