@@ -98,11 +98,21 @@ def _search(agent: str, needles: tuple[object, ...]) -> tuple[Tool, ...]:
 _memo_search = functools.lru_cache(maxsize=4096)(_search)
 
 
+# Configured lists turned into tuples once (keyed by the list's identity, which config keeps for the run).
+_CONFIGURED: dict[int, tuple[object, tuple[object, ...]]] = {}
+
+
 def _needles(params: Mapping[str, Any]) -> tuple[object, ...]:
     configured = params.get("user_agents", DEFAULT_USER_AGENTS)
     if configured is DEFAULT_USER_AGENTS or not isinstance(configured, list | tuple):
         return DEFAULT_USER_AGENTS
-    return tuple(item for item in configured if isinstance(item, str))
+    known = _CONFIGURED.get(id(configured))
+    if known is not None and known[0] is configured:
+        return known[1]
+    needles = tuple(item for item in configured if isinstance(item, str))
+    if len(_CONFIGURED) < 64:
+        _CONFIGURED[id(configured)] = (configured, needles)
+    return needles
 
 
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:

@@ -34,15 +34,22 @@ TARGET_KEYS: Final[tuple[tuple[str, str], ...]] = (
 )
 
 
+_ORDER: Final[dict[str, int]] = {key: order for order, (key, _) in enumerate(TARGET_KEYS)}
+_KIND: Final[dict[str, str]] = dict(TARGET_KEYS)
+
+
 def context_targets(context: Mapping[str, Any]) -> list[str]:
-    """The "kind:value" targets the context names under TARGET_KEYS, distinct, at most MAX_TARGETS."""
+    """The "kind:value" targets the context names under TARGET_KEYS, distinct, at most MAX_TARGETS.
+
+    Runs for every detection: it walks the context's few keys, not the table."""
+    named = sorted((_ORDER[key], key) for key in context if key in _KIND)
     found: list[str] = []
-    for key, kind in TARGET_KEYS:
-        value = context.get(key)
+    for _, key in named:
+        value = context[key]
         values = [value] if type(value) is str else value if type(value) is list else ()
         for item in values:
             if type(item) is str and item and item != "(account-wide)":
-                entry = target(kind, item)
+                entry = target(_KIND[key], item)
                 if entry not in found:
                     found.append(entry)
                     if len(found) >= MAX_TARGETS:
