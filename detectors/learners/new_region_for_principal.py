@@ -5,8 +5,10 @@ acting for itself. Only calls that change something count: browsing regions in t
 Global View reading every region at once, is not news. A call is a read when `readOnly` is true or,
 in records without `readOnly` (some exports drop it), when its name reads (Describe*, List*, Get*...).
 Calls to global services recorded in us-east-1 (IAM, Organizations, CloudFront...) say nothing about
-where someone works and are left out. Learned quietly for each principal's first 7 days; history is
-14 days. Attackers with stolen keys favour regions nobody watches.
+where someone works and are left out. Learned quietly for each principal's first 7 days, except that a
+principal first seen after the detector's own first week (a user created minutes ago) alerts once it
+acts in `threshold` (3) regions within 6 hours; history is 14 days. Attackers with stolen keys favour
+regions nobody watches.
 
 Any identity type can act, so `match` sees every event; most are reads and leave at the first test.
 """

@@ -37,10 +37,11 @@ def test_plain_context_names_become_targets_in_order_distinct_and_capped() -> No
     assert context_targets({"user": "bob", "userName": "bob"}) == ["user:bob"]
 
 
-@pytest.mark.parametrize("hostile", [None, 7, {"a": 1}, ["x", 5, None, {"b": 2}], "", True])
-def test_values_that_are_not_text_are_never_targets(hostile: Any) -> None:
-    found = context_targets({"bucket": hostile})
-    assert found in ([], ["bucket:x"])
+@pytest.mark.parametrize(("hostile", "expected"), [
+    (None, []), (7, []), ({"a": 1}, []), (["x", 5, None, {"b": 2}], ["bucket:x"]), ("", []), (True, []),
+])
+def test_values_that_are_not_text_are_never_targets(hostile: Any, expected: list[str]) -> None:
+    assert context_targets({"bucket": hostile}) == expected
 
 
 def test_a_detectors_own_targets_win_and_long_values_are_clipped() -> None:
