@@ -62,28 +62,35 @@ DISCOVERY_CALLS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 
 
-@functools.lru_cache(maxsize=8)
-def _pattern(needles: tuple[object, ...]) -> re.Pattern[str] | None:
-    """One case-insensitive alternation per configured list, built once (longest first, so "scout suite"
-    wins over a shorter pattern at the same place)."""
-    cleaned = sorted({item.lower() for item in needles if isinstance(item, str) and item.strip()}, key=len,
-                     reverse=True)
-    return re.compile("|".join(re.escape(item) for item in cleaned)) if cleaned else None
+class _Needles:
+    """One list of user-agent patterns, compiled once into a case-insensitive alternation (longest first, so
+    "scout suite" wins over a shorter pattern at the same place).
+
+    Hashed by identity: it keys the memo of searched user agents, where hashing the tuple of every pattern
+    on each call cost more than the search itself."""
+
+    __slots__ = ("pattern",)
+
+    def __init__(self, items: tuple[object, ...] | list[object]) -> None:
+        cleaned = sorted({item.lower() for item in items if isinstance(item, str) and item.strip()}, key=len,
+                         reverse=True)
+        self.pattern = re.compile("|".join(re.escape(item) for item in cleaned)) if cleaned else None
 
 
+_DEFAULT_NEEDLES: Final = _Needles(DEFAULT_USER_AGENTS)
 # Longer user agents are searched without being remembered, so hostile ones cannot pin memory.
 _MEMO_MAX_LENGTH = 1024
 
 
-def _tools_named_in(agent: str, needles: tuple[object, ...]) -> tuple[Tool, ...]:
+def _tools_named_in(agent: str, needles: _Needles) -> tuple[Tool, ...]:
     if len(agent) > _MEMO_MAX_LENGTH:
         return _search(agent, needles)
     return _memo_search(agent, needles)
 
 
-def _search(agent: str, needles: tuple[object, ...]) -> tuple[Tool, ...]:
+def _search(agent: str, needles: _Needles) -> tuple[Tool, ...]:
     """Every tool the user agent names, offensive ones first, each once."""
-    pattern = _pattern(needles)
+    pattern = needles.pattern
     if pattern is None:
         return ()
     found: dict[str, Tool] = {}
@@ -98,18 +105,18 @@ def _search(agent: str, needles: tuple[object, ...]) -> tuple[Tool, ...]:
 _memo_search = functools.lru_cache(maxsize=4096)(_search)
 
 
-# Configured lists turned into tuples once (keyed by the list's identity, which config keeps for the run).
-_CONFIGURED: dict[int, tuple[object, tuple[object, ...]]] = {}
+# Configured lists compiled once (keyed by the list's identity, which config keeps for the run).
+_CONFIGURED: dict[int, tuple[object, _Needles]] = {}
 
 
-def _needles(params: Mapping[str, Any]) -> tuple[object, ...]:
+def _needles(params: Mapping[str, Any]) -> _Needles:
     configured = params.get("user_agents", DEFAULT_USER_AGENTS)
     if configured is DEFAULT_USER_AGENTS or not isinstance(configured, list | tuple):
-        return DEFAULT_USER_AGENTS
+        return _DEFAULT_NEEDLES
     known = _CONFIGURED.get(id(configured))
     if known is not None and known[0] is configured:
         return known[1]
-    needles = tuple(item for item in configured if isinstance(item, str))
+    needles = _Needles(configured)
     if len(_CONFIGURED) < 64:
         _CONFIGURED[id(configured)] = (configured, needles)
     return needles

@@ -71,6 +71,7 @@ def is_person(event: Event) -> bool:
     return kind == "IAMUser" or kind == "Root"
 
 
+@f.per_event
 def caller(event: Event) -> str | None:
     """The caller's ARN (else "account|principal"); None when AWS itself made the call.
 

@@ -86,7 +86,7 @@ class Detection:
         self._sequence_suppressions = (suppressions if sequence is not None and suppressions.applies_to(sequence.id)
                                        else None)
         self._sequence_id = sequence.id if sequence is not None else ""
-        self._by_name: dict[str, list[tuple[str, Rule]]] = {}
+        by_name: dict[str, list[tuple[str, Rule]]] = {}
         self._every: list[Rule] = []
         self._on_errors: list[Rule] = []
         self._on_changes: list[Rule] = []
@@ -105,7 +105,13 @@ class Detection:
             elif detector.all_events:
                 self._every.append(rule)
             for source, name in sorted(detector.events):
-                self._by_name.setdefault(name, []).append((source, rule))
+                by_name.setdefault(name, []).append((source, rule))
+        # eventName -> eventSource -> the rules for that call, in catalog order; ANY_SOURCE holds the rules of any
+        # source, for a source no rule names (attacker-chosen values reach here).
+        self._by_call: dict[str, dict[str, list[Rule]]] = {
+            name: {source: [rule for wanted, rule in rules if wanted in (source, ANY_SOURCE)]
+                   for source in {wanted for wanted, _ in rules} | {ANY_SOURCE}}
+            for name, rules in by_name.items()}
 
     def detect(self, part: Slice) -> SliceFindings:
         """The prologue and dispatch of every event of a slice: one pass over its events."""
@@ -115,7 +121,7 @@ class Detection:
         found = SliceFindings(origin=part.origin, event_ids=[event.eventID for event in events], times=times,
                               findings=[], issues=list(part.issues), skipped=dict(part.skipped))
         learned: dict[tuple[int, str, str], Finding] = {}
-        by_name = self._by_name.get
+        by_call = self._by_call.get
         by_type = self._by_identity_type.get
         every = self._every
         on_errors = self._on_errors
@@ -145,10 +151,11 @@ class Detection:
                 self._set_aside(part, found, position, event)
                 continue
             facts: Facts | None = None  # the alert fields, computed by the first finding of this event
-            wanted = by_name(name)
-            if wanted is not None:
-                facts = self._each([rule for wanted_source, rule in wanted if wanted_source in (source, ANY_SOURCE)],
-                                   event, position, ts, found, learned, facts)
+            sources = by_call(name)
+            if sources is not None:
+                wanted = sources.get(source) or sources[ANY_SOURCE]
+                if wanted:
+                    facts = self._each(wanted, event, position, ts, found, learned, facts)
             if every:
                 facts = self._each(every, event, position, ts, found, learned, facts)
             if on_errors and event.errorCode:
@@ -236,7 +243,7 @@ class Detection:
         if facts is None:
             facts = event_facts(event)
         detector = rule.detector
-        context = with_targets(dict(hit.context))
+        context = with_targets(dict(hit.context)) if hit.context else {}
         service = ev.calling_service(event)
         if service:  # a change a service made for someone: say which service, for whom
             context.setdefault("made_through", clip(service, 128))

@@ -42,9 +42,13 @@ def context_targets(context: Mapping[str, Any]) -> list[str]:
     """The "kind:value" targets the context names under TARGET_KEYS, distinct, at most MAX_TARGETS.
 
     Runs for every detection: it walks the context's few keys, not the table."""
-    named = sorted((_ORDER[key], key) for key in context if key in _KIND)
+    named = [key for key in context if key in _KIND]
+    if not named:
+        return []
+    if len(named) > 1:
+        named.sort(key=_ORDER.__getitem__)
     found: list[str] = []
-    for _, key in named:
+    for key in named:
         value = context[key]
         values = [value] if type(value) is str else value if type(value) is list else ()
         for item in values:

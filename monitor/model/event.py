@@ -18,7 +18,8 @@ batch of a hundred thousand events costs the collector nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 import orjson
@@ -211,6 +212,33 @@ def mfa_authenticated(event: Event) -> bool:
     return event.userIdentity.sessionContext.attributes.mfaAuthenticated.lower() == "true"
 
 
+Answer = TypeVar("Answer")
+
+
+def per_event(question: Callable[[Event], Answer]) -> Callable[[Event], Answer]:
+    """`question`, remembering its answer for the event last asked about.
+
+    Several detectors ask the same question of one event in turn (who the caller is, whether AWS made the
+    call); detection runs them one event at a time, so one remembered answer serves them all. The event is
+    held until the next one is asked about, so its identity cannot be reused by another.
+    """
+    last_event: Event | None = None
+    last_answer: Any = None
+
+    def ask(event: Event) -> Answer:
+        nonlocal last_event, last_answer
+        if event is last_event:
+            return last_answer  # type: ignore[no-any-return]
+        answer = question(event)
+        last_event, last_answer = event, answer
+        return answer
+
+    ask.__doc__ = question.__doc__
+    ask.__name__ = question.__name__
+    return ask
+
+
+@per_event
 def is_aws_own_activity(event: Event) -> bool:
     """True when AWS acted for itself: `AwsServiceEvent`, an `AWSService` identity (log delivery, service
     principals) or a service-linked role's session. No one's intent is behind these calls."""
@@ -237,6 +265,7 @@ def calling_service(event: Event) -> str:
     return source_ip if source_ip.endswith(".amazonaws.com") else ""
 
 
+@per_event
 def is_aws_service_activity(event: Event) -> bool:
     """True when the call did not come straight from the caller's own network and tool: AWS acting for itself,
     a service calling on the caller's behalf, or a console-internal path ("AWS Internal/<n>").
