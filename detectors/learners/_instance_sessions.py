@@ -17,6 +17,7 @@ from detectors._configured import MAX_ADDRESS_CHARS, Network, address, inside
 from detectors._tools import PATTERNS
 from monitor.model import Event
 from monitor.model.alert import clip
+from monitor.model.detector import instance_session
 
 # Tools that name themselves in the user agent (attack tools and audit scanners alike: neither belongs in an
 # instance's own calls), from the table scanner-user-agent matches against.
@@ -57,8 +58,8 @@ def instance_place(event: Event) -> Place | None:
     """
     ident = event.userIdentity
     principal_id = ident.principalId
-    if ":i-" not in principal_id or ident.type != "AssumedRole":
-        return None  # the cheap test first: nearly every role session leaves here
+    if not instance_session(ident) or ident.type != "AssumedRole":
+        return None  # the engine hands over only these sessions (INSTANCE_SESSION); a direct call may be any
     instance = _instance_of(principal_id)
     if instance is None:
         return None
@@ -72,18 +73,16 @@ def session_place(event: Event) -> tuple[str, str, bool] | None:
     if event.eventType == "AwsServiceEvent" or event.userIdentity.invokedBy:
         return None
     source_ip = event.sourceIPAddress
-    if len(source_ip) > MAX_ADDRESS_CHARS or address(source_ip) is None:
+    public = _public(source_ip) if len(source_ip) <= MAX_ADDRESS_CHARS else None
+    if public is None:
         return None  # service host names, "AWS Internal", garbage
+    signal = client_signal(event.userAgent)
+    if signal is None and (not public or event.vpcEndpointId):
+        return None  # the workload's own side, where nearly every call of a fleet comes from: nothing to build
     key = session_key(event)
     if key is None:
         return None
-    signal = client_signal(event.userAgent)
-    if signal is not None:
-        return key, clip(signal, 200), True
-    if event.vpcEndpointId:
-        return None
-    public = _public(source_ip)
-    return None if public is None else (key, public, False)
+    return (key, clip(signal, 200), True) if signal is not None else (key, public, False)
 
 
 def session_key(event: Event) -> str | None:
@@ -126,6 +125,10 @@ def _client_signal(agent: str) -> str | None:
 
 @functools.lru_cache(maxsize=8192)
 def _public(source_ip: str) -> str | None:
-    # ipaddress containment costs about a microsecond per network: decide once per distinct address.
+    """The public address a sourceIPAddress is ("" for the workload's own side: private, shared, link-local);
+    None when it is no address. ipaddress containment costs about a microsecond per network: decided once per
+    distinct value."""
     found = address(source_ip)
-    return None if found is None or inside(found, _LOCAL_NETWORKS) else str(found)
+    if found is None:
+        return None
+    return "" if inside(found, _LOCAL_NETWORKS) else str(found)

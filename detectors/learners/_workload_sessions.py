@@ -23,6 +23,7 @@ from detectors._configured import matches_any, role_name_of, string_tuple
 from detectors.learners._instance_sessions import session_place
 from monitor.model import Event
 from monitor.model import event as f
+from monitor.model.detector import task_or_function_session
 
 ECS_TASK: Final = "ecs-task"
 LAMBDA: Final = "lambda"
@@ -52,20 +53,21 @@ def workload_place(event: Event, roles_param: Any) -> WorkloadPlace | None:
     roles); None for other callers."""
     ident = event.userIdentity
     principal_id = ident.principalId
-    # Nearly every role session leaves here, on tests that cost no lookup: the session name is not 32
-    # characters long, no roles are listed, and the role is not named like a console-made Lambda role.
-    if len(principal_id) - principal_id.rfind(":") != 33 and not roles_param and "-role-" not in ident.arn:
-        return None  # (a console-made Lambda role is named "<function>-role-<suffix>")
+    # The engine hands over only these sessions unless roles are listed (TASK_OR_FUNCTION_SESSION): the session
+    # name is 32 characters long, or the role is named like a console-made Lambda role ("<function>-role-...").
+    if not roles_param and not task_or_function_session(ident):
+        return None
+    # Where the call came from first: a workload's calls nearly all come from its own side (no place).
+    place = session_place(event)
+    if place is None:
+        return None
     issuer = ident.sessionContext.sessionIssuer.arn
     if ident.type != "AssumedRole" or len(principal_id) > _MAX_ID_CHARS or len(issuer) > _MAX_ID_CHARS:
         return None  # longer than any role id, session name or role ARN AWS issues
     if f.is_aws_own_activity(event):
         return None  # a service-linked role's own session, whatever `workload_roles` matches
     found = _workload(principal_id, issuer, string_tuple(roles_param) if roles_param else ())
-    if found is None:
-        return None
-    place = session_place(event)
-    return None if place is None else WorkloadPlace(place[0], found, place[1], place[2])
+    return None if found is None else WorkloadPlace(place[0], found, place[1], place[2])
 
 
 @functools.lru_cache(maxsize=8192)

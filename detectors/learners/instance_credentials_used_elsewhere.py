@@ -48,6 +48,7 @@ from detectors._aws_ranges import address_in_ranges, ranges_param
 from detectors._configured import address_in, string_tuple
 from detectors.learners._instance_sessions import OUTSIDE_AWS, Place, instance_place
 from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
+from monitor.model.detector import INSTANCE_SESSION
 
 _ELSEWHERE = "more than one public source IP"
 # Longer session keys are judged without being remembered (an ARN is far shorter).
@@ -116,7 +117,7 @@ DETECTOR = Detector(
     ),
     match=match,
     all_events=True,
-    identity_types=frozenset({"AssumedRole"}),
+    identity_types=frozenset({INSTANCE_SESSION}),
     group_by=keys(),
     episode_seconds=3600,
     # A session's first place is its own (learned); a second within the hour, or any client signal, alerts.

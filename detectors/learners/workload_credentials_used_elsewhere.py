@@ -34,6 +34,7 @@ from detectors._configured import address_in, string_tuple
 from detectors.learners._instance_sessions import OUTSIDE_AWS
 from detectors.learners._workload_sessions import ECS_TASK, WorkloadPlace, workload_place
 from monitor.model import Detector, Event, FirstSeen, Hit, Severity, keys
+from monitor.model.detector import TASK_OR_FUNCTION_SESSION
 
 _ELSEWHERE = "more than one public source IP"
 _MEMO_MAX_LENGTH = 1024
@@ -75,6 +76,10 @@ def _build(found: WorkloadPlace, reason: str, alone: bool) -> Hit:
 _memo_build = functools.lru_cache(maxsize=8192)(_build)
 
 
+def _sessions(params: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset({"AssumedRole"}) if params.get("workload_roles") else frozenset({TASK_OR_FUNCTION_SESSION})
+
+
 DETECTOR = Detector(
     id="workload-credentials-used-elsewhere",
     title="ECS task or Lambda function credentials used elsewhere",
@@ -94,7 +99,9 @@ DETECTOR = Detector(
     ),
     match=match,
     all_events=True,
-    identity_types=frozenset({"AssumedRole"}),
+    # Task and function sessions, told by their names; with roles listed, every role session.
+    identity_types=frozenset({TASK_OR_FUNCTION_SESSION}),
+    identity_types_for=_sessions,
     group_by=keys(),
     episode_seconds=3600,
     # A task session's first place is its own (learned); a second within the hour, or a single-call signal alerts.

@@ -27,8 +27,7 @@ from monitor.model import event as ev
 from monitor.model.alert import clip
 from monitor.model.detector import (
     ANY_SOURCE,
-    IDENTITY_CENTER,
-    IDENTITY_CENTER_MARK,
+    SESSION_KINDS,
     Detector,
     FirstSeen,
     Hit,
@@ -45,8 +44,8 @@ log = logging.getLogger("trailsentry.engine")
 class Rule:
     """One detector as detection runs it: its match, params, key and what its kind needs from a Hit."""
 
-    __slots__ = ("detector", "failed_once", "fold_seconds", "group", "id", "index", "learner", "match", "needs_key",
-                 "needs_value", "params", "suppressions")
+    __slots__ = ("detector", "failed_once", "fold_seconds", "group", "id", "identity_types", "index", "learner",
+                 "match", "needs_key", "needs_value", "params", "suppressions")
 
     def __init__(self, index: int, detector: Detector, suppressions: SuppressionSet) -> None:
         self.index = index
@@ -71,6 +70,8 @@ class Rule:
         # None when no configured suppression can apply, so the common case costs nothing.
         self.suppressions = suppressions if suppressions.applies_to(detector.id) else None
         self.failed_once = False
+        self.identity_types = (detector.identity_types_for(self.params) if detector.identity_types_for is not None
+                               else detector.identity_types)
 
 
 class Detection:
@@ -99,8 +100,8 @@ class Detection:
                 self._on_errors.append(rule)
             elif detector.all_events and detector.changes_only:
                 self._on_changes.append(rule)
-            elif detector.identity_types:
-                for kind in detector.identity_types:
+            elif rule.identity_types:
+                for kind in rule.identity_types:
                     self._by_identity_type.setdefault(kind, []).append(rule)
             elif detector.all_events:
                 self._every.append(rule)
@@ -126,7 +127,9 @@ class Detection:
         every = self._every
         on_errors = self._on_errors
         on_changes = self._on_changes
-        identity_center = self._by_identity_type.get(IDENTITY_CENTER)
+        # The session kinds some rule wants, each with its test: run on AssumedRole callers only.
+        sessions = [(test, self._by_identity_type[kind]) for kind, test in SESSION_KINDS.items()
+                    if kind in self._by_identity_type]
         known_time = self._times.recent.get
         parse_time = self._times.parse
         limit = part.record_limit  # the limit the input was decoded with
@@ -167,8 +170,10 @@ class Detection:
             typed = by_type(kind)
             if typed is not None:
                 facts = self._each(typed, event, position, ts, found, learned, facts)
-            if identity_center is not None and kind == "AssumedRole" and IDENTITY_CENTER_MARK in identity.arn:
-                self._each(identity_center, event, position, ts, found, learned, facts)
+            if sessions and kind == "AssumedRole":
+                for test, rules in sessions:
+                    if test(identity):
+                        facts = self._each(rules, event, position, ts, found, learned, facts)
         found.newest = newest
         return found
 

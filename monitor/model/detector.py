@@ -22,14 +22,42 @@ from typing import Any
 
 import msgspec
 
-from monitor.model.event import Event
+from monitor.model.event import Event, UserIdentity
 from monitor.model.severity import Severity
 
 # In `events`, (ANY_SOURCE, name) wants that eventName from any eventSource (rules that name only the call).
 ANY_SOURCE = "*"
-# In `identity_types`: IAM Identity Center sessions (people), AssumedRole sessions of an AWSReservedSSO_ role.
+# In `identity_types`, kinds of AssumedRole session besides the type itself, each told by a cheap test of the
+# session's names that the engine runs once per event (most role sessions are none of them):
+# - IAM Identity Center sessions (people): sessions of an AWSReservedSSO_ role;
 IDENTITY_CENTER = "IdentityCenter"
 IDENTITY_CENTER_MARK = ":assumed-role/AWSReservedSSO_"
+# - EC2 instance sessions: named after the instance ("AROA...:i-0123456789abcdef0");
+INSTANCE_SESSION = "InstanceSession"
+# - ECS task and Lambda function sessions: named after the task (its 32-character id), or sessions of a role
+#   named the way the Lambda console names execution roles ("<function>-role-<suffix>").
+TASK_OR_FUNCTION_SESSION = "TaskOrFunctionSession"
+
+
+
+
+def identity_center_session(identity: UserIdentity) -> bool:
+    return IDENTITY_CENTER_MARK in identity.arn
+
+
+def instance_session(identity: UserIdentity) -> bool:
+    return ":i-" in identity.principalId
+
+
+def task_or_function_session(identity: UserIdentity) -> bool:
+    principal_id = identity.principalId
+    return len(principal_id) - principal_id.rfind(":") == 33 or "-role-" in identity.arn
+
+
+SESSION_KINDS: Mapping[str, Callable[[UserIdentity], bool]] = types.MappingProxyType({
+    IDENTITY_CENTER: identity_center_session, INSTANCE_SESSION: instance_session,
+    TASK_OR_FUNCTION_SESSION: task_or_function_session,
+})
 
 _ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _MITRE_PATTERN = re.compile(r"^T\d{4}(?:\.\d{3})?$")
@@ -213,10 +241,12 @@ class Detector:
     episode_seconds: int = 3600
     state: StateKind | None = None
     # Detectors that see every event may narrow that cheaply: to callers of these userIdentity types
-    # (IDENTITY_CENTER: Identity Center role sessions, a kind of AssumedRole), to failed calls (records
-    # with an errorCode), or to calls that change something (readOnly not true). The engine works each
-    # out once per event.
+    # (or SESSION_KINDS, kinds of AssumedRole session), to failed calls (records with an errorCode), or to
+    # calls that change something (readOnly not true). The engine works each out once per event.
     identity_types: frozenset[str] = frozenset()
+    # The identity types given the params, when they depend on them (a configured list of roles widens a
+    # session kind to every role session); replaces `identity_types`.
+    identity_types_for: Callable[[Mapping[str, Any]], frozenset[str]] | None = None
     errors_only: bool = False
     changes_only: bool = False
     # True when these params leave nothing to detect (an allowlist not configured yet): the engine then
@@ -248,9 +278,10 @@ class Detector:
             found.append("mitre must list ATT&CK technique ids like T1078 or T1078.004")
         if self.all_events == bool(self.events):
             found.append("declare either events or all_events=True, exactly one")
-        if (self.identity_types or self.errors_only or self.changes_only) and not self.all_events:
+        narrowed = bool(self.identity_types or self.identity_types_for)
+        if (narrowed or self.errors_only or self.changes_only) and not self.all_events:
             found.append("identity_types, errors_only and changes_only narrow all_events detectors only")
-        if sum((bool(self.identity_types), self.errors_only, self.changes_only)) > 1:
+        if sum((narrowed, self.errors_only, self.changes_only)) > 1:
             found.append("narrow by one of identity_types, errors_only or changes_only")
         if self.state is not None and self.group_by is None:
             found.append("a stateful detector needs group_by (keys() when match gives Hit.key)")

@@ -17,12 +17,13 @@ from detectors.learners import model_invocation_burst as mib
 from detectors.learners import new_region_for_principal as region
 from detectors.learners import new_source_ip_for_principal as new_ip
 from detectors.learners import new_user_agent_for_principal as new_ua
+from detectors.learners import workload_credentials_used_elsewhere as wcue
 from detectors.learners._normalise import principal_key, source_network, user_agent_family
 from monitor.decode import decode_bytes
 from monitor.engine import Engine
 from monitor.engine.detect import Detection
 from monitor.model import Detector, FirstSeen, RateBaseline, Severity, keys
-from monitor.model.detector import IDENTITY_CENTER
+from monitor.model.detector import IDENTITY_CENTER, INSTANCE_SESSION, TASK_OR_FUNCTION_SESSION
 from monitor.model.event import event_from_record
 from monitor.offline.samples import load_cases, run_samples, samples_path
 from tests.helpers import ACCOUNT, api_call, at, iam_user, root
@@ -69,7 +70,11 @@ def test_each_learner_keys_its_own_hits_and_declares_its_kind() -> None:
         assert isinstance(detector.state, RateBaseline if detector is mib.DETECTOR else FirstSeen), detector.id
     assert new_ip.DETECTOR.identity_types == new_ua.DETECTOR.identity_types == {"IAMUser", "Root", IDENTITY_CENTER}
     assert ius.DETECTOR.identity_types == {"IAMUser"}
-    assert icue.DETECTOR.identity_types == {"AssumedRole"}
+    # Role sessions named after an instance, a task or a function only, unless roles are listed.
+    assert icue.DETECTOR.identity_types == {INSTANCE_SESSION}
+    widened = wcue.DETECTOR.identity_types_for
+    assert widened is not None and widened(wcue.DETECTOR.params) == {TASK_OR_FUNCTION_SESSION}
+    assert widened({**wcue.DETECTOR.params, "workload_roles": ["build-*"]}) == {"AssumedRole"}
     # Anyone can act in a region; only changing calls count.
     assert region.DETECTOR.all_events and region.DETECTOR.changes_only and not region.DETECTOR.identity_types
 

@@ -20,7 +20,7 @@ from monitor.engine.settings import DetectorSettings
 from monitor.engine.state.embedded import EmbeddedStore
 from monitor.engine.state.memory import MemoryStore
 from monitor.model import Alert, Detector, Event, FirstSeen, Hit, Preceded, RateBaseline, Severity, keys
-from monitor.model.detector import IDENTITY_CENTER
+from monitor.model.detector import IDENTITY_CENTER, INSTANCE_SESSION, TASK_OR_FUNCTION_SESSION
 
 DAY = 86400
 T0 = datetime(2026, 5, 4, tzinfo=UTC).timestamp()
@@ -367,11 +367,28 @@ def test_catch_all_detectors_narrowed_by_identity_type_errors_or_changes_see_onl
         "type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_Admin_0123/alice"}}
     not_sso = {**event(5, readOnly=True), "userIdentity": {
         "type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/AWSReservedSSO_Admin_0123"}}
-    Engine(narrowed).process_records([root_event, failed, change, hostile, sso, not_sso], "t")
+    instance_seen: list[str] = []
+    workload_seen: list[str] = []
+    narrowed += [_catch_all("instance-only", instance_seen, identity_types=frozenset({INSTANCE_SESSION})),
+                 _catch_all("workload-only", workload_seen, identity_types=frozenset({TASK_OR_FUNCTION_SESSION}))]
+
+    def role_session(at: int, role: str, session: str, kind: str = "AssumedRole") -> dict[str, Any]:
+        return {**event(at, readOnly=True), "userIdentity": {
+            "type": kind, "principalId": f"AROAEXAMPLE:{session}",
+            "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}"}}
+    instance = role_session(6, "web", "i-0123456789abcdef0")
+    task = role_session(7, "orders-task", "0123456789abcdef0123456789abcdef")
+    function = role_session(8, "resize-role-x1y2z3", "resize")
+    plain = role_session(9, "deployer", "botocore-session-1700000000")
+    not_a_session = role_session(10, "web", "i-0123456789abcdef0", kind="IAMUser")
+    Engine(narrowed).process_records([root_event, failed, change, hostile, sso, not_sso, instance, task, function,
+                                      plain, not_a_session], "t")
     assert root_seen == [root_event["eventID"]]
     assert errors_seen == [failed["eventID"]]
     assert changes_seen == [change["eventID"]]  # readOnly absent counts as a change too
     assert sso_seen == [sso["eventID"]]
+    assert instance_seen == [instance["eventID"]]
+    assert workload_seen == [task["eventID"], function["eventID"]]
     with pytest.raises(ValueError, match="narrow all_events detectors only"):
         dataclasses.replace(SEQUENCE, identity_types=frozenset({"Root"}))
 
