@@ -34,11 +34,14 @@ from monitor.model.detector import (
     Keys,
     Sequences,
 )
-from monitor.model.event import Event
+from monitor.model.event import Event, UserIdentity
 from monitor.model.facts import key_function
 from monitor.model.issue import InputIssue
 
 log = logging.getLogger("trailsentry.engine")
+
+# Role sessions whose kinds are remembered (by ARN and principal id); past this many, forgotten all at once.
+MAX_SESSIONS_REMEMBERED = 8192
 
 
 class Rule:
@@ -114,6 +117,11 @@ class Detection:
                    for source in {wanted for wanted, _ in rules} | {ANY_SOURCE}}
             for name, rules in by_name.items()}
 
+        # The session kinds some rule wants, each with its test: run on AssumedRole callers only.
+        self._sessions = [(test, self._by_identity_type[kind]) for kind, test in SESSION_KINDS.items()
+                          if kind in self._by_identity_type]
+        self._session_rules: dict[tuple[str, str], list[list[Rule]]] = {}
+
     def detect(self, part: Slice) -> SliceFindings:
         """The prologue and dispatch of every event of a slice: one pass over its events."""
         events = part.events
@@ -127,9 +135,8 @@ class Detection:
         every = self._every
         on_errors = self._on_errors
         on_changes = self._on_changes
-        # The session kinds some rule wants, each with its test: run on AssumedRole callers only.
-        sessions = [(test, self._by_identity_type[kind]) for kind, test in SESSION_KINDS.items()
-                    if kind in self._by_identity_type]
+        sessions = self._sessions
+        session_rules = self._session_rules
         known_time = self._times.recent.get
         parse_time = self._times.parse
         limit = part.record_limit  # the limit the input was decoded with
@@ -171,10 +178,22 @@ class Detection:
             if typed is not None:
                 facts = self._each(typed, event, position, ts, found, learned, facts)
             if sessions and kind == "AssumedRole":
-                for test, rules in sessions:
-                    if test(identity):
-                        facts = self._each(rules, event, position, ts, found, learned, facts)
+                names = (identity.arn, identity.principalId)
+                wanted_by_kind = session_rules.get(names)
+                if wanted_by_kind is None:
+                    wanted_by_kind = self._rules_of_session(identity, names)
+                for rules in wanted_by_kind:
+                    facts = self._each(rules, event, position, ts, found, learned, facts)
         found.newest = newest
+        return found
+
+    def _rules_of_session(self, identity: UserIdentity, names: tuple[str, str]) -> list[list[Rule]]:
+        """The rules of each session kind this AssumedRole session is, remembered by the session's names: a
+        session makes many calls, and its kinds cost three tests each time."""
+        found = [rules for test, rules in self._sessions if test(identity)]
+        if len(self._session_rules) >= MAX_SESSIONS_REMEMBERED:
+            self._session_rules.clear()  # names are attacker-controlled: the memory stays bounded
+        self._session_rules[names] = found
         return found
 
     def _each(self, rules: list[Rule], event: Event, position: int, ts: float, found: SliceFindings,
