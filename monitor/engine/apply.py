@@ -79,7 +79,8 @@ class Applier:
                 continue
             first = len(alerts)
             kind.apply(finding, times[position], batch)
-            sequence.observe(finding, times[position], batch, first)
+            if len(alerts) > first or sequence.seen:  # else nothing to observe: no step, no incident to tag
+                sequence.observe(finding, times[position], batch, first)
         newest = max(watermark, found.newest)
         if newest > watermark:
             store.put(ENGINE_SPACE, WATERMARK, newest, NEVER)

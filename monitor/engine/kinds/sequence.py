@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from monitor.engine.episodes import SPACE as EPISODES
 from monitor.engine.episodes import Episode, Episodes
 from monitor.engine.episodes import slot as episode_slot
@@ -257,7 +259,7 @@ class SequenceKind(Kind):
             incident = state["incident"]
         alert = dataclasses.replace(episode.alert, context={**episode.alert.context, "incident": incident})
         name = episode_slot(episode.alert.detector, finding.key)
-        self.store.put(EPISODES, name, dataclasses.replace(episode, alert=alert), episode.end)
+        self.store.put(EPISODES, name, msgspec.structs.replace(episode, alert=alert), episode.end)
 
     def detector_of(self, finding: Finding) -> str:
         return self.detector_ids[finding.detector]
@@ -317,7 +319,7 @@ class SequenceKind(Kind):
                               emitted_severity=alert.severity)
             batch.alerts.append(alert)
         else:  # emitted less than a minute ago: the change waits for the next step or the episode's end
-            episode = dataclasses.replace(episode, alert=alert)
+            episode = msgspec.structs.replace(episode, alert=alert)
         self.store.put(EPISODES, name, episode, episode.end)
 
     def _incident_alert(self, state: dict[str, Any]) -> Alert:
