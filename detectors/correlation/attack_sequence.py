@@ -15,6 +15,7 @@ from detectors._common import aws_own
 from monitor.model import Detector, Event, Hit, Sequences, Severity, keys
 from monitor.model import event as f
 from monitor.model.alert import clip
+from monitor.model.issued import NO_IDENTITY, NO_KEY, issued
 
 _ASSUME = {"AssumeRole": "assumed the role with its credentials",
            "AssumeRoleWithSAML": "assumed the role through SAML",
@@ -22,26 +23,22 @@ _ASSUME = {"AssumeRole": "assumed the role with its credentials",
 _TOKENS = {"GetSessionToken": "session token from its key", "GetFederationToken": "federation token from its key"}
 
 
-def _text(obj: Any, key: str) -> str:
-    return clip(f.nested_text(obj, key), 256) if type(obj) is dict else ""
-
-
 def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
     if event.errorCode or event.userIdentity.type == "AWSService" or aws_own(event):
         return None  # most AssumeRole calls are services taking their roles: out before anything is decoded
     name = event.eventName
-    response = event.response()
+    response = issued(event)
     links: list[list[str]] = []  # [kind ("key" or "session"), identifier, the identity it belongs to, how]
     if name == "CreateAccessKey":
-        created = response.get("accessKey")
-        key_id, user = _text(created, "accessKeyId"), _text(created, "userName")
+        created = response.accessKey or NO_KEY
+        key_id, user = clip(created.accessKeyId, 256), clip(created.userName, 256)
         if key_id:
             account = f.account(event)
             owner = f"arn:aws:iam::{account}:user/{user}" if user and account else f.principal(event)
             links.append(["key", key_id, owner, "created the access key"])
     elif name in _ASSUME:
-        session = _text(response.get("assumedRoleUser"), "arn")
-        key_id = _text(response.get("credentials"), "accessKeyId")
+        session = clip((response.assumedRoleUser or NO_IDENTITY).arn, 256)
+        key_id = clip((response.credentials or NO_KEY).accessKeyId, 256)
         how = _ASSUME[name]
         raw = event.requestParameters  # decoded only when it names a sourceIdentity (rare)
         source_identity = (f.nested_text(event.request(), "sourceIdentity")
@@ -56,8 +53,8 @@ def match(event: Event, params: Mapping[str, Any]) -> Hit | None:
         elif session:
             links.append(["session", session, session, how])
     elif name in _TOKENS:
-        key_id = _text(response.get("credentials"), "accessKeyId")
-        federated = _text(response.get("federatedUser"), "arn")
+        key_id = clip((response.credentials or NO_KEY).accessKeyId, 256)
+        federated = clip((response.federatedUser or NO_IDENTITY).arn, 256)
         owner = federated or f.principal(event)
         if key_id:
             links.append(["key", key_id, owner, _TOKENS[name]])

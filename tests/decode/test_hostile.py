@@ -18,6 +18,7 @@ from msgspec import Raw, Struct
 from monitor.decode import DecodeLimits, Slice, decode_slices
 from monitor.engine import Engine
 from monitor.model import Alert, Detector, Event, Hit, InputIssue, Severity
+from monitor.model.issued import NO_IDENTITY, NO_KEY, issued
 from monitor.offline.scan import Scanner, expand_paths
 from tests.helpers import cloudtrail_event, iam_user
 
@@ -407,3 +408,27 @@ def test_the_scanners_record_limit_reaches_the_engine(tmp_path: Path) -> None:
     result = Scanner(Engine([DETECTOR]), limits=LIMITS, on_issue=issues.append).scan([str(path)])
     assert alerted(result.alerts) == {records[0]["eventID"], records[2]["eventID"]}
     assert [(i.reason, i.record) for i in issues] == [("too_large", 1)]
+
+
+@pytest.mark.parametrize("response", [
+    {"credentials": "ASIAEXAMPLE", "assumedRoleUser": ["arn:aws:sts::1:assumed-role/r/s"]},
+    {"credentials": {"accessKeyId": 12345}, "assumedRoleUser": {"arn": {"nested": True}}},
+    {"accessKey": {"accessKeyId": None, "userName": 7}},
+    [1, 2, 3],
+    "text",
+], ids=["containers-as-scalars", "scalars-as-containers", "nulls-and-numbers", "array", "string"])
+def test_issued_credentials_of_a_response_of_wrong_types_are_empty_not_an_error(response: Any) -> None:
+    event = Event(responseElements=Raw(orjson.dumps(response)))
+    found = issued(event)
+    assert (found.credentials or NO_KEY).accessKeyId == "" and (found.accessKey or NO_KEY).userName == ""
+    assert (found.assumedRoleUser or NO_IDENTITY).arn == ""
+
+
+def test_issued_credentials_read_one_field_of_a_wrong_type_and_keep_the_others() -> None:
+    response = {"credentials": {"accessKeyId": "ASIAEXAMPLE", "expiration": {"odd": True}, "sessionToken": 5},
+                "assumedRoleUser": {"arn": "arn:aws:sts::111122223333:assumed-role/r/s", "assumedRoleId": 9}}
+    found = issued(Event(responseElements=Raw(orjson.dumps(response))))
+    assert (found.credentials or NO_KEY).accessKeyId == "ASIAEXAMPLE"
+    assert (found.assumedRoleUser or NO_IDENTITY).arn == "arn:aws:sts::111122223333:assumed-role/r/s"
+    nested = b'{"credentials":' + b'[' * 5000 + b']' * 5000 + b'}'
+    assert issued(Event(responseElements=Raw(nested))) is not None
