@@ -202,11 +202,15 @@ class Detection:
         for rule in rules:
             try:
                 verdict = rule.match(event, rule.params)
-            except Exception as exc:  # a bug in one detector must not stop the others
+                if verdict is None:
+                    continue
+                if type(verdict) is Hit:
+                    facts = self._keep(rule, verdict, event, position, ts, found, learned, facts)
+                    continue
+                for hit in verdict:  # type: ignore[union-attr]
+                    facts = self._keep(rule, hit, event, position, ts, found, learned, facts)
+            except Exception as exc:  # a bug in one detector (its match or group key) must not stop the others
                 self._failed(rule, exc, found)
-                continue
-            if verdict is not None:
-                facts = self._keep_all(rule, verdict, event, position, ts, found, learned, facts)
         return facts
 
     def _issue(self, part: Slice, found: SliceFindings, position: int, reason: str, detail: str) -> None:
@@ -229,19 +233,6 @@ class Detection:
             rule.failed_once = True
             log.error("detector %s failed on an event from %s: %s: %s (further errors are only counted)",
                       rule.id, found.origin, type(exc).__name__, clip(str(exc), 200))
-
-    def _keep_all(self, rule: Rule, verdict: Hit | Sequence[Hit], event: Event, position: int, ts: float,
-                  found: SliceFindings, learned: dict[tuple[int, str, str], Finding],
-                  facts: Facts | None) -> Facts | None:
-        """Keep what the verdict's Hits count; the event's facts once computed."""
-        try:
-            if isinstance(verdict, Hit):
-                return self._keep(rule, verdict, event, position, ts, found, learned, facts)
-            for hit in verdict:
-                facts = self._keep(rule, hit, event, position, ts, found, learned, facts)
-        except Exception as exc:  # a group key function that raised
-            self._failed(rule, exc, found)
-        return facts
 
     def _keep(self, rule: Rule, hit: Hit, event: Event, position: int, ts: float, found: SliceFindings,
               learned: dict[tuple[int, str, str], Finding], facts: Facts | None) -> Facts | None:
