@@ -48,7 +48,7 @@ class Rule:
     """One detector as detection runs it: its match, params, key and what its kind needs from a Hit."""
 
     __slots__ = ("detector", "failed_once", "fold_seconds", "group", "id", "identity_types", "index", "learner",
-                 "match", "needs_key", "needs_value", "params", "suppressions")
+                 "match", "needs_key", "needs_value", "params", "suppressions", "title")
 
     def __init__(self, index: int, detector: Detector, suppressions: SuppressionSet) -> None:
         self.index = index
@@ -73,6 +73,7 @@ class Rule:
         # None when no configured suppression can apply, so the common case costs nothing.
         self.suppressions = suppressions if suppressions.applies_to(detector.id) else None
         self.failed_once = False
+        self.title = clip(detector.title, 200)
         self.identity_types = (detector.identity_types_for(self.params) if detector.identity_types_for is not None
                                else detector.identity_types)
 
@@ -247,7 +248,8 @@ class Detection:
         if rule.needs_value and value is None:
             return facts
         if rule.learner:
-            earlier = learned.get((rule.index, key or "", value or ""))
+            seen_as = (rule.index, key or "", value or "")
+            earlier = learned.get(seen_as)
             if earlier is not None and abs(ts - found.times[earlier.position]) <= rule.fold_seconds:
                 earlier.repeats.append(position)
                 return facts
@@ -263,19 +265,21 @@ class Detection:
         if service:  # a change a service made for someone: say which service, for whom
             context.setdefault("made_through", clip(service, 128))
             context.setdefault("on_behalf_of", facts[3])
+        sequences = self._sequences
         finding = Finding(detector=rule.index, position=position, key=key, value=value,
                           severity=hit.severity if hit.severity is not None else detector.severity,
-                          title=clip(hit.title or detector.title, 200), context=context, facts=facts,
+                          title=clip(hit.title, 200) if hit.title else rule.title, context=context, facts=facts,
                           prior=hit.prior, standalone=hit.standalone, quiet=hit.quiet,
                           escalation_title=None if hit.escalation_title is None else clip(hit.escalation_title, 200),
                           priors_needed=hit.priors_needed, read_only=event.readOnly is True)
-        if self._sequences:
+        if sequences:
             finding.access_key = clip(event.userIdentity.accessKeyId, 128)
             finding.console = event.sessionCredentialFromConsole == "true"
-            quiet = self._sequence_suppressions
-            finding.unsequenced = quiet is not None and quiet.match(self._sequence_id, event, ts) is not None
+        quiet = self._sequence_suppressions
+        if quiet is not None:
+            finding.unsequenced = quiet.match(self._sequence_id, event, ts) is not None
         if rule.learner:
-            learned[(rule.index, key or "", value or "")] = finding
+            learned[seen_as] = finding
         found.findings.append(finding)
         return facts
 
