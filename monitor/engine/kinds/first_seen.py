@@ -120,7 +120,7 @@ class FirstSeenKind(StatefulKind):
             del kept[min(kept, key=kept.__getitem__)]
         self._put(key, (min(first, ts), max(latest, ts), kept))
         learned_from = first if spec.learn_per_key else started
-        if spec.min_distinct > 1 and len(self.recent_values(key, ts)) < spec.min_distinct:
+        if spec.min_distinct > 1 and len(kept) < spec.min_distinct:  # kept: the values within the history
             return False
         return ts >= learned_from + spec.learning_seconds or standalone or self.bursting(key, ts, started)
 
