@@ -213,9 +213,9 @@ class Episodes:
                 if call not in calls and len(calls) < MAX_CALLS:
                     calls = (*calls, call)
                     new_call = call
-        alert = dataclasses.replace(alert, count=alert.count + count, event_time=min(alert.event_time, ts),
-                                    last_event_time=max(alert.last_event_time, ts), event_ids=ids,
-                                    severity=max(alert.severity, severity), title=title, context=context)
+        alert = alert.folded(count=alert.count + count, event_time=min(alert.event_time, ts),
+                             last_event_time=max(alert.last_event_time, ts), event_ids=ids,
+                             severity=max(alert.severity, severity), title=title, context=context)
         changed = msgspec.structs.replace(episode, alert=alert, calls=calls, omitted=omitted)
         reason = ""
         if alert.severity > episode.emitted_severity:

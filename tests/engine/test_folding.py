@@ -3,6 +3,7 @@ call or a new kind of target re-emits it at once under the same id; the same acr
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,13 @@ def test_an_episode_saved_by_an_earlier_version_takes_its_first_call_as_known() 
     earlier = {name: value for name, value in saved.items() if name not in ("calls", "omitted")}
     restored = CODEC.load(orjson.loads(orjson.dumps(earlier)))
     assert (restored.calls, restored.omitted, restored.alert.id) == (("cloudtrail:DeleteTrail",), (), opened.id)
+
+
+def test_an_alert_folded_keeps_every_field_it_is_not_given() -> None:
+    alert = Alert(id="a1", detector="d", title="t", severity=Severity.LOW, account=ACCOUNT, region="eu-west-1",
+                  principal="p", source_ip="198.51.100.7", user_agent="ua", event_source="s", event_name="n",
+                  event_time=1.0, last_event_time=2.0, event_ids=["e1"], count=1, mitre=("T1078",), runbook="r",
+                  context={"k": 1}, account_alias="prod", tactics=("initial-access",), signal=True)
+    changes: dict[str, Any] = {"count": 3, "event_time": 0.5, "last_event_time": 9.0, "event_ids": ["e1", "e2"],
+                               "severity": Severity.HIGH, "title": "worse", "context": {"k": 2}}
+    assert alert.folded(**changes) == dataclasses.replace(alert, **changes)
